@@ -1,0 +1,3 @@
+from idsync.cli import main
+
+main()

@@ -1,0 +1,88 @@
+"""The ASGI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import orjson
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from idsync.api.errors import error_body, error_headers
+from idsync.api.http import SCIM_MEDIA_TYPE, ScimEndpoint
+from idsync.api.middleware import RequestContextMiddleware
+from idsync.api.openapi import openapi_document
+from idsync.config import Settings
+from idsync.health.catalogue import ENDPOINT_NOT_FOUND, METHOD_NOT_ALLOWED, IdsyncError
+from idsync.hub.tenant import Hub
+from idsync.logs import configure
+from idsync.store.database import open_database
+
+SCIM_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    configure(settings.log_level, settings.log_format)
+    db = open_database(settings.database_url)
+    hub = Hub(db, settings)
+    openapi = orjson.dumps(openapi_document())
+
+    async def healthz(request: Request) -> Response:
+        try:
+            await run_in_threadpool(db.ping)
+        except IdsyncError as exc:
+            return _error(request, exc)
+        return Response(b'{"status":"ok"}', media_type="application/json")
+
+    async def openapi_json(request: Request) -> Response:
+        return Response(openapi, media_type="application/json")
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return _error(request, IdsyncError(ENDPOINT_NOT_FOUND, path=request.url.path))
+
+    async def not_allowed(request: Request, exc: Exception) -> Response:
+        return _error(
+            request,
+            IdsyncError(
+                METHOD_NOT_ALLOWED, method=request.method, path=request.url.path, allowed="GET"
+            ),
+        )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        db.dispose()
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/openapi.json", openapi_json, methods=["GET"]),
+            Route("/scim/{org_id}/v2{rest:path}", ScimEndpoint(hub).endpoint, methods=SCIM_METHODS),
+        ],
+        exception_handlers={404: not_found, 405: not_allowed},
+        lifespan=lifespan,
+    )
+    app.add_middleware(RequestContextMiddleware)
+    app.state.hub = hub
+    return app
+
+
+def _error(request: Request, error: IdsyncError) -> Response:
+    info = request.scope.setdefault("state", {})
+    info["error_code"] = error.error.code
+    return Response(
+        orjson.dumps(error_body(error, info.get("tracking_id"))),
+        status_code=error.error.status,
+        headers=error_headers(error),
+        media_type=SCIM_MEDIA_TYPE,
+    )
+
+
+def app_from_env() -> Starlette:
+    """The factory ``idsync serve`` hands uvicorn: each worker process builds its own app."""
+    return create_app(Settings.from_env())

@@ -1,0 +1,420 @@
+"""The OpenAPI 3.1 document of the HTTP API, built from the same schemas the API serves.
+
+``docs/openapi.json`` is this document, checked in; a test fails when they differ
+(regenerate with ``idsync openapi > docs/openapi.json``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from idsync import __version__
+from idsync.scim.attributes import AttributeDef
+from idsync.scim.provider import default_description
+
+JSON = dict[str, Any]
+
+_TYPES = {
+    "string": {"type": "string"},
+    "boolean": {"type": "boolean"},
+    "decimal": {"type": "number"},
+    "integer": {"type": "integer"},
+    "dateTime": {"type": "string", "format": "date-time"},
+    "reference": {"type": "string", "format": "uri-reference"},
+    "binary": {"type": "string", "contentEncoding": "base64"},
+}
+
+SCIM_CONTENT = "application/scim+json"
+
+
+def _attribute_schema(attribute: AttributeDef) -> JSON:
+    if attribute.is_complex:
+        schema: JSON = {
+            "type": "object",
+            "properties": {
+                sub.name: _attribute_schema(sub) for sub in attribute.sub_attributes.values()
+            },
+        }
+    else:
+        schema = dict(_TYPES[attribute.type])
+    if attribute.mutability == "readOnly":
+        schema["readOnly"] = True
+    if attribute.mutability == "writeOnly":
+        schema["writeOnly"] = True
+    if attribute.multi_valued:
+        schema = {"type": "array", "items": schema}
+    return schema
+
+
+def _resource_schema(name: str) -> JSON:
+    rts = default_description().resource_types[name]
+    properties: JSON = {"schemas": {"type": "array", "items": {"type": "string"}}}
+    required = ["schemas"]
+    for extension, attribute in rts.all_attributes():
+        if extension is None:
+            properties[attribute.name] = _attribute_schema(attribute)
+            if attribute.required:
+                required.append(attribute.name)
+    for urn, _ in rts.extensions:
+        properties[urn] = {
+            "type": "object",
+            "properties": {
+                a.name: _attribute_schema(a) for a in rts.extension_attributes[urn.lower()].values()
+            },
+        }
+    return {
+        "type": "object",
+        "description": f"A SCIM {name} (RFC 7643). Organisations may declare further extension schemas.",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": True,
+    }
+
+
+def _ref(name: str) -> JSON:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _content(schema: JSON) -> JSON:
+    return {SCIM_CONTENT: {"schema": schema}, "application/json": {"schema": schema}}
+
+
+def _error(description: str) -> JSON:
+    return {"description": description, "content": _content(_ref("Error"))}
+
+
+_COMMON_ERRORS = {
+    "400": _error("Invalid request (scimType says why: invalidFilter, invalidValue, …)."),
+    "401": _error("Missing, unknown, expired or revoked bearer token."),
+    "404": _error("No such resource, endpoint or organisation."),
+}
+
+_TRACKING = {
+    "X-Tracking-Id": {
+        "description": "Tracking ID of this request; also in the server log line and in error details.",
+        "schema": {"type": "string"},
+    }
+}
+
+
+def _operation(
+    summary: str,
+    responses: JSON,
+    *,
+    body: JSON | None = None,
+    parameters: list[JSON] | None = None,
+    tags: tuple[str, ...] = ("SCIM",),
+) -> JSON:
+    operation: JSON = {"summary": summary, "tags": list(tags), "responses": {}}
+    for status, response in {**responses, **_COMMON_ERRORS}.items():
+        operation["responses"][status] = {**response, "headers": _TRACKING}
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": _content(body)}
+    if parameters:
+        operation["parameters"] = parameters
+    return operation
+
+
+def _query(name: str, description: str, kind: str = "string") -> JSON:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": kind},
+    }
+
+
+_PROJECTION = [
+    _query("attributes", "Comma-separated attributes to return (RFC 7644 §3.4.2.5)."),
+    _query("excludedAttributes", "Comma-separated attributes to leave out, e.g. members."),
+]
+_LISTING = [
+    _query("filter", 'RFC 7644 §3.4.2.2 filter, e.g. userName eq "bjensen@example.com".'),
+    _query("sortBy", "Attribute to sort by."),
+    _query("sortOrder", "ascending or descending."),
+    _query("startIndex", "1-based index of the first result.", "integer"),
+    _query("count", "Page size (at most filter.maxResults).", "integer"),
+    *_PROJECTION,
+]
+_IF_MATCH = {
+    "name": "If-Match",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "Apply only if the resource is still at this version (ETag), else 412.",
+}
+
+
+def _resource_paths(name: str, endpoint: str) -> JSON:
+    item = _ref(name)
+    listed = _ref("ListResponse")
+    ok = {"description": "The resource.", "content": _content(item)}
+    return {
+        endpoint: {
+            "get": _operation(
+                f"List or filter {name}s",
+                {"200": {"description": "A page of results.", "content": _content(listed)}},
+                parameters=_LISTING,
+            ),
+            "post": _operation(
+                f"Create a {name}",
+                {
+                    "201": {"description": "Created.", "content": _content(item)},
+                    "409": _error("uniqueness: the userName/displayName/externalId is taken."),
+                },
+                body=item,
+                parameters=_PROJECTION,
+            ),
+        },
+        f"{endpoint}/.search": {
+            "post": _operation(
+                f"Search {name}s",
+                {"200": {"description": "A page of results.", "content": _content(listed)}},
+                body=_ref("SearchRequest"),
+            ),
+        },
+        f"{endpoint}/{{id}}": {
+            "parameters": [
+                {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "get": _operation(
+                f"Read a {name}",
+                {"200": ok, "304": {"description": "Not modified."}},
+                parameters=_PROJECTION,
+            ),
+            "put": _operation(
+                f"Replace a {name}",
+                {"200": ok, "412": _error("Version mismatch.")},
+                body=item,
+                parameters=[*_PROJECTION, _IF_MATCH],
+            ),
+            "patch": _operation(
+                f"Modify a {name}",
+                {
+                    "200": ok,
+                    "204": {"description": "Modified (Prefer: return=minimal)."},
+                    "412": _error("Version mismatch."),
+                },
+                body=_ref("PatchOp"),
+                parameters=[*_PROJECTION, _IF_MATCH],
+            ),
+            "delete": _operation(
+                f"Delete a {name}",
+                {"204": {"description": "Deleted."}, "412": _error("Version mismatch.")},
+                parameters=[_IF_MATCH],
+            ),
+        },
+    }
+
+
+def openapi_document() -> JSON:
+    scim_paths: JSON = {
+        "/ServiceProviderConfig": {
+            "get": _operation(
+                "Service provider configuration",
+                {
+                    "200": {
+                        "description": "What this hub supports.",
+                        "content": _content({"type": "object"}),
+                    }
+                },
+            )
+        },
+        "/ResourceTypes": {
+            "get": _operation(
+                "Resource types",
+                {
+                    "200": {
+                        "description": "User and Group.",
+                        "content": _content(_ref("ListResponse")),
+                    }
+                },
+            )
+        },
+        "/ResourceTypes/{name}": {
+            "parameters": [
+                {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "get": _operation(
+                "One resource type",
+                {
+                    "200": {
+                        "description": "The resource type.",
+                        "content": _content({"type": "object"}),
+                    }
+                },
+            ),
+        },
+        "/Schemas": {
+            "get": _operation(
+                "Schemas, custom extensions included",
+                {
+                    "200": {
+                        "description": "Schema representations (RFC 7643 §7).",
+                        "content": _content(_ref("ListResponse")),
+                    }
+                },
+            )
+        },
+        "/Schemas/{urn}": {
+            "parameters": [
+                {"name": "urn", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "get": _operation(
+                "One schema",
+                {"200": {"description": "The schema.", "content": _content({"type": "object"})}},
+            ),
+        },
+        **_resource_paths("User", "/Users"),
+        **_resource_paths("Group", "/Groups"),
+        "/.search": {
+            "post": _operation(
+                "Search users and groups together",
+                {
+                    "200": {
+                        "description": "Users first, then groups.",
+                        "content": _content(_ref("ListResponse")),
+                    }
+                },
+                body=_ref("SearchRequest"),
+            )
+        },
+        "/Bulk": {
+            "post": _operation(
+                "Many operations in one request (RFC 7644 §3.7)",
+                {
+                    "200": {
+                        "description": "One result per operation.",
+                        "content": _content(_ref("BulkResponse")),
+                    },
+                    "413": _error("Too many operations, or too large."),
+                },
+                body=_ref("BulkRequest"),
+            )
+        },
+        "/Me": {
+            "get": _operation(
+                "Not available: tokens belong to organisations, not users",
+                {"501": _error("Not implemented.")},
+            )
+        },
+    }
+    paths: JSON = {
+        "/healthz": {
+            "get": {
+                "summary": "Liveness and database reachability",
+                "tags": ["Operations"],
+                "responses": {
+                    "200": {"description": "Ready."},
+                    "503": _error("The database is unreachable."),
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "tags": ["Operations"],
+                "responses": {"200": {"description": "OpenAPI 3.1."}},
+            }
+        },
+    }
+    org = {
+        "name": "org_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "The organisation (tenant) id; the bearer token must belong to it.",
+    }
+    for suffix, item in scim_paths.items():
+        paths[f"/scim/{{org_id}}/v2{suffix}"] = {
+            **item,
+            "parameters": [org, *item.get("parameters", [])],
+        }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "idsync",
+            "version": __version__,
+            "description": "Identity sync hub: a multi-tenant SCIM 2.0 service provider (RFC 7643/7644). "
+            "Errors carry a stable code (IDS-nnn-nnn) and a tracking ID.",
+        },
+        "paths": paths,
+        "security": [{"bearer": []}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "User": _resource_schema("User"),
+                "Group": _resource_schema("Group"),
+                "Error": {
+                    "type": "object",
+                    "required": ["schemas", "status"],
+                    "properties": {
+                        "schemas": {"type": "array", "items": {"type": "string"}},
+                        "status": {"type": "string"},
+                        "scimType": {"type": "string"},
+                        "detail": {
+                            "type": "string",
+                            "description": "What happened and what to do, then (code, tracking ID).",
+                        },
+                    },
+                },
+                "ListResponse": {
+                    "type": "object",
+                    "properties": {
+                        "schemas": {"type": "array", "items": {"type": "string"}},
+                        "totalResults": {"type": "integer"},
+                        "startIndex": {"type": "integer"},
+                        "itemsPerPage": {"type": "integer"},
+                        "Resources": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
+                "PatchOp": {
+                    "type": "object",
+                    "required": ["schemas", "Operations"],
+                    "properties": {
+                        "schemas": {"type": "array", "items": {"type": "string"}},
+                        "Operations": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "op": {"type": "string", "enum": ["add", "remove", "replace"]},
+                                    "path": {"type": "string"},
+                                    "value": {},
+                                },
+                            },
+                        },
+                    },
+                },
+                "SearchRequest": {
+                    "type": "object",
+                    "properties": {
+                        "schemas": {"type": "array", "items": {"type": "string"}},
+                        "filter": {"type": "string"},
+                        "sortBy": {"type": "string"},
+                        "sortOrder": {"type": "string"},
+                        "startIndex": {"type": "integer"},
+                        "count": {"type": "integer"},
+                        "attributes": {"type": "array", "items": {"type": "string"}},
+                        "excludedAttributes": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+                "BulkRequest": {
+                    "type": "object",
+                    "properties": {
+                        "schemas": {"type": "array", "items": {"type": "string"}},
+                        "failOnErrors": {"type": "integer"},
+                        "Operations": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
+                "BulkResponse": {
+                    "type": "object",
+                    "properties": {
+                        "schemas": {"type": "array", "items": {"type": "string"}},
+                        "Operations": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
+            },
+        },
+    }

@@ -1,0 +1,57 @@
+"""``idsync org``: organisations (tenants)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from idsync.cli.common import DatabaseOption, JsonOption, console, emit_json, open_db, table
+from idsync.hub import orgs
+
+app = typer.Typer(help="Create and list organisations (tenants).", no_args_is_help=True)
+
+
+@app.command("create")
+def create(
+    name: Annotated[str, typer.Argument(help="A name for the organisation, e.g. Contoso.")],
+    database: DatabaseOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Create an organisation; its SCIM API is /scim/<id>/v2/."""
+    record = orgs.create_org(open_db(database), name, actor="cli")
+    if json:
+        emit_json(record)
+    else:
+        console.print(f"Created organisation [bold]{record.name}[/] with id [bold]{record.id}[/]")
+        console.print(f"Next: idsync token create --org {record.id}")
+
+
+@app.command("list")
+def list_(database: DatabaseOption = None, json: JsonOption = False) -> None:
+    """List organisations."""
+    records = orgs.list_orgs(open_db(database))
+    if json:
+        emit_json(records)
+        return
+    table(
+        "Organisations", ["id", "name", "created"], [[r.id, r.name, r.created_at] for r in records]
+    )
+
+
+@app.command("show")
+def show(
+    org_id: Annotated[str, typer.Argument(help="Organisation id.")],
+    database: DatabaseOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Show one organisation."""
+    record = orgs.get_org(open_db(database), org_id)
+    if json:
+        emit_json(record)
+    else:
+        table(
+            "Organisation",
+            ["id", "name", "created", "schema revision"],
+            [[record.id, record.name, record.created_at, record.schema_revision]],
+        )

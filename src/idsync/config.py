@@ -1,0 +1,66 @@
+"""The one configuration object of idsync.
+
+Every setting has a default, can be set from the environment (``IDSYNC_*``),
+and the CLI overrides a few of them from its flags. Nothing else reads the
+environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+DEFAULT_DATABASE_URL = "sqlite:///idsync.db"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime settings, immutable once built."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    """SQLAlchemy URL: ``sqlite:///path.db`` (embedded) or ``postgresql://…`` (production)."""
+
+    public_url: str = ""
+    """Base URL clients reach the hub at, e.g. ``https://idsync.example.com``.
+
+    Used for ``meta.location`` and ``$ref``. Empty means: derive it from each
+    request's scheme and Host header.
+    """
+
+    log_level: str = "info"
+    log_format: str = "json"
+    """``json`` (one JSON object per line, for log pipelines) or ``console``."""
+
+    max_request_bytes: int = 1_048_576
+    """Largest request body accepted outside ``/Bulk`` (413 beyond)."""
+
+    bulk_max_operations: int = 1000
+    bulk_max_payload_bytes: int = 4_194_304
+
+    default_page_size: int = 100
+    max_page_size: int = 1000
+    """Also advertised as ``filter.maxResults``."""
+
+    token_touch_seconds: int = 60
+    """How stale a token's ``last_used_at`` may get before a request refreshes it.
+
+    Writing it on every request would turn every read into a write.
+    """
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from ``IDSYNC_<FIELD>`` variables, then apply non-None overrides."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            raw = env.get(f"IDSYNC_{field.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            values[field.name] = int(raw) if field.type == "int" else raw
+        settings = cls(**values)
+        return settings.with_overrides(**overrides)
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})

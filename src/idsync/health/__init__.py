@@ -1,0 +1,1 @@
+"""Health: the error catalogue, tracking IDs, and (later) diagnosis and repair."""

@@ -1,0 +1,327 @@
+"""The error catalogue: every error a user can see, with a stable code.
+
+A code never changes meaning once released. ``IDS-<http status>-<nnn>``: the
+middle part is the HTTP status the API answers with, so an administrator can
+tell from the code alone whether the request, the credentials or the service
+was at fault. The CLI prints the same codes.
+
+Each entry says what happened (``message``) and what to do next (``action``);
+both are templates filled from the keyword arguments of :class:`IdsyncError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ErrorCode:
+    code: str
+    status: int
+    title: str
+    message: str
+    action: str
+    scim_type: str | None = None
+    """RFC 7644 §3.12 Table 9 ``scimType``, for 400/409/413 errors that have one."""
+
+
+class IdsyncError(Exception):
+    """An error from the catalogue, with the values its templates need."""
+
+    def __init__(self, error: ErrorCode, /, **params: Any) -> None:
+        self.error = error
+        self.params = params
+        super().__init__(self.detail)
+
+    @property
+    def message(self) -> str:
+        return _fill(self.error.message, self.params)
+
+    @property
+    def action(self) -> str:
+        return _fill(self.error.action, self.params)
+
+    @property
+    def detail(self) -> str:
+        return f"{self.message} {self.action}".strip()
+
+
+def _fill(template: str, params: dict[str, Any]) -> str:
+    try:
+        return template.format(**params)
+    except (KeyError, IndexError):
+        # A missing parameter must never turn an error report into a crash.
+        return template
+
+
+CATALOGUE: dict[str, ErrorCode] = {}
+
+
+def _entry(
+    code: str, title: str, message: str, action: str, scim_type: str | None = None
+) -> ErrorCode:
+    status = int(code.split("-")[1])
+    entry = ErrorCode(code, status, title, message, action, scim_type)
+    if code in CATALOGUE:
+        raise ValueError(f"duplicate error code {code}")
+    CATALOGUE[code] = entry
+    return entry
+
+
+# --- 400: the request is wrong --------------------------------------------------------
+INVALID_FILTER = _entry(
+    "IDS-400-001",
+    "invalid filter",
+    "The filter could not be used: {reason}.",
+    'Fix the filter expression (RFC 7644 §3.4.2.2), e.g. userName eq "bjensen@example.com".',
+    "invalidFilter",
+)
+INVALID_PATH = _entry(
+    "IDS-400-002",
+    "invalid path",
+    "The attribute path {path!r} is not valid here: {reason}.",
+    "Use an attribute this resource type declares (GET /Schemas lists them).",
+    "invalidPath",
+)
+INVALID_VALUE = _entry(
+    "IDS-400-003",
+    "invalid value",
+    "A value in the request is not valid: {reason}.",
+    "Correct the value so it matches the attribute's type in GET /Schemas.",
+    "invalidValue",
+)
+INVALID_SYNTAX = _entry(
+    "IDS-400-004",
+    "invalid syntax",
+    "The request body could not be read: {reason}.",
+    "Send a JSON object with the right 'schemas' for this endpoint (RFC 7644 §3).",
+    "invalidSyntax",
+)
+NO_TARGET = _entry(
+    "IDS-400-005",
+    "no target",
+    "The PATCH path {path!r} matched nothing to change.",
+    "Check the filter in the path, or use 'add' to create the value.",
+    "noTarget",
+)
+MUTABILITY = _entry(
+    "IDS-400-006",
+    "attribute not writable",
+    "The request tries to change {reason}.",
+    "Leave read-only and immutable attributes out of the request.",
+    "mutability",
+)
+TOO_MANY_RESULTS = _entry(
+    "IDS-400-007",
+    "too many",
+    "{reason}.",
+    "Narrow the request, or split it into smaller ones.",
+    "tooMany",
+)
+INVALID_VERSION = _entry(
+    "IDS-400-008",
+    "invalid version",
+    "The SCIM version or ETag in the request is not valid: {reason}.",
+    'Use the ETag from meta.version exactly as returned, e.g. W/"3".',
+    "invalidVers",
+)
+SENSITIVE = _entry(
+    "IDS-400-009",
+    "sensitive data in URL",
+    "The request puts {reason} in the URL, where logs keep it.",
+    "Send the query as POST .search with the filter in the body (RFC 7644 §7.5.2).",
+    "sensitive",
+)
+INVALID_PARAMETER = _entry(
+    "IDS-400-010",
+    "invalid query parameter",
+    "The query parameter {name!r} is not valid: {reason}.",
+    "Correct the parameter (RFC 7644 §3.4.2).",
+    "invalidValue",
+)
+BULK_CIRCULAR = _entry(
+    "IDS-409-003",
+    "circular bulk reference",
+    "The bulk operation {bulk_id!r} refers to a bulkId that cannot be resolved: {reason}.",
+    "Split the circular references into separate operations, or reference ids created earlier.",
+)
+
+# --- 401 / 403: credentials --------------------------------------------------------------
+TOKEN_REVOKED = _entry(
+    "IDS-401-001",
+    "token revoked",
+    "The bearer token {prefix}… was revoked on {revoked_at}.",
+    "Create a new token (idsync token create --org <org id>) and update the secret token "
+    "in the client's provisioning settings.",
+)
+TOKEN_MISSING = _entry(
+    "IDS-401-002",
+    "token missing",
+    "The request has no bearer token.",
+    "Send the header 'Authorization: Bearer <token>'; an administrator creates tokens with "
+    "idsync token create --org <org id>.",
+)
+TOKEN_UNKNOWN = _entry(
+    "IDS-401-003",
+    "token unknown",
+    "The bearer token is not one this hub issued.",
+    "Check that the client's secret token was copied whole; if in doubt, create a new one "
+    "with idsync token create --org <org id>.",
+)
+TOKEN_EXPIRED = _entry(
+    "IDS-401-004",
+    "token expired",
+    "The bearer token {prefix}… expired on {expires_at}.",
+    "Create a new token (idsync token create --org <org id>) and update the client.",
+)
+AUTH_SCHEME = _entry(
+    "IDS-401-005",
+    "wrong authentication scheme",
+    "The Authorization header uses the {scheme!r} scheme; this endpoint takes only bearer tokens.",
+    "Send 'Authorization: Bearer <token>'.",
+)
+
+# --- 404 / 405 / 406 / 415: addressing -------------------------------------------------
+RESOURCE_NOT_FOUND = _entry(
+    "IDS-404-001",
+    "resource not found",
+    "No {resource_type} with id {id!r} exists in this organisation.",
+    'Search by filter (e.g. externalId eq "…") to find the current id; it may have been deleted.',
+)
+ORG_NOT_FOUND = _entry(
+    "IDS-404-002",
+    "organisation not found",
+    "No organisation {org!r} is reachable with these credentials.",
+    "Check the tenant URL: it must be /scim/<org id>/v2 with the org id the token was created for "
+    "(idsync org list shows them).",
+)
+ENDPOINT_NOT_FOUND = _entry(
+    "IDS-404-003",
+    "endpoint not found",
+    "There is no endpoint at {path!r}.",
+    "SCIM endpoints live under /scim/<org id>/v2/ (Users, Groups, Bulk, .search, Schemas, "
+    "ResourceTypes, ServiceProviderConfig).",
+)
+TOKEN_NOT_FOUND = _entry(
+    "IDS-404-004",
+    "token not found",
+    "No token {token!r} exists{scope}.",
+    "List tokens with idsync token list --org <org id>.",
+)
+SCHEMA_NOT_FOUND = _entry(
+    "IDS-404-005",
+    "schema not found",
+    "No schema {schema!r} is declared for this organisation.",
+    "GET /Schemas lists the schemas this organisation uses.",
+)
+METHOD_NOT_ALLOWED = _entry(
+    "IDS-405-001",
+    "method not allowed",
+    "{method} is not supported on {path!r}.",
+    "Use one of: {allowed}.",
+)
+NOT_ACCEPTABLE = _entry(
+    "IDS-406-001",
+    "not acceptable",
+    "The Accept header asks for {accept!r}; this hub answers "
+    "application/scim+json or application/json.",
+    "Accept application/scim+json (RFC 7644 §3.8).",
+)
+UNSUPPORTED_MEDIA_TYPE = _entry(
+    "IDS-415-001",
+    "unsupported media type",
+    "The request body is {content_type!r}.",
+    "Send the body as application/scim+json (or application/json).",
+)
+
+# --- 409 / 412 / 413: state and size -----------------------------------------------------
+UNIQUENESS = _entry(
+    "IDS-409-001",
+    "value already in use",
+    "{attribute} {value!r} is already used by another "
+    "{resource_type} in this organisation (id {other_id}).",
+    "Update that {resource_type} instead of creating a new one, or choose another value.",
+    "uniqueness",
+)
+ORG_NAME_TAKEN = _entry(
+    "IDS-409-002",
+    "organisation exists",
+    "An organisation named {name!r} already exists (id {id}).",
+    "Use that organisation, or pick another name.",
+)
+MEMBERSHIP_CYCLE = _entry(
+    "IDS-409-004",
+    "group nesting cycle",
+    "Adding group {member!r} to group {group!r} would make the group contain itself.",
+    "Remove the nesting that closes the cycle.",
+    "invalidValue",
+)
+PRECONDITION_FAILED = _entry(
+    "IDS-412-001",
+    "version mismatch",
+    "The {resource_type} changed since you read it: you sent "
+    "If-Match {expected}, it is now at {actual}.",
+    "GET the resource again, reapply your change, and send it with the new ETag.",
+)
+PAYLOAD_TOO_LARGE = _entry(
+    "IDS-413-001",
+    "request too large",
+    "The request body is larger than {limit} bytes.",
+    "Split the request; /Bulk takes up to {bulk_limit} bytes in up to {bulk_ops} operations.",
+    "tooMany",
+)
+BULK_TOO_MANY_OPERATIONS = _entry(
+    "IDS-413-002",
+    "too many bulk operations",
+    "The bulk request has {count} operations; this hub takes at most {limit}.",
+    "Send the operations in several bulk requests (ServiceProviderConfig bulk.maxOperations).",
+    "tooMany",
+)
+
+# --- 5xx: our side ----------------------------------------------------------------------
+INTERNAL = _entry(
+    "IDS-500-001",
+    "internal error",
+    "The hub failed to process the request.",
+    "Retry later; if it keeps failing, give the tracking ID to your idsync operator, who will "
+    "find the cause in the server log.",
+)
+NOT_IMPLEMENTED = _entry(
+    "IDS-501-001",
+    "not implemented",
+    "{feature} is not supported by this hub.",
+    "{alternative}",
+)
+DATABASE_UNAVAILABLE = _entry(
+    "IDS-503-001",
+    "database unavailable",
+    "The hub cannot reach its database ({reason}).",
+    "Retry in a minute; operators: check that the database at the configured URL is up.",
+)
+
+# --- CLI and configuration ----------------------------------------------------------------
+INVALID_DATABASE_URL = _entry(
+    "IDS-400-020",
+    "invalid database URL",
+    "The database URL {url!r} is not usable: {reason}.",
+    "Use sqlite:///path/to/idsync.db or postgresql://user@host:5432/dbname.",
+)
+INVALID_SCHEMA = _entry(
+    "IDS-400-021",
+    "invalid schema",
+    "The schema definition is not valid: {reason}.",
+    "Write it as an RFC 7643 §7 schema with an 'id' URN and 'attributes'.",
+)
+INVALID_ARGUMENT = _entry(
+    "IDS-400-022",
+    "invalid argument",
+    "{what} is not valid: {reason}.",
+    "{hint}",
+)
+SCHEMA_IN_USE = _entry(
+    "IDS-409-005",
+    "schema already declared",
+    "The schema {schema!r} is already declared for this organisation.",
+    "Remove it first (idsync schema remove) if you mean to replace it.",
+)

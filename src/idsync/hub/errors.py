@@ -1,0 +1,57 @@
+"""scim2-models and pydantic errors, translated into the error catalogue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+from scim2_models import SCIMException
+
+from idsync.health.catalogue import (
+    INVALID_FILTER,
+    INVALID_PATH,
+    INVALID_SYNTAX,
+    INVALID_VALUE,
+    MUTABILITY,
+    NO_TARGET,
+    TOO_MANY_RESULTS,
+    ErrorCode,
+    IdsyncError,
+)
+
+_BY_SCIM_TYPE: dict[str, ErrorCode] = {
+    "invalidFilter": INVALID_FILTER,
+    "invalidPath": INVALID_PATH,
+    "invalidValue": INVALID_VALUE,
+    "invalidSyntax": INVALID_SYNTAX,
+    "noTarget": NO_TARGET,
+    "mutability": MUTABILITY,
+    "tooMany": TOO_MANY_RESULTS,
+}
+
+
+def from_scim_exception(exc: SCIMException, *, path: str | None = None) -> IdsyncError:
+    error = _BY_SCIM_TYPE.get(exc.scim_type, INVALID_VALUE)
+    detail = str(getattr(exc, "detail", None) or exc).rstrip(".")
+    return IdsyncError(error, reason=detail, path=path or "")
+
+
+def from_validation_error(exc: ValidationError, resource_type: str) -> IdsyncError:
+    problems = [_describe(e, resource_type) for e in exc.errors()[:5]]
+    kinds = {str(e.get("type", "")) for e in exc.errors()}
+    error = MUTABILITY if any("mutability" in k for k in kinds) else INVALID_VALUE
+    reason = "; ".join(problems)
+    if len(exc.errors()) > 5:
+        reason += f"; and {len(exc.errors()) - 5} more"
+    return IdsyncError(error, reason=reason, path="")
+
+
+def _describe(error: Any, resource_type: str) -> str:
+    location = ".".join(str(part) for part in error.get("loc", ()) if not isinstance(part, int))
+    kind = str(error.get("type", ""))
+    if kind == "extra_forbidden":
+        return f"{resource_type} has no attribute {location!r}"
+    if kind in ("missing", "required_error"):
+        return f"{location} is required"
+    message = str(error.get("msg", "invalid")).rstrip(".")
+    return f"{location}: {message}" if location else message

@@ -1,0 +1,323 @@
+"""Groups (RFC 7643 §4.2) and their members, kept as membership rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from scim2_models import Context
+from scim2_models.path import (
+    CompareOperator,
+    Comparison,
+    FilterNode,
+    LogicalExpr,
+    LogicalOperator,
+    Not,
+    Present,
+)
+from sqlalchemy import Connection, Row
+
+from idsync.health.catalogue import INVALID_FILTER, MEMBERSHIP_CYCLE, IdsyncError
+from idsync.hub import representation
+from idsync.hub.patching import (
+    MemberOperation,
+    Operation,
+    member_ids_in,
+    read_operations,
+    split_members,
+)
+from idsync.hub.resources import Outcome, ResourceService, UniqueColumn, check_version, new_id
+from idsync.hub.tenant import Tenant
+from idsync.scim.compare import fold
+from idsync.scim.compat import normalise_resource
+from idsync.scim.projection import Projection
+from idsync.store import resources as store
+from idsync.store.types import utcnow
+
+MEMBERS = "members"
+
+
+def _members_key(resource: dict[str, Any]) -> str | None:
+    return next((k for k in resource if k.lower() == MEMBERS), None)
+
+
+class GroupService(ResourceService):
+    resource_type = "Group"
+    unique_columns = (
+        UniqueColumn("display_name_key", "displayName", "display_name_key"),
+        UniqueColumn("external_id", "externalId", "external_id"),
+    )
+
+    # --- rendering ----------------------------------------------------------------------
+
+    def render(
+        self, conn: Connection, tenant: Tenant, rows: Sequence[Row[Any]], projection: Projection
+    ) -> list[dict[str, Any]]:
+        rts = self.rts(tenant)
+        wants_members = projection.returns(rts.attributes[MEMBERS]) and bool(rows)
+        members = store.members_of(conn, [r.id for r in rows]) if wants_members else None
+        rendered = [
+            representation.group(tenant, r, members[r.id] if members is not None else None)
+            for r in rows
+        ]
+        if projection.is_default:
+            return rendered
+        return [projection.apply(r, rts) for r in rendered]
+
+    # --- writes -------------------------------------------------------------------------
+
+    def _prepare(
+        self, tenant: Tenant, body: Any, context: Context
+    ) -> tuple[dict[str, Any], list[str]]:
+        resource = normalise_resource(body, self.rts(tenant))
+        key = _members_key(resource)
+        members = resource.pop(key) if key is not None else []
+        model = self._validate(tenant, resource, context)
+        return self._dump(model), member_ids_in(members) if members else []
+
+    @staticmethod
+    def _values(doc: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "display_name": doc["displayName"],
+            "display_name_key": fold(doc["displayName"]),
+            "external_id": doc.get("externalId"),
+            "doc": doc,
+        }
+
+    def create(self, tenant: Tenant, body: Any, projection: Projection) -> Outcome:
+        doc, member_ids = self._prepare(tenant, body, Context.RESOURCE_CREATION_REQUEST)
+        values = self._values(doc)
+        group_id = new_id()
+
+        def insert() -> Outcome:
+            now = utcnow()
+            with self.db.write() as conn:
+                store.insert_row(
+                    conn,
+                    "Group",
+                    {
+                        **values,
+                        "id": group_id,
+                        "org_id": tenant.org_id,
+                        "version": 1,
+                        "created_at": now,
+                        "updated_at": now,
+                    },
+                )
+                self._add(conn, tenant, group_id, member_ids, now)
+                return self.outcome(conn, tenant, group_id, projection, created=True)
+
+        outcome: Outcome = self._write(insert, tenant, values)
+        return outcome
+
+    def replace(
+        self, tenant: Tenant, group_id: str, body: Any, if_match: str | None, projection: Projection
+    ) -> Outcome:
+        doc, member_ids = self._prepare(tenant, body, Context.RESOURCE_REPLACEMENT_REQUEST)
+        values = self._values(doc)
+
+        def update() -> Outcome:
+            with self.db.write() as conn:
+                row = self._existing(conn, tenant, group_id, for_update=True)
+                check_version(row, if_match, "Group")
+                now = utcnow()
+                changed = self._replace_members(conn, tenant, group_id, member_ids, now)
+                if changed or doc != row.doc:
+                    store.update_row(
+                        conn,
+                        "Group",
+                        tenant.org_id,
+                        group_id,
+                        {**values, "version": row.version + 1, "updated_at": now},
+                    )
+                return self.outcome(conn, tenant, group_id, projection)
+
+        outcome: Outcome = self._write(update, tenant, values, exclude_id=group_id)
+        return outcome
+
+    def patch(
+        self, tenant: Tenant, group_id: str, body: Any, if_match: str | None, projection: Projection
+    ) -> Outcome:
+        steps = split_members(read_operations(body, self.rts(tenant), group_id))
+        attempted: dict[str, Any] = {}
+
+        def update() -> Outcome:
+            with self.db.write() as conn:
+                row = self._existing(conn, tenant, group_id, for_update=True)
+                check_version(row, if_match, "Group")
+                now = utcnow()
+                model = self._load(tenant, row.doc)
+                attribute_ops = [s for s in steps if isinstance(s, Operation)]
+                changed = self._apply(tenant, model, attribute_ops)
+                for step in steps:
+                    if isinstance(step, MemberOperation):
+                        changed = self._member_step(conn, tenant, group_id, step, now) or changed
+                doc = self._dump(model)
+                doc.pop(MEMBERS, None)
+                if changed or doc != row.doc:
+                    values = self._values(doc)
+                    attempted.update(values)
+                    store.update_row(
+                        conn,
+                        "Group",
+                        tenant.org_id,
+                        group_id,
+                        {**values, "version": row.version + 1, "updated_at": now},
+                    )
+                return self.outcome(conn, tenant, group_id, projection)
+
+        outcome: Outcome = self._write(update, tenant, attempted, exclude_id=group_id)
+        return outcome
+
+    def delete(self, tenant: Tenant, group_id: str, if_match: str | None) -> None:
+        with self.db.write() as conn:
+            row = self._existing(conn, tenant, group_id, for_update=True)
+            check_version(row, if_match, "Group")
+            store.touch_groups(conn, store.groups_containing(conn, group_id=group_id), utcnow())
+            store.delete_row(conn, "Group", tenant.org_id, group_id)
+
+    # --- membership deltas --------------------------------------------------------------
+
+    def _resolve(
+        self, conn: Connection, tenant: Tenant, group_id: str, ids: Sequence[str]
+    ) -> tuple[list[str], list[str]]:
+        """Split ids into users and groups of this organisation; report the others."""
+        wanted = list(dict.fromkeys(ids))
+        users = store.existing_ids(conn, "User", tenant.org_id, wanted)
+        groups = store.existing_ids(
+            conn, "Group", tenant.org_id, [i for i in wanted if i not in users]
+        )
+        unknown = [i for i in wanted if i not in users and i not in groups]
+        if unknown:
+            shown = ", ".join(repr(i) for i in unknown[:5]) + (" …" if len(unknown) > 5 else "")
+            tenant.warnings.append(
+                f"{len(unknown)} member(s) ignored: {shown} is not a user or group of this organisation"
+            )
+        if group_id in groups:
+            raise IdsyncError(MEMBERSHIP_CYCLE, member=group_id, group=group_id)
+        if groups:
+            cycle = store.ancestors(conn, group_id) & groups
+            if cycle:
+                raise IdsyncError(MEMBERSHIP_CYCLE, member=sorted(cycle)[0], group=group_id)
+        return [i for i in wanted if i in users], [i for i in wanted if i in groups]
+
+    def _add(
+        self, conn: Connection, tenant: Tenant, group_id: str, ids: Sequence[str], now: datetime
+    ) -> bool:
+        if not ids:
+            return False
+        user_ids, group_ids = self._resolve(conn, tenant, group_id, ids)
+        present = store.present_members(conn, group_id, [*user_ids, *group_ids])
+        added = store.insert_members(
+            conn,
+            tenant.org_id,
+            group_id,
+            [u for u in user_ids if u not in present],
+            [g for g in group_ids if g not in present],
+            now,
+        )
+        return added > 0
+
+    def _replace_members(
+        self, conn: Connection, tenant: Tenant, group_id: str, ids: Sequence[str], now: datetime
+    ) -> bool:
+        user_ids, group_ids = self._resolve(conn, tenant, group_id, ids) if ids else ([], [])
+        current_users, current_groups = store.member_ids(conn, group_id)
+        wanted = set(user_ids) | set(group_ids)
+        removed = store.remove_members(conn, group_id, (current_users | current_groups) - wanted)
+        added = store.insert_members(
+            conn,
+            tenant.org_id,
+            group_id,
+            [u for u in user_ids if u not in current_users],
+            [g for g in group_ids if g not in current_groups],
+            now,
+        )
+        return bool(removed or added)
+
+    def _member_step(
+        self, conn: Connection, tenant: Tenant, group_id: str, step: MemberOperation, now: datetime
+    ) -> bool:
+        if step.op == "add":
+            return self._add(conn, tenant, group_id, step.member_ids or [], now)
+        if step.op == "replace":
+            return self._replace_members(conn, tenant, group_id, step.member_ids or [], now)
+        if step.member_filter is not None:
+            return (
+                store.remove_members(
+                    conn, group_id, self._matching(conn, group_id, step.member_filter)
+                )
+                > 0
+            )
+        if step.member_ids is None:
+            return store.clear_members(conn, group_id) > 0
+        return store.remove_members(conn, group_id, step.member_ids) > 0
+
+    @staticmethod
+    def _matching(conn: Connection, group_id: str, node: FilterNode) -> list[str]:
+        """Members a ``members[…]`` filter selects.
+
+        ``value eq "id"`` (and an ``or`` of them), which is what Entra ID and Okta
+        send, is answered without reading the member list; any other filter is
+        evaluated over the group's members.
+        """
+        ids = _value_ids(node)
+        if ids is not None:
+            return ids
+        users, groups = store.member_ids(conn, group_id)
+        members = [(u, "User") for u in users] + [(g, "Group") for g in groups]
+        return [member_id for member_id, kind in members if _matches(node, member_id, kind)]
+
+
+def _value_ids(node: FilterNode) -> list[str] | None:
+    if isinstance(node, Comparison):
+        if (
+            node.attr_path.attr.lower() == "value"
+            and node.attr_path.sub_attr is None
+            and node.op == CompareOperator.eq
+            and isinstance(node.value, str)
+        ):
+            return [node.value]
+        return None
+    if isinstance(node, LogicalExpr) and node.op == LogicalOperator.or_:
+        ids: list[str] = []
+        for term in node.terms:
+            found = _value_ids(term)
+            if found is None:
+                return None
+            ids.extend(found)
+        return ids
+    return None
+
+
+def _matches(node: FilterNode, member_id: str, kind: str) -> bool:
+    if isinstance(node, LogicalExpr):
+        results = (_matches(t, member_id, kind) for t in node.terms)
+        return all(results) if node.op == LogicalOperator.and_ else any(results)
+    if isinstance(node, Not):
+        return not _matches(node.expr, member_id, kind)
+    name = node.attr_path.attr.lower() if isinstance(node, Comparison | Present) else ""
+    fields = {"value": member_id, "type": kind}
+    if name not in fields:
+        raise IdsyncError(
+            INVALID_FILTER, reason=f"members can be selected by value or type, not {name!r}"
+        )
+    actual = fields[name]
+    if isinstance(node, Present):
+        return True
+    assert isinstance(node, Comparison)
+    expected = node.value
+    if name == "type":
+        actual, expected = actual.lower(), str(expected).lower()
+    operators = {
+        CompareOperator.eq: lambda a, b: a == b,
+        CompareOperator.ne: lambda a, b: a != b,
+        CompareOperator.co: lambda a, b: b in a,
+        CompareOperator.sw: lambda a, b: a.startswith(b),
+        CompareOperator.ew: lambda a, b: a.endswith(b),
+    }
+    compare = operators.get(node.op)
+    if compare is None or not isinstance(expected, str):
+        raise IdsyncError(INVALID_FILTER, reason=f"members cannot be compared with {node.op.value}")
+    return bool(compare(actual, expected))

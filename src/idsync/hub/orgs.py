@@ -1,0 +1,115 @@
+"""Organisations: the tenants of the hub."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from idsync.health.catalogue import (
+    INVALID_ARGUMENT,
+    INVALID_SCHEMA,
+    ORG_NAME_TAKEN,
+    ORG_NOT_FOUND,
+    SCHEMA_IN_USE,
+    SCHEMA_NOT_FOUND,
+    IdsyncError,
+)
+from idsync.scim.attributes import SchemaDefinitionError
+from idsync.scim.provider import validate_custom_schema
+from idsync.store import audit, orgs
+from idsync.store.database import Database
+from idsync.store.orgs import OrgRecord, SchemaRecord
+
+
+def create_org(db: Database, name: str, *, actor: str) -> OrgRecord:
+    name = " ".join(name.split())
+    if not name:
+        raise IdsyncError(
+            INVALID_ARGUMENT,
+            what="The organisation name",
+            reason="it is empty",
+            hint='Give the organisation a name, e.g. idsync org create "Contoso".',
+        )
+    with db.write() as conn:
+        existing = orgs.find_org_by_name(conn, name)
+        if existing is not None:
+            raise IdsyncError(ORG_NAME_TAKEN, name=name, id=existing.id)
+        record = orgs.insert_org(conn, name)
+        audit.record(
+            conn,
+            org_id=record.id,
+            category="OrganisationManagement",
+            activity="Create organisation",
+            result="success",
+            actor=actor,
+            target=record.id,
+            details={"name": name},
+        )
+    return record
+
+
+def get_org(db: Database, org_id: str) -> OrgRecord:
+    with db.read() as conn:
+        record = orgs.get_org(conn, org_id)
+    if record is None:
+        raise IdsyncError(ORG_NOT_FOUND, org=org_id)
+    return record
+
+
+def list_orgs(db: Database) -> list[OrgRecord]:
+    with db.read() as conn:
+        return orgs.list_orgs(conn)
+
+
+def add_schema(
+    db: Database,
+    org_id: str,
+    resource_type: str,
+    definition: dict[str, Any],
+    *,
+    required: bool,
+    actor: str,
+) -> None:
+    """Declare a custom extension schema (RFC 7643 §3.3) for one resource type of an org."""
+    try:
+        validate_custom_schema(definition, resource_type)
+    except SchemaDefinitionError as exc:
+        raise IdsyncError(INVALID_SCHEMA, reason=str(exc)) from None
+    with db.write() as conn:
+        if orgs.get_org(conn, org_id) is None:
+            raise IdsyncError(ORG_NOT_FOUND, org=org_id)
+        urn = str(definition["id"])
+        if any(s.schema_id.lower() == urn.lower() for s in orgs.list_schemas(conn, org_id)):
+            raise IdsyncError(SCHEMA_IN_USE, schema=urn)
+        orgs.insert_schema(conn, org_id, resource_type, required, definition)
+        audit.record(
+            conn,
+            org_id=org_id,
+            category="OrganisationManagement",
+            activity="Declare schema",
+            result="success",
+            actor=actor,
+            target=urn,
+            details={"resourceType": resource_type, "required": required},
+        )
+
+
+def remove_schema(db: Database, org_id: str, urn: str, *, actor: str) -> None:
+    with db.write() as conn:
+        if not orgs.delete_schema(conn, org_id, urn):
+            raise IdsyncError(SCHEMA_NOT_FOUND, schema=urn)
+        audit.record(
+            conn,
+            org_id=org_id,
+            category="OrganisationManagement",
+            activity="Remove schema",
+            result="success",
+            actor=actor,
+            target=urn,
+        )
+
+
+def list_schemas(db: Database, org_id: str) -> list[SchemaRecord]:
+    with db.read() as conn:
+        if orgs.get_org(conn, org_id) is None:
+            raise IdsyncError(ORG_NOT_FOUND, org=org_id)
+        return orgs.list_schemas(conn, org_id)

@@ -1,0 +1,255 @@
+"""PATCH requests (RFC 7644 §3.5.2): reading them, absorbing client quirks, splitting out members.
+
+Attribute operations are applied by scim2-models on the resource model, under
+a policy that accepts what Entra ID sends (``remove`` with a ``value``, path
+filters that create the entry they describe). Operations on a group's
+``members`` never go through the model: they become membership row inserts
+and deletes, so adding one member to a 100k-member group touches one row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from scim2_models import InvalidPathException, Path, ScimPolicy
+from scim2_models.path import AttrPath, FilterNode, ValuePath
+
+from idsync.health.catalogue import (
+    INVALID_PATH,
+    INVALID_SYNTAX,
+    INVALID_VALUE,
+    MUTABILITY,
+    NO_TARGET,
+    TOO_MANY_RESULTS,
+    IdsyncError,
+)
+from idsync.scim.compat import normalise_manager
+from idsync.scim.resource_types import ResourceTypeSchema
+from idsync.scim.schemas import ENTERPRISE_USER, PATCH_OP
+
+MAX_OPERATIONS = 1000
+
+POLICY = ScimPolicy(
+    # Entra ID removes group members and values with {"op":"Remove","path":"x","value":[…]}
+    # (MS "Known issues … SCIM 2.0 protocol compliance").
+    remove_value_as_filter=ScimPolicy.RemoveValue.apply,
+    # Entra ID sets emails[type eq "work"].value on users that have no work email yet
+    # (MS SCIM tutorial, "Update User [Multi-valued properties]").
+    unmatched_path_filter=ScimPolicy.UnmatchedPathFilter.create,
+)
+
+
+@dataclass(frozen=True)
+class Operation:
+    op: str
+    """``add``, ``remove`` or ``replace``."""
+    path: str | None
+    value: Any
+
+
+@dataclass(frozen=True)
+class MemberOperation:
+    op: str
+    member_ids: list[str] | None
+    """Ids named in the value (add, replace, remove-by-value); None for a filtered or whole remove."""
+    member_filter: FilterNode | None = None
+
+
+def read_operations(body: Any, rts: ResourceTypeSchema, resource_id: str) -> list[Operation]:
+    """The operations of a PatchOp message, normalised; raises on a malformed message."""
+    if not isinstance(body, dict):
+        raise IdsyncError(INVALID_SYNTAX, reason="a PATCH body must be a JSON object")
+    schemas = body.get("schemas")
+    if not isinstance(schemas, list) or PATCH_OP.lower() not in {str(s).lower() for s in schemas}:
+        raise IdsyncError(
+            INVALID_SYNTAX, reason=f"a PATCH body must list {PATCH_OP!r} in 'schemas'"
+        )
+    raw_ops = next((v for k, v in body.items() if k.lower() == "operations"), None)
+    if not isinstance(raw_ops, list) or not raw_ops:
+        raise IdsyncError(INVALID_SYNTAX, reason="a PATCH body needs a non-empty 'Operations' list")
+    if len(raw_ops) > MAX_OPERATIONS:
+        raise IdsyncError(
+            TOO_MANY_RESULTS, reason=f"a PATCH may carry at most {MAX_OPERATIONS} operations"
+        )
+    return [_read_operation(raw, rts, resource_id) for raw in raw_ops]
+
+
+def _read_operation(raw: Any, rts: ResourceTypeSchema, resource_id: str) -> Operation:
+    if not isinstance(raw, dict):
+        raise IdsyncError(INVALID_SYNTAX, reason="each PATCH operation must be a JSON object")
+    fields = {k.lower(): v for k, v in raw.items()}
+    op = fields.get("op")
+    if not isinstance(op, str) or op.lower() not in ("add", "remove", "replace"):
+        raise IdsyncError(INVALID_SYNTAX, reason=f"op must be add, remove or replace, not {op!r}")
+    op = op.lower()
+    path = fields.get("path")
+    if path is not None and not isinstance(path, str):
+        raise IdsyncError(INVALID_PATH, path=str(path), reason="a path must be a string")
+    if path is not None and not path.strip():
+        path = None
+    value = fields.get("value")
+    if path is None:
+        if op == "remove":
+            raise IdsyncError(NO_TARGET, path="", reason="remove needs a path (RFC 7644 §3.5.2.2)")
+        if not isinstance(value, dict):
+            raise IdsyncError(
+                INVALID_VALUE,
+                reason=f"{op} without a path needs an object of attributes as its value",
+            )
+        return Operation(op, None, _pathless_value(value, rts, resource_id))
+    if "value" not in fields and op != "remove":
+        raise IdsyncError(INVALID_VALUE, reason=f"{op} {path!r} needs a value")
+    path = _qualify(path, rts)
+    if _is_manager(path):
+        manager = normalise_manager(value)
+        if manager is None and op != "remove":
+            return Operation("remove", path, None)
+        if op != "remove" or value is not None:
+            value = manager
+    elif value is None and op != "remove":
+        # Entra's validator clears attributes with replace + null (RFC 7643 §2.5: null = unassigned).
+        return Operation("remove", path, None)
+    return Operation(op, path, value)
+
+
+def _pathless_value(
+    value: dict[str, Any], rts: ResourceTypeSchema, resource_id: str
+) -> dict[str, Any]:
+    cleaned: dict[str, Any] = {}
+    for key, item in value.items():
+        lowered = key.lower()
+        if lowered in ("schemas", "meta"):
+            continue
+        if lowered == "id":
+            # Okta repeats the group's own id when renaming it (Okta SCIM 2.0 reference).
+            if item != resource_id:
+                raise IdsyncError(
+                    MUTABILITY, reason=f"id (it is {resource_id!r}, the request says {item!r})"
+                )
+            continue
+        qualified = key if lowered.startswith("urn:") else _qualify(key, rts)
+        if _is_manager(qualified):
+            manager = normalise_manager(item)
+            if manager is None:
+                continue
+            item = manager
+        elif lowered == ENTERPRISE_USER.lower() and isinstance(item, dict):
+            item = dict(item)
+            for sub_key in [k for k in item if k.lower() == "manager"]:
+                manager = normalise_manager(item[sub_key])
+                if manager is None:
+                    del item[sub_key]
+                else:
+                    item[sub_key] = manager
+        cleaned[qualified] = item
+    return cleaned
+
+
+def _qualify(path: str, rts: ResourceTypeSchema) -> str:
+    """Prefix an extension attribute written without its URN, when only one extension has it.
+
+    Entra's legacy manager update uses ``"path": "manager"`` (MS SCIM tutorial).
+    """
+    node = _parse_path(path)
+    attr = node if isinstance(node, AttrPath) else getattr(node, "attr_path", None)
+    if not isinstance(attr, AttrPath) or attr.uri is not None:
+        return path
+    if attr.attr.lower() in rts.attributes:
+        return path
+    owners = [
+        urn
+        for urn, _ in rts.extensions
+        if attr.attr.lower() in rts.extension_attributes[urn.lower()]
+    ]
+    return f"{owners[0]}:{path}" if len(owners) == 1 else path
+
+
+def _is_manager(path: str) -> bool:
+    lowered = path.lower()
+    return lowered == f"{ENTERPRISE_USER.lower()}:manager"
+
+
+def _parse_path(path: str) -> Any:
+    try:
+        return Path(path).ast
+    except InvalidPathException as exc:
+        raise IdsyncError(
+            INVALID_PATH, path=path, reason=str(getattr(exc, "detail", exc))
+        ) from None
+
+
+# --- members ---------------------------------------------------------------------------------
+
+
+def split_members(operations: list[Operation]) -> list[Operation | MemberOperation]:
+    """Replace operations on ``members`` by MemberOperations, keeping their order."""
+    result: list[Operation | MemberOperation] = []
+    for operation in operations:
+        if operation.path is None:
+            members_key = next((k for k in operation.value if k.lower() == "members"), None)
+            if members_key is None:
+                result.append(operation)
+                continue
+            rest = {k: v for k, v in operation.value.items() if k != members_key}
+            if rest:
+                result.append(Operation(operation.op, None, rest))
+            result.append(
+                MemberOperation(operation.op, member_ids_in(operation.value[members_key]))
+            )
+            continue
+        node = _parse_path(operation.path)
+        attr = node if isinstance(node, AttrPath) else getattr(node, "attr_path", None)
+        if (
+            not isinstance(attr, AttrPath)
+            or attr.attr.lower() != "members"
+            or (
+                attr.uri is not None
+                and attr.uri.lower() != "urn:ietf:params:scim:schemas:core:2.0:group"
+            )
+        ):
+            result.append(operation)
+            continue
+        result.append(_member_operation(operation, node, attr))
+    return result
+
+
+def _member_operation(operation: Operation, node: Any, attr: AttrPath) -> MemberOperation:
+    sub = node.sub_attr if isinstance(node, ValuePath) else attr.sub_attr
+    if sub is not None:
+        raise IdsyncError(
+            MUTABILITY, reason=f"members.{sub} (a member is added or removed whole, by its value)"
+        )
+    if isinstance(node, ValuePath):
+        if operation.op != "remove":
+            raise IdsyncError(
+                MUTABILITY,
+                reason="a member in place (members are immutable; remove it and add another)",
+            )
+        return MemberOperation("remove", None, node.val_filter)
+    if not isinstance(node, AttrPath):
+        raise IdsyncError(INVALID_PATH, path=operation.path or "", reason="not a members path")
+    if operation.op == "remove":
+        if operation.value in (None, [], {}):
+            return MemberOperation("remove", None)
+        return MemberOperation("remove", member_ids_in(operation.value))
+    return MemberOperation(operation.op, member_ids_in(operation.value))
+
+
+def member_ids_in(value: Any) -> list[str]:
+    """The member ids of a ``members`` value (objects with a ``value``, or bare ids)."""
+    items = value if isinstance(value, list) else [value]
+    ids: list[str] = []
+    for item in items:
+        if isinstance(item, str):
+            ids.append(item)
+            continue
+        if not isinstance(item, dict):
+            raise IdsyncError(INVALID_VALUE, reason="each member must be an object with a 'value'")
+        member = next((v for k, v in item.items() if k.lower() == "value"), None)
+        if not isinstance(member, str) or not member:
+            raise IdsyncError(
+                INVALID_VALUE, reason="each member needs a 'value' holding a user or group id"
+            )
+        ids.append(member)
+    return ids

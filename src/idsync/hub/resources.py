@@ -1,0 +1,318 @@
+"""What users and groups have in common: read, search, validate, version, delete.
+
+``UserService`` and ``GroupService`` add what differs (passwords and managers;
+members). Every method takes the ``Tenant`` it acts for; nothing here knows
+about HTTP.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import ValidationError
+from scim2_models import Context, PatchOp, Resource, SCIMException
+from sqlalchemy import ColumnElement, Connection, Row
+from sqlalchemy.exc import IntegrityError
+
+from idsync.health.catalogue import (
+    INVALID_PARAMETER,
+    INVALID_VERSION,
+    PRECONDITION_FAILED,
+    RESOURCE_NOT_FOUND,
+    UNIQUENESS,
+    IdsyncError,
+)
+from idsync.hub import representation
+from idsync.hub.errors import from_scim_exception, from_validation_error
+from idsync.hub.listing import ListQuery
+from idsync.hub.patching import POLICY, Operation
+from idsync.hub.tenant import Hub, Tenant
+from idsync.scim.filter import check_filter, parse_filter
+from idsync.scim.projection import Projection, build_projection
+from idsync.scim.resource_types import ResourceTypeSchema
+from idsync.scim.schemas import PATCH_OP
+from idsync.store import resources as store
+from idsync.store.filter_sql import SqlContext, compile_filter, sort_key
+
+
+@dataclass
+class Outcome:
+    """The result of a write: the resource as the client asked to see it."""
+
+    resource: dict[str, Any]
+    resource_id: str
+    version: int
+    location: str
+    created: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def etag(self) -> str:
+        return representation.etag(self.version)
+
+
+@dataclass(frozen=True)
+class UniqueColumn:
+    column: str
+    attribute: str
+    key: str
+    """Key of the row values holding the comparison form stored in ``column``."""
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def check_version(row: Row[Any], if_match: str | None, resource_type: str) -> None:
+    """RFC 7644 §3.14: a write conditional on a version fails with 412 when it is stale."""
+    if if_match is None:
+        return
+    tags = [t.strip() for t in if_match.split(",") if t.strip()]
+    if not tags:
+        raise IdsyncError(INVALID_VERSION, reason="If-Match is empty")
+    if "*" in tags:
+        return
+    current = representation.etag(row.version)
+    # Weak comparison (RFC 9110 §8.8.3.2): W/"3" and "3" name the same version.
+    if not any(t.removeprefix("W/") == current.removeprefix("W/") for t in tags):
+        raise IdsyncError(
+            PRECONDITION_FAILED, resource_type=resource_type, expected=if_match, actual=current
+        )
+
+
+class ResourceService:
+    resource_type: ClassVar[str]
+    unique_columns: ClassVar[tuple[UniqueColumn, ...]]
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.db = hub.db
+
+    # --- to implement -------------------------------------------------------------------
+
+    def render(
+        self, conn: Connection, tenant: Tenant, rows: Sequence[Row[Any]], projection: Projection
+    ) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def create(self, tenant: Tenant, body: Any, projection: Projection) -> Outcome:
+        raise NotImplementedError
+
+    def replace(
+        self,
+        tenant: Tenant,
+        resource_id: str,
+        body: Any,
+        if_match: str | None,
+        projection: Projection,
+    ) -> Outcome:
+        raise NotImplementedError
+
+    def patch(
+        self,
+        tenant: Tenant,
+        resource_id: str,
+        body: Any,
+        if_match: str | None,
+        projection: Projection,
+    ) -> Outcome:
+        raise NotImplementedError
+
+    def delete(self, tenant: Tenant, resource_id: str, if_match: str | None) -> None:
+        raise NotImplementedError
+
+    # --- reading ------------------------------------------------------------------------
+
+    def rts(self, tenant: Tenant) -> ResourceTypeSchema:
+        return tenant.description.resource_types[self.resource_type]
+
+    def projection(
+        self, tenant: Tenant, attributes: Sequence[str] = (), excluded: Sequence[str] = ()
+    ) -> Projection:
+        return build_projection(list(attributes), list(excluded), self.rts(tenant))
+
+    def get(
+        self, tenant: Tenant, resource_id: str, projection: Projection
+    ) -> tuple[dict[str, Any], int]:
+        with self.db.read() as conn:
+            row = self._existing(conn, tenant, resource_id)
+            return self.render(conn, tenant, [row], projection)[0], row.version
+
+    def _existing(
+        self, conn: Connection, tenant: Tenant, resource_id: str, *, for_update: bool = False
+    ) -> Row[Any]:
+        row = store.get_row(
+            conn, self.resource_type, tenant.org_id, resource_id, for_update=for_update
+        )
+        if row is None:
+            raise IdsyncError(RESOURCE_NOT_FOUND, resource_type=self.resource_type, id=resource_id)
+        return row
+
+    def search(
+        self,
+        tenant: Tenant,
+        query: ListQuery,
+        *,
+        lenient: bool = False,
+        offset: int | None = None,
+        limit: int | None = None,
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """Total matches and one page of them, rendered.
+
+        ``lenient`` is for a search over several resource types (POST /.search at the
+        root), where an attribute this type lacks makes its terms false instead of
+        making the request invalid.
+        """
+        rts = self.rts(tenant)
+        projection = build_projection(
+            list(query.attributes), list(query.excluded), rts, strict=not lenient
+        )
+        where = self._where(tenant, query, lenient=lenient)
+        if where is False:
+            return 0, []
+        ctx = SqlContext(rts, self.db.dialect, tenant.base_url)
+        order: list[ColumnElement[Any]] = []
+        if query.sort_by:
+            resolved = rts.resolve_text(query.sort_by)
+            if resolved is not None:
+                key = sort_key(resolved, ctx)
+                order.append(
+                    key.desc().nulls_last() if query.descending else key.asc().nulls_last()
+                )
+            elif not lenient:
+                raise IdsyncError(
+                    INVALID_PARAMETER,
+                    name="sortBy",
+                    reason=f"{self.resource_type} has no attribute {query.sort_by!r}",
+                )
+        start = query.start_index - 1 if offset is None else offset
+        size = query.count if limit is None else limit
+        with self.db.read() as conn:
+            page = store.search(
+                conn,
+                self.resource_type,
+                tenant.org_id,
+                where if where is not True else None,
+                order,
+                start,
+                size,
+            )
+            return page.total, self.render(conn, tenant, page.rows, projection)
+
+    def _where(self, tenant: Tenant, query: ListQuery, *, lenient: bool) -> Any:
+        if not query.filter:
+            return True
+        rts = self.rts(tenant)
+        node = parse_filter(query.filter)
+        try:
+            check_filter(node, rts, in_url=query.in_url)
+        except IdsyncError:
+            if lenient:
+                return False
+            raise
+        return compile_filter(node, SqlContext(rts, self.db.dialect, tenant.base_url))
+
+    # --- writing helpers ------------------------------------------------------------------
+
+    def _model(self, tenant: Tenant) -> type[Resource[Any]]:
+        return tenant.description.models[self.resource_type]
+
+    def _validate(
+        self, tenant: Tenant, resource: dict[str, Any], context: Context
+    ) -> Resource[Any]:
+        try:
+            return self._model(tenant).model_validate(resource, scim_ctx=context)
+        except ValidationError as exc:
+            raise from_validation_error(exc, self.resource_type) from None
+        except SCIMException as exc:
+            raise from_scim_exception(exc) from None
+
+    def _load(self, tenant: Tenant, doc: dict[str, Any]) -> Resource[Any]:
+        """The stored document as a model, for PATCH to work on."""
+        return self._model(tenant).model_validate(doc)
+
+    @staticmethod
+    def _dump(model: Resource[Any]) -> dict[str, Any]:
+        doc = model.model_dump()
+        doc.pop("id", None)
+        doc.pop("meta", None)
+        return dict(doc)
+
+    def _apply(self, tenant: Tenant, model: Resource[Any], operations: Sequence[Operation]) -> bool:
+        """Apply attribute operations through scim2-models; True when something changed."""
+        if not operations:
+            return False
+        message = {
+            "schemas": [PATCH_OP],
+            "Operations": [
+                {
+                    "op": o.op,
+                    **({"path": o.path} if o.path is not None else {}),
+                    **({"value": o.value} if o.value is not None or o.op != "remove" else {}),
+                }
+                for o in operations
+            ],
+        }
+        try:
+            patch = PatchOp[self._model(tenant)].model_validate(  # type: ignore[misc]
+                message, scim_ctx=Context.RESOURCE_PATCH_REQUEST
+            )
+            return bool(patch.patch(model, scim_policy=POLICY))
+        except ValidationError as exc:
+            raise from_validation_error(exc, self.resource_type) from None
+        except SCIMException as exc:
+            path = next((o.path for o in operations if o.path), None)
+            raise from_scim_exception(exc, path=path) from None
+
+    def _write(
+        self, action: Any, tenant: Tenant, values: dict[str, Any], exclude_id: str | None = None
+    ) -> Any:
+        """Run a write; a unique index violation becomes a 409 naming the other resource."""
+        try:
+            return action()
+        except IntegrityError:
+            self._raise_conflict(tenant, values, exclude_id)
+            raise
+
+    def _raise_conflict(
+        self, tenant: Tenant, values: dict[str, Any], exclude_id: str | None
+    ) -> None:
+        with self.db.read() as conn:
+            for unique in self.unique_columns:
+                value = values.get(unique.key)
+                if value is None:
+                    continue
+                other = store.find_conflict(
+                    conn, self.resource_type, tenant.org_id, unique.column, value, exclude_id
+                )
+                if other is not None:
+                    raise IdsyncError(
+                        UNIQUENESS,
+                        attribute=unique.attribute,
+                        value=values.get(unique.attribute),
+                        resource_type=self.resource_type,
+                        other_id=other,
+                    ) from None
+
+    def outcome(
+        self,
+        conn: Connection,
+        tenant: Tenant,
+        resource_id: str,
+        projection: Projection,
+        *,
+        created: bool = False,
+    ) -> Outcome:
+        row = self._existing(conn, tenant, resource_id)
+        resource = self.render(conn, tenant, [row], projection)[0]
+        return Outcome(
+            resource=resource,
+            resource_id=resource_id,
+            version=row.version,
+            location=representation.location(tenant, self.resource_type, resource_id),
+            created=created,
+            warnings=list(tenant.warnings),
+        )

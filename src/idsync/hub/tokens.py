@@ -1,0 +1,195 @@
+"""Bearer tokens for an organisation's SCIM API: issue, verify, revoke.
+
+A token is 256 random bits, shown once. Only its SHA-256 is stored: a token is
+not a password (it cannot be guessed, so a slow hash buys nothing), and a fast
+hash lets every request find its token with one index probe. The stored and
+computed hashes are compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from idsync.health.catalogue import (
+    AUTH_SCHEME,
+    ORG_NOT_FOUND,
+    TOKEN_EXPIRED,
+    TOKEN_MISSING,
+    TOKEN_NOT_FOUND,
+    TOKEN_REVOKED,
+    TOKEN_UNKNOWN,
+    IdsyncError,
+)
+from idsync.scim.values import format_datetime
+from idsync.store import audit, orgs, tokens
+from idsync.store.database import Database
+from idsync.store.tokens import TokenRecord
+from idsync.store.types import utcnow
+
+SECRET_PREFIX = "idsync_"
+SHOWN_PREFIX_LENGTH = len(SECRET_PREFIX) + 6
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    record: TokenRecord
+    secret: str
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    org_id: str
+    token_id: str
+    schema_revision: int
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def issue(
+    db: Database, org_id: str, name: str, *, actor: str, expires_in: timedelta | None = None
+) -> IssuedToken:
+    secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+    now = utcnow()
+    record = TokenRecord(
+        id=str(uuid.uuid4()),
+        org_id=org_id,
+        name=name or "SCIM token",
+        prefix=secret[:SHOWN_PREFIX_LENGTH],
+        created_at=now,
+        expires_at=now + expires_in if expires_in else None,
+        last_used_at=None,
+        revoked_at=None,
+    )
+    with db.write() as conn:
+        if orgs.get_org(conn, org_id) is None:
+            raise IdsyncError(ORG_NOT_FOUND, org=org_id)
+        tokens.insert_token(conn, record, hash_secret(secret))
+        audit.record(
+            conn,
+            org_id=org_id,
+            category="Security",
+            activity="Create token",
+            result="success",
+            actor=actor,
+            target=record.id,
+            details={
+                "name": record.name,
+                "prefix": record.prefix,
+                "expiresAt": format_datetime(record.expires_at) if record.expires_at else None,
+            },
+        )
+    return IssuedToken(record, secret)
+
+
+def revoke(db: Database, token_id: str, *, actor: str, org_id: str | None = None) -> TokenRecord:
+    with db.write() as conn:
+        record = tokens.get_token(conn, token_id)
+        if record is None or (org_id is not None and record.org_id != org_id):
+            scope = f" in organisation {org_id}" if org_id else ""
+            raise IdsyncError(TOKEN_NOT_FOUND, token=token_id, scope=scope)
+        if record.revoked_at is None:
+            tokens.mark_revoked(conn, token_id, utcnow())
+            audit.record(
+                conn,
+                org_id=record.org_id,
+                category="Security",
+                activity="Revoke token",
+                result="success",
+                actor=actor,
+                target=token_id,
+                details={"prefix": record.prefix},
+            )
+        updated = tokens.get_token(conn, token_id)
+    assert updated is not None
+    return updated
+
+
+def list_for(db: Database, org_id: str | None) -> list[TokenRecord]:
+    with db.read() as conn:
+        if org_id is not None and orgs.get_org(conn, org_id) is None:
+            raise IdsyncError(ORG_NOT_FOUND, org=org_id)
+        return tokens.list_tokens(conn, org_id)
+
+
+def bearer_secret(authorization: str | None) -> str:
+    """The token in an ``Authorization: Bearer …`` header (RFC 6750 §2.1)."""
+    if not authorization or not authorization.strip():
+        raise IdsyncError(TOKEN_MISSING)
+    scheme, _, secret = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        raise IdsyncError(AUTH_SCHEME, scheme=scheme[:20])
+    secret = secret.strip()
+    if not secret:
+        raise IdsyncError(TOKEN_MISSING)
+    return secret
+
+
+def authenticate(
+    db: Database,
+    authorization: str | None,
+    *,
+    touch_after: timedelta,
+    tracking_id: str | None = None,
+) -> Authenticated:
+    """The token's organisation, or an IdsyncError (401) that is also written to the audit log."""
+    try:
+        secret = bearer_secret(authorization)
+    except IdsyncError as exc:
+        _record_rejection(db, None, None, exc, tracking_id)
+        raise
+    digest = hash_secret(secret)
+    with db.read() as conn:
+        match = tokens.find_by_hash(conn, digest)
+    if match is None or not hmac.compare_digest(match.secret_hash, digest):
+        error = IdsyncError(TOKEN_UNKNOWN)
+        _record_rejection(db, None, None, error, tracking_id)
+        raise error
+    token = match.token
+    now = utcnow()
+    if token.revoked_at is not None:
+        error = IdsyncError(
+            TOKEN_REVOKED, prefix=token.prefix, revoked_at=format_datetime(token.revoked_at)
+        )
+    elif token.expires_at is not None and token.expires_at <= now:
+        error = IdsyncError(
+            TOKEN_EXPIRED, prefix=token.prefix, expires_at=format_datetime(token.expires_at)
+        )
+    else:
+        if token.last_used_at is None or now - token.last_used_at > touch_after:
+            with db.write() as conn:
+                tokens.touch(conn, token.id, now)
+        return Authenticated(token.org_id, token.id, match.schema_revision)
+    _record_rejection(db, token.org_id, token, error, tracking_id)
+    raise error
+
+
+def _record_rejection(
+    db: Database,
+    org_id: str | None,
+    token: TokenRecord | None,
+    error: IdsyncError,
+    tracking_id: str | None,
+) -> None:
+    with db.write() as conn:
+        audit.record(
+            conn,
+            org_id=org_id,
+            category="Security",
+            activity="Reject token",
+            result="failure",
+            actor=f"token:{token.id}" if token else "anonymous",
+            target=token.id if token else None,
+            tracking_id=tracking_id,
+            details={
+                "code": error.error.code,
+                "reason": error.error.title,
+                **({"prefix": token.prefix} if token else {}),
+            },
+        )

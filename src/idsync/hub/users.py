@@ -1,0 +1,237 @@
+"""Users (RFC 7643 §4.1, §4.3): create, replace, patch, delete, render."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from argon2 import PasswordHasher
+from scim2_models import Context
+from scim2_models.path import AttrPath, CompareOperator, Comparison
+from sqlalchemy import Connection, Row
+
+from idsync.hub import representation
+from idsync.hub.patching import read_operations
+from idsync.hub.resources import Outcome, ResourceService, UniqueColumn, check_version, new_id
+from idsync.hub.tenant import Tenant
+from idsync.scim.compare import fold
+from idsync.scim.compat import normalise_resource
+from idsync.scim.projection import Projection
+from idsync.scim.schemas import ENTERPRISE_USER
+from idsync.store import resources as store
+from idsync.store.filter_sql import SqlContext, compile_filter
+from idsync.store.types import utcnow
+
+_hasher = PasswordHasher()
+
+GROUPS_ATTRIBUTE = "groups"
+
+
+def _pop_password(resource: dict[str, Any]) -> str | None:
+    key = next((k for k in resource if k.lower() == "password"), None)
+    value = resource.pop(key) if key is not None else None
+    return value if isinstance(value, str) and value else None
+
+
+class UserService(ResourceService):
+    resource_type = "User"
+    unique_columns = (
+        UniqueColumn("user_name_key", "userName", "user_name_key"),
+        UniqueColumn("external_id", "externalId", "external_id"),
+    )
+
+    # --- rendering ----------------------------------------------------------------------
+
+    def render(
+        self, conn: Connection, tenant: Tenant, rows: Sequence[Row[Any]], projection: Projection
+    ) -> list[dict[str, Any]]:
+        rts = self.rts(tenant)
+        groups_attribute = rts.attributes[GROUPS_ATTRIBUTE]
+        groups = (
+            store.groups_of_users(conn, [r.id for r in rows])
+            if projection.returns(groups_attribute) and rows
+            else None
+        )
+        rendered = [
+            representation.user(tenant, r, groups[r.id] if groups is not None else None)
+            for r in rows
+        ]
+        if projection.is_default:
+            return rendered
+        return [projection.apply(r, rts) for r in rendered]
+
+    # --- writes -------------------------------------------------------------------------
+
+    def _prepare(
+        self, tenant: Tenant, body: Any, context: Context
+    ) -> tuple[dict[str, Any], str | None]:
+        resource = normalise_resource(body, self.rts(tenant))
+        password = _pop_password(resource)
+        model = self._validate(tenant, resource, context)
+        doc = self._dump(model)
+        doc.pop("password", None)
+        doc.pop(GROUPS_ATTRIBUTE, None)
+        # The hub's users are active until something deactivates them; clients
+        # (Okta among them) expect `active` on every user it returns.
+        doc.setdefault("active", True)
+        return doc, password
+
+    @staticmethod
+    def _values(doc: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "user_name": doc["userName"],
+            "user_name_key": fold(doc["userName"]),
+            "external_id": doc.get("externalId"),
+            "display_name": doc.get("displayName"),
+            "active": bool(doc.get("active", True)),
+            "doc": doc,
+        }
+
+    def _settle_manager(
+        self, conn: Connection, tenant: Tenant, doc: dict[str, Any], user_id: str
+    ) -> None:
+        """Keep a manager reference only if it names a user of this organisation."""
+        enterprise = doc.get(ENTERPRISE_USER)
+        if not isinstance(enterprise, dict) or "manager" not in enterprise:
+            return
+        manager = {
+            k: v for k, v in enterprise["manager"].items() if k not in ("$ref", "displayName")
+        }
+        value = manager.get("value")
+        known = (
+            value is not None
+            and value != user_id
+            and bool(store.existing_ids(conn, "User", tenant.org_id, [value]))
+        )
+        if known:
+            enterprise["manager"] = manager
+            return
+        del enterprise["manager"]
+        if not enterprise:
+            del doc[ENTERPRISE_USER]
+        tenant.warnings.append(
+            f"manager {value!r} ignored: no other user with that id exists in this organisation"
+        )
+
+    def create(self, tenant: Tenant, body: Any, projection: Projection) -> Outcome:
+        doc, password = self._prepare(tenant, body, Context.RESOURCE_CREATION_REQUEST)
+        values = self._values(doc)
+        user_id = new_id()
+
+        def insert() -> Outcome:
+            now = utcnow()
+            with self.db.write() as conn:
+                self._settle_manager(conn, tenant, doc, user_id)
+                store.insert_row(
+                    conn,
+                    "User",
+                    {
+                        **values,
+                        "doc": doc,
+                        "id": user_id,
+                        "org_id": tenant.org_id,
+                        "version": 1,
+                        "created_at": now,
+                        "updated_at": now,
+                        "password_hash": _hasher.hash(password) if password else None,
+                    },
+                )
+                return self.outcome(conn, tenant, user_id, projection, created=True)
+
+        outcome: Outcome = self._write(insert, tenant, values)
+        return outcome
+
+    def replace(
+        self, tenant: Tenant, user_id: str, body: Any, if_match: str | None, projection: Projection
+    ) -> Outcome:
+        doc, password = self._prepare(tenant, body, Context.RESOURCE_REPLACEMENT_REQUEST)
+        values = self._values(doc)
+
+        def update() -> Outcome:
+            with self.db.write() as conn:
+                row = self._existing(conn, tenant, user_id, for_update=True)
+                check_version(row, if_match, "User")
+                self._settle_manager(conn, tenant, doc, user_id)
+                if doc != row.doc or password:
+                    changes = {
+                        **values,
+                        "doc": doc,
+                        "version": row.version + 1,
+                        "updated_at": utcnow(),
+                    }
+                    if password:
+                        changes["password_hash"] = _hasher.hash(password)
+                    store.update_row(conn, "User", tenant.org_id, user_id, changes)
+                return self.outcome(conn, tenant, user_id, projection)
+
+        outcome: Outcome = self._write(update, tenant, values, exclude_id=user_id)
+        return outcome
+
+    def patch(
+        self, tenant: Tenant, user_id: str, body: Any, if_match: str | None, projection: Projection
+    ) -> Outcome:
+        operations = read_operations(body, self.rts(tenant), user_id)
+        attempted: dict[str, Any] = {}
+
+        def update() -> Outcome:
+            with self.db.write() as conn:
+                row = self._existing(conn, tenant, user_id, for_update=True)
+                check_version(row, if_match, "User")
+                model = self._load(tenant, row.doc)
+                if self._apply(tenant, model, operations):
+                    doc = self._dump(model)
+                    password = _pop_password(doc)
+                    doc.pop(GROUPS_ATTRIBUTE, None)
+                    self._settle_manager(conn, tenant, doc, user_id)
+                    values = self._values(doc)
+                    attempted.update(values)
+                    changes = {**values, "version": row.version + 1, "updated_at": utcnow()}
+                    if password:
+                        changes["password_hash"] = _hasher.hash(password)
+                    if doc != row.doc or password:
+                        store.update_row(conn, "User", tenant.org_id, user_id, changes)
+                return self.outcome(conn, tenant, user_id, projection)
+
+        outcome: Outcome = self._write(update, tenant, attempted, exclude_id=user_id)
+        return outcome
+
+    def delete(self, tenant: Tenant, user_id: str, if_match: str | None) -> None:
+        with self.db.write() as conn:
+            row = self._existing(conn, tenant, user_id, for_update=True)
+            check_version(row, if_match, "User")
+            now = utcnow()
+            store.touch_groups(conn, store.groups_containing(conn, user_id=user_id), now)
+            self._forget_as_manager(conn, tenant, user_id, now)
+            store.delete_row(conn, "User", tenant.org_id, user_id)
+
+    def _forget_as_manager(
+        self, conn: Connection, tenant: Tenant, user_id: str, now: datetime
+    ) -> None:
+        """Users whose manager is being deleted lose that reference (and get a new version)."""
+        node = Comparison(
+            AttrPath("manager", "value", ENTERPRISE_USER), CompareOperator.eq, user_id
+        )
+        where = compile_filter(node, SqlContext(self.rts(tenant), self.db.dialect, tenant.base_url))
+        while rows := store.search(conn, "User", tenant.org_id, where, [], 0, 500).rows:
+            self._drop_managers(conn, tenant, rows, now)
+
+    @staticmethod
+    def _drop_managers(
+        conn: Connection, tenant: Tenant, rows: Sequence[Row[Any]], now: datetime
+    ) -> None:
+        for managed in rows:
+            doc = dict(managed.doc)
+            enterprise = dict(doc[ENTERPRISE_USER])
+            del enterprise["manager"]
+            if enterprise:
+                doc[ENTERPRISE_USER] = enterprise
+            else:
+                del doc[ENTERPRISE_USER]
+            store.update_row(
+                conn,
+                "User",
+                tenant.org_id,
+                managed.id,
+                {"doc": doc, "version": managed.version + 1, "updated_at": now},
+            )

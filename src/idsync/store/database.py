@@ -1,0 +1,159 @@
+"""The one way to open the database.
+
+SQLite (a file, the embedded default) and PostgreSQL (production) go through the
+same code; the differences are confined here and in ``filter_sql.py``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+
+from idsync.health.catalogue import DATABASE_UNAVAILABLE, INVALID_DATABASE_URL, IdsyncError
+from idsync.scim.compare import fold
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def normalize_url(url: str) -> URL:
+    """Parse a database URL; plain ``postgresql://`` means psycopg 3."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise IdsyncError(INVALID_DATABASE_URL, url=url, reason=str(exc)) from None
+    backend = parsed.get_backend_name()
+    if (backend == "postgresql" and parsed.drivername in ("postgresql", "postgres")) or backend == "postgres":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    elif backend not in ("sqlite", "postgresql"):
+        raise IdsyncError(
+            INVALID_DATABASE_URL, url=url, reason=f"the {backend!r} backend is not supported"
+        )
+    return parsed
+
+
+class Database:
+    """An engine plus the transaction discipline idsync uses.
+
+    ``read()`` opens a plain transaction. ``write()`` opens one that takes the
+    write lock up front (``BEGIN IMMEDIATE`` on SQLite): a deferred SQLite
+    transaction that reads and then writes fails at once with "database is
+    locked" when another writer got in between, instead of waiting.
+    """
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = normalize_url(url)
+        self.dialect = self.url.get_backend_name()
+        self.engine: Engine = create_engine(self.url, echo=echo, **self._engine_options())
+        # Within one process, SQLite writers queue on this lock instead of in
+        # SQLite's busy handler, which sleeps in coarse steps under contention.
+        self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
+        if self.dialect == "sqlite":
+            _configure_sqlite(self.engine)
+
+    def _engine_options(self) -> dict[str, Any]:
+        if self.dialect == "sqlite":
+            return {"pool_size": 8, "max_overflow": 32, "pool_pre_ping": False}
+        return {"pool_size": 10, "max_overflow": 20, "pool_pre_ping": True}
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with _unavailable_as_error(), self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        if self._write_lock is None:
+            with _unavailable_as_error(), self.engine.connect() as conn, conn.begin():
+                yield conn
+            return
+        with self._write_lock, _unavailable_as_error(), self.engine.connect() as conn:
+            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+            with conn.begin():
+                yield conn
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def ping(self) -> None:
+        with self.read() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
+
+@contextmanager
+def _unavailable_as_error() -> Iterator[None]:
+    try:
+        yield
+    except OperationalError as exc:
+        if _is_connection_failure(exc):
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "connection failed"
+            raise IdsyncError(DATABASE_UNAVAILABLE, reason=reason) from exc
+        raise
+
+
+def _is_connection_failure(exc: OperationalError) -> bool:
+    if exc.connection_invalidated:
+        return True
+    text = str(exc.orig).lower()
+    return any(
+        marker in text
+        for marker in (
+            "connection refused",
+            "could not connect",
+            "unable to open database",
+            "server closed the connection",
+            "connection failed",
+            "no such host",
+        )
+    )
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event decide how transactions start.
+        dbapi_connection.isolation_level = None
+        dbapi_connection.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        dbapi_connection.execute("PRAGMA foreign_keys = ON")
+        dbapi_connection.execute("PRAGMA synchronous = NORMAL")
+        # Filters fold case themselves (idsync_fold) when the attribute is not
+        # caseExact; LIKE must then compare exactly, as it does on PostgreSQL.
+        dbapi_connection.execute("PRAGMA case_sensitive_like = ON")
+        # SQLite's lower() only folds ASCII; filters need the same Unicode folding
+        # as PostgreSQL's lower() and as scim2-models' comparisons.
+        dbapi_connection.create_function("idsync_fold", 1, _fold_or_none, deterministic=True)
+        mode = dbapi_connection.execute("PRAGMA journal_mode").fetchone()
+        if mode and str(mode[0]).lower() not in ("wal", "memory"):
+            dbapi_connection.execute("PRAGMA journal_mode = WAL")
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _fold_or_none(value: Any) -> Any:
+    return fold(value) if isinstance(value, str) else value
+
+
+_opened: dict[str, Database] = {}
+_opened_lock = threading.Lock()
+
+
+def open_database(url: str) -> Database:
+    """Open (once per process) the database at ``url``."""
+    with _opened_lock:
+        db = _opened.get(url)
+        if db is None:
+            db = _opened[url] = Database(url)
+        return db

@@ -1,0 +1,121 @@
+"""Organisations and their declared extension schemas."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from idsync.store.models import Org, OrgSchema
+from idsync.store.types import utcnow
+
+_orgs = Org.__table__
+_schemas = OrgSchema.__table__
+
+
+@dataclass(frozen=True)
+class OrgRecord:
+    id: str
+    name: str
+    created_at: datetime
+    schema_revision: int
+
+
+@dataclass(frozen=True)
+class SchemaRecord:
+    schema_id: str
+    resource_type: str
+    required: bool
+    definition: dict[str, Any]
+    created_at: datetime
+
+
+def name_key(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+def insert_org(conn: Connection, name: str) -> OrgRecord:
+    record = OrgRecord(id=str(uuid.uuid4()), name=name, created_at=utcnow(), schema_revision=0)
+    conn.execute(
+        _orgs.insert().values(
+            id=record.id,
+            name=name,
+            name_key=name_key(name),
+            created_at=record.created_at,
+            schema_revision=0,
+        )
+    )
+    return record
+
+
+def _record(row: Any) -> OrgRecord:
+    return OrgRecord(row.id, row.name, row.created_at, row.schema_revision)
+
+
+def get_org(conn: Connection, org_id: str) -> OrgRecord | None:
+    row = conn.execute(sa.select(_orgs).where(_orgs.c.id == org_id)).first()
+    return _record(row) if row else None
+
+
+def find_org_by_name(conn: Connection, name: str) -> OrgRecord | None:
+    row = conn.execute(sa.select(_orgs).where(_orgs.c.name_key == name_key(name))).first()
+    return _record(row) if row else None
+
+
+def list_orgs(conn: Connection) -> list[OrgRecord]:
+    return [
+        _record(r) for r in conn.execute(sa.select(_orgs).order_by(_orgs.c.created_at, _orgs.c.id))
+    ]
+
+
+def delete_org(conn: Connection, org_id: str) -> bool:
+    return conn.execute(_orgs.delete().where(_orgs.c.id == org_id)).rowcount > 0
+
+
+def list_schemas(conn: Connection, org_id: str) -> list[SchemaRecord]:
+    rows = conn.execute(
+        sa.select(_schemas).where(_schemas.c.org_id == org_id).order_by(_schemas.c.created_at)
+    )
+    return [
+        SchemaRecord(r.schema_id, r.resource_type, r.required, r.definition, r.created_at)
+        for r in rows
+    ]
+
+
+def insert_schema(
+    conn: Connection, org_id: str, resource_type: str, required: bool, definition: dict[str, Any]
+) -> None:
+    conn.execute(
+        _schemas.insert().values(
+            org_id=org_id,
+            schema_id=definition["id"],
+            resource_type=resource_type,
+            required=required,
+            definition=definition,
+            created_at=utcnow(),
+        )
+    )
+    _bump_revision(conn, org_id)
+
+
+def delete_schema(conn: Connection, org_id: str, schema_id: str) -> bool:
+    deleted = conn.execute(
+        _schemas.delete().where(
+            _schemas.c.org_id == org_id, sa.func.lower(_schemas.c.schema_id) == schema_id.lower()
+        )
+    ).rowcount
+    if deleted:
+        _bump_revision(conn, org_id)
+    return deleted > 0
+
+
+def _bump_revision(conn: Connection, org_id: str) -> None:
+    conn.execute(
+        _orgs.update()
+        .where(_orgs.c.id == org_id)
+        .values(schema_revision=_orgs.c.schema_revision + 1)
+    )

@@ -1,0 +1,298 @@
+"""Rows of users and groups: the statements every SCIM operation is made of.
+
+Every statement is scoped by ``org_id``: a resource of another organisation is
+indistinguishable from one that does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import ColumnElement, Connection, Row, Table
+
+from idsync.store.models import Group, Membership, User
+
+users: Table = User.__table__  # type: ignore[assignment]
+groups: Table = Group.__table__  # type: ignore[assignment]
+memberships: Table = Membership.__table__  # type: ignore[assignment]
+
+MAX_NESTING = 32
+"""Deepest group nesting followed when computing indirect memberships."""
+
+
+def table(resource_type: str) -> Table:
+    return users if resource_type == "User" else groups
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: Sequence[Row[Any]]
+    total: int
+
+
+# --- single rows --------------------------------------------------------------------------
+
+
+def get_row(
+    conn: Connection, resource_type: str, org_id: str, resource_id: str, *, for_update: bool = False
+) -> Row[Any] | None:
+    t = table(resource_type)
+    query = sa.select(t).where(t.c.org_id == org_id, t.c.id == resource_id)
+    if for_update:
+        query = query.with_for_update()
+    return conn.execute(query).first()
+
+
+def insert_row(conn: Connection, resource_type: str, values: Mapping[str, Any]) -> None:
+    conn.execute(table(resource_type).insert().values(**values))
+
+
+def update_row(
+    conn: Connection, resource_type: str, org_id: str, resource_id: str, values: Mapping[str, Any]
+) -> None:
+    t = table(resource_type)
+    conn.execute(t.update().where(t.c.org_id == org_id, t.c.id == resource_id).values(**values))
+
+
+def delete_row(conn: Connection, resource_type: str, org_id: str, resource_id: str) -> bool:
+    t = table(resource_type)
+    return conn.execute(t.delete().where(t.c.org_id == org_id, t.c.id == resource_id)).rowcount > 0
+
+
+def touch_groups(conn: Connection, group_ids: Iterable[str], when: datetime) -> None:
+    """Record that these groups changed (their members did): new version, new lastModified."""
+    ids = list(set(group_ids))
+    for chunk in _chunks(ids):
+        conn.execute(
+            groups.update()
+            .where(groups.c.id.in_(chunk))
+            .values(version=groups.c.version + 1, updated_at=when)
+        )
+
+
+def find_conflict(
+    conn: Connection,
+    resource_type: str,
+    org_id: str,
+    column: str,
+    value: str,
+    exclude_id: str | None = None,
+) -> str | None:
+    """The id of another resource holding ``value`` in a unique column, if any."""
+    t = table(resource_type)
+    query = sa.select(t.c.id).where(t.c.org_id == org_id, t.c[column] == value)
+    if exclude_id is not None:
+        query = query.where(t.c.id != exclude_id)
+    return conn.execute(query.limit(1)).scalar()
+
+
+# --- searching ----------------------------------------------------------------------------
+
+
+def search(
+    conn: Connection,
+    resource_type: str,
+    org_id: str,
+    where: ColumnElement[bool] | None,
+    order_by: Sequence[ColumnElement[Any]],
+    offset: int,
+    limit: int,
+    *,
+    columns: Sequence[ColumnElement[Any]] | None = None,
+) -> Page:
+    t = table(resource_type)
+    condition = t.c.org_id == org_id if where is None else sa.and_(t.c.org_id == org_id, where)
+    rows: Sequence[Row[Any]] = []
+    if limit > 0:
+        query = sa.select(*(columns or [t])).where(condition)
+        query = query.order_by(*order_by, t.c.id).offset(offset).limit(limit)
+        rows = conn.execute(query).all()
+    if limit > 0 and len(rows) < limit and (rows or offset == 0):
+        # A page that is not full ends the result set: no need to count.
+        total = offset + len(rows)
+    else:
+        total = conn.execute(
+            sa.select(sa.func.count()).select_from(t).where(condition)
+        ).scalar_one()
+    return Page(rows, total)
+
+
+def existing_ids(conn: Connection, resource_type: str, org_id: str, ids: Iterable[str]) -> set[str]:
+    t = table(resource_type)
+    found: set[str] = set()
+    for chunk in _chunks(list(set(ids))):
+        found.update(
+            conn.execute(sa.select(t.c.id).where(t.c.org_id == org_id, t.c.id.in_(chunk))).scalars()
+        )
+    return found
+
+
+# --- memberships --------------------------------------------------------------------------
+
+
+def members_of(conn: Connection, group_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+    """(member id, "User"|"Group") per group, in the order members were added."""
+    result: dict[str, list[tuple[str, str]]] = {g: [] for g in group_ids}
+    m = memberships
+    for chunk in _chunks(list(group_ids)):
+        rows = conn.execute(
+            sa.select(m.c.group_id, m.c.user_id, m.c.member_group_id)
+            .where(m.c.group_id.in_(chunk))
+            .order_by(m.c.id)
+        )
+        for group_id, user_id, member_group_id in rows:
+            if user_id is not None:
+                result[group_id].append((user_id, "User"))
+            else:
+                result[group_id].append((member_group_id, "Group"))
+    return result
+
+
+def member_ids(conn: Connection, group_id: str) -> tuple[set[str], set[str]]:
+    """(user ids, group ids) that are direct members of a group."""
+    m = memberships
+    rows = conn.execute(sa.select(m.c.user_id, m.c.member_group_id).where(m.c.group_id == group_id))
+    user_ids: set[str] = set()
+    group_ids: set[str] = set()
+    for user_id, member_group_id in rows:
+        if user_id is not None:
+            user_ids.add(user_id)
+        else:
+            group_ids.add(member_group_id)
+    return user_ids, group_ids
+
+
+def groups_of_users(
+    conn: Connection, user_ids: Sequence[str]
+) -> dict[str, list[tuple[str, str, bool]]]:
+    """(group id, display name, direct?) per user, following nested groups (RFC 7643 §4.1.2)."""
+    result: dict[str, list[tuple[str, str, bool]]] = {u: [] for u in user_ids}
+    for chunk in _chunks(list(user_ids)):
+        m = memberships
+        chain = (
+            sa.select(
+                m.c.user_id.label("user_id"),
+                m.c.group_id.label("group_id"),
+                sa.literal(0).label("depth"),
+            )
+            .where(m.c.user_id.in_(chunk))
+            .cte("chain", recursive=True)
+        )
+        outer = m.alias("outer")
+        chain = chain.union(
+            sa.select(chain.c.user_id, outer.c.group_id, chain.c.depth + 1)
+            .join(outer, outer.c.member_group_id == chain.c.group_id)
+            .where(chain.c.depth < MAX_NESTING)
+        )
+        query = (
+            sa.select(
+                chain.c.user_id, chain.c.group_id, groups.c.display_name, sa.func.min(chain.c.depth)
+            )
+            .join(groups, groups.c.id == chain.c.group_id)
+            .group_by(chain.c.user_id, chain.c.group_id, groups.c.display_name)
+            .order_by(chain.c.user_id, sa.func.min(chain.c.depth), groups.c.display_name)
+        )
+        for user_id, group_id, display_name, depth in conn.execute(query):
+            result[user_id].append((group_id, display_name, depth == 0))
+    return result
+
+
+def groups_containing(
+    conn: Connection, *, user_id: str | None = None, group_id: str | None = None
+) -> list[str]:
+    m = memberships
+    column = m.c.user_id if user_id is not None else m.c.member_group_id
+    value = user_id if user_id is not None else group_id
+    return list(conn.execute(sa.select(m.c.group_id).where(column == value)).scalars())
+
+
+def insert_members(
+    conn: Connection,
+    org_id: str,
+    group_id: str,
+    user_ids: Sequence[str],
+    group_ids: Sequence[str],
+    when: datetime,
+) -> int:
+    """Insert memberships the caller checked are absent (see ``present_members``)."""
+    rows = [
+        {
+            "org_id": org_id,
+            "group_id": group_id,
+            "user_id": u,
+            "member_group_id": None,
+            "created_at": when,
+        }
+        for u in user_ids
+    ] + [
+        {
+            "org_id": org_id,
+            "group_id": group_id,
+            "user_id": None,
+            "member_group_id": g,
+            "created_at": when,
+        }
+        for g in group_ids
+    ]
+    if rows:
+        conn.execute(memberships.insert(), rows)
+    return len(rows)
+
+
+def present_members(conn: Connection, group_id: str, ids: Sequence[str]) -> set[str]:
+    """Which of ``ids`` are already direct members of the group (an index probe each)."""
+    m = memberships
+    found: set[str] = set()
+    for chunk in _chunks(list(set(ids))):
+        rows = conn.execute(
+            sa.select(m.c.user_id, m.c.member_group_id).where(
+                m.c.group_id == group_id,
+                sa.or_(m.c.user_id.in_(chunk), m.c.member_group_id.in_(chunk)),
+            )
+        )
+        for user_id, member_group_id in rows:
+            found.add(user_id if user_id is not None else member_group_id)
+    return found
+
+
+def remove_members(conn: Connection, group_id: str, ids: Iterable[str]) -> int:
+    m = memberships
+    removed = 0
+    for chunk in _chunks(list(set(ids))):
+        removed += conn.execute(
+            m.delete().where(
+                m.c.group_id == group_id,
+                sa.or_(m.c.user_id.in_(chunk), m.c.member_group_id.in_(chunk)),
+            )
+        ).rowcount
+    return removed
+
+
+def clear_members(conn: Connection, group_id: str) -> int:
+    return conn.execute(memberships.delete().where(memberships.c.group_id == group_id)).rowcount
+
+
+def ancestors(conn: Connection, group_id: str) -> set[str]:
+    """Groups that contain ``group_id``, directly or through nesting (for cycle checks)."""
+    m = memberships
+    chain = (
+        sa.select(m.c.group_id.label("id"), sa.literal(0).label("depth"))
+        .where(m.c.member_group_id == group_id)
+        .cte("up", recursive=True)
+    )
+    outer = m.alias("outer")
+    chain = chain.union(
+        sa.select(outer.c.group_id, chain.c.depth + 1)
+        .join(outer, outer.c.member_group_id == chain.c.id)
+        .where(chain.c.depth < MAX_NESTING)
+    )
+    return set(conn.execute(sa.select(chain.c.id)).scalars())
+
+
+def _chunks(items: list[str], size: int = 500) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
