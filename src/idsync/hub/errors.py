@@ -30,9 +30,16 @@ _BY_SCIM_TYPE: dict[str, ErrorCode] = {
 }
 
 
-def from_scim_exception(exc: SCIMException, *, path: str | None = None) -> IdsyncError:
+def from_scim_exception(
+    exc: SCIMException, *, path: str | None = None, resource_type: str = "resource"
+) -> IdsyncError:
     error = _BY_SCIM_TYPE.get(exc.scim_type, INVALID_VALUE)
-    detail = str(getattr(exc, "detail", None) or exc).rstrip(".")
+    cause = exc.__cause__
+    if isinstance(cause, ValidationError):
+        # scim2-models wraps pydantic's report; say it the way the rest of the API does.
+        detail = "; ".join(_describe(e, resource_type) for e in cause.errors()[:5])
+    else:
+        detail = str(getattr(exc, "detail", None) or exc).rstrip(".")
     return IdsyncError(error, reason=detail, path=path or "")
 
 

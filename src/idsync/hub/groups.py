@@ -114,13 +114,15 @@ class GroupService(ResourceService):
     def replace(
         self, tenant: Tenant, group_id: str, body: Any, if_match: str | None, projection: Projection
     ) -> Outcome:
-        doc, member_ids = self._prepare(tenant, body, Context.RESOURCE_REPLACEMENT_REQUEST)
-        values = self._values(doc)
+        attempted: dict[str, Any] = {}
 
         def update() -> Outcome:
             with self.db.write() as conn:
                 row = self._existing(conn, tenant, group_id, for_update=True)
                 check_version(row, if_match, "Group")
+                doc, member_ids = self._prepare(tenant, body, Context.RESOURCE_REPLACEMENT_REQUEST)
+                values = self._values(doc)
+                attempted.update(values)
                 now = utcnow()
                 changed = self._replace_members(conn, tenant, group_id, member_ids, now)
                 if changed or doc != row.doc:
@@ -133,19 +135,19 @@ class GroupService(ResourceService):
                     )
                 return self.outcome(conn, tenant, group_id, projection)
 
-        outcome: Outcome = self._write(update, tenant, values, exclude_id=group_id)
+        outcome: Outcome = self._write(update, tenant, attempted, exclude_id=group_id)
         return outcome
 
     def patch(
         self, tenant: Tenant, group_id: str, body: Any, if_match: str | None, projection: Projection
     ) -> Outcome:
-        steps = split_members(read_operations(body, self.rts(tenant), group_id))
         attempted: dict[str, Any] = {}
 
         def update() -> Outcome:
             with self.db.write() as conn:
                 row = self._existing(conn, tenant, group_id, for_update=True)
                 check_version(row, if_match, "Group")
+                steps = split_members(read_operations(body, self.rts(tenant), group_id))
                 now = utcnow()
                 model = self._load(tenant, row.doc)
                 attribute_ops = [s for s in steps if isinstance(s, Operation)]

@@ -101,6 +101,7 @@ def _read_operation(raw: Any, rts: ResourceTypeSchema, resource_id: str) -> Oper
     if "value" not in fields and op != "remove":
         raise IdsyncError(INVALID_VALUE, reason=f"{op} {path!r} needs a value")
     path = _qualify(path, rts)
+    _check_path(path, rts)
     if _is_manager(path):
         manager = normalise_manager(value)
         if manager is None and op != "remove":
@@ -163,6 +164,20 @@ def _qualify(path: str, rts: ResourceTypeSchema) -> str:
         if attr.attr.lower() in rts.extension_attributes[urn.lower()]
     ]
     return f"{owners[0]}:{path}" if len(owners) == 1 else path
+
+
+def _check_path(path: str, rts: ResourceTypeSchema) -> None:
+    """Refuse a path naming no attribute of this resource type (RFC 7644 §3.12 invalidPath)."""
+    if rts.extension_urn(path) is not None:
+        return  # a whole extension
+    node = _parse_path(path)
+    attr = node if isinstance(node, AttrPath) else getattr(node, "attr_path", None)
+    if not isinstance(attr, AttrPath):
+        return
+    resolved = rts.resolve(attr)
+    sub = node.sub_attr if isinstance(node, ValuePath) else None
+    if resolved is None or (sub is not None and resolved.attribute.sub(sub) is None):
+        raise IdsyncError(INVALID_PATH, path=path, reason=f"{rts.name} has no such attribute")
 
 
 def _is_manager(path: str) -> bool:

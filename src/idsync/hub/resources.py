@@ -228,7 +228,7 @@ class ResourceService:
         except ValidationError as exc:
             raise from_validation_error(exc, self.resource_type) from None
         except SCIMException as exc:
-            raise from_scim_exception(exc) from None
+            raise from_scim_exception(exc, resource_type=self.resource_type) from None
 
     def _load(self, tenant: Tenant, doc: dict[str, Any]) -> Resource[Any]:
         """The stored document as a model, for PATCH to work on."""
@@ -265,7 +265,7 @@ class ResourceService:
             raise from_validation_error(exc, self.resource_type) from None
         except SCIMException as exc:
             path = next((o.path for o in operations if o.path), None)
-            raise from_scim_exception(exc, path=path) from None
+            raise from_scim_exception(exc, path=path, resource_type=self.resource_type) from None
 
     def _write(
         self, action: Any, tenant: Tenant, values: dict[str, Any], exclude_id: str | None = None

@@ -145,39 +145,36 @@ class UserService(ResourceService):
     def replace(
         self, tenant: Tenant, user_id: str, body: Any, if_match: str | None, projection: Projection
     ) -> Outcome:
-        doc, password = self._prepare(tenant, body, Context.RESOURCE_REPLACEMENT_REQUEST)
-        values = self._values(doc)
-
-        def update() -> Outcome:
-            with self.db.write() as conn:
-                row = self._existing(conn, tenant, user_id, for_update=True)
-                check_version(row, if_match, "User")
-                self._settle_manager(conn, tenant, doc, user_id)
-                if doc != row.doc or password:
-                    changes = {
-                        **values,
-                        "doc": doc,
-                        "version": row.version + 1,
-                        "updated_at": utcnow(),
-                    }
-                    if password:
-                        changes["password_hash"] = _hasher.hash(password)
-                    store.update_row(conn, "User", tenant.org_id, user_id, changes)
-                return self.outcome(conn, tenant, user_id, projection)
-
-        outcome: Outcome = self._write(update, tenant, values, exclude_id=user_id)
-        return outcome
-
-    def patch(
-        self, tenant: Tenant, user_id: str, body: Any, if_match: str | None, projection: Projection
-    ) -> Outcome:
-        operations = read_operations(body, self.rts(tenant), user_id)
         attempted: dict[str, Any] = {}
 
         def update() -> Outcome:
             with self.db.write() as conn:
                 row = self._existing(conn, tenant, user_id, for_update=True)
                 check_version(row, if_match, "User")
+                doc, password = self._prepare(tenant, body, Context.RESOURCE_REPLACEMENT_REQUEST)
+                self._settle_manager(conn, tenant, doc, user_id)
+                values = self._values(doc)
+                attempted.update(values)
+                if doc != row.doc or password:
+                    changes = {**values, "version": row.version + 1, "updated_at": utcnow()}
+                    if password:
+                        changes["password_hash"] = _hasher.hash(password)
+                    store.update_row(conn, "User", tenant.org_id, user_id, changes)
+                return self.outcome(conn, tenant, user_id, projection)
+
+        outcome: Outcome = self._write(update, tenant, attempted, exclude_id=user_id)
+        return outcome
+
+    def patch(
+        self, tenant: Tenant, user_id: str, body: Any, if_match: str | None, projection: Projection
+    ) -> Outcome:
+        attempted: dict[str, Any] = {}
+
+        def update() -> Outcome:
+            with self.db.write() as conn:
+                row = self._existing(conn, tenant, user_id, for_update=True)
+                check_version(row, if_match, "User")
+                operations = read_operations(body, self.rts(tenant), user_id)
                 model = self._load(tenant, row.doc)
                 if self._apply(tenant, model, operations):
                     doc = self._dump(model)

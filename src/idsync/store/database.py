@@ -29,7 +29,9 @@ def normalize_url(url: str) -> URL:
     except ArgumentError as exc:
         raise IdsyncError(INVALID_DATABASE_URL, url=url, reason=str(exc)) from None
     backend = parsed.get_backend_name()
-    if (backend == "postgresql" and parsed.drivername in ("postgresql", "postgres")) or backend == "postgres":
+    if (
+        backend == "postgresql" and parsed.drivername in ("postgresql", "postgres")
+    ) or backend == "postgres":
         parsed = parsed.set(drivername="postgresql+psycopg")
     elif backend not in ("sqlite", "postgresql"):
         raise IdsyncError(
