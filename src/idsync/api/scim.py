@@ -26,6 +26,7 @@ from idsync.hub.groups import GroupService
 from idsync.hub.resources import Outcome, ResourceService
 from idsync.hub.tenant import Hub, Tenant
 from idsync.hub.users import UserService
+from idsync.scim.filter import check_known_somewhere, parse_filter
 from idsync.scim.projection import split_list
 
 
@@ -177,6 +178,9 @@ class ScimApi:
         if rest:
             raise IdsyncError(ENDPOINT_NOT_FOUND, path=call.path)
         query = listing.from_search_request(call.json(), self.settings)
+        if query.filter:
+            types = [service.rts(tenant) for service in self.services.values()]
+            check_known_somewhere(parse_filter(query.filter), types)
         offset, remaining = query.start_index - 1, query.count
         total, resources = 0, []
         for service in self.services.values():

@@ -171,8 +171,6 @@ class ResourceService:
             list(query.attributes), list(query.excluded), rts, strict=not lenient
         )
         where = self._where(tenant, query, lenient=lenient)
-        if where is False:
-            return 0, []
         ctx = SqlContext(rts, self.db.dialect, tenant.base_url)
         order: list[ColumnElement[Any]] = []
         if query.sort_by:
@@ -207,13 +205,9 @@ class ResourceService:
             return True
         rts = self.rts(tenant)
         node = parse_filter(query.filter)
-        try:
-            check_filter(node, rts, in_url=query.in_url)
-        except IdsyncError:
-            if lenient:
-                return False
-            raise
-        return compile_filter(node, SqlContext(rts, self.db.dialect, tenant.base_url))
+        check_filter(node, rts, in_url=query.in_url, lenient=lenient)
+        ctx = SqlContext(rts, self.db.dialect, tenant.base_url, unknown_is_false=lenient)
+        return compile_filter(node, ctx)
 
     # --- writing helpers ------------------------------------------------------------------
 

@@ -62,20 +62,25 @@ def _reason(exc: InvalidFilterException) -> str:
     return str(detail).rstrip(".")
 
 
-def check_filter(node: FilterNode, rts: ResourceTypeSchema, *, in_url: bool) -> None:
+def check_filter(
+    node: FilterNode, rts: ResourceTypeSchema, *, in_url: bool, lenient: bool = False
+) -> None:
     """Refuse a filter naming attributes this type lacks or comparing them wrongly.
 
     A filter on a single resource type naming an unknown attribute is a client
     error (``invalidFilter``) rather than a silent "no match": a typo in an
     Entra attribute mapping must show up, not quietly provision duplicates.
     """
-    _Checker(rts, in_url).visit(node, None)
+    _Checker(rts, in_url, lenient).visit(node, None)
 
 
 class _Checker:
-    def __init__(self, rts: ResourceTypeSchema, in_url: bool) -> None:
+    def __init__(self, rts: ResourceTypeSchema, in_url: bool, lenient: bool) -> None:
         self.rts = rts
         self.in_url = in_url
+        # A search over several resource types reads an attribute one of them
+        # lacks as false for that type (RFC 7644 §3.4.2.1), instead of refusing it.
+        self.lenient = lenient
 
     def visit(self, node: FilterNode, within: Resolved | None) -> None:
         if isinstance(node, LogicalExpr):
@@ -87,11 +92,14 @@ class _Checker:
             self._resolve(node.attr_path, within)
         elif isinstance(node, Comparison):
             resolved = self._resolve(node.attr_path, within)
-            check_comparison(resolved, node)
+            if resolved is not None:
+                check_comparison(resolved, node)
         elif isinstance(node, ValuePath):
             if within is not None:
                 raise IdsyncError(INVALID_FILTER, reason="value filters cannot be nested")
             resolved = self._resolve(node.attr_path, None)
+            if resolved is None:
+                return
             if not resolved.attribute.multi_valued or resolved.sub is not None:
                 raise IdsyncError(
                     INVALID_FILTER,
@@ -101,8 +109,10 @@ class _Checker:
         else:  # pragma: no cover - the grammar has no other node
             raise IdsyncError(INVALID_FILTER, reason=f"unsupported expression {node}")
 
-    def _resolve(self, path: AttrPath, within: Resolved | None) -> Resolved:
+    def _resolve(self, path: AttrPath, within: Resolved | None) -> Resolved | None:
         resolved = resolve_in(self.rts, path, within)
+        if resolved is None and self.lenient and within is None:
+            return None
         if resolved is None:
             where = f" of {within.attribute.name}" if within else ""
             raise IdsyncError(
@@ -117,6 +127,25 @@ class _Checker:
                 reason=f"{resolved.target.name} is write-only and cannot be searched",
             )
         return resolved
+
+
+def attribute_paths(node: FilterNode) -> list[AttrPath]:
+    """The top-level attribute paths a filter names (value filters' insides excluded)."""
+    if isinstance(node, LogicalExpr):
+        return [p for term in node.terms for p in attribute_paths(term)]
+    if isinstance(node, Not):
+        return attribute_paths(node.expr)
+    if isinstance(node, Comparison | Present | ValuePath):
+        return [node.attr_path]
+    return []
+
+
+def check_known_somewhere(node: FilterNode, types: list[ResourceTypeSchema]) -> None:
+    """For a search over several types: every attribute must belong to at least one of them."""
+    for path in attribute_paths(node):
+        if all(rts.resolve(path) is None for rts in types):
+            names = " or ".join(rts.name for rts in types)
+            raise IdsyncError(INVALID_FILTER, reason=f"no {names} has an attribute {path}")
 
 
 def resolve_in(rts: ResourceTypeSchema, path: AttrPath, within: Resolved | None) -> Resolved | None:

@@ -78,6 +78,8 @@ class SqlContext:
     dialect: str
     base_location: str
     """``…/scim/{org}/v2``, for ``meta.location`` and ``$ref`` comparisons."""
+    unknown_is_false: bool = False
+    """Compile an attribute this type lacks as false (a search over several types)."""
 
 
 # --- the tables behind each resource type -----------------------------------------------
@@ -273,18 +275,21 @@ class _Compiler:
         if isinstance(node, Not):
             # NULL stands for "false" in every compiled term; make it so before negating.
             return sa.not_(sa.func.coalesce(self.visit(node.expr), sa.false()))
-        if isinstance(node, Comparison):
-            return self._comparison(self._resolve(node.attr_path), node.op, node.value)
-        if isinstance(node, Present):
-            return self._present(self._resolve(node.attr_path))
-        if isinstance(node, ValuePath):
+        if isinstance(node, Comparison | Present | ValuePath):
             resolved = self._resolve(node.attr_path)
-            return self._exists(resolved, lambda elem: elem.visit(node.val_filter))
+            if resolved is None:
+                return sa.false()
+            if isinstance(node, Comparison):
+                return self._comparison(resolved, node.op, node.value)
+            if isinstance(node, Present):
+                return self._present(resolved)
+            val_filter = node.val_filter
+            return self._exists(resolved, lambda elem: elem.visit(val_filter))
         raise IdsyncError(INVALID_FILTER, reason=f"unsupported expression {node}")
 
-    def _resolve(self, path: AttrPath) -> Resolved:
+    def _resolve(self, path: AttrPath) -> Resolved | None:
         resolved = self.rts.resolve(path)
-        if resolved is None:
+        if resolved is None and not self.ctx.unknown_is_false:
             raise IdsyncError(INVALID_FILTER, reason=f"{self.rts.name} has no attribute {path}")
         return resolved
 
