@@ -61,7 +61,7 @@ class GroupService(ResourceService):
             representation.group(tenant, r, members[r.id] if members is not None else None)
             for r in rows
         ]
-        if projection.is_default:
+        if projection.is_default and not rts.has_hidden_attributes:
             return rendered
         return [projection.apply(r, rts) for r in rendered]
 

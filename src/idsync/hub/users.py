@@ -57,7 +57,7 @@ class UserService(ResourceService):
             representation.user(tenant, r, groups[r.id] if groups is not None else None)
             for r in rows
         ]
-        if projection.is_default:
+        if projection.is_default and not rts.has_hidden_attributes:
             return rendered
         return [projection.apply(r, rts) for r in rendered]
 

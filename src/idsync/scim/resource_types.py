@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from scim2_models.path import AttrPath
 
@@ -85,6 +86,19 @@ class ResourceTypeSchema:
         """Bind an attribute path given as text (``attributes=``, ``sortBy=``)."""
         parsed = parse_attr_path(text)
         return None if parsed is None else self.resolve(parsed)
+
+    @cached_property
+    def has_hidden_attributes(self) -> bool:
+        """Whether a stored attribute is returned only on request, or never (e.g. a custom PIN).
+
+        The core ``password`` does not count: the hub keeps only its hash, outside the document.
+        """
+        hidden = ("never", "request")
+        return any(
+            a.returned in hidden or any(s.returned in hidden for s in a.sub_attributes.values())
+            for extension, a in self.all_attributes()
+            if extension is not None or a.name != "password"
+        )
 
     def all_attributes(self) -> list[tuple[str | None, AttributeDef]]:
         """Every top-level attribute with the extension URN it lives under."""
