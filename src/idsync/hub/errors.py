@@ -53,8 +53,18 @@ def from_validation_error(exc: ValidationError, resource_type: str) -> IdsyncErr
     return IdsyncError(error, reason=reason, path="")
 
 
+def _attribute_name(part: str) -> str:
+    """pydantic reports scim2-models' Python names (``profile_url``); clients know ``profileUrl``."""
+    if part.startswith("urn:") or "_" not in part:
+        return part
+    head, *rest = part.split("_")
+    return head + "".join(word[:1].upper() + word[1:] for word in rest)
+
+
 def _describe(error: Any, resource_type: str) -> str:
-    location = ".".join(str(part) for part in error.get("loc", ()) if not isinstance(part, int))
+    location = ".".join(
+        _attribute_name(str(part)) for part in error.get("loc", ()) if not isinstance(part, int)
+    )
     kind = str(error.get("type", ""))
     if kind == "extra_forbidden":
         return f"{resource_type} has no attribute {location!r}"

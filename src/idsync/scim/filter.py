@@ -182,7 +182,7 @@ def check_comparison(resolved: Resolved, node: Comparison) -> None:
             INVALID_FILTER, reason=f"{op.value} cannot compare {kind} attribute {target.name}"
         )
     if op in STRING_OPERATORS:
-        if kind in ("boolean", "binary", "integer", "decimal"):
+        if kind in ("boolean", "binary", "integer", "decimal", "dateTime"):
             raise IdsyncError(
                 INVALID_FILTER,
                 reason=f"{op.value} needs a string attribute, {target.name} is {kind}",

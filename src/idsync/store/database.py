@@ -69,6 +69,12 @@ class Database:
         return self.dialect == "sqlite"
 
     @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A connection without a transaction (migrations manage their own)."""
+        with _unavailable_as_error(), self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
     def read(self) -> Iterator[Connection]:
         with _unavailable_as_error(), self.engine.connect() as conn, conn.begin():
             yield conn

@@ -240,8 +240,6 @@ def _prepare(operand: Operand, value: Any, json: _Json) -> tuple[Any, Any]:
     if kind is Kind.NUMBER:
         return json.as_number(expr), value
     if kind is Kind.JSON_DATETIME:
-        if not isinstance(value, str) or parse_datetime(value) is None:
-            return expr, value  # substring operators on a date: compare the text
         return json.as_datetime(expr), json.datetime_param(value)
     if kind is Kind.DATETIME:
         parsed = parse_datetime(value) if isinstance(value, str) else None

@@ -30,7 +30,7 @@ def head_revision() -> str | None:
 
 
 def current_revision(db: Database) -> str | None:
-    with db.engine.connect() as conn:
+    with db.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
@@ -38,7 +38,7 @@ def upgrade(db: Database) -> None:
     """Apply pending migrations. Safe to call from many processes at once."""
     if current_revision(db) == head_revision():
         return
-    with db.engine.connect() as conn:
+    with db.connect() as conn:
         if db.dialect == "postgresql":
             # Several API processes may start together; one migrates, the others wait.
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_MIGRATION_LOCK})

@@ -1,0 +1,39 @@
+"""The OpenAPI document: served, checked in, and covering every endpoint the API answers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+
+from idsync.api.openapi import openapi_document
+from tests.conftest import Server
+
+CHECKED_IN = Path(__file__).parents[2] / "docs" / "openapi.json"
+
+
+def test_served_document_is_the_checked_in_one(server: Server) -> None:
+    served = httpx.get(f"{server.url}/openapi.json").json()
+    assert served == json.loads(CHECKED_IN.read_text()), (
+        "docs/openapi.json is stale: run  idsync openapi > docs/openapi.json")
+    assert served == openapi_document()
+
+
+def test_every_scim_endpoint_is_documented(scim: httpx.Client) -> None:
+    paths = openapi_document()["paths"]
+    prefix = "/scim/{org_id}/v2"
+    answered = {
+        "/ServiceProviderConfig": ["get"], "/ResourceTypes": ["get"], "/ResourceTypes/{name}": ["get"],
+        "/Schemas": ["get"], "/Schemas/{urn}": ["get"], "/Users": ["get", "post"],
+        "/Users/{id}": ["get", "put", "patch", "delete"], "/Users/.search": ["post"],
+        "/Groups": ["get", "post"], "/Groups/{id}": ["get", "put", "patch", "delete"],
+        "/Groups/.search": ["post"], "/.search": ["post"], "/Bulk": ["post"], "/Me": ["get"],
+    }
+    for path, methods in answered.items():
+        documented = paths[prefix + path]
+        for method in methods:
+            assert method in documented, f"{method.upper()} {path} is not documented"
+            for status in documented[method]["responses"]:
+                assert status.isdigit()
+    assert "/healthz" in paths and "/openapi.json" in paths
