@@ -156,14 +156,10 @@ def _qualify(path: str, rts: ResourceTypeSchema) -> str:
     attr = node if isinstance(node, AttrPath) else getattr(node, "attr_path", None)
     if not isinstance(attr, AttrPath) or attr.uri is not None:
         return path
-    if attr.attr.lower() in rts.attributes:
+    resolved = rts.resolve(attr)
+    if resolved is None or resolved.extension is None:
         return path
-    owners = [
-        urn
-        for urn, _ in rts.extensions
-        if attr.attr.lower() in rts.extension_attributes[urn.lower()]
-    ]
-    return f"{owners[0]}:{path}" if len(owners) == 1 else path
+    return f"{resolved.extension}:{path}"
 
 
 def _check_path(path: str, rts: ResourceTypeSchema) -> None:

@@ -286,7 +286,7 @@ class ResourceService:
                     raise IdsyncError(
                         UNIQUENESS,
                         attribute=unique.attribute,
-                        value=values.get(unique.attribute),
+                        value=values["doc"].get(unique.attribute),
                         resource_type=self.resource_type,
                         other_id=other,
                     ) from None

@@ -68,6 +68,12 @@ class ResourceTypeSchema:
         extension: str | None = None
         if path.uri is None or path.uri.lower() == self.core_schema.lower():
             attribute = self.attributes.get(path.attr.lower())
+            if attribute is None and path.uri is None:
+                # Entra writes `manager eq "…"` for the enterprise extension's manager:
+                # an unqualified name no core attribute has, that exactly one extension has.
+                extension = self._only_extension_with(path.attr)
+                if extension is not None:
+                    attribute = self.extension_attributes[extension.lower()][path.attr.lower()]
         else:
             extension = self.extension_urn(path.uri)
             if extension is None:
@@ -81,6 +87,11 @@ class ResourceTypeSchema:
             if sub is None:
                 return None
         return Resolved(attribute=attribute, sub=sub, extension=extension)
+
+    def _only_extension_with(self, name: str) -> str | None:
+        owners = [urn for urn, _ in self.extensions
+                  if name.lower() in self.extension_attributes[urn.lower()]]
+        return owners[0] if len(owners) == 1 else None
 
     def resolve_text(self, text: str) -> Resolved | None:
         """Bind an attribute path given as text (``attributes=``, ``sortBy=``)."""
