@@ -27,7 +27,9 @@ from idsync.hub import orgs, tokens
 from idsync.store.database import Database, open_database
 from idsync.store.migrate import upgrade
 
-POSTGRES_URL = os.environ.get("IDSYNC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "IDSYNC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
 REQUIRE_POSTGRES = os.environ.get("IDSYNC_REQUIRE_POSTGRES") == "1"
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -39,7 +41,9 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'idsync.db'}"
         return
@@ -53,7 +57,9 @@ def _postgres_schema() -> Iterator[str]:
         with admin.begin() as conn:
             conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
     except sa.exc.OperationalError as exc:
-        reason = f"PostgreSQL not reachable at {POSTGRES_URL}: {str(exc.orig).strip().splitlines()[0]}"
+        reason = (
+            f"PostgreSQL not reachable at {POSTGRES_URL}: {str(exc.orig).strip().splitlines()[0]}"
+        )
         if REQUIRE_POSTGRES:
             pytest.fail(reason)
         pytest.skip(reason)
@@ -89,8 +95,20 @@ def start_server(database_url: str, log_path: Path, *extra: str) -> Server:
     env = {**os.environ, "IDSYNC_DATABASE_URL": database_url}
     log = log_path.open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "idsync", "serve", "--host", "127.0.0.1", "--port", str(port), *extra],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "idsync",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            *extra,
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -116,8 +134,9 @@ def stop_server(server: Server) -> None:
 
 
 @pytest.fixture(scope="session")
-def server(database: Database, database_url: str,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(
+    database: Database, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
     handle = start_server(database_url, tmp_path_factory.mktemp("server") / "serve.log")
     yield handle
     stop_server(handle)

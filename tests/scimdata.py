@@ -25,7 +25,9 @@ def user(user_name: str | None = None, **attributes: Any) -> dict[str, Any]:
     return body
 
 
-def group(display_name: str | None = None, members: list[str] | None = None, **attributes: Any) -> dict[str, Any]:
+def group(
+    display_name: str | None = None, members: list[str] | None = None, **attributes: Any
+) -> dict[str, Any]:
     body: dict[str, Any] = {"schemas": [GROUP], "displayName": display_name or unique("group-")}
     if members is not None:
         body["members"] = [{"value": m} for m in members]

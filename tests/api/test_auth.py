@@ -40,10 +40,14 @@ def test_basic_auth_is_refused_with_the_scheme_named(org: Org) -> None:
 
 
 def test_unknown_token_is_refused_and_audited(org: Org, database: Database) -> None:
-    response = httpx.get(f"{org.scim_url}/Users", headers={"Authorization": "Bearer idsync_not-a-real-one"})
+    response = httpx.get(
+        f"{org.scim_url}/Users", headers={"Authorization": "Bearer idsync_not-a-real-one"}
+    )
     assert_unauthorized(response, "IDS-401-003")
     tracking_id = response.headers["x-tracking-id"]
-    events = [e for e in audit_events(database, activity="Reject token") if e.tracking_id == tracking_id]
+    events = [
+        e for e in audit_events(database, activity="Reject token") if e.tracking_id == tracking_id
+    ]
     assert len(events) == 1
     assert events[0].category == "Security"
     assert events[0].details["code"] == "IDS-401-003"
@@ -62,8 +66,12 @@ def test_revoked_token_says_when_it_was_revoked(org: Org, database: Database) ->
 
 
 def test_expired_token(org: Org, database: Database) -> None:
-    issued = tokens.issue(database, org.id, "short", actor="tests", expires_in=timedelta(seconds=-1))
-    response = httpx.get(f"{org.scim_url}/Users", headers={"Authorization": f"Bearer {issued.secret}"})
+    issued = tokens.issue(
+        database, org.id, "short", actor="tests", expires_in=timedelta(seconds=-1)
+    )
+    response = httpx.get(
+        f"{org.scim_url}/Users", headers={"Authorization": f"Bearer {issued.secret}"}
+    )
     assert_unauthorized(response, "IDS-401-004")
 
 

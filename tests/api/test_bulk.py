@@ -12,11 +12,23 @@ def bulk(scim: httpx.Client, operations: list[dict], **extra: object) -> httpx.R
 
 
 def test_bulk_creates_and_links_by_bulk_id(scim: httpx.Client) -> None:
-    response = bulk(scim, [
-        {"method": "POST", "path": "/Users", "bulkId": "alice", "data": user("alice@bulk.example")},
-        {"method": "POST", "path": "/Groups", "bulkId": "team",
-         "data": group("Bulk team", members=["bulkId:alice"])},
-    ])
+    response = bulk(
+        scim,
+        [
+            {
+                "method": "POST",
+                "path": "/Users",
+                "bulkId": "alice",
+                "data": user("alice@bulk.example"),
+            },
+            {
+                "method": "POST",
+                "path": "/Groups",
+                "bulkId": "team",
+                "data": group("Bulk team", members=["bulkId:alice"]),
+            },
+        ],
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:BulkResponse"]
@@ -29,12 +41,23 @@ def test_bulk_creates_and_links_by_bulk_id(scim: httpx.Client) -> None:
 
 
 def test_forward_reference_waits_for_its_target(scim: httpx.Client) -> None:
-    response = bulk(scim, [
-        {"method": "POST", "path": "/Groups", "bulkId": "g", "data": group(members=["bulkId:u"])},
-        {"method": "POST", "path": "/Users", "bulkId": "u", "data": user()},
-        {"method": "PATCH", "path": "/Users/bulkId:u", "data": patch(
-            {"op": "add", "path": "title", "value": "patched"})},
-    ])
+    response = bulk(
+        scim,
+        [
+            {
+                "method": "POST",
+                "path": "/Groups",
+                "bulkId": "g",
+                "data": group(members=["bulkId:u"]),
+            },
+            {"method": "POST", "path": "/Users", "bulkId": "u", "data": user()},
+            {
+                "method": "PATCH",
+                "path": "/Users/bulkId:u",
+                "data": patch({"op": "add", "path": "title", "value": "patched"}),
+            },
+        ],
+    )
     results = response.json()["Operations"]
     assert [r["status"] for r in results] == ["201", "201", "200"]
     user_location = results[1]["location"]
@@ -44,10 +67,23 @@ def test_forward_reference_waits_for_its_target(scim: httpx.Client) -> None:
 
 
 def test_circular_references_fail_with_409(scim: httpx.Client) -> None:
-    response = bulk(scim, [
-        {"method": "POST", "path": "/Groups", "bulkId": "a", "data": group(members=["bulkId:b"])},
-        {"method": "POST", "path": "/Groups", "bulkId": "b", "data": group(members=["bulkId:a"])},
-    ])
+    response = bulk(
+        scim,
+        [
+            {
+                "method": "POST",
+                "path": "/Groups",
+                "bulkId": "a",
+                "data": group(members=["bulkId:b"]),
+            },
+            {
+                "method": "POST",
+                "path": "/Groups",
+                "bulkId": "b",
+                "data": group(members=["bulkId:a"]),
+            },
+        ],
+    )
     results = response.json()["Operations"]
     assert [r["status"] for r in results] == ["409", "409"]
     assert "IDS-409-003" in results[0]["response"]["detail"]
@@ -56,30 +92,49 @@ def test_circular_references_fail_with_409(scim: httpx.Client) -> None:
 def test_fail_on_errors_stops_processing(scim: httpx.Client) -> None:
     taken = user("taken@bulk.example")
     scim.post("/Users", json=taken)
-    response = bulk(scim, [
-        {"method": "POST", "path": "/Users", "bulkId": "x1", "data": taken},
-        {"method": "POST", "path": "/Users", "bulkId": "x2", "data": {"schemas": ["nope"]}},
-        {"method": "POST", "path": "/Users", "bulkId": "x3", "data": user("never@bulk.example")},
-    ], failOnErrors=2)
+    response = bulk(
+        scim,
+        [
+            {"method": "POST", "path": "/Users", "bulkId": "x1", "data": taken},
+            {"method": "POST", "path": "/Users", "bulkId": "x2", "data": {"schemas": ["nope"]}},
+            {
+                "method": "POST",
+                "path": "/Users",
+                "bulkId": "x3",
+                "data": user("never@bulk.example"),
+            },
+        ],
+        failOnErrors=2,
+    )
     results = response.json()["Operations"]
     assert [r["status"] for r in results] == ["409", "400"]
     assert results[0]["response"]["scimType"] == "uniqueness"
-    assert scim.get("/Users", params={"filter": 'userName eq "never@bulk.example"'}).json()["totalResults"] == 0
+    assert (
+        scim.get("/Users", params={"filter": 'userName eq "never@bulk.example"'}).json()[
+            "totalResults"
+        ]
+        == 0
+    )
 
 
 def test_errors_in_one_operation_do_not_stop_the_others(scim: httpx.Client) -> None:
-    response = bulk(scim, [
-        {"method": "DELETE", "path": "/Users/does-not-exist"},
-        {"method": "POST", "path": "/Users", "bulkId": "ok", "data": user()},
-        {"method": "POST", "path": "/Users", "data": user()},
-    ])
+    response = bulk(
+        scim,
+        [
+            {"method": "DELETE", "path": "/Users/does-not-exist"},
+            {"method": "POST", "path": "/Users", "bulkId": "ok", "data": user()},
+            {"method": "POST", "path": "/Users", "data": user()},
+        ],
+    )
     assert [r["status"] for r in response.json()["Operations"]] == ["404", "201", "400"]
 
 
 def test_limits_are_advertised_and_enforced(scim: httpx.Client) -> None:
     config = scim.get("/ServiceProviderConfig").json()["bulk"]
     assert config["supported"] is True
-    too_many = [{"method": "DELETE", "path": f"/Users/{i}"} for i in range(config["maxOperations"] + 1)]
+    too_many = [
+        {"method": "DELETE", "path": f"/Users/{i}"} for i in range(config["maxOperations"] + 1)
+    ]
     response = bulk(scim, too_many)
     assert response.status_code == 413
     assert "IDS-413-002" in response.json()["detail"]

@@ -37,7 +37,8 @@ def test_resource_types_and_schemas_are_listed(scim: httpx.Client, org: Org) -> 
     assert {t["name"] for t in types["Resources"]} == {"User", "Group"}
     user_type = scim.get("/ResourceTypes/User").json()
     assert user_type["schemaExtensions"] == [
-        {"schema": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", "required": False}]
+        {"schema": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", "required": False}
+    ]
     assert user_type["meta"]["location"] == f"{org.scim_url}/ResourceTypes/User"
     schemas = scim.get("/Schemas").json()
     assert schemas["totalResults"] == 3
@@ -56,8 +57,15 @@ def test_custom_extension_is_served_validated_filtered_and_patched(
     extensions = scim.get("/ResourceTypes/User").json()["schemaExtensions"]
     assert {"schema": BADGE, "required": False} in extensions
 
-    created = scim.post("/Users", json=user(**{"schemas": [USER, BADGE],
-                                               BADGE: {"badgeNumber": "B-7", "floors": [3, 4], "pin": "1234"}}))
+    created = scim.post(
+        "/Users",
+        json=user(
+            **{
+                "schemas": [USER, BADGE],
+                BADGE: {"badgeNumber": "B-7", "floors": [3, 4], "pin": "1234"},
+            }
+        ),
+    )
     assert created.status_code == 201, created.text
     body = created.json()
     assert body[BADGE] == {"badgeNumber": "B-7", "floors": [3, 4]}
@@ -65,18 +73,27 @@ def test_custom_extension_is_served_validated_filtered_and_patched(
     bad = scim.post("/Users", json=user(**{BADGE: {"floors": ["third"]}}))
     assert bad.status_code == 400 and "floors" in bad.json()["detail"]
 
-    found = scim.get("/Users", params={"filter": f'{BADGE}:floors eq 4'}).json()
+    found = scim.get("/Users", params={"filter": f"{BADGE}:floors eq 4"}).json()
     assert [r["id"] for r in found["Resources"]] == [body["id"]]
-    assert scim.get("/Users", params={"filter": f'{BADGE}:badgeNumber eq "b-7"'}).json()["totalResults"] == 0
+    assert (
+        scim.get("/Users", params={"filter": f'{BADGE}:badgeNumber eq "b-7"'}).json()[
+            "totalResults"
+        ]
+        == 0
+    )
 
-    appended = scim.patch(f"/Users/{body['id']}", json=patch(
-        {"op": "add", "path": f"{BADGE}:floors", "value": [5]}))
+    appended = scim.patch(
+        f"/Users/{body['id']}", json=patch({"op": "add", "path": f"{BADGE}:floors", "value": [5]})
+    )
     assert appended.json()[BADGE]["floors"] == [3, 4, 5]  # RFC 7644 §3.5.2.1: add appends
-    patched = scim.patch(f"/Users/{body['id']}", json=patch(
-        {"op": "add", "path": f"{BADGE}:escort", "value": True}))
+    patched = scim.patch(
+        f"/Users/{body['id']}", json=patch({"op": "add", "path": f"{BADGE}:escort", "value": True})
+    )
     assert patched.status_code == 200, patched.text
     assert patched.json()[BADGE]["escort"] is True
-    assert scim.get("/Users", params={"filter": f"{BADGE}:escort eq true"}).json()["totalResults"] == 1
+    assert (
+        scim.get("/Users", params={"filter": f"{BADGE}:escort eq true"}).json()["totalResults"] == 1
+    )
 
 
 def test_undeclared_extension_data_is_refused_with_the_fix(scim: httpx.Client) -> None:
@@ -91,9 +108,17 @@ def test_a_schema_that_cannot_be_served_is_refused(org: Org, database: Database)
     from idsync.health.catalogue import IdsyncError
 
     with pytest.raises(IdsyncError) as bad_type:
-        orgs.add_schema(database, org.id, "User", {**BADGE_SCHEMA, "id": "urn:x:y", "attributes": [
-            {"name": "n", "type": "float"}]}, required=False, actor="tests")
+        orgs.add_schema(
+            database,
+            org.id,
+            "User",
+            {**BADGE_SCHEMA, "id": "urn:x:y", "attributes": [{"name": "n", "type": "float"}]},
+            required=False,
+            actor="tests",
+        )
     assert bad_type.value.error.code == "IDS-400-021"
     with pytest.raises(IdsyncError) as builtin:
-        orgs.add_schema(database, org.id, "User", {**BADGE_SCHEMA, "id": USER}, required=False, actor="tests")
+        orgs.add_schema(
+            database, org.id, "User", {**BADGE_SCHEMA, "id": USER}, required=False, actor="tests"
+        )
     assert "built-in" in builtin.value.detail

@@ -14,7 +14,9 @@ from tests.scimdata import ERROR, patch, user
 TRACKING = re.compile(r"\((IDS-\d{3}-\d{3}), tracking ID (IDS_[0-9a-f-]{36})\)$")
 
 
-def assert_error(response: httpx.Response, status: int, code: str, scim_type: str | None = None) -> None:
+def assert_error(
+    response: httpx.Response, status: int, code: str, scim_type: str | None = None
+) -> None:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/scim+json")
     body = response.json()
@@ -29,13 +31,19 @@ def assert_error(response: httpx.Response, status: int, code: str, scim_type: st
 
 
 def test_every_response_carries_a_tracking_id(scim: httpx.Client, server: Server) -> None:
-    responses = [scim.get("/Users"), scim.get("/ServiceProviderConfig"), httpx.get(f"{server.url}/healthz")]
+    responses = [
+        scim.get("/Users"),
+        scim.get("/ServiceProviderConfig"),
+        httpx.get(f"{server.url}/healthz"),
+    ]
     ids = [r.headers["x-tracking-id"] for r in responses]
     assert all(i.startswith("IDS_") for i in ids)
     assert len(set(ids)) == 3
 
 
-def test_the_log_line_of_a_failed_request_carries_its_tracking_id(scim: httpx.Client, server: Server) -> None:
+def test_the_log_line_of_a_failed_request_carries_its_tracking_id(
+    scim: httpx.Client, server: Server
+) -> None:
     response = scim.get("/Users", params={"filter": "userName eq"})
     tracking_id = response.headers["x-tracking-id"]
     lines = [json.loads(line) for line in server.log_lines() if tracking_id in line]
@@ -45,44 +53,64 @@ def test_the_log_line_of_a_failed_request_carries_its_tracking_id(scim: httpx.Cl
     assert lines[0]["path"].endswith("/Users")
 
 
-@pytest.mark.parametrize(("params", "code", "scim_type"), [
-    ({"filter": "userName eq"}, "IDS-400-001", "invalidFilter"),
-    ({"filter": 'nosuch eq "x"'}, "IDS-400-001", "invalidFilter"),
-    ({"filter": "active gt true"}, "IDS-400-001", "invalidFilter"),
-    ({"filter": 'active eq "yes please"'}, "IDS-400-001", "invalidFilter"),
-    ({"filter": 'meta.created gt "yesterday"'}, "IDS-400-001", "invalidFilter"),
-    ({"filter": 'emails[type eq "work"'}, "IDS-400-001", "invalidFilter"),
-    ({"filter": 'password eq "hunter2"'}, "IDS-400-009", "sensitive"),
-    ({"count": "ten"}, "IDS-400-010", "invalidValue"),
-    ({"sortOrder": "sideways"}, "IDS-400-010", "invalidValue"),
-    ({"attributes": "nosuch"}, "IDS-400-010", "invalidValue"),
-    ({"attributes": "userName", "excludedAttributes": "title"}, "IDS-400-010", "invalidValue"),
-])
-def test_bad_query_parameters(scim: httpx.Client, params: dict[str, str], code: str, scim_type: str) -> None:
+@pytest.mark.parametrize(
+    ("params", "code", "scim_type"),
+    [
+        ({"filter": "userName eq"}, "IDS-400-001", "invalidFilter"),
+        ({"filter": 'nosuch eq "x"'}, "IDS-400-001", "invalidFilter"),
+        ({"filter": "active gt true"}, "IDS-400-001", "invalidFilter"),
+        ({"filter": 'active eq "yes please"'}, "IDS-400-001", "invalidFilter"),
+        ({"filter": 'meta.created gt "yesterday"'}, "IDS-400-001", "invalidFilter"),
+        ({"filter": 'emails[type eq "work"'}, "IDS-400-001", "invalidFilter"),
+        ({"filter": 'password eq "hunter2"'}, "IDS-400-009", "sensitive"),
+        ({"count": "ten"}, "IDS-400-010", "invalidValue"),
+        ({"sortOrder": "sideways"}, "IDS-400-010", "invalidValue"),
+        ({"attributes": "nosuch"}, "IDS-400-010", "invalidValue"),
+        ({"attributes": "userName", "excludedAttributes": "title"}, "IDS-400-010", "invalidValue"),
+    ],
+)
+def test_bad_query_parameters(
+    scim: httpx.Client, params: dict[str, str], code: str, scim_type: str
+) -> None:
     assert_error(scim.get("/Users", params=params), 400, code, scim_type)
 
 
 def test_malformed_json_is_invalid_syntax(scim: httpx.Client) -> None:
-    response = scim.post("/Users", content=b'{"schemas": [', headers={"Content-Type": "application/scim+json"})
+    response = scim.post(
+        "/Users", content=b'{"schemas": [', headers={"Content-Type": "application/scim+json"}
+    )
     assert_error(response, 400, "IDS-400-004", "invalidSyntax")
 
 
 def test_body_of_the_wrong_shape(scim: httpx.Client) -> None:
     assert_error(scim.post("/Users", json=["a", "list"]), 400, "IDS-400-004", "invalidSyntax")
-    assert_error(scim.post("/Users", json={"not": "a scim resource"}), 400, "IDS-400-004", "invalidSyntax")
+    assert_error(
+        scim.post("/Users", json={"not": "a scim resource"}), 400, "IDS-400-004", "invalidSyntax"
+    )
 
 
 def test_patch_errors(scim: httpx.Client) -> None:
     user_id = scim.post("/Users", json=user()).json()["id"]
     cases = [
         (patch({"op": "jump", "path": "title", "value": "x"}), "IDS-400-004", "invalidSyntax"),
-        ({"Operations": [{"op": "add", "path": "title", "value": "x"}]}, "IDS-400-004", "invalidSyntax"),
+        (
+            {"Operations": [{"op": "add", "path": "title", "value": "x"}]},
+            "IDS-400-004",
+            "invalidSyntax",
+        ),
         (patch({"op": "remove"}), "IDS-400-005", "noTarget"),
         (patch({"op": "add", "path": "title[", "value": "x"}), "IDS-400-002", "invalidPath"),
         (patch({"op": "add", "path": "nosuch", "value": "x"}), "IDS-400-002", "invalidPath"),
-        (patch({"op": "replace", "path": "meta.created", "value": "2020-01-01T00:00:00Z"}),
-         "IDS-400-006", "mutability"),
-        (patch({"op": "replace", "path": "active", "value": "perhaps"}), "IDS-400-003", "invalidValue"),
+        (
+            patch({"op": "replace", "path": "meta.created", "value": "2020-01-01T00:00:00Z"}),
+            "IDS-400-006",
+            "mutability",
+        ),
+        (
+            patch({"op": "replace", "path": "active", "value": "perhaps"}),
+            "IDS-400-003",
+            "invalidValue",
+        ),
     ]
     for body, code, scim_type in cases:
         assert_error(scim.patch(f"/Users/{user_id}", json=body), 400, code, scim_type)
@@ -111,12 +139,18 @@ def test_unknown_path_outside_scim(server: Server) -> None:
 
 def test_not_acceptable_and_unsupported_media_type(scim: httpx.Client) -> None:
     assert_error(scim.get("/Users", headers={"Accept": "text/html"}), 406, "IDS-406-001")
-    response = scim.post("/Users", content=b"userName=x", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    response = scim.post(
+        "/Users",
+        content=b"userName=x",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert_error(response, 415, "IDS-415-001")
 
 
 def test_json_content_type_is_accepted(scim: httpx.Client) -> None:
-    response = scim.post("/Users", json=user(), headers={"Content-Type": "application/json; charset=utf-8"})
+    response = scim.post(
+        "/Users", json=user(), headers={"Content-Type": "application/json; charset=utf-8"}
+    )
     assert response.status_code == 201
 
 
@@ -128,15 +162,33 @@ def test_me_is_not_implemented_and_says_why(scim: httpx.Client) -> None:
 
 def test_garbage_never_causes_a_500(scim: httpx.Client, org: Org) -> None:
     user_id = scim.post("/Users", json=user()).json()["id"]
-    bodies: list[object] = [None, 0, "", "x", [], {}, {"schemas": None}, {"schemas": [1, 2]},
-                            {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": "x"},
-                            {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": 5},
-                            {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": ""},
-                            {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "a",
-                             "emails": [{"value": {"nested": True}}]}]
+    bodies: list[object] = [
+        None,
+        0,
+        "",
+        "x",
+        [],
+        {},
+        {"schemas": None},
+        {"schemas": [1, 2]},
+        {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": "x"},
+        {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": 5},
+        {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": ""},
+        {
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "a",
+            "emails": [{"value": {"nested": True}}],
+        },
+    ]
     for body in bodies:
-        for method, path in (("POST", "/Users"), ("PUT", f"/Users/{user_id}"), ("PATCH", f"/Users/{user_id}"),
-                             ("POST", "/Groups"), ("POST", "/Bulk"), ("POST", "/.search")):
+        for method, path in (
+            ("POST", "/Users"),
+            ("PUT", f"/Users/{user_id}"),
+            ("PATCH", f"/Users/{user_id}"),
+            ("POST", "/Groups"),
+            ("POST", "/Bulk"),
+            ("POST", "/.search"),
+        ):
             response = scim.request(method, path, content=json.dumps(body).encode())
             assert response.status_code < 500, (method, path, body, response.text)
             if response.status_code >= 400:

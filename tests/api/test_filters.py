@@ -21,23 +21,48 @@ from tests.conftest import Org
 from tests.scimdata import ENTERPRISE, USER
 
 PEOPLE: list[dict[str, Any]] = [
-    {"userName": "bjensen@example.com", "displayName": "Barbara Jensen", "title": "Tour Guide",
-     "name": {"givenName": "Barbara", "familyName": "Jensen"}, "active": True,
-     "emails": [{"value": "bjensen@example.com", "type": "work", "primary": True},
-                {"value": "babs@jensen.org", "type": "home"}],
-     ENTERPRISE: {"employeeNumber": "701984", "department": "Tour Operations"}},
-    {"userName": "jsmith@example.com", "displayName": "John Smith", "active": False,
-     "name": {"givenName": "John", "familyName": "Smith"},
-     "emails": [{"value": "john@smith.example.org", "type": "work"}],
-     ENTERPRISE: {"employeeNumber": "1002", "department": "Finance"}},
-    {"userName": "Zoë.Ångström@Example.com", "displayName": "Zoë Ångström", "title": "CTO",
-     "name": {"givenName": "Zoë", "familyName": "Ångström"}, "active": True,
-     "emails": [{"value": "zoe@example.com", "type": "other"}]},
-    {"userName": "mdoe@example.com", "active": True, "nickName": "",
-     "phoneNumbers": [{"value": "+1-201-555-0123", "type": "mobile"}],
-     "addresses": [{"type": "work", "locality": "Hollywood", "country": "US"}]},
-    {"userName": "a_b%c@example.com", "displayName": "Percent_Underscore", "active": True,
-     "title": "100% sure", "emails": [{"value": "a_b%c@example.com", "type": "work"}]},
+    {
+        "userName": "bjensen@example.com",
+        "displayName": "Barbara Jensen",
+        "title": "Tour Guide",
+        "name": {"givenName": "Barbara", "familyName": "Jensen"},
+        "active": True,
+        "emails": [
+            {"value": "bjensen@example.com", "type": "work", "primary": True},
+            {"value": "babs@jensen.org", "type": "home"},
+        ],
+        ENTERPRISE: {"employeeNumber": "701984", "department": "Tour Operations"},
+    },
+    {
+        "userName": "jsmith@example.com",
+        "displayName": "John Smith",
+        "active": False,
+        "name": {"givenName": "John", "familyName": "Smith"},
+        "emails": [{"value": "john@smith.example.org", "type": "work"}],
+        ENTERPRISE: {"employeeNumber": "1002", "department": "Finance"},
+    },
+    {
+        "userName": "Zoë.Ångström@Example.com",
+        "displayName": "Zoë Ångström",
+        "title": "CTO",
+        "name": {"givenName": "Zoë", "familyName": "Ångström"},
+        "active": True,
+        "emails": [{"value": "zoe@example.com", "type": "other"}],
+    },
+    {
+        "userName": "mdoe@example.com",
+        "active": True,
+        "nickName": "",
+        "phoneNumbers": [{"value": "+1-201-555-0123", "type": "mobile"}],
+        "addresses": [{"type": "work", "locality": "Hollywood", "country": "US"}],
+    },
+    {
+        "userName": "a_b%c@example.com",
+        "displayName": "Percent_Underscore",
+        "active": True,
+        "title": "100% sure",
+        "emails": [{"value": "a_b%c@example.com", "type": "work"}],
+    },
     {"userName": "noattrs@example.com"},
 ]
 
@@ -55,28 +80,46 @@ FILTERS = [
     ("not (title pr)", {"jsmith@example.com", "mdoe@example.com", "noattrs@example.com"}),
     ('title ne "CTO"', "all-but:Zoë.Ångström@Example.com"),
     ("active eq false", {"jsmith@example.com"}),
-    ("active eq true and title pr", {"bjensen@example.com", "Zoë.Ångström@Example.com",
-                                     "a_b%c@example.com"}),
+    (
+        "active eq true and title pr",
+        {"bjensen@example.com", "Zoë.Ångström@Example.com", "a_b%c@example.com"},
+    ),
     ('name.familyName eq "jensen"', {"bjensen@example.com"}),
     ('name.givenName sw "Zo"', {"Zoë.Ångström@Example.com"}),
-    ('emails co "example.com"', {"bjensen@example.com", "Zoë.Ångström@Example.com",
-                                 "a_b%c@example.com"}),
-    ('emails[type eq "work" and value co "@example"]', {"bjensen@example.com", "a_b%c@example.com"}),
+    (
+        'emails co "example.com"',
+        {"bjensen@example.com", "Zoë.Ångström@Example.com", "a_b%c@example.com"},
+    ),
+    (
+        'emails[type eq "work" and value co "@example"]',
+        {"bjensen@example.com", "a_b%c@example.com"},
+    ),
     ('emails[type eq "home"]', {"bjensen@example.com"}),
     ('emails[type eq "work"].value eq "john@smith.example.org"', {"jsmith@example.com"}),
     ('emails.type eq "other"', {"Zoë.Ångström@Example.com"}),
-    ("emails pr", {"bjensen@example.com", "jsmith@example.com", "Zoë.Ångström@Example.com",
-                   "a_b%c@example.com"}),
+    (
+        "emails pr",
+        {
+            "bjensen@example.com",
+            "jsmith@example.com",
+            "Zoë.Ångström@Example.com",
+            "a_b%c@example.com",
+        },
+    ),
     ('emails ne "zoe@example.com"', "all-but:Zoë.Ångström@Example.com"),
     ('phoneNumbers[type eq "mobile" and value sw "+1"]', {"mdoe@example.com"}),
     ('addresses[locality eq "hollywood"]', {"mdoe@example.com"}),
     (f'{ENTERPRISE}:employeeNumber eq "701984"', {"bjensen@example.com"}),
     (f'{ENTERPRISE}:department sw "tour"', {"bjensen@example.com"}),
     (f"{ENTERPRISE}:department pr", {"bjensen@example.com", "jsmith@example.com"}),
-    ('userName eq "mdoe@example.com" or userName eq "jsmith@example.com" and active eq true',
-     {"mdoe@example.com"}),
-    ('(userName eq "mdoe@example.com" or userName eq "jsmith@example.com") and active eq true',
-     {"mdoe@example.com"}),
+    (
+        'userName eq "mdoe@example.com" or userName eq "jsmith@example.com" and active eq true',
+        {"mdoe@example.com"},
+    ),
+    (
+        '(userName eq "mdoe@example.com" or userName eq "jsmith@example.com") and active eq true',
+        {"mdoe@example.com"},
+    ),
     # noattrs@ is active: the hub's users are active unless something deactivates them.
     ('not (userName eq "mdoe@example.com" or active eq true)', {"jsmith@example.com"}),
     (f'{USER}:userName eq "mdoe@example.com"', {"mdoe@example.com"}),
@@ -94,8 +137,11 @@ def people(database: Any, server: Any) -> tuple[httpx.Client, dict[str, str]]:
     from tests.conftest import make_org
 
     org: Org = make_org(database, server)
-    client = httpx.Client(base_url=org.scim_url, timeout=30, headers={
-        "Authorization": f"Bearer {org.token}", "Content-Type": "application/scim+json"})
+    client = httpx.Client(
+        base_url=org.scim_url,
+        timeout=30,
+        headers={"Authorization": f"Bearer {org.token}", "Content-Type": "application/scim+json"},
+    )
     ids = {}
     for person in PEOPLE:
         schemas = [USER] + ([ENTERPRISE] if ENTERPRISE in person else [])
@@ -123,19 +169,29 @@ def expected_set(expected: Any) -> set[str]:
 
 
 @pytest.mark.parametrize(("expression", "expected"), FILTERS, ids=[f for f, _ in FILTERS])
-def test_filter_selects(people: tuple[httpx.Client, dict[str, str]], expression: str,
-                        expected: Any) -> None:
+def test_filter_selects(
+    people: tuple[httpx.Client, dict[str, str]], expression: str, expected: Any
+) -> None:
     client, _ = people
     assert server_selects(client, expression) == expected_set(expected)
 
 
-def test_filter_in_search_body_selects_the_same(people: tuple[httpx.Client, dict[str, str]]) -> None:
+def test_filter_in_search_body_selects_the_same(
+    people: tuple[httpx.Client, dict[str, str]],
+) -> None:
     client, _ = people
     for expression, expected in FILTERS[:10]:
-        response = client.post("/Users/.search", json={
-            "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
-            "filter": expression, "count": 1000})
-        assert {r["userName"] for r in response.json()["Resources"]} == expected_set(expected), expression
+        response = client.post(
+            "/Users/.search",
+            json={
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                "filter": expression,
+                "count": 1000,
+            },
+        )
+        assert {r["userName"] for r in response.json()["Resources"]} == expected_set(expected), (
+            expression
+        )
 
 
 # --- property: the server and scim2-models' evaluator agree --------------------------------
@@ -148,18 +204,50 @@ def as_returned(client: httpx.Client) -> list[Any]:
     listed = client.get("/Users", params={"count": "1000"}).json()["Resources"]
     return [MODEL.model_validate(r, scim_ctx=Context.RESOURCE_QUERY_RESPONSE) for r in listed]
 
-STRING_PATHS = ["userName", "displayName", "title", "name.givenName", "name.familyName",
-                "emails.value", "emails.type", f"{ENTERPRISE}:department", "nickName"]
-WORDS = st.sampled_from(["b", "J", "example", "EXAMPLE.COM", "jensen", "Zoë", "work", "tour", "%", "",
-                         "bjensen@example.com", "Smith", "o"])
+
+STRING_PATHS = [
+    "userName",
+    "displayName",
+    "title",
+    "name.givenName",
+    "name.familyName",
+    "emails.value",
+    "emails.type",
+    f"{ENTERPRISE}:department",
+    "nickName",
+]
+WORDS = st.sampled_from(
+    [
+        "b",
+        "J",
+        "example",
+        "EXAMPLE.COM",
+        "jensen",
+        "Zoë",
+        "work",
+        "tour",
+        "%",
+        "",
+        "bjensen@example.com",
+        "Smith",
+        "o",
+    ]
+)
 comparison = st.builds(
     lambda path, op, word: f'{path} {op} "{word}"',
-    st.sampled_from(STRING_PATHS), st.sampled_from(["eq", "ne", "co", "sw", "ew", "gt", "lt"]), WORDS,
+    st.sampled_from(STRING_PATHS),
+    st.sampled_from(["eq", "ne", "co", "sw", "ew", "gt", "lt"]),
+    WORDS,
 )
-presence = st.builds(lambda path: f"{path} pr", st.sampled_from(STRING_PATHS + ["emails", "active"]))
+presence = st.builds(
+    lambda path: f"{path} pr", st.sampled_from(STRING_PATHS + ["emails", "active"])
+)
 boolean = st.builds(lambda v: f"active eq {v}", st.sampled_from(["true", "false"]))
-value_path = st.builds(lambda t, w: f'emails[type eq "{t}" or value co "{w}"]',
-                       st.sampled_from(["work", "home", "nope"]), WORDS)
+value_path = st.builds(
+    lambda t, w: f'emails[type eq "{t}" or value co "{w}"]',
+    st.sampled_from(["work", "home", "nope"]),
+    WORDS,
+)
 atom = st.one_of(comparison, presence, boolean, value_path)
 expression = st.recursive(
     atom,
@@ -174,8 +262,9 @@ expression = st.recursive(
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(expression)
-def test_server_agrees_with_scim2_models(people: tuple[httpx.Client, dict[str, str]],
-                                         expression: str) -> None:
+def test_server_agrees_with_scim2_models(
+    people: tuple[httpx.Client, dict[str, str]], expression: str
+) -> None:
     client, _ = people
     oracle = ScimFilter[MODEL](expression)  # type: ignore[valid-type]
     expected = {o.user_name for o in as_returned(client) if oracle.match(o)}

@@ -36,12 +36,16 @@ def test_group_created_with_members_lists_them_as_users(scim: httpx.Client) -> N
 def test_add_and_remove_one_member(scim: httpx.Client) -> None:
     alice, bob = new_user(scim), new_user(scim)
     created = new_group(scim, [alice])
-    added = scim.patch(f"/Groups/{created['id']}", json=patch(
-        {"op": "add", "path": "members", "value": [{"value": bob}]}))
+    added = scim.patch(
+        f"/Groups/{created['id']}",
+        json=patch({"op": "add", "path": "members", "value": [{"value": bob}]}),
+    )
     assert added.status_code == 200
     assert members(scim, created["id"]) == {alice, bob}
-    removed = scim.patch(f"/Groups/{created['id']}", json=patch(
-        {"op": "remove", "path": f'members[value eq "{alice}"]'}))
+    removed = scim.patch(
+        f"/Groups/{created['id']}",
+        json=patch({"op": "remove", "path": f'members[value eq "{alice}"]'}),
+    )
     assert removed.status_code == 200
     assert members(scim, created["id"]) == {bob}
     assert scim.get(f"/Groups/{created['id']}").json()["meta"]["version"] == 'W/"3"'
@@ -50,8 +54,10 @@ def test_add_and_remove_one_member(scim: httpx.Client) -> None:
 def test_adding_an_existing_member_changes_nothing(scim: httpx.Client) -> None:
     alice = new_user(scim)
     created = new_group(scim, [alice])
-    again = scim.patch(f"/Groups/{created['id']}", json=patch(
-        {"op": "add", "path": "members", "value": [{"value": alice}]}))
+    again = scim.patch(
+        f"/Groups/{created['id']}",
+        json=patch({"op": "add", "path": "members", "value": [{"value": alice}]}),
+    )
     assert again.status_code == 200
     assert again.json()["meta"]["version"] == created["meta"]["version"]
     assert [m["value"] for m in again.json()["members"]] == [alice]
@@ -60,14 +66,18 @@ def test_adding_an_existing_member_changes_nothing(scim: httpx.Client) -> None:
 def test_replace_members_sets_exactly_the_given_ones(scim: httpx.Client) -> None:
     a, b, c = new_user(scim), new_user(scim), new_user(scim)
     created = new_group(scim, [a, b])
-    scim.patch(f"/Groups/{created['id']}", json=patch(
-        {"op": "replace", "path": "members", "value": [{"value": b}, {"value": c}]}))
+    scim.patch(
+        f"/Groups/{created['id']}",
+        json=patch({"op": "replace", "path": "members", "value": [{"value": b}, {"value": c}]}),
+    )
     assert members(scim, created["id"]) == {b, c}
 
 
 def test_remove_all_members(scim: httpx.Client) -> None:
     created = new_group(scim, [new_user(scim), new_user(scim)])
-    response = scim.patch(f"/Groups/{created['id']}", json=patch({"op": "remove", "path": "members"}))
+    response = scim.patch(
+        f"/Groups/{created['id']}", json=patch({"op": "remove", "path": "members"})
+    )
     assert response.status_code == 200
     assert members(scim, created["id"]) == set()
 
@@ -76,15 +86,19 @@ def test_remove_members_by_type_filter(scim: httpx.Client) -> None:
     alice = new_user(scim)
     inner = new_group(scim)
     outer = new_group(scim, [alice, inner["id"]])
-    scim.patch(f"/Groups/{outer['id']}", json=patch({"op": "remove", "path": 'members[type eq "Group"]'}))
+    scim.patch(
+        f"/Groups/{outer['id']}", json=patch({"op": "remove", "path": 'members[type eq "Group"]'})
+    )
     assert members(scim, outer["id"]) == {alice}
 
 
 def test_put_replaces_members(scim: httpx.Client) -> None:
     a, b = new_user(scim), new_user(scim)
     created = new_group(scim, [a])
-    response = scim.put(f"/Groups/{created['id']}", json={
-        "schemas": [GROUP], "displayName": created["displayName"], "members": [{"value": b}]})
+    response = scim.put(
+        f"/Groups/{created['id']}",
+        json={"schemas": [GROUP], "displayName": created["displayName"], "members": [{"value": b}]},
+    )
     assert response.status_code == 200, response.text
     assert members(scim, created["id"]) == {b}
 
@@ -92,8 +106,16 @@ def test_put_replaces_members(scim: httpx.Client) -> None:
 def test_unknown_member_is_not_stored_and_is_reported(scim: httpx.Client) -> None:
     alice = new_user(scim)
     created = new_group(scim)
-    response = scim.patch(f"/Groups/{created['id']}", json=patch(
-        {"op": "add", "path": "members", "value": [{"value": alice}, {"value": "fake-member-id"}]}))
+    response = scim.patch(
+        f"/Groups/{created['id']}",
+        json=patch(
+            {
+                "op": "add",
+                "path": "members",
+                "value": [{"value": alice}, {"value": "fake-member-id"}],
+            }
+        ),
+    )
     assert response.status_code == 200
     assert "fake-member-id" in response.headers["warning"]
     assert members(scim, created["id"]) == {alice}
@@ -114,12 +136,16 @@ def test_nested_group_member_and_indirect_user_groups(scim: httpx.Client) -> Non
 def test_nesting_a_group_in_itself_or_its_members_is_refused(scim: httpx.Client) -> None:
     inner = new_group(scim)
     outer = new_group(scim, [inner["id"]])
-    to_self = scim.patch(f"/Groups/{outer['id']}", json=patch(
-        {"op": "add", "path": "members", "value": [{"value": outer["id"]}]}))
+    to_self = scim.patch(
+        f"/Groups/{outer['id']}",
+        json=patch({"op": "add", "path": "members", "value": [{"value": outer["id"]}]}),
+    )
     assert to_self.status_code == 409
     assert "IDS-409-004" in to_self.json()["detail"]
-    cycle = scim.patch(f"/Groups/{inner['id']}", json=patch(
-        {"op": "add", "path": "members", "value": [{"value": outer["id"]}]}))
+    cycle = scim.patch(
+        f"/Groups/{inner['id']}",
+        json=patch({"op": "add", "path": "members", "value": [{"value": outer["id"]}]}),
+    )
     assert cycle.status_code == 409
     assert members(scim, inner["id"]) == set()
 
@@ -146,16 +172,24 @@ def test_excluded_members_are_not_returned(scim: httpx.Client) -> None:
     single = scim.get(f"/Groups/{created['id']}", params={"excludedAttributes": "members"}).json()
     assert "members" not in single
     assert single["displayName"] == created["displayName"]
-    listed = scim.get("/Groups", params={"excludedAttributes": "members",
-                                         "filter": f'displayName eq "{created["displayName"]}"'}).json()
+    listed = scim.get(
+        "/Groups",
+        params={
+            "excludedAttributes": "members",
+            "filter": f'displayName eq "{created["displayName"]}"',
+        },
+    ).json()
     assert listed["totalResults"] == 1
     assert "members" not in listed["Resources"][0]
 
 
 def test_patch_can_answer_without_a_body(scim: httpx.Client) -> None:
     created = new_group(scim)
-    response = scim.patch(f"/Groups/{created['id']}", headers={"Prefer": "return=minimal"},
-                          json=patch({"op": "add", "path": "members", "value": [{"value": new_user(scim)}]}))
+    response = scim.patch(
+        f"/Groups/{created['id']}",
+        headers={"Prefer": "return=minimal"},
+        json=patch({"op": "add", "path": "members", "value": [{"value": new_user(scim)}]}),
+    )
     assert response.status_code == 204
     assert response.content == b""
     assert response.headers["etag"] == 'W/"2"'
@@ -174,5 +208,7 @@ def test_filter_groups_by_member(scim: httpx.Client) -> None:
     new_group(scim, [new_user(scim)])
     found = scim.get("/Groups", params={"filter": f'members eq "{alice}"'}).json()
     assert [g["id"] for g in found["Resources"]] == [with_alice["id"]]
-    found = scim.get("/Groups", params={"filter": f'members[value eq "{alice}" and type eq "User"]'}).json()
+    found = scim.get(
+        "/Groups", params={"filter": f'members[value eq "{alice}" and type eq "User"]'}
+    ).json()
     assert [g["id"] for g in found["Resources"]] == [with_alice["id"]]

@@ -16,7 +16,8 @@ CHECKED_IN = Path(__file__).parents[2] / "docs" / "openapi.json"
 def test_served_document_is_the_checked_in_one(server: Server) -> None:
     served = httpx.get(f"{server.url}/openapi.json").json()
     assert served == json.loads(CHECKED_IN.read_text()), (
-        "docs/openapi.json is stale: run  idsync openapi > docs/openapi.json")
+        "docs/openapi.json is stale: run  idsync openapi > docs/openapi.json"
+    )
     assert served == openapi_document()
 
 
@@ -24,11 +25,20 @@ def test_every_scim_endpoint_is_documented(scim: httpx.Client) -> None:
     paths = openapi_document()["paths"]
     prefix = "/scim/{org_id}/v2"
     answered = {
-        "/ServiceProviderConfig": ["get"], "/ResourceTypes": ["get"], "/ResourceTypes/{name}": ["get"],
-        "/Schemas": ["get"], "/Schemas/{urn}": ["get"], "/Users": ["get", "post"],
-        "/Users/{id}": ["get", "put", "patch", "delete"], "/Users/.search": ["post"],
-        "/Groups": ["get", "post"], "/Groups/{id}": ["get", "put", "patch", "delete"],
-        "/Groups/.search": ["post"], "/.search": ["post"], "/Bulk": ["post"], "/Me": ["get"],
+        "/ServiceProviderConfig": ["get"],
+        "/ResourceTypes": ["get"],
+        "/ResourceTypes/{name}": ["get"],
+        "/Schemas": ["get"],
+        "/Schemas/{urn}": ["get"],
+        "/Users": ["get", "post"],
+        "/Users/{id}": ["get", "put", "patch", "delete"],
+        "/Users/.search": ["post"],
+        "/Groups": ["get", "post"],
+        "/Groups/{id}": ["get", "put", "patch", "delete"],
+        "/Groups/.search": ["post"],
+        "/.search": ["post"],
+        "/Bulk": ["post"],
+        "/Me": ["get"],
     }
     for path, methods in answered.items():
         documented = paths[prefix + path]

@@ -18,34 +18,69 @@ FUZZ = settings(max_examples=80, deadline=None, suppress_health_check=list(Healt
 @pytest.fixture(scope="module")
 def client(database: Any, server: Any) -> httpx.Client:
     org: Org = make_org(database, server)
-    return httpx.Client(base_url=org.scim_url, timeout=30, headers={
-        "Authorization": f"Bearer {org.token}", "Content-Type": "application/scim+json"})
+    return httpx.Client(
+        base_url=org.scim_url,
+        timeout=30,
+        headers={"Authorization": f"Bearer {org.token}", "Content-Type": "application/scim+json"},
+    )
 
 
 filter_texts = st.one_of(
     st.text(max_size=80),
-    st.builds(lambda a, op, v: f"{a} {op} {v}",
-              st.sampled_from(["userName", "emails.value", "emails[type", "meta.created", "x", "active",
-                               "name.givenName", "groups", "members", "urn:x:y:z", "id"]),
-              st.sampled_from(["eq", "ne", "co", "sw", "gt", "pr", "and", "or", "["]),
-              st.sampled_from(['"a"', "1", "true", "null", '"2020-01-01T00:00:00Z"', "]", '"\\"', ""])),
+    st.builds(
+        lambda a, op, v: f"{a} {op} {v}",
+        st.sampled_from(
+            [
+                "userName",
+                "emails.value",
+                "emails[type",
+                "meta.created",
+                "x",
+                "active",
+                "name.givenName",
+                "groups",
+                "members",
+                "urn:x:y:z",
+                "id",
+            ]
+        ),
+        st.sampled_from(["eq", "ne", "co", "sw", "gt", "pr", "and", "or", "["]),
+        st.sampled_from(['"a"', "1", "true", "null", '"2020-01-01T00:00:00Z"', "]", '"\\"', ""]),
+    ),
 )
 
 
 @FUZZ
 @given(filter_texts)
 def test_any_filter_is_answered_200_or_400(client: httpx.Client, text: str) -> None:
-    for response in (client.get("/Users", params={"filter": text}),
-                     client.post("/Groups/.search", json={
-                         "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": text})):
+    for response in (
+        client.get("/Users", params={"filter": text}),
+        client.post(
+            "/Groups/.search",
+            json={
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                "filter": text,
+            },
+        ),
+    ):
         assert response.status_code in (200, 400), (text, response.text)
         if response.status_code == 400:
             assert response.json()["scimType"] in ("invalidFilter", "sensitive", "invalidValue")
 
 
-scalar_paths = st.sampled_from(["title", "displayName", "nickName", "userType", "locale", "title",
-                                "name.givenName", "name.familyName",
-                                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"])
+scalar_paths = st.sampled_from(
+    [
+        "title",
+        "displayName",
+        "nickName",
+        "userType",
+        "locale",
+        "title",
+        "name.givenName",
+        "name.familyName",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+    ]
+)
 texts = st.text(alphabet=st.characters(blacklist_categories=["Cs", "Cc"]), min_size=1, max_size=30)
 
 
@@ -60,14 +95,24 @@ def read(body: dict[str, Any], path: str) -> Any:
 
 
 @FUZZ
-@given(st.lists(st.tuples(st.sampled_from(["add", "replace", "remove"]), scalar_paths, texts),
-                min_size=1, max_size=6))
-def test_patch_then_get_shows_what_was_asked(client: httpx.Client,
-                                             operations: list[tuple[str, str, str]]) -> None:
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["add", "replace", "remove"]), scalar_paths, texts),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_patch_then_get_shows_what_was_asked(
+    client: httpx.Client, operations: list[tuple[str, str, str]]
+) -> None:
     created = client.post("/Users", json=user()).json()
     expected: dict[str, Any] = {}
-    body = patch(*[{"op": op, "path": path, **({"value": value} if op != "remove" else {})}
-                   for op, path, value in operations])
+    body = patch(
+        *[
+            {"op": op, "path": path, **({"value": value} if op != "remove" else {})}
+            for op, path, value in operations
+        ]
+    )
     for op, path, value in operations:
         expected[path] = None if op == "remove" else value
     response = client.patch(f"/Users/{created['id']}", json=body)
@@ -79,11 +124,22 @@ def test_patch_then_get_shows_what_was_asked(client: httpx.Client,
 
 
 @FUZZ
-@given(st.lists(st.tuples(st.sampled_from(["add", "remove"]), st.integers(0, 5)), min_size=1, max_size=12))
-def test_member_patches_match_a_set_model(client: httpx.Client, steps: list[tuple[str, int]]) -> None:
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["add", "remove"]), st.integers(0, 5)), min_size=1, max_size=12
+    )
+)
+def test_member_patches_match_a_set_model(
+    client: httpx.Client, steps: list[tuple[str, int]]
+) -> None:
     people = [client.post("/Users", json=user()).json()["id"] for _ in range(6)]
-    group_id = client.post("/Groups", json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-                                            "displayName": f"g-{people[0]}"}).json()["id"]
+    group_id = client.post(
+        "/Groups",
+        json={
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": f"g-{people[0]}",
+        },
+    ).json()["id"]
     model: set[str] = set()
     ops = []
     for op, index in steps:

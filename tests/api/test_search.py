@@ -12,8 +12,11 @@ from tests.scimdata import SEARCH_REQUEST, group, user
 def ten(scim: httpx.Client) -> list[dict]:
     created = []
     for i in range(10):
-        body = user(f"user{i:02d}@paging.example", displayName=f"User {9 - i}",
-                    emails=[{"value": f"u{i}@x.example", "type": "work", "primary": True}])
+        body = user(
+            f"user{i:02d}@paging.example",
+            displayName=f"User {9 - i}",
+            emails=[{"value": f"u{i}@x.example", "type": "work", "primary": True}],
+        )
         created.append(scim.post("/Users", json=body).json())
     return created
 
@@ -46,7 +49,11 @@ def test_sort_by_attribute_both_ways(scim: httpx.Client, ten: list[dict]) -> Non
     names = [r["userName"] for r in descending["Resources"]]
     assert names == sorted(names, reverse=True)
     by_email = scim.get("/Users", params={"sortBy": "emails.value"}).json()["Resources"]
-    assert [r["emails"][0]["value"] for r in by_email][:3] == ["u0@x.example", "u1@x.example", "u2@x.example"]
+    assert [r["emails"][0]["value"] for r in by_email][:3] == [
+        "u0@x.example",
+        "u1@x.example",
+        "u2@x.example",
+    ]
 
 
 def test_attributes_limit_what_is_returned(scim: httpx.Client, ten: list[dict]) -> None:
@@ -56,17 +63,32 @@ def test_attributes_limit_what_is_returned(scim: httpx.Client, ten: list[dict]) 
     assert set(resource["emails"][0]) == {"value"}
     excluded = scim.get("/Users", params={"excludedAttributes": "emails,meta", "count": 1}).json()
     assert "emails" not in excluded["Resources"][0] and "meta" not in excluded["Resources"][0]
-    assert "id" in scim.get("/Users", params={"excludedAttributes": "id", "count": 1}).json()["Resources"][0]
+    assert (
+        "id"
+        in scim.get("/Users", params={"excludedAttributes": "id", "count": 1}).json()["Resources"][
+            0
+        ]
+    )
 
 
 def test_search_endpoint_for_one_type(scim: httpx.Client, ten: list[dict]) -> None:
-    response = scim.post("/Users/.search", json={
-        "schemas": [SEARCH_REQUEST], "filter": 'userName sw "user0"', "sortBy": "userName",
-        "startIndex": 2, "count": 3, "attributes": ["userName"]})
+    response = scim.post(
+        "/Users/.search",
+        json={
+            "schemas": [SEARCH_REQUEST],
+            "filter": 'userName sw "user0"',
+            "sortBy": "userName",
+            "startIndex": 2,
+            "count": 3,
+            "attributes": ["userName"],
+        },
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["totalResults"] == 10
-    assert [r["userName"] for r in body["Resources"]] == [f"user0{i}@paging.example" for i in (1, 2, 3)]
+    assert [r["userName"] for r in body["Resources"]] == [
+        f"user0{i}@paging.example" for i in (1, 2, 3)
+    ]
 
 
 def test_search_at_the_root_spans_users_and_groups(scim: httpx.Client, ten: list[dict]) -> None:
@@ -76,17 +98,24 @@ def test_search_at_the_root_spans_users_and_groups(scim: httpx.Client, ten: list
     assert everything["totalResults"] == 11
     assert kinds == ["User"] * 10 + ["Group"]
     # An attribute only one type has is simply false for the other type.
-    named = scim.post("/.search", json={"schemas": [SEARCH_REQUEST],
-                                        "filter": 'displayName eq "Root search group" or userName eq "user03@paging.example"'}).json()
+    named = scim.post(
+        "/.search",
+        json={
+            "schemas": [SEARCH_REQUEST],
+            "filter": 'displayName eq "Root search group" or userName eq "user03@paging.example"',
+        },
+    ).json()
     assert sorted(r["meta"]["resourceType"] for r in named["Resources"]) == ["Group", "User"]
-    unknown = scim.post("/.search", json={"schemas": [SEARCH_REQUEST], "filter": 'shoeSize gt 40'})
+    unknown = scim.post("/.search", json={"schemas": [SEARCH_REQUEST], "filter": "shoeSize gt 40"})
     assert unknown.status_code == 400
     assert unknown.json()["scimType"] == "invalidFilter"
-    paged = scim.post("/.search", json={"schemas": [SEARCH_REQUEST], "startIndex": 10, "count": 2}).json()
+    paged = scim.post(
+        "/.search", json={"schemas": [SEARCH_REQUEST], "startIndex": 10, "count": 2}
+    ).json()
     assert [r["meta"]["resourceType"] for r in paged["Resources"]] == ["User", "Group"]
 
 
 def test_search_request_needs_its_schema(scim: httpx.Client) -> None:
-    response = scim.post("/Users/.search", json={"filter": 'userName pr'})
+    response = scim.post("/Users/.search", json={"filter": "userName pr"})
     assert response.status_code == 400
     assert response.json()["scimType"] == "invalidSyntax"

@@ -14,8 +14,14 @@ def create(scim: httpx.Client, body: dict) -> dict:
 
 
 def test_create_returns_the_user_with_location_etag_and_meta(scim: httpx.Client) -> None:
-    response = scim.post("/Users", json=user("bjensen@example.com", externalId="ext-1",
-                                             name={"givenName": "Barbara", "familyName": "Jensen"}))
+    response = scim.post(
+        "/Users",
+        json=user(
+            "bjensen@example.com",
+            externalId="ext-1",
+            name={"givenName": "Barbara", "familyName": "Jensen"},
+        ),
+    )
     assert response.status_code == 201
     body = response.json()
     assert response.headers["content-type"].startswith("application/scim+json")
@@ -33,8 +39,13 @@ def test_create_returns_the_user_with_location_etag_and_meta(scim: httpx.Client)
 
 def test_values_are_stored_as_sent(scim: httpx.Client) -> None:
     """Microsoft's SCIM tutorial: values are stored in the format they were sent."""
-    body = create(scim, user("Mixed.Case@Contoso.COM", emails=[{"value": "Mixed.Case@Contoso.COM",
-                                                                "type": "work", "primary": True}]))
+    body = create(
+        scim,
+        user(
+            "Mixed.Case@Contoso.COM",
+            emails=[{"value": "Mixed.Case@Contoso.COM", "type": "work", "primary": True}],
+        ),
+    )
     fetched = scim.get(f"/Users/{body['id']}").json()
     assert fetched["userName"] == "Mixed.Case@Contoso.COM"
     assert fetched["emails"][0]["value"] == "Mixed.Case@Contoso.COM"
@@ -81,8 +92,10 @@ def test_deleted_username_can_be_created_again(scim: httpx.Client) -> None:
 
 def test_put_replaces_the_whole_user(scim: httpx.Client) -> None:
     body = create(scim, user(title="Engineer", nickName="Babs", externalId="e-9"))
-    replaced = scim.put(f"/Users/{body['id']}", json={"schemas": [USER], "userName": body["userName"],
-                                                     "displayName": "Barbara"})
+    replaced = scim.put(
+        f"/Users/{body['id']}",
+        json={"schemas": [USER], "userName": body["userName"], "displayName": "Barbara"},
+    )
     assert replaced.status_code == 200, replaced.text
     fetched = scim.get(f"/Users/{body['id']}").json()
     assert fetched["displayName"] == "Barbara"
@@ -101,12 +114,15 @@ def test_put_with_no_change_keeps_the_version(scim: httpx.Client) -> None:
 
 def test_patch_replace_add_and_remove(scim: httpx.Client) -> None:
     body = create(scim, user(title="Engineer", emails=[{"value": "a@example.com", "type": "work"}]))
-    response = scim.patch(f"/Users/{body['id']}", json=patch(
-        {"op": "replace", "path": "title", "value": "Manager"},
-        {"op": "add", "path": "emails", "value": [{"value": "b@example.com", "type": "home"}]},
-        {"op": "remove", "path": 'emails[type eq "work"]'},
-        {"op": "add", "path": "name.givenName", "value": "Bab"},
-    ))
+    response = scim.patch(
+        f"/Users/{body['id']}",
+        json=patch(
+            {"op": "replace", "path": "title", "value": "Manager"},
+            {"op": "add", "path": "emails", "value": [{"value": "b@example.com", "type": "home"}]},
+            {"op": "remove", "path": 'emails[type eq "work"]'},
+            {"op": "add", "path": "name.givenName", "value": "Bab"},
+        ),
+    )
     assert response.status_code == 200, response.text
     fetched = scim.get(f"/Users/{body['id']}").json()
     assert fetched["title"] == "Manager"
@@ -118,8 +134,10 @@ def test_patch_replace_add_and_remove(scim: httpx.Client) -> None:
 
 def test_patch_enterprise_attribute_by_full_urn(scim: httpx.Client) -> None:
     body = create(scim, user())
-    response = scim.patch(f"/Users/{body['id']}", json=patch(
-        {"op": "add", "path": f"{ENTERPRISE}:department", "value": "Research"}))
+    response = scim.patch(
+        f"/Users/{body['id']}",
+        json=patch({"op": "add", "path": f"{ENTERPRISE}:department", "value": "Research"}),
+    )
     assert response.status_code == 200, response.text
     fetched = scim.get(f"/Users/{body['id']}").json()
     assert fetched[ENTERPRISE]["department"] == "Research"
@@ -134,18 +152,25 @@ def test_patch_cannot_remove_a_required_attribute(scim: httpx.Client) -> None:
     assert scim.get(f"/Users/{body['id']}").json()["userName"] == body["userName"]
 
 
-def test_patch_replace_with_unmatched_filter_on_non_entra_shape_is_no_target(scim: httpx.Client) -> None:
+def test_patch_replace_with_unmatched_filter_on_non_entra_shape_is_no_target(
+    scim: httpx.Client,
+) -> None:
     body = create(scim, user())
-    response = scim.patch(f"/Users/{body['id']}", json=patch(
-        {"op": "replace", "path": 'emails[value co "nowhere"]', "value": {"type": "work"}}))
+    response = scim.patch(
+        f"/Users/{body['id']}",
+        json=patch(
+            {"op": "replace", "path": 'emails[value co "nowhere"]', "value": {"type": "work"}}
+        ),
+    )
     assert response.status_code == 400
     assert response.json()["scimType"] == "noTarget"
 
 
 def test_patch_read_only_attribute_is_refused(scim: httpx.Client) -> None:
     body = create(scim, user())
-    response = scim.patch(f"/Users/{body['id']}", json=patch(
-        {"op": "replace", "path": "id", "value": "mine"}))
+    response = scim.patch(
+        f"/Users/{body['id']}", json=patch({"op": "replace", "path": "id", "value": "mine"})
+    )
     assert response.status_code == 400
     assert response.json()["scimType"] == "mutability"
 
@@ -153,8 +178,10 @@ def test_patch_read_only_attribute_is_refused(scim: httpx.Client) -> None:
 def test_patch_rename_onto_a_taken_username_is_409(scim: httpx.Client) -> None:
     create(scim, user("taken@example.com"))
     other = create(scim, user())
-    response = scim.patch(f"/Users/{other['id']}", json=patch(
-        {"op": "replace", "path": "userName", "value": "TAKEN@example.com"}))
+    response = scim.patch(
+        f"/Users/{other['id']}",
+        json=patch({"op": "replace", "path": "userName", "value": "TAKEN@example.com"}),
+    )
     assert response.status_code == 409
     assert response.json()["scimType"] == "uniqueness"
     assert scim.get(f"/Users/{other['id']}").json()["userName"] == other["userName"]
@@ -162,17 +189,30 @@ def test_patch_rename_onto_a_taken_username_is_409(scim: httpx.Client) -> None:
 
 def test_manager_resolves_to_a_user_and_gets_a_reference(scim: httpx.Client) -> None:
     boss = create(scim, user("boss@example.com"))
-    body = create(scim, user(**{"schemas": [USER, ENTERPRISE],
-                                ENTERPRISE: {"manager": {"value": boss["id"]}, "department": "R&D"}}))
+    body = create(
+        scim,
+        user(
+            **{
+                "schemas": [USER, ENTERPRISE],
+                ENTERPRISE: {"manager": {"value": boss["id"]}, "department": "R&D"},
+            }
+        ),
+    )
     manager = body[ENTERPRISE]["manager"]
     assert manager["value"] == boss["id"]
     assert manager["$ref"] == boss["meta"]["location"]
 
 
 def test_manager_that_is_not_a_user_is_dropped_with_a_warning(scim: httpx.Client) -> None:
-    response = scim.post("/Users", json=user(**{
-        "schemas": [USER, ENTERPRISE], ENTERPRISE: {"manager": {"value": "no-such-user"}},
-    }))
+    response = scim.post(
+        "/Users",
+        json=user(
+            **{
+                "schemas": [USER, ENTERPRISE],
+                ENTERPRISE: {"manager": {"value": "no-such-user"}},
+            }
+        ),
+    )
     assert response.status_code == 201
     assert "manager" not in response.json().get(ENTERPRISE, {})
     assert "no-such-user" in response.headers["warning"]
@@ -180,7 +220,10 @@ def test_manager_that_is_not_a_user_is_dropped_with_a_warning(scim: httpx.Client
 
 def test_deleting_a_manager_clears_the_reference(scim: httpx.Client) -> None:
     boss = create(scim, user())
-    body = create(scim, user(**{"schemas": [USER, ENTERPRISE], ENTERPRISE: {"manager": {"value": boss["id"]}}}))
+    body = create(
+        scim,
+        user(**{"schemas": [USER, ENTERPRISE], ENTERPRISE: {"manager": {"value": boss["id"]}}}),
+    )
     assert scim.delete(f"/Users/{boss['id']}").status_code == 204
     fetched = scim.get(f"/Users/{body['id']}").json()
     assert "manager" not in fetched.get(ENTERPRISE, {})
@@ -209,7 +252,9 @@ def test_missing_schemas_is_invalid_syntax(scim: httpx.Client) -> None:
 def test_unknown_id_is_404_with_scim_error(scim: httpx.Client) -> None:
     for method in ("GET", "PUT", "PATCH", "DELETE"):
         body = user() if method == "PUT" else patch({"op": "add", "path": "title", "value": "x"})
-        response = scim.request(method, "/Users/does-not-exist", json=None if method in ("GET", "DELETE") else body)
+        response = scim.request(
+            method, "/Users/does-not-exist", json=None if method in ("GET", "DELETE") else body
+        )
         assert response.status_code == 404, method
         assert response.json()["schemas"] == [ERROR]
         assert response.json()["status"] == "404"

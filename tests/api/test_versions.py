@@ -10,12 +10,18 @@ from tests.scimdata import patch, user
 def test_stale_if_match_is_412_and_changes_nothing(scim: httpx.Client) -> None:
     created = scim.post("/Users", json=user(title="one")).json()
     path = f"/Users/{created['id']}"
-    first = scim.patch(path, json=patch({"op": "replace", "path": "title", "value": "two"}),
-                       headers={"If-Match": created["meta"]["version"]})
+    first = scim.patch(
+        path,
+        json=patch({"op": "replace", "path": "title", "value": "two"}),
+        headers={"If-Match": created["meta"]["version"]},
+    )
     assert first.status_code == 200
     assert first.headers["etag"] == 'W/"2"'
-    stale = scim.patch(path, json=patch({"op": "replace", "path": "title", "value": "three"}),
-                       headers={"If-Match": created["meta"]["version"]})
+    stale = scim.patch(
+        path,
+        json=patch({"op": "replace", "path": "title", "value": "three"}),
+        headers={"If-Match": created["meta"]["version"]},
+    )
     assert stale.status_code == 412
     assert "IDS-412-001" in stale.json()["detail"]
     assert 'W/"2"' in stale.json()["detail"]
@@ -48,6 +54,10 @@ def test_last_modified_moves_with_each_change(scim: httpx.Client) -> None:
     path = f"/Users/{created['id']}"
     changed = scim.patch(path, json=patch({"op": "add", "path": "title", "value": "x"})).json()
     assert changed["meta"]["lastModified"] >= created["meta"]["lastModified"]
-    newer = scim.get("/Users", params={
-        "filter": f'meta.lastModified ge "{changed["meta"]["lastModified"]}" and id eq "{created["id"]}"'})
+    newer = scim.get(
+        "/Users",
+        params={
+            "filter": f'meta.lastModified ge "{changed["meta"]["lastModified"]}" and id eq "{created["id"]}"'
+        },
+    )
     assert newer.json()["totalResults"] == 1

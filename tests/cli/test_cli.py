@@ -13,7 +13,9 @@ import pytest
 from tests.conftest import start_server, stop_server
 
 
-def idsync(*args: str, database: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+def idsync(
+    *args: str, database: str | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "idsync", *args]
     if database is not None:
         command += ["--database", database]
@@ -42,50 +44,80 @@ def test_org_and_token_lifecycle(db_url: str) -> None:
     listed = json.loads(idsync("org", "list", "--json", database=db_url).stdout)
     assert [o["id"] for o in listed] == [org["id"]]
 
-    token = json.loads(idsync("token", "create", "--org", org["id"], "--name", "Entra ID", "--json",
-                              database=db_url).stdout)
+    token = json.loads(
+        idsync(
+            "token", "create", "--org", org["id"], "--name", "Entra ID", "--json", database=db_url
+        ).stdout
+    )
     assert token["token"].startswith("idsync_") and token["org_id"] == org["id"]
-    tokens = json.loads(idsync("token", "list", "--org", org["id"], "--json", database=db_url).stdout)
+    tokens = json.loads(
+        idsync("token", "list", "--org", org["id"], "--json", database=db_url).stdout
+    )
     assert [t["id"] for t in tokens] == [token["id"]]
     assert token["token"] not in json.dumps(tokens)
 
     revoked = json.loads(idsync("token", "revoke", token["id"], "--json", database=db_url).stdout)
     assert revoked["revoked_at"] is not None
-    events = json.loads(idsync("audit", "list", "--org", org["id"], "--json", database=db_url).stdout)
-    assert [e["activity"] for e in events] == ["Revoke token", "Create token", "Create organisation"]
+    events = json.loads(
+        idsync("audit", "list", "--org", org["id"], "--json", database=db_url).stdout
+    )
+    assert [e["activity"] for e in events] == [
+        "Revoke token",
+        "Create token",
+        "Create organisation",
+    ]
 
 
 def test_database_defaults_to_the_environment(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'env.db'}"
-    result = subprocess.run([sys.executable, "-m", "idsync", "org", "create", "Env", "--json"],
-                            capture_output=True, text=True, env={**_env(), "IDSYNC_DATABASE_URL": url},
-                            cwd=tmp_path, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "idsync", "org", "create", "Env", "--json"],
+        capture_output=True,
+        text=True,
+        env={**_env(), "IDSYNC_DATABASE_URL": url},
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "env.db").exists()
 
 
 def test_database_defaults_to_a_file_in_the_current_folder(tmp_path: Path) -> None:
     env = {k: v for k, v in _env().items() if k != "IDSYNC_DATABASE_URL"}
-    result = subprocess.run([sys.executable, "-m", "idsync", "org", "create", "Here", "--json"],
-                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "idsync", "org", "create", "Here", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "idsync.db").exists()
 
 
 def test_user_mistakes_print_one_line_with_the_code(db_url: str, tmp_path: Path) -> None:
     idsync("org", "create", "Dup", database=db_url)
-    assert_one_line_error(idsync("org", "create", "dup", database=db_url, check=False), "IDS-409-002")
-    assert_one_line_error(idsync("token", "create", "--org", "nope", database=db_url, check=False),
-                          "IDS-404-002")
-    assert_one_line_error(idsync("token", "revoke", "nope", database=db_url, check=False), "IDS-404-004")
+    assert_one_line_error(
+        idsync("org", "create", "dup", database=db_url, check=False), "IDS-409-002"
+    )
+    assert_one_line_error(
+        idsync("token", "create", "--org", "nope", database=db_url, check=False), "IDS-404-002"
+    )
+    assert_one_line_error(
+        idsync("token", "revoke", "nope", database=db_url, check=False), "IDS-404-004"
+    )
     assert_one_line_error(idsync("org", "list", database="mysql://x/y", check=False), "IDS-400-020")
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     org = json.loads(idsync("org", "create", "S", "--json", database=db_url).stdout)
-    assert_one_line_error(idsync("schema", "add", "--org", org["id"], str(bad), database=db_url, check=False),
-                          "IDS-400-021")
-    assert_one_line_error(idsync("audit", "list", "--since", "yesterday", database=db_url, check=False),
-                          "IDS-400-022")
+    assert_one_line_error(
+        idsync("schema", "add", "--org", org["id"], str(bad), database=db_url, check=False),
+        "IDS-400-021",
+    )
+    assert_one_line_error(
+        idsync("audit", "list", "--since", "yesterday", database=db_url, check=False), "IDS-400-022"
+    )
 
 
 def test_unreachable_database_is_one_line(tmp_path: Path) -> None:
@@ -99,9 +131,13 @@ def test_serve_migrates_a_new_database_and_answers_healthz(tmp_path: Path) -> No
     try:
         assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
         org = json.loads(idsync("org", "create", "Fresh", "--json", database=url).stdout)
-        token = json.loads(idsync("token", "create", "--org", org["id"], "--json", database=url).stdout)
-        response = httpx.get(f"{server.url}/scim/{org['id']}/v2/Users",
-                             headers={"Authorization": f"Bearer {token['token']}"})
+        token = json.loads(
+            idsync("token", "create", "--org", org["id"], "--json", database=url).stdout
+        )
+        response = httpx.get(
+            f"{server.url}/scim/{org['id']}/v2/Users",
+            headers={"Authorization": f"Bearer {token['token']}"},
+        )
         assert response.status_code == 200
     finally:
         stop_server(server)

@@ -43,34 +43,59 @@ def tool(name: str) -> str:
 def checked_org(request: pytest.FixtureRequest, database: Database, server: Server) -> Org:
     org = make_org(database, server)
     if request.param == "custom-extension":
-        schema = {**BADGE_SCHEMA, "attributes": [
-            {"name": "badgeNumber", "type": "string", "caseExact": True},
-            {"name": "level", "type": "integer"},
-            {"name": "escort", "type": "boolean"},
-            {"name": "access", "type": "complex", "subAttributes": [
-                {"name": "zone", "type": "string"}, {"name": "since", "type": "integer"}]},
-        ]}
+        schema = {
+            **BADGE_SCHEMA,
+            "attributes": [
+                {"name": "badgeNumber", "type": "string", "caseExact": True},
+                {"name": "level", "type": "integer"},
+                {"name": "escort", "type": "boolean"},
+                {
+                    "name": "access",
+                    "type": "complex",
+                    "subAttributes": [
+                        {"name": "zone", "type": "string"},
+                        {"name": "since", "type": "integer"},
+                    ],
+                },
+            ],
+        }
         orgs.add_schema(database, org.id, "User", schema, required=False, actor="tests")
     return org
 
 
 def test_scim2_tester_finds_no_failure(checked_org: Org) -> None:
     env = {**os.environ, "SCIM_CLI_HEADERS": f"Authorization: Bearer {checked_org.token}"}
-    result = subprocess.run([tool("scim"), "--url", checked_org.scim_url, "test"],
-                            env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [tool("scim"), "--url", checked_org.scim_url, "test"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     lines = result.stdout.splitlines()
     statuses = [line.split()[0] for line in lines if re.match(r"^[A-Z]+ \w", line)]
     failures = [line for line in lines if re.match(r"^(?!SUCCESS)[A-Z]+ \w", line)]
-    assert result.returncode == 0, _failures_with_reasons(lines) or result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.returncode == 0, (
+        _failures_with_reasons(lines) or result.stdout[-3000:] + result.stderr[-3000:]
+    )
     assert failures == []
     assert statuses.count("SUCCESS") >= 120, result.stdout[-2000:]
 
 
 def test_scim_sanity_probe_finds_no_failure(checked_org: Org) -> None:
     result = subprocess.run(
-        [tool("scim-sanity"), "probe", checked_org.scim_url, "--token", checked_org.token,
-         "--i-accept-side-effects", "--json-output"],
-        capture_output=True, text=True, timeout=600,
+        [
+            tool("scim-sanity"),
+            "probe",
+            checked_org.scim_url,
+            "--token",
+            checked_org.token,
+            "--i-accept-side-effects",
+            "--json-output",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     report = json.loads(result.stdout)
     results = report["results"] if isinstance(report, dict) and "results" in report else report
@@ -81,7 +106,11 @@ def test_scim_sanity_probe_finds_no_failure(checked_org: Org) -> None:
     passed = [r for r in flat if r.get("status", "").lower() == "pass"]
     assert len(passed) >= 25
     skipped = {r.get("name") for r in flat if r.get("status", "").lower() == "skip"}
-    assert skipped <= {"Agent CRUD Lifecycle", "AgenticApplication CRUD Lifecycle", "Agent Rapid Lifecycle"}
+    assert skipped <= {
+        "Agent CRUD Lifecycle",
+        "AgenticApplication CRUD Lifecycle",
+        "Agent Rapid Lifecycle",
+    }
 
 
 def _flatten(node: object) -> list[dict]:

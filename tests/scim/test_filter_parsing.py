@@ -31,13 +31,19 @@ def test_any_string_parses_or_is_an_invalid_filter(text: str) -> None:
         assert exc.error.code == "IDS-400-001"
 
 
-@given(st.recursive(
-    st.sampled_from(['userName eq "a"', "title pr", 'emails[type eq "work"]', "active eq true"]),
-    lambda inner: st.one_of(
-        st.builds(lambda a, b: f"{a} and {b}", inner, inner),
-        st.builds(lambda a, b: f"({a}) or {b}", inner, inner),
-        st.builds(lambda a: f"not ({a})", inner),
-    ), max_leaves=6))
+@given(
+    st.recursive(
+        st.sampled_from(
+            ['userName eq "a"', "title pr", 'emails[type eq "work"]', "active eq true"]
+        ),
+        lambda inner: st.one_of(
+            st.builds(lambda a, b: f"{a} and {b}", inner, inner),
+            st.builds(lambda a, b: f"({a}) or {b}", inner, inner),
+            st.builds(lambda a: f"not ({a})", inner),
+        ),
+        max_leaves=6,
+    )
+)
 def test_valid_filters_parse(text: str) -> None:
     assert parse_filter(text) is not None
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -312,7 +312,7 @@ def _matches(node: FilterNode, member_id: str, kind: str) -> bool:
     expected = node.value
     if name == "type":
         actual, expected = actual.lower(), str(expected).lower()
-    operators = {
+    operators: dict[CompareOperator, Callable[[str, str], bool]] = {
         CompareOperator.eq: lambda a, b: a == b,
         CompareOperator.ne: lambda a, b: a != b,
         CompareOperator.co: lambda a, b: b in a,

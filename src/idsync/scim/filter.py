@@ -204,5 +204,5 @@ def check_comparison(resolved: Resolved, node: Comparison) -> None:
             INVALID_FILTER,
             reason=f"{target.name} is {kind}; {json.dumps(value)} is not a {kind} value",
         )
-    if kind == "dateTime" and parse_datetime(value) is None:
+    if kind == "dateTime" and isinstance(value, str) and parse_datetime(value) is None:
         raise IdsyncError(INVALID_FILTER, reason=f"{value!r} is not an xsd:dateTime")

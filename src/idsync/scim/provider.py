@@ -124,8 +124,8 @@ def _build_models(description: ServiceDescription) -> dict[str, type[Resource[An
     models: dict[str, type[Resource[Any]]] = {}
     for name in RESOURCE_TYPES:
         model = provider.model_for(name)
-        if model is None:  # pragma: no cover - from_discovery guarantees it
-            raise SchemaDefinitionError(f"no model for resource type {name}")
+        if model is None or not issubclass(model, Resource):  # pragma: no cover
+            raise SchemaDefinitionError(f"no resource model for resource type {name}")
         models[name] = model
     return models
 

@@ -89,8 +89,11 @@ class ResourceTypeSchema:
         return Resolved(attribute=attribute, sub=sub, extension=extension)
 
     def _only_extension_with(self, name: str) -> str | None:
-        owners = [urn for urn, _ in self.extensions
-                  if name.lower() in self.extension_attributes[urn.lower()]]
+        owners = [
+            urn
+            for urn, _ in self.extensions
+            if name.lower() in self.extension_attributes[urn.lower()]
+        ]
         return owners[0] if len(owners) == 1 else None
 
     def resolve_text(self, text: str) -> Resolved | None:

@@ -9,10 +9,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from idsync.store.models import AuditEvent
+from idsync.store.models import AUDIT_EVENTS
 from idsync.store.types import utcnow
 
-_events = AuditEvent.__table__
+_events = AUDIT_EVENTS
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,8 @@ from idsync.scim.compare import exact, fold
 from idsync.scim.filter import comparison_target, resolve_in
 from idsync.scim.resource_types import Resolved, ResourceTypeSchema
 from idsync.scim.values import parse_datetime
-from idsync.store.models import Group, Membership, User
+from idsync.store.models import GROUPS, MEMBERSHIPS, USERS
+from idsync.store.resources import table as table_for
 
 Condition = ColumnElement[bool]
 
@@ -84,13 +85,9 @@ class SqlContext:
 
 # --- the tables behind each resource type -----------------------------------------------
 
-_users = User.__table__
-_groups = Group.__table__
-_members = Membership.__table__
-
-
-def table_for(resource_type: str) -> Table:
-    return _users if resource_type == "User" else _groups  # type: ignore[return-value]
+_users = USERS
+_groups = GROUPS
+_members = MEMBERSHIPS
 
 
 def _text_kind(attribute: AttributeDef) -> Kind:
@@ -131,7 +128,8 @@ class _Json:
     def path_text(self, doc: ColumnElement[Any], keys: Sequence[str]) -> ColumnElement[Any]:
         if self.sqlite:
             return sa.func.json_extract(doc, _sqlite_path(keys))
-        return sa.type_coerce(doc, JSONB)[tuple(keys)].astext
+        text: ColumnElement[Any] = sa.type_coerce(doc, JSONB)[tuple(keys)].astext
+        return text
 
     def path_type(self, doc: ColumnElement[Any], keys: Sequence[str]) -> ColumnElement[Any]:
         if self.sqlite:
@@ -200,30 +198,33 @@ def _kind_of(attribute: AttributeDef) -> Kind:
 
 
 def _compare(operand: Operand, op: CompareOperator, value: Any, json: _Json) -> Condition:
-    expr, kind = operand.expr, operand.kind
+    expr = operand.expr
     if value is None:
         return expr.is_(None) if op == CompareOperator.eq else expr.is_not(None)
-    lhs, rhs = _prepare(operand, value, json)
-    if op == CompareOperator.eq:
-        return lhs == rhs
-    if op == CompareOperator.ne:
-        different = lhs != rhs
-        return sa.or_(expr.is_(None), different) if operand.nullable else different
-    if op == CompareOperator.co:
-        return lhs.contains(rhs, autoescape=True)
-    if op == CompareOperator.sw:
-        return lhs.startswith(rhs, autoescape=True)
-    if op == CompareOperator.ew:
-        return lhs.endswith(rhs, autoescape=True)
-    if kind is Kind.VERSION:
+    if operand.kind is Kind.VERSION and op not in (CompareOperator.eq, CompareOperator.ne):
         raise IdsyncError(INVALID_FILTER, reason="meta.version only takes eq, ne and pr")
-    ordering: dict[CompareOperator, Callable[[Any, Any], Condition]] = {
-        CompareOperator.gt: lambda a, b: a > b,
-        CompareOperator.ge: lambda a, b: a >= b,
-        CompareOperator.lt: lambda a, b: a < b,
-        CompareOperator.le: lambda a, b: a <= b,
-    }
-    return ordering[op](lhs, rhs)
+    lhs, rhs = _prepare(operand, value, json)
+    condition: Condition
+    if op == CompareOperator.eq:
+        condition = lhs == rhs
+    elif op == CompareOperator.ne:
+        different: Condition = lhs != rhs
+        condition = sa.or_(expr.is_(None), different) if operand.nullable else different
+    elif op == CompareOperator.co:
+        condition = lhs.contains(rhs, autoescape=True)
+    elif op == CompareOperator.sw:
+        condition = lhs.startswith(rhs, autoescape=True)
+    elif op == CompareOperator.ew:
+        condition = lhs.endswith(rhs, autoescape=True)
+    else:
+        ordering: dict[CompareOperator, Callable[[Any, Any], Condition]] = {
+            CompareOperator.gt: lambda a, b: a > b,
+            CompareOperator.ge: lambda a, b: a >= b,
+            CompareOperator.lt: lambda a, b: a < b,
+            CompareOperator.le: lambda a, b: a <= b,
+        }
+        condition = ordering[op](lhs, rhs)
+    return condition
 
 
 def _prepare(operand: Operand, value: Any, json: _Json) -> tuple[Any, Any]:
@@ -294,7 +295,7 @@ class _Compiler:
     def _column(self, resolved: Resolved) -> Operand | None:
         if resolved.extension is not None or resolved.attribute.multi_valued:
             return None
-        key = (resolved.attribute.name.lower(),)
+        key: tuple[str, ...] = (resolved.attribute.name.lower(),)
         if resolved.sub is not None:
             key = (*key, resolved.sub.name.lower())
         if key == ("meta", "location"):

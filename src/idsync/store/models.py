@@ -14,7 +14,7 @@ Design notes:
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -24,6 +24,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     text,
 )
@@ -172,3 +173,17 @@ class AuditEvent(Base):
         Index("ix_audit_org_time", "org_id", "occurred_at"),
         Index("ix_audit_activity", "activity", "occurred_at"),
     )
+
+
+def _table(model: type[Base]) -> Table:
+    return cast(Table, model.__table__)
+
+
+# The tables, typed for SQLAlchemy Core statements (the hot paths use Core, not the ORM).
+ORGS = _table(Org)
+ORG_SCHEMAS = _table(OrgSchema)
+USERS = _table(User)
+GROUPS = _table(Group)
+MEMBERSHIPS = _table(Membership)
+TOKENS = _table(Token)
+AUDIT_EVENTS = _table(AuditEvent)

@@ -10,11 +10,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from idsync.store.models import Org, OrgSchema
+from idsync.store.models import ORG_SCHEMAS, ORGS
 from idsync.store.types import utcnow
 
-_orgs = Org.__table__
-_schemas = OrgSchema.__table__
+_orgs = ORGS
+_schemas = ORG_SCHEMAS
 
 
 @dataclass(frozen=True)

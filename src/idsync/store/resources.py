@@ -14,11 +14,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Connection, Row, Table
 
-from idsync.store.models import Group, Membership, User
+from idsync.store.models import GROUPS, MEMBERSHIPS, USERS
 
-users: Table = User.__table__  # type: ignore[assignment]
-groups: Table = Group.__table__  # type: ignore[assignment]
-memberships: Table = Membership.__table__  # type: ignore[assignment]
+users = USERS
+groups = GROUPS
+memberships = MEMBERSHIPS
 
 MAX_NESTING = 32
 """Deepest group nesting followed when computing indirect memberships."""
@@ -101,16 +101,15 @@ def search(
     order_by: Sequence[ColumnElement[Any]],
     offset: int,
     limit: int,
-    *,
-    columns: Sequence[ColumnElement[Any]] | None = None,
 ) -> Page:
     t = table(resource_type)
     condition = t.c.org_id == org_id if where is None else sa.and_(t.c.org_id == org_id, where)
     rows: Sequence[Row[Any]] = []
     if limit > 0:
-        query = sa.select(*(columns or [t])).where(condition)
-        query = query.order_by(*order_by, t.c.id).offset(offset).limit(limit)
-        rows = conn.execute(query).all()
+        query = (
+            sa.select(t).where(condition).order_by(*order_by, t.c.id).offset(offset).limit(limit)
+        )
+        rows = list(conn.execute(query).all())
     if limit > 0 and len(rows) < limit and (rows or offset == 0):
         # A page that is not full ends the result set: no need to count.
         total = offset + len(rows)

@@ -9,10 +9,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from idsync.store.models import Org, Token
+from idsync.store.models import ORGS, TOKENS
 
-_tokens = Token.__table__
-_orgs = Org.__table__
+_tokens = TOKENS
+_orgs = ORGS
 
 
 @dataclass(frozen=True)
