@@ -76,10 +76,10 @@ def test_expired_token(org: Org, database: Database) -> None:
 
 
 def test_use_records_last_used_time(org: Org, database: Database) -> None:
-    before = [t for t in tokens.list_for(database, org.id) if t.id == org.token_id][0]
+    before = next(t for t in tokens.list_for(database, org.id) if t.id == org.token_id)
     assert before.last_used_at is None
     httpx.get(f"{org.scim_url}/Users", headers={"Authorization": f"Bearer {org.token}"})
-    after = [t for t in tokens.list_for(database, org.id) if t.id == org.token_id][0]
+    after = next(t for t in tokens.list_for(database, org.id) if t.id == org.token_id)
     assert after.last_used_at is not None
 
 

@@ -626,7 +626,7 @@ def test_one_replace_op_per_attribute_updates_all_six_including_enterprise_urn_p
                 {"op": "Replace", "path": "externalId", "value": "Eqpj"},
                 {
                     "op": "Replace",
-                    "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber",  # noqa: E501 (verbatim)
+                    "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber",
                     "value": "Eqpj",
                 },
             ],
@@ -665,7 +665,7 @@ def test_path_less_replace_with_dotted_and_urn_qualified_keys(scim: httpx.Client
                         "displayName": "Bjfe",
                         "name.givenName": "Kkom",
                         "name.familyName": "Unua",
-                        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber": "Aklq",  # noqa: E501 (verbatim)
+                        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber": "Aklq",
                     },
                 },
             ],

@@ -240,7 +240,7 @@ comparison = st.builds(
     WORDS,
 )
 presence = st.builds(
-    lambda path: f"{path} pr", st.sampled_from(STRING_PATHS + ["emails", "active"])
+    lambda path: f"{path} pr", st.sampled_from([*STRING_PATHS, "emails", "active"])
 )
 boolean = st.builds(lambda v: f"active eq {v}", st.sampled_from(["true", "false"]))
 value_path = st.builds(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scim2_models import ScimFilter
@@ -25,10 +26,12 @@ def test_fast_path_matches_the_grammar(name: str, value: str, op: str, pad: str)
 @given(st.text(max_size=200))
 @settings(max_examples=500)
 def test_any_string_parses_or_is_an_invalid_filter(text: str) -> None:
+    code = None
     try:
         parse_filter(text)
     except IdsyncError as exc:
-        assert exc.error.code == "IDS-400-001"
+        code = exc.error.code
+    assert code in (None, "IDS-400-001")
 
 
 @given(
@@ -49,9 +52,5 @@ def test_valid_filters_parse(text: str) -> None:
 
 
 def test_very_long_filter_is_refused_with_the_limit() -> None:
-    try:
+    with pytest.raises(IdsyncError, match="4096"):
         parse_filter('userName eq "x" or ' * 300 + 'userName eq "y"')
-    except IdsyncError as exc:
-        assert "4096" in exc.detail
-    else:  # pragma: no cover - the assertion above is the test
-        raise AssertionError("a 5 KB filter was accepted")

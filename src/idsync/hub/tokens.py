@@ -31,7 +31,7 @@ from idsync.store.database import Database
 from idsync.store.tokens import TokenRecord
 from idsync.store.types import utcnow
 
-SECRET_PREFIX = "idsync_"
+SECRET_PREFIX = "idsync_"  # noqa: S105 - a marker for secret scanners, not a secret
 SHOWN_PREFIX_LENGTH = len(SECRET_PREFIX) + 6
 
 

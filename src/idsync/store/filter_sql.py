@@ -34,7 +34,7 @@ from scim2_models.path import (
     Present,
     ValuePath,
 )
-from sqlalchemy import ColumnElement, FromClause, Table
+from sqlalchemy import ColumnElement, FromClause
 from sqlalchemy.dialects.postgresql import JSONB
 
 from idsync.health.catalogue import INVALID_FILTER, IdsyncError
