@@ -41,19 +41,24 @@ class _Operation:
     references: set[str]
 
 
+@dataclass
+class _Invalid:
+    """An operation refused before anything ran (no method, bad path, …)."""
+
+    index: int
+    method: str
+    bulk_id: str | None
+    error: IdsyncError
+
+
 def run_bulk(
     handle: Callable[[Tenant, Call], Reply], settings: Settings, tenant: Tenant, body: Any
 ) -> dict[str, Any]:
-    operations, fail_on_errors = _read(body, settings)
+    pending, invalid, fail_on_errors = _read(body, settings)
     created: dict[str, str] = {}
     failed: set[str] = set()
-    results: dict[int, dict[str, Any]] = {}
-    errors = 0
-    pending = [op for op in operations if not isinstance(op, dict)]
-    for op in operations:
-        if isinstance(op, dict):
-            results[op["index"]] = op["result"]
-            errors += 1
+    results = {bad.index: _result(bad.method, bad.bulk_id, bad.error, tenant) for bad in invalid}
+    errors = len(invalid)
     while pending and not (fail_on_errors and errors >= fail_on_errors):
         ready = [op for op in pending if op.references <= set(created) | failed]
         if not ready:
@@ -76,11 +81,11 @@ def run_bulk(
                 bulk_id=op.bulk_id or f"#{op.index + 1}",
                 reason=f"{', '.join(missing)} is never created, or the references are circular",
             )
-            results[op.index] = _error_result(op, error, tenant)
+            results[op.index] = _result(op.method, op.bulk_id, error, tenant)
     return {"schemas": [BULK_RESPONSE], "Operations": [results[i] for i in sorted(results)]}
 
 
-def _read(body: Any, settings: Settings) -> tuple[list[Any], int]:
+def _read(body: Any, settings: Settings) -> tuple[list[_Operation], list[_Invalid], int]:
     if not isinstance(body, dict):
         raise IdsyncError(INVALID_SYNTAX, reason="a BulkRequest must be a JSON object")
     schemas = body.get("schemas")
@@ -106,7 +111,8 @@ def _read(body: Any, settings: Settings) -> tuple[list[Any], int]:
     ):
         raise IdsyncError(INVALID_VALUE, reason="failOnErrors must be a positive integer")
     seen: set[str] = set()
-    operations: list[Any] = []
+    operations: list[_Operation] = []
+    invalid: list[_Invalid] = []
     for index, raw in enumerate(raw_ops):
         try:
             op = _operation(index, raw)
@@ -116,23 +122,17 @@ def _read(body: Any, settings: Settings) -> tuple[list[Any], int]:
                 seen.add(op.bulk_id)
             operations.append(op)
         except IdsyncError as exc:
-            raw_fields = {k.lower(): v for k, v in raw.items()} if isinstance(raw, dict) else {}
-            operations.append(
-                {
-                    "index": index,
-                    "result": {
-                        "method": str(raw_fields.get("method", "")).upper(),
-                        **(
-                            {"bulkId": raw_fields["bulkid"]}
-                            if isinstance(raw_fields.get("bulkid"), str)
-                            else {}
-                        ),
-                        "status": str(exc.error.status),
-                        "response": error_reply(exc, None).body,
-                    },
-                }
+            fields = {k.lower(): v for k, v in raw.items()} if isinstance(raw, dict) else {}
+            bulk_id = fields.get("bulkid")
+            invalid.append(
+                _Invalid(
+                    index,
+                    str(fields.get("method", "")).upper(),
+                    bulk_id if isinstance(bulk_id, str) else None,
+                    exc,
+                )
             )
-    return operations, fail_on_errors
+    return operations, invalid, fail_on_errors
 
 
 def _operation(index: int, raw: Any) -> _Operation:
@@ -217,7 +217,7 @@ def _run(
             bulk_id=op.bulk_id or f"#{op.index + 1}",
             reason=f"the operation creating {', '.join(broken)} failed",
         )
-        return _error_result(op, error, tenant)
+        return _result(op.method, op.bulk_id, error, tenant)
     headers = {"if-match": op.version} if op.version else {}
     scoped = Tenant(
         tenant.org_id, tenant.description, tenant.base_url, tenant.actor, tenant.tracking_id
@@ -248,10 +248,10 @@ def _run(
     return result
 
 
-def _error_result(op: _Operation, error: IdsyncError, tenant: Tenant) -> dict[str, Any]:
-    result: dict[str, Any] = {"method": op.method}
-    if op.bulk_id:
-        result["bulkId"] = op.bulk_id
+def _result(method: str, bulk_id: str | None, error: IdsyncError, tenant: Tenant) -> dict[str, Any]:
+    result: dict[str, Any] = {"method": method}
+    if bulk_id:
+        result["bulkId"] = bulk_id
     result["status"] = str(error.error.status)
     result["response"] = error_reply(error, tenant.tracking_id).body
     return result

@@ -52,6 +52,3 @@ class Hub:
                 del self._descriptions[stale]
             self._descriptions[key] = built
         return built
-
-    def tenant(self, org_id: str, revision: int, base_url: str, **kwargs: object) -> Tenant:
-        return Tenant(org_id, self.description(org_id, revision), base_url, **kwargs)  # type: ignore[arg-type]

@@ -34,6 +34,15 @@ def _pop_password(resource: dict[str, Any]) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _drop_manager(doc: dict[str, Any]) -> None:
+    """Remove the manager; an enterprise extension left empty goes, with its schema URN."""
+    enterprise = doc[ENTERPRISE_USER]
+    del enterprise["manager"]
+    if not enterprise:
+        del doc[ENTERPRISE_USER]
+        doc["schemas"] = [s for s in doc["schemas"] if s != ENTERPRISE_USER]
+
+
 class UserService(ResourceService):
     resource_type = "User"
     unique_columns = (
@@ -107,9 +116,7 @@ class UserService(ResourceService):
         if known:
             enterprise["manager"] = manager
             return
-        del enterprise["manager"]
-        if not enterprise:
-            del doc[ENTERPRISE_USER]
+        _drop_manager(doc)
         tenant.warnings.append(
             f"manager {value!r} ignored: no other user with that id exists in this organisation"
         )
@@ -219,12 +226,8 @@ class UserService(ResourceService):
     ) -> None:
         for managed in rows:
             doc = dict(managed.doc)
-            enterprise = dict(doc[ENTERPRISE_USER])
-            del enterprise["manager"]
-            if enterprise:
-                doc[ENTERPRISE_USER] = enterprise
-            else:
-                del doc[ENTERPRISE_USER]
+            doc[ENTERPRISE_USER] = dict(doc[ENTERPRISE_USER])
+            _drop_manager(doc)
             store.update_row(
                 conn,
                 "User",

@@ -21,8 +21,6 @@ from idsync.health.catalogue import INVALID_SYNTAX, INVALID_VALUE, IdsyncError
 from idsync.scim.resource_types import ResourceTypeSchema
 from idsync.scim.schemas import ENTERPRISE_USER
 
-MANAGER_KEYS = frozenset({"manager"})
-
 
 def normalise_resource(
     body: Any, rts: ResourceTypeSchema, *, require_schemas: bool = True
