@@ -1,0 +1,76 @@
+"""What the hub reads from the database: members only when they are returned, lookups by index."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import event
+
+from idsync.config import Settings
+from idsync.hub.groups import GroupService
+from idsync.hub.listing import ListQuery
+from idsync.hub.tenant import Hub, Tenant
+from idsync.hub.users import UserService
+from idsync.scim.provider import default_description
+from idsync.store.database import Database
+from tests.conftest import Org
+from tests.scimdata import group, user
+
+
+@contextmanager
+def statements(database: Database) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        seen.append(statement)
+
+    event.listen(database.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(database.engine, "before_cursor_execute", record)
+
+
+def tenant_for(org: Org) -> Tenant:
+    return Tenant(org.id, default_description(), f"http://hub/scim/{org.id}/v2")
+
+
+def test_excluded_members_are_never_read(database: Database, org: Org) -> None:
+    hub = Hub(database, Settings(database_url="unused"))
+    users, groups = UserService(hub), GroupService(hub)
+    tenant = tenant_for(org)
+    alice = users.create(tenant, user(), users.projection(tenant))
+    created = groups.create(tenant, group(members=[alice.resource_id]), groups.projection(tenant))
+    without = groups.projection(tenant, excluded=["members"])
+    with statements(database) as seen:
+        resource, _ = groups.get(tenant, created.resource_id, without)
+        groups.search(
+            tenant,
+            ListQuery(
+                filter=f'displayName eq "{created.resource["displayName"]}"', excluded=("members",)
+            ),
+        )
+    assert "members" not in resource
+    assert not [s for s in seen if "memberships" in s], seen
+    with statements(database) as seen:
+        resource, _ = groups.get(tenant, created.resource_id, groups.projection(tenant))
+    assert [m["value"] for m in resource["members"]] == [alice.resource_id]
+    assert [s for s in seen if "memberships" in s]
+
+
+def test_username_lookup_is_one_indexed_query_without_a_count(database: Database, org: Org) -> None:
+    hub = Hub(database, Settings(database_url="unused"))
+    users = UserService(hub)
+    tenant = tenant_for(org)
+    users.create(tenant, user("lookup@example.com"), users.projection(tenant))
+    with statements(database) as seen:
+        total, found = users.search(
+            tenant, ListQuery(filter='userName eq "LOOKUP@example.com"', excluded=("groups",))
+        )
+    assert total == 1
+    assert [r["userName"] for r in found] == ["lookup@example.com"]
+    selects = [s for s in seen if s.lstrip().upper().startswith("SELECT")]
+    assert len(selects) == 1, selects
+    assert "user_name_key" in selects[0]
+    assert "count(" not in selects[0].lower()
