@@ -35,7 +35,7 @@ from idsync.scim.projection import Projection, build_projection
 from idsync.scim.resource_types import ResourceTypeSchema
 from idsync.scim.schemas import PATCH_OP
 from idsync.store import resources as store
-from idsync.store.filter_sql import SqlContext, compile_filter, sort_key
+from idsync.store.filter_sql import SqlContext, compile_filter, indexed_lookup, sort_key
 
 
 @dataclass
@@ -170,44 +170,39 @@ class ResourceService:
         projection = build_projection(
             list(query.attributes), list(query.excluded), rts, strict=not lenient
         )
-        where = self._where(tenant, query, lenient=lenient)
-        ctx = SqlContext(rts, self.db.dialect, tenant.base_url)
-        order: list[ColumnElement[Any]] = []
-        if query.sort_by:
-            resolved = rts.resolve_text(query.sort_by)
-            if resolved is not None:
-                key = sort_key(resolved, ctx)
-                order.append(
-                    key.desc().nulls_last() if query.descending else key.asc().nulls_last()
-                )
-            elif not lenient:
-                raise IdsyncError(
-                    INVALID_PARAMETER,
-                    name="sortBy",
-                    reason=f"{self.resource_type} has no attribute {query.sort_by!r}",
-                )
+        node = parse_filter(query.filter) if query.filter else None
+        if node is not None:
+            check_filter(node, rts, in_url=query.in_url, lenient=lenient)
         start = query.start_index - 1 if offset is None else offset
         size = query.count if limit is None else limit
+        lookup = indexed_lookup(node, rts) if node is not None and not query.sort_by else None
+        if lookup is not None:
+            with self.db.read() as conn:
+                page = store.lookup(conn, self.resource_type, tenant.org_id, *lookup, start, size)
+                return page.total, self.render(conn, tenant, page.rows, projection)
+        ctx = SqlContext(rts, self.db.dialect, tenant.base_url, unknown_is_false=lenient)
+        where = compile_filter(node, ctx) if node is not None else None
+        order = self._order(rts, query, ctx, lenient=lenient)
         with self.db.read() as conn:
-            page = store.search(
-                conn,
-                self.resource_type,
-                tenant.org_id,
-                where if where is not True else None,
-                order,
-                start,
-                size,
-            )
+            page = store.search(conn, self.resource_type, tenant.org_id, where, order, start, size)
             return page.total, self.render(conn, tenant, page.rows, projection)
 
-    def _where(self, tenant: Tenant, query: ListQuery, *, lenient: bool) -> Any:
-        if not query.filter:
-            return True
-        rts = self.rts(tenant)
-        node = parse_filter(query.filter)
-        check_filter(node, rts, in_url=query.in_url, lenient=lenient)
-        ctx = SqlContext(rts, self.db.dialect, tenant.base_url, unknown_is_false=lenient)
-        return compile_filter(node, ctx)
+    def _order(
+        self, rts: ResourceTypeSchema, query: ListQuery, ctx: SqlContext, *, lenient: bool
+    ) -> list[ColumnElement[Any]]:
+        if not query.sort_by:
+            return []
+        resolved = rts.resolve_text(query.sort_by)
+        if resolved is None:
+            if lenient:
+                return []
+            raise IdsyncError(
+                INVALID_PARAMETER,
+                name="sortBy",
+                reason=f"{self.resource_type} has no attribute {query.sort_by!r}",
+            )
+        key = sort_key(resolved, ctx)
+        return [key.desc().nulls_last() if query.descending else key.asc().nulls_last()]
 
     # --- writing helpers ------------------------------------------------------------------
 

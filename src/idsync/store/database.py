@@ -10,8 +10,10 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
@@ -43,10 +45,11 @@ def normalize_url(url: str) -> URL:
 class Database:
     """An engine plus the transaction discipline idsync uses.
 
-    ``read()`` opens a plain transaction. ``write()`` opens one that takes the
-    write lock up front (``BEGIN IMMEDIATE`` on SQLite): a deferred SQLite
-    transaction that reads and then writes fails at once with "database is
-    locked" when another writer got in between, instead of waiting.
+    ``read()`` opens a plain transaction (none at all on SQLite, which reads in
+    autocommit). ``write()`` opens one that takes the write lock up front
+    (``BEGIN IMMEDIATE`` on SQLite): a deferred SQLite transaction that reads and
+    then writes fails at once with "database is locked" when another writer got
+    in between, instead of waiting.
     """
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
@@ -56,13 +59,17 @@ class Database:
         # Within one process, SQLite writers queue on this lock instead of in
         # SQLite's busy handler, which sleeps in coarse steps under contention.
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
+        self._reading: ContextVar[Connection | None] = ContextVar(
+            f"idsync_read_{id(self)}", default=None
+        )
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
 
     def _engine_options(self) -> dict[str, Any]:
+        json_options = {"json_serializer": _dumps, "json_deserializer": orjson.loads}
         if self.dialect == "sqlite":
-            return {"pool_size": 8, "max_overflow": 32, "pool_pre_ping": False}
-        return {"pool_size": 10, "max_overflow": 20, "pool_pre_ping": True}
+            return {"pool_size": 8, "max_overflow": 32, "pool_pre_ping": False, **json_options}
+        return {"pool_size": 10, "max_overflow": 20, "pool_pre_ping": True, **json_options}
 
     @property
     def is_sqlite(self) -> bool:
@@ -76,8 +83,21 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
+        """A read transaction; nested calls in the same context share the outer one.
+
+        A request authenticates and then reads through one connection, instead of
+        checking one out of the pool for each step.
+        """
+        current = self._reading.get()
+        if current is not None:
+            yield current
+            return
         with _unavailable_as_error(), self.engine.connect() as conn, conn.begin():
-            yield conn
+            token = self._reading.set(conn)
+            try:
+                yield conn
+            finally:
+                self._reading.reset(token)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -86,9 +106,15 @@ class Database:
                 yield conn
             return
         with self._write_lock, _unavailable_as_error(), self.engine.connect() as conn:
-            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-            with conn.begin():
+            # The driver runs in autocommit (see _configure_sqlite); this opens the
+            # transaction, and SQLAlchemy's commit/rollback end it.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
                 yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -129,7 +155,8 @@ def _is_connection_failure(exc: OperationalError) -> bool:
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
-        # Let SQLAlchemy's "begin" event decide how transactions start.
+        # Autocommit: reads need no BEGIN (each statement reads a consistent snapshot,
+        # and a BEGIN per read costs more than the read); writes BEGIN IMMEDIATE.
         dbapi_connection.isolation_level = None
         dbapi_connection.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         dbapi_connection.execute("PRAGMA foreign_keys = ON")
@@ -144,10 +171,9 @@ def _configure_sqlite(engine: Engine) -> None:
         if mode and str(mode[0]).lower() not in ("wal", "memory"):
             dbapi_connection.execute("PRAGMA journal_mode = WAL")
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 def _fold_or_none(value: Any) -> Any:

@@ -481,6 +481,31 @@ _RELATIONS: dict[
 ] = {("Group", "members"): _member_relation, ("User", "groups"): _group_relation}
 
 
+def indexed_lookup(node: FilterNode, rts: ResourceTypeSchema) -> tuple[str, str] | None:
+    """(column, value) when the filter is ``attr eq "value"`` on a uniquely indexed column.
+
+    That is the lookup Entra ID and Okta make before every create (``userName eq``,
+    ``externalId eq``, group ``displayName eq``); it runs as a prepared statement.
+    """
+    if not isinstance(node, Comparison) or node.op != CompareOperator.eq:
+        return None
+    if not isinstance(node.value, str):
+        return None
+    resolved = rts.resolve(node.attr_path)
+    if resolved is None or resolved.sub is not None or resolved.extension is not None:
+        return None
+    operand = _COLUMNS[rts.name].get((resolved.attribute.name.lower(),))
+    if operand is None or operand.kind not in (Kind.FOLDED, Kind.EXACT):
+        return None
+    name = operand.expr.name
+    if name not in _UNIQUE_COLUMNS:
+        return None
+    return name, fold(node.value) if operand.kind is Kind.FOLDED else exact(node.value)
+
+
+_UNIQUE_COLUMNS = frozenset({"id", "user_name_key", "external_id", "display_name_key"})
+
+
 def compile_filter(node: FilterNode, ctx: SqlContext) -> Condition:
     """The WHERE clause (without the org condition) selecting what ``node`` matches."""
     return _Compiler(ctx).visit(node)

@@ -120,6 +120,50 @@ def search(
     return Page(rows, total)
 
 
+def _lookup_statement(resource_type: str, column: str) -> sa.Select[Any]:
+    t = table(resource_type)
+    return (
+        sa.select(t)
+        .where(t.c.org_id == sa.bindparam("org"), t.c[column] == sa.bindparam("value"))
+        .order_by(t.c.id)
+        .limit(sa.bindparam("limit"))
+        .offset(sa.bindparam("offset"))
+    )
+
+
+_LOOKUPS = {
+    (resource_type, column): _lookup_statement(resource_type, column)
+    for resource_type, columns in (
+        ("User", ("id", "user_name_key", "external_id")),
+        ("Group", ("id", "display_name_key", "external_id")),
+    )
+    for column in columns
+}
+
+
+def lookup(
+    conn: Connection,
+    resource_type: str,
+    org_id: str,
+    column: str,
+    value: str,
+    offset: int,
+    limit: int,
+) -> Page:
+    """Resources whose unique ``column`` equals ``value``: one index probe, a prepared statement."""
+    rows: Sequence[Row[Any]] = []
+    if limit > 0:
+        parameters = {"org": org_id, "value": value, "limit": limit, "offset": offset}
+        rows = list(conn.execute(_LOOKUPS[(resource_type, column)], parameters).all())
+    if limit > 0 and (rows or offset == 0):
+        return Page(rows, offset + len(rows))
+    t = table(resource_type)
+    total = conn.execute(
+        sa.select(sa.func.count()).select_from(t).where(t.c.org_id == org_id, t.c[column] == value)
+    ).scalar_one()
+    return Page(rows, total)
+
+
 def existing_ids(conn: Connection, resource_type: str, org_id: str, ids: Iterable[str]) -> set[str]:
     t = table(resource_type)
     found: set[str] = set()
@@ -165,37 +209,45 @@ def member_ids(conn: Connection, group_id: str) -> tuple[set[str], set[str]]:
     return user_ids, group_ids
 
 
+def _groups_of_users_statement() -> sa.Select[Any]:
+    m = memberships
+    chain = (
+        sa.select(
+            m.c.user_id.label("user_id"),
+            m.c.group_id.label("group_id"),
+            sa.literal(0).label("depth"),
+        )
+        .where(m.c.user_id.in_(sa.bindparam("ids", expanding=True)))
+        .cte("chain", recursive=True)
+    )
+    outer = m.alias("outer")
+    chain = chain.union(
+        sa.select(chain.c.user_id, outer.c.group_id, chain.c.depth + 1)
+        .join(outer, outer.c.member_group_id == chain.c.group_id)
+        .where(chain.c.depth < MAX_NESTING)
+    )
+    depth = sa.func.min(chain.c.depth)
+    return (
+        sa.select(chain.c.user_id, chain.c.group_id, groups.c.display_name, depth)
+        .join(groups, groups.c.id == chain.c.group_id)
+        .group_by(chain.c.user_id, chain.c.group_id, groups.c.display_name)
+        .order_by(chain.c.user_id, depth, groups.c.display_name)
+    )
+
+
+# Built once: constructing a recursive CTE costs far more than running it.
+_GROUPS_OF_USERS = _groups_of_users_statement()
+
+
 def groups_of_users(
     conn: Connection, user_ids: Sequence[str]
 ) -> dict[str, list[tuple[str, str, bool]]]:
     """(group id, display name, direct?) per user, following nested groups (RFC 7643 §4.1.2)."""
     result: dict[str, list[tuple[str, str, bool]]] = {u: [] for u in user_ids}
     for chunk in _chunks(list(user_ids)):
-        m = memberships
-        chain = (
-            sa.select(
-                m.c.user_id.label("user_id"),
-                m.c.group_id.label("group_id"),
-                sa.literal(0).label("depth"),
-            )
-            .where(m.c.user_id.in_(chunk))
-            .cte("chain", recursive=True)
-        )
-        outer = m.alias("outer")
-        chain = chain.union(
-            sa.select(chain.c.user_id, outer.c.group_id, chain.c.depth + 1)
-            .join(outer, outer.c.member_group_id == chain.c.group_id)
-            .where(chain.c.depth < MAX_NESTING)
-        )
-        query = (
-            sa.select(
-                chain.c.user_id, chain.c.group_id, groups.c.display_name, sa.func.min(chain.c.depth)
-            )
-            .join(groups, groups.c.id == chain.c.group_id)
-            .group_by(chain.c.user_id, chain.c.group_id, groups.c.display_name)
-            .order_by(chain.c.user_id, sa.func.min(chain.c.depth), groups.c.display_name)
-        )
-        for user_id, group_id, display_name, depth in conn.execute(query):
+        for user_id, group_id, display_name, depth in conn.execute(
+            _GROUPS_OF_USERS, {"ids": chunk}
+        ):
             result[user_id].append((group_id, display_name, depth == 0))
     return result
 
