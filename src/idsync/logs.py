@@ -6,6 +6,7 @@ import logging
 import sys
 from typing import Any
 
+import orjson
 import structlog
 
 _configured = False
@@ -17,9 +18,10 @@ def configure(level: str = "info", fmt: str = "json") -> None:
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         numeric = logging.INFO
+    json_lines = fmt == "json"
     renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if fmt == "json"
+        structlog.processors.JSONRenderer(serializer=orjson.dumps)
+        if json_lines
         else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
@@ -31,7 +33,11 @@ def configure(level: str = "info", fmt: str = "json") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
+        logger_factory=(
+            structlog.BytesLoggerFactory(file=sys.stderr.buffer)
+            if json_lines
+            else structlog.WriteLoggerFactory(file=sys.stderr)
+        ),
         cache_logger_on_first_use=True,
     )
     logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s")

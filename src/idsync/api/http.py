@@ -6,8 +6,10 @@ loop only parses, waits and writes.
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from starlette.concurrency import run_in_threadpool
@@ -16,6 +18,7 @@ from starlette.responses import Response
 
 from idsync.api.calls import Call, Reply, error_reply
 from idsync.api.scim import ScimApi
+from idsync.config import Settings
 from idsync.health.catalogue import (
     INVALID_SYNTAX,
     NOT_ACCEPTABLE,
@@ -42,18 +45,22 @@ class ScimEndpoint:
         self.inline_reads = hub.db.is_sqlite
 
     async def endpoint(self, request: Request) -> Response:
-        info = request.scope.setdefault("state", {})
+        scope = request.scope
+        info = scope.setdefault("state", {})
         tracking_id: str | None = info.get("tracking_id")
         org_id = request.path_params["org_id"]
         rest = request.path_params.get("rest", "")
         info["org_id"] = org_id
+        # Read straight from the ASGI scope: Starlette's Headers, QueryParams and URL
+        # objects cost more than the database lookup a typical request makes.
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         try:
-            _check_accept(request.headers.get("accept"))
+            _check_accept(headers.get("accept"))
         except IdsyncError as exc:
             return self._respond(request, error_reply(exc, tracking_id))
         body, body_error = None, None
         try:
-            body = await self._body(request, rest)
+            body = await self._body(request, headers, rest)
         except IdsyncError as exc:
             if exc.error.status == 413:
                 return self._respond(request, error_reply(exc, tracking_id))
@@ -61,16 +68,16 @@ class ScimEndpoint:
         call = Call(
             method=request.method,
             path=rest,
-            params=dict(request.query_params),
-            headers={k.lower(): v for k, v in request.headers.items() if k.lower() in _FORWARDED},
+            params=dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)),
+            headers={k: v for k, v in headers.items() if k in _FORWARDED},
             body=body,
             body_error=body_error,
         )
         arguments = (
             org_id,
-            request.headers.get("authorization"),
+            headers.get("authorization"),
             call,
-            _base_url(request, self.settings.public_url, org_id),
+            self._base_url(scope, headers, org_id),
             tracking_id,
         )
         if self.inline_reads and request.method == "GET":
@@ -80,6 +87,17 @@ class ScimEndpoint:
         else:
             reply = await run_in_threadpool(self._handle, *arguments)
         return self._respond(request, reply)
+
+    def _base_url(
+        self, scope: MutableMapping[str, Any], headers: dict[str, str], org_id: str
+    ) -> str:
+        if self.settings.public_url:
+            return f"{self.settings.public_url.rstrip('/')}/scim/{org_id}/v2"
+        host = headers.get("host")
+        if not host:
+            server = scope.get("server") or ("localhost", 80)
+            host = f"{server[0]}:{server[1]}"
+        return f"{scope.get('scheme', 'http')}://{host}/scim/{org_id}/v2"
 
     def _handle(
         self,
@@ -119,16 +137,16 @@ class ScimEndpoint:
             return error_reply(exc, tracking_id)
         return self.api.handle(tenant, call)
 
-    async def _body(self, request: Request, rest: str) -> Any:
+    async def _body(self, request: Request, headers: dict[str, str], rest: str) -> Any:
         if request.method not in _BODY_METHODS:
             return None
-        content_type = request.headers.get("content-type", "")
+        content_type = headers.get("content-type", "")
         media = content_type.split(";", 1)[0].strip().lower()
         if media and media not in _ACCEPTED_BODY_TYPES:
             raise IdsyncError(UNSUPPORTED_MEDIA_TYPE, content_type=media)
         is_bulk = rest.strip("/").lower() == "bulk"
         limit = self.settings.bulk_max_payload_bytes if is_bulk else self.settings.max_request_bytes
-        raw = await _read_limited(request, limit, self.settings)
+        raw = await _read_limited(request, headers.get("content-length"), limit, self.settings)
         if not raw.strip():
             raise IdsyncError(INVALID_SYNTAX, reason="the request has no body")
         try:
@@ -171,8 +189,9 @@ def _check_accept(accept: str | None) -> None:
         raise IdsyncError(NOT_ACCEPTABLE, accept=accept[:100])
 
 
-async def _read_limited(request: Request, limit: int, settings: Any) -> bytes:
-    declared = request.headers.get("content-length")
+async def _read_limited(
+    request: Request, declared: str | None, limit: int, settings: Settings
+) -> bytes:
     error = IdsyncError(
         PAYLOAD_TOO_LARGE,
         limit=limit,
@@ -189,10 +208,3 @@ async def _read_limited(request: Request, limit: int, settings: Any) -> bytes:
             raise error
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _base_url(request: Request, public_url: str, org_id: str) -> str:
-    if public_url:
-        return f"{public_url.rstrip('/')}/scim/{org_id}/v2"
-    root = str(request.base_url).rstrip("/")
-    return f"{root}/scim/{org_id}/v2"

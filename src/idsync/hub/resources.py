@@ -286,6 +286,16 @@ class ResourceService:
                         other_id=other,
                     ) from None
 
+    def created(self, tenant: Tenant, resource_id: str, resource: dict[str, Any]) -> Outcome:
+        return Outcome(
+            resource=resource,
+            resource_id=resource_id,
+            version=1,
+            location=representation.location(tenant, self.resource_type, resource_id),
+            created=True,
+            warnings=list(tenant.warnings),
+        )
+
     def outcome(
         self,
         conn: Connection,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -26,6 +27,14 @@ from idsync.store.types import utcnow
 _hasher = PasswordHasher()
 
 GROUPS_ATTRIBUTE = "groups"
+
+
+def _hash_in(body: Any) -> str | None:
+    """The hash of the password a request body carries, if it carries one."""
+    if not isinstance(body, dict):
+        return None
+    password = _pop_password(dict(body))
+    return _hasher.hash(password) if password else None
 
 
 def _pop_password(resource: dict[str, Any]) -> str | None:
@@ -55,20 +64,20 @@ class UserService(ResourceService):
     def render(
         self, conn: Connection, tenant: Tenant, rows: Sequence[Row[Any]], projection: Projection
     ) -> list[dict[str, Any]]:
+        wanted = projection.returns(self.rts(tenant).attributes[GROUPS_ATTRIBUTE]) and bool(rows)
+        groups = store.groups_of_users(conn, [r.id for r in rows]) if wanted else {}
+        return [self.render_one(tenant, r, projection, groups.get(r.id, [])) for r in rows]
+
+    def render_one(
+        self, tenant: Tenant, row: Any, projection: Projection, groups: list[tuple[str, str, bool]]
+    ) -> dict[str, Any]:
+        """One user as the client asked to see it; ``groups`` as computed by the caller."""
         rts = self.rts(tenant)
-        groups_attribute = rts.attributes[GROUPS_ATTRIBUTE]
-        groups = (
-            store.groups_of_users(conn, [r.id for r in rows])
-            if projection.returns(groups_attribute) and rows
-            else None
-        )
-        rendered = [
-            representation.user(tenant, r, groups[r.id] if groups is not None else None)
-            for r in rows
-        ]
+        wanted = projection.returns(rts.attributes[GROUPS_ATTRIBUTE])
+        rendered = representation.user(tenant, row, groups if wanted else None)
         if projection.is_default and not rts.has_hidden_attributes:
             return rendered
-        return [projection.apply(r, rts) for r in rendered]
+        return projection.apply(rendered, rts)
 
     # --- writes -------------------------------------------------------------------------
 
@@ -126,25 +135,26 @@ class UserService(ResourceService):
         values = self._values(doc)
         user_id = new_id()
 
+        # Hashing takes ~50 ms by design: never while holding the write lock.
+        password_hash = _hasher.hash(password) if password else None
+
         def insert() -> Outcome:
             now = utcnow()
+            row = {
+                **values,
+                "id": user_id,
+                "org_id": tenant.org_id,
+                "version": 1,
+                "created_at": now,
+                "updated_at": now,
+                "password_hash": password_hash,
+            }
             with self.db.write() as conn:
                 self._settle_manager(conn, tenant, doc, user_id)
-                store.insert_row(
-                    conn,
-                    "User",
-                    {
-                        **values,
-                        "doc": doc,
-                        "id": user_id,
-                        "org_id": tenant.org_id,
-                        "version": 1,
-                        "created_at": now,
-                        "updated_at": now,
-                        "password_hash": _hasher.hash(password) if password else None,
-                    },
-                )
-                return self.outcome(conn, tenant, user_id, projection, created=True)
+                store.insert_row(conn, "User", row)
+            # A new user is in no group yet: render it from what was written.
+            resource = self.render_one(tenant, SimpleNamespace(**row), projection, groups=[])
+            return self.created(tenant, user_id, resource)
 
         outcome: Outcome = self._write(insert, tenant, values)
         return outcome
@@ -153,6 +163,9 @@ class UserService(ResourceService):
         self, tenant: Tenant, user_id: str, body: Any, if_match: str | None, projection: Projection
     ) -> Outcome:
         attempted: dict[str, Any] = {}
+        # Hashed before the write lock is taken (see create); PATCH hashes under it,
+        # as only there does the password come out of the operations.
+        password_hash = _hash_in(body)
 
         def update() -> Outcome:
             with self.db.write() as conn:
@@ -164,8 +177,8 @@ class UserService(ResourceService):
                 attempted.update(values)
                 if doc != row.doc or password:
                     changes = {**values, "version": row.version + 1, "updated_at": utcnow()}
-                    if password:
-                        changes["password_hash"] = _hasher.hash(password)
+                    if password_hash:
+                        changes["password_hash"] = password_hash
                     store.update_row(conn, "User", tenant.org_id, user_id, changes)
                 return self.outcome(conn, tenant, user_id, projection)
 

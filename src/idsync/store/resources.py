@@ -122,12 +122,9 @@ def search(
 
 def _lookup_statement(resource_type: str, column: str) -> sa.Select[Any]:
     t = table(resource_type)
-    return (
-        sa.select(t)
-        .where(t.c.org_id == sa.bindparam("org"), t.c[column] == sa.bindparam("value"))
-        .order_by(t.c.id)
-        .limit(sa.bindparam("limit"))
-        .offset(sa.bindparam("offset"))
+    # The column is unique: at most one row, so paging is done on the result.
+    return sa.select(t).where(
+        t.c.org_id == sa.bindparam("org"), t.c[column] == sa.bindparam("value")
     )
 
 
@@ -150,18 +147,9 @@ def lookup(
     offset: int,
     limit: int,
 ) -> Page:
-    """Resources whose unique ``column`` equals ``value``: one index probe, a prepared statement."""
-    rows: Sequence[Row[Any]] = []
-    if limit > 0:
-        parameters = {"org": org_id, "value": value, "limit": limit, "offset": offset}
-        rows = list(conn.execute(_LOOKUPS[(resource_type, column)], parameters).all())
-    if limit > 0 and (rows or offset == 0):
-        return Page(rows, offset + len(rows))
-    t = table(resource_type)
-    total = conn.execute(
-        sa.select(sa.func.count()).select_from(t).where(t.c.org_id == org_id, t.c[column] == value)
-    ).scalar_one()
-    return Page(rows, total)
+    """The resource whose unique ``column`` equals ``value``: one index probe, a built statement."""
+    found = list(conn.execute(_LOOKUPS[(resource_type, column)], {"org": org_id, "value": value}))
+    return Page(found[offset : offset + limit], len(found))
 
 
 def existing_ids(conn: Connection, resource_type: str, org_id: str, ids: Iterable[str]) -> set[str]:
