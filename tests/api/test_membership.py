@@ -212,3 +212,30 @@ def test_filter_groups_by_member(scim: httpx.Client) -> None:
         "/Groups", params={"filter": f'members[value eq "{alice}" and type eq "User"]'}
     ).json()
     assert [g["id"] for g in found["Resources"]] == [with_alice["id"]]
+
+
+def test_org_can_choose_minimal_group_patch_responses(
+    scim: httpx.Client, org: object, database: object
+) -> None:
+    """Entra ID prefers 204 for group PATCH; an org can make that its default."""
+    from idsync.hub import orgs as org_settings
+
+    org_settings.set_group_patch_response(database, org.id, "minimal", actor="tests")  # type: ignore[arg-type, attr-defined]
+    created = new_group(scim)
+    alice = new_user(scim)
+    add = patch({"op": "add", "path": "members", "value": [{"value": alice}]})
+    response = scim.patch(f"/Groups/{created['id']}", json=add)
+    assert response.status_code == 204
+    assert response.headers["etag"] == 'W/"2"'
+    assert members(scim, created["id"]) == {alice}
+    asked = scim.patch(
+        f"/Groups/{created['id']}",
+        headers={"Prefer": "return=representation"},
+        json=patch({"op": "replace", "path": "displayName", "value": "Renamed"}),
+    )
+    assert asked.status_code == 200
+    assert asked.json()["displayName"] == "Renamed"
+    user_patch = scim.patch(
+        f"/Users/{alice}", json=patch({"op": "add", "path": "title", "value": "x"})
+    )
+    assert user_patch.status_code == 200

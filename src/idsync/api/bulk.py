@@ -11,7 +11,7 @@ that can never be resolved (circular, or to an operation that failed) fail with
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from idsync.api.calls import Call, Reply, error_reply
@@ -219,9 +219,7 @@ def _run(
         )
         return _result(op.method, op.bulk_id, error, tenant)
     headers = {"if-match": op.version} if op.version else {}
-    scoped = Tenant(
-        tenant.org_id, tenant.description, tenant.base_url, tenant.actor, tenant.tracking_id
-    )
+    scoped = replace(tenant, warnings=[])
     reply = handle(
         scoped,
         Call(op.method, _substitute(op.path, created), {}, headers, _substitute(op.data, created)),

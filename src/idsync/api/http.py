@@ -130,6 +130,7 @@ class ScimEndpoint:
                 org_id,
                 self.hub.description(org_id, auth.schema_revision),
                 base_url,
+                minimal_group_patch=auth.group_patch_response == "minimal",
                 actor=f"token:{auth.token_id}",
                 tracking_id=tracking_id,
             )

@@ -128,7 +128,7 @@ class ScimApi:
                 query = listing.from_params(call.params, self.settings)
                 return self._list(tenant, service, query)
             outcome = service.create(tenant, call.json(), self._projection(service, tenant, call))
-            return self._written(outcome, call)
+            return self._written(outcome)
         if len(rest) != 1:
             raise IdsyncError(ENDPOINT_NOT_FOUND, path=call.path)
         if rest[0] == ".search":
@@ -150,20 +150,28 @@ class ScimApi:
         if call.method == "DELETE":
             service.delete(tenant, resource_id, if_match)
             return Reply(204)
-        projection = self._projection(service, tenant, call)
+        minimal = _minimal(
+            call, default=tenant.minimal_group_patch and service.resource_type == "Group"
+        )
+        projection = (
+            # Nothing is returned: do not load the members or groups only to drop them.
+            service.projection(tenant, excluded=[service.relation_attribute])
+            if minimal
+            else self._projection(service, tenant, call)
+        )
         if call.method == "PUT":
             outcome = service.replace(tenant, resource_id, call.json(), if_match, projection)
         else:
             outcome = service.patch(tenant, resource_id, call.json(), if_match, projection)
-        return self._written(outcome, call)
+        return self._written(outcome, minimal=minimal)
 
-    def _written(self, outcome: Outcome, call: Call) -> Reply:
+    def _written(self, outcome: Outcome, *, minimal: bool = False) -> Reply:
         headers = {"ETag": outcome.etag}
         if outcome.created:
             headers["Location"] = outcome.location
             return Reply(201, outcome.resource, headers)
-        if "return=minimal" in call.headers.get("prefer", "").replace(" ", "").lower():
-            # RFC 7240; RFC 7644 §3.5.2 allows 204 after a successful PATCH.
+        if minimal:
+            # RFC 7644 §3.5.2 allows 204 after a successful update (RFC 7240 Prefer).
             headers["Preference-Applied"] = "return=minimal"
             return Reply(204, None, headers)
         return Reply(200, outcome.resource, headers)
@@ -200,6 +208,16 @@ class ScimApi:
         if rest:
             raise IdsyncError(ENDPOINT_NOT_FOUND, path=call.path)
         return Reply(200, run_bulk(self.handle, self.settings, tenant, call.json()))
+
+
+def _minimal(call: Call, *, default: bool) -> bool:
+    """Whether to answer a PUT/PATCH with 204: the client's Prefer header, else the org's choice."""
+    prefer = call.headers.get("prefer", "").replace(" ", "").lower()
+    if "return=minimal" in prefer:
+        return True
+    if "return=representation" in prefer:
+        return False
+    return default and call.method == "PATCH"
 
 
 def _matches(if_none_match: str | None, etag: str) -> bool:

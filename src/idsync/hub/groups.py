@@ -44,6 +44,7 @@ def _members_key(resource: dict[str, Any]) -> str | None:
 
 class GroupService(ResourceService):
     resource_type = "Group"
+    relation_attribute = MEMBERS
     unique_columns = (
         UniqueColumn("display_name_key", "displayName", "display_name_key"),
         UniqueColumn("external_id", "externalId", "external_id"),

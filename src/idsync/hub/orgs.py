@@ -47,6 +47,36 @@ def create_org(db: Database, name: str, *, actor: str) -> OrgRecord:
     return record
 
 
+GROUP_PATCH_RESPONSES = ("representation", "minimal")
+
+
+def set_group_patch_response(db: Database, org_id: str, value: str, *, actor: str) -> OrgRecord:
+    """How group PATCH is answered: 200 with the group, or 204 (what Entra ID prefers)."""
+    if value not in GROUP_PATCH_RESPONSES:
+        raise IdsyncError(
+            INVALID_ARGUMENT,
+            what=f"group PATCH response {value!r}",
+            reason="it is not one of " + ", ".join(GROUP_PATCH_RESPONSES),
+            hint="Use representation (RFC 7644's 200 with the group) or minimal (204).",
+        )
+    with db.write() as conn:
+        if not orgs.set_group_patch_response(conn, org_id, value):
+            raise IdsyncError(ORG_NOT_FOUND, org=org_id)
+        audit.record(
+            conn,
+            org_id=org_id,
+            category="OrganisationManagement",
+            activity="Change setting",
+            result="success",
+            actor=actor,
+            target="group_patch_response",
+            details={"value": value},
+        )
+        record = orgs.get_org(conn, org_id)
+    assert record is not None
+    return record
+
+
 def get_org(db: Database, org_id: str) -> OrgRecord:
     with db.read() as conn:
         record = orgs.get_org(conn, org_id)

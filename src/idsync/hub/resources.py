@@ -86,6 +86,8 @@ def check_version(row: Row[Any], if_match: str | None, resource_type: str) -> No
 class ResourceService:
     resource_type: ClassVar[str]
     unique_columns: ClassVar[tuple[UniqueColumn, ...]]
+    relation_attribute: ClassVar[str]
+    """The attribute computed from membership rows (``groups`` or ``members``)."""
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub

@@ -19,6 +19,8 @@ class Tenant:
     description: ServiceDescription
     base_url: str
     """``https://host/scim/{org_id}/v2``: what ``meta.location`` and ``$ref`` start with."""
+    minimal_group_patch: bool = False
+    """Answer group PATCH with 204 (the org chose it: ``idsync org set --group-patch-response``)."""
     actor: str = "system"
     """Who acts, for the audit log: ``token:<id>``, ``cli``, ``sync:<integration>``."""
     tracking_id: str | None = None

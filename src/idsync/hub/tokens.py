@@ -46,6 +46,7 @@ class Authenticated:
     org_id: str
     token_id: str
     schema_revision: int
+    group_patch_response: str
 
 
 def hash_secret(secret: str) -> str:
@@ -165,7 +166,9 @@ def authenticate(
         if token.last_used_at is None or now - token.last_used_at > touch_after:
             with db.write() as conn:
                 tokens.touch(conn, token.id, now)
-        return Authenticated(token.org_id, token.id, match.schema_revision)
+        return Authenticated(
+            token.org_id, token.id, match.schema_revision, match.group_patch_response
+        )
     _record_rejection(db, token.org_id, token, error, tracking_id)
     raise error
 

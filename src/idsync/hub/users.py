@@ -54,6 +54,7 @@ def _drop_manager(doc: dict[str, Any]) -> None:
 
 class UserService(ResourceService):
     resource_type = "User"
+    relation_attribute = GROUPS_ATTRIBUTE
     unique_columns = (
         UniqueColumn("user_name_key", "userName", "user_name_key"),
         UniqueColumn("external_id", "externalId", "external_id"),

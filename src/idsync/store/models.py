@@ -52,6 +52,10 @@ class Org(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     schema_revision: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     """Bumped whenever the org's custom schemas change, so cached models are rebuilt."""
+    group_patch_response: Mapped[str] = mapped_column(
+        String(20), default="representation", server_default=text("'representation'")
+    )
+    """``representation`` (RFC 7644 §3.5.2's 200 with the group) or ``minimal`` (204)."""
 
 
 class OrgSchema(Base):

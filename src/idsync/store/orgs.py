@@ -23,6 +23,7 @@ class OrgRecord:
     name: str
     created_at: datetime
     schema_revision: int
+    group_patch_response: str = "representation"
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,9 @@ def insert_org(conn: Connection, name: str) -> OrgRecord:
 
 
 def _record(row: Any) -> OrgRecord:
-    return OrgRecord(row.id, row.name, row.created_at, row.schema_revision)
+    return OrgRecord(
+        row.id, row.name, row.created_at, row.schema_revision, row.group_patch_response
+    )
 
 
 def get_org(conn: Connection, org_id: str) -> OrgRecord | None:
@@ -70,6 +73,13 @@ def list_orgs(conn: Connection) -> list[OrgRecord]:
     return [
         _record(r) for r in conn.execute(sa.select(_orgs).order_by(_orgs.c.created_at, _orgs.c.id))
     ]
+
+
+def set_group_patch_response(conn: Connection, org_id: str, value: str) -> bool:
+    changed = conn.execute(
+        _orgs.update().where(_orgs.c.id == org_id).values(group_patch_response=value)
+    ).rowcount
+    return bool(changed)
 
 
 def delete_org(conn: Connection, org_id: str) -> bool:

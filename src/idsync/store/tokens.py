@@ -34,6 +34,7 @@ class TokenMatch:
     token: TokenRecord
     secret_hash: str
     schema_revision: int
+    group_patch_response: str
 
 
 def _record(row: Any) -> TokenRecord:
@@ -64,7 +65,7 @@ def insert_token(conn: Connection, record: TokenRecord, secret_hash: str) -> Non
 
 
 _BY_HASH = (
-    sa.select(_tokens, _orgs.c.schema_revision)
+    sa.select(_tokens, _orgs.c.schema_revision, _orgs.c.group_patch_response)
     .join(_orgs, _orgs.c.id == _tokens.c.org_id)
     .where(_tokens.c.secret_hash == sa.bindparam("h"))
 )
@@ -74,7 +75,7 @@ def find_by_hash(conn: Connection, secret_hash: str) -> TokenMatch | None:
     row = conn.execute(_BY_HASH, {"h": secret_hash}).first()
     if row is None:
         return None
-    return TokenMatch(_record(row), row.secret_hash, row.schema_revision)
+    return TokenMatch(_record(row), row.secret_hash, row.schema_revision, row.group_patch_response)
 
 
 def get_token(conn: Connection, token_id: str) -> TokenRecord | None:

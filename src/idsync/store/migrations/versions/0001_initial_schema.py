@@ -25,6 +25,12 @@ def upgrade() -> None:
         sa.Column("name_key", sa.String(length=200), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("schema_revision", sa.Integer(), server_default=sa.text("0"), nullable=False),
+        sa.Column(
+            "group_patch_response",
+            sa.String(length=20),
+            server_default=sa.text("'representation'"),
+            nullable=False,
+        ),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("name_key"),
     )
