@@ -11,9 +11,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from idsync.api.errors import error_body, error_headers
-from idsync.api.http import SCIM_MEDIA_TYPE, ScimEndpoint
+from idsync.api.http import SCIM_MEDIA_TYPE, ScimEndpoint, ScimRouter
 from idsync.api.middleware import RequestContextMiddleware
 from idsync.api.openapi import openapi_document
 from idsync.config import Settings
@@ -22,10 +23,8 @@ from idsync.hub.tenant import Hub
 from idsync.logs import configure
 from idsync.store.database import open_database
 
-SCIM_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
-
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None) -> ASGIApp:
     settings = settings or Settings.from_env()
     configure(settings.log_level, settings.log_format)
     db = open_database(settings.database_url)
@@ -62,14 +61,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route("/openapi.json", openapi_json, methods=["GET"]),
-            Route("/scim/{org_id}/v2{rest:path}", ScimEndpoint(hub).endpoint, methods=SCIM_METHODS),
         ],
         exception_handlers={404: not_found, 405: not_allowed},
         lifespan=lifespan,
     )
-    app.add_middleware(RequestContextMiddleware)
-    app.state.hub = hub
-    return app
+    return RequestContextMiddleware(ScimRouter(ScimEndpoint(hub), app))
 
 
 def _error(request: Request, error: IdsyncError) -> Response:
@@ -83,6 +79,6 @@ def _error(request: Request, error: IdsyncError) -> Response:
     )
 
 
-def app_from_env() -> Starlette:
+def app_from_env() -> ASGIApp:
     """The factory ``idsync serve`` hands uvicorn: each worker process builds its own app."""
     return create_app(Settings.from_env())

@@ -65,8 +65,11 @@ class UserService(ResourceService):
     def render(
         self, conn: Connection, tenant: Tenant, rows: Sequence[Row[Any]], projection: Projection
     ) -> list[dict[str, Any]]:
-        wanted = projection.returns(self.rts(tenant).attributes[GROUPS_ATTRIBUTE]) and bool(rows)
-        groups = store.groups_of_users(conn, [r.id for r in rows]) if wanted else {}
+        wanted = projection.returns(self.rts(tenant).attributes[GROUPS_ATTRIBUTE])
+        # Listings say per row whether the user is in any group; a row read on its
+        # own (after a write) does not, and is looked up.
+        members = [r.id for r in rows if getattr(r, "in_groups", True)] if wanted else []
+        groups = store.groups_of_users(conn, members) if members else {}
         return [self.render_one(tenant, r, projection, groups.get(r.id, [])) for r in rows]
 
     def render_one(

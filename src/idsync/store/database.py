@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -108,7 +109,7 @@ class Database:
         with self._write_lock, _unavailable_as_error(), self.engine.connect() as conn:
             # The driver runs in autocommit (see _configure_sqlite); this opens the
             # transaction, and SQLAlchemy's commit/rollback end it.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            _begin_immediate(conn)
             try:
                 yield conn
             except BaseException:
@@ -170,6 +171,33 @@ def _configure_sqlite(engine: Engine) -> None:
         mode = dbapi_connection.execute("PRAGMA journal_mode").fetchone()
         if mode and str(mode[0]).lower() not in ("wal", "memory"):
             dbapi_connection.execute("PRAGMA journal_mode = WAL")
+
+
+def _begin_immediate(conn: Connection) -> None:
+    """Take SQLite's write lock, waiting for another process that holds it.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10… ms between tries, while another
+    worker process holds the lock for a fraction of a millisecond: writers from
+    two processes would spend most of their time asleep. This retries in steps
+    that fit how long a write takes, up to the same deadline.
+    """
+    raw = conn.connection.driver_connection
+    assert isinstance(raw, sqlite3.Connection)
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    delay = 0.00005
+    raw.execute("PRAGMA busy_timeout = 0")
+    try:
+        while True:
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                return
+            except OperationalError as exc:
+                if "locked" not in str(exc.orig) or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.002)
+    finally:
+        raw.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
 
 
 def _dumps(value: Any) -> str:

@@ -47,15 +47,25 @@ def get_row(
     return conn.execute(query).first()
 
 
+# Statements built once and given their values as parameters: building an
+# INSERT with .values(...) per request costs more than SQLite takes to run it.
+_INSERTS = {name: table(name).insert() for name in ("User", "Group")}
+_UPDATES = {
+    name: table(name)
+    .update()
+    .where(table(name).c.org_id == sa.bindparam("_org"), table(name).c.id == sa.bindparam("_id"))
+    for name in ("User", "Group")
+}
+
+
 def insert_row(conn: Connection, resource_type: str, values: Mapping[str, Any]) -> None:
-    conn.execute(table(resource_type).insert().values(**values))
+    conn.execute(_INSERTS[resource_type], dict(values))
 
 
 def update_row(
     conn: Connection, resource_type: str, org_id: str, resource_id: str, values: Mapping[str, Any]
 ) -> None:
-    t = table(resource_type)
-    conn.execute(t.update().where(t.c.org_id == org_id, t.c.id == resource_id).values(**values))
+    conn.execute(_UPDATES[resource_type], {**values, "_org": org_id, "_id": resource_id})
 
 
 def delete_row(conn: Connection, resource_type: str, org_id: str, resource_id: str) -> bool:
@@ -93,6 +103,16 @@ def find_conflict(
 # --- searching ----------------------------------------------------------------------------
 
 
+def _selected(resource_type: str) -> list[Any]:
+    """The columns a listing reads: a user's row says whether it is in any group at all,
+    so that most lookups need no second query for ``groups``."""
+    t = table(resource_type)
+    if resource_type != "User":
+        return [t]
+    in_groups = sa.exists().where(memberships.c.user_id == t.c.id).label("in_groups")
+    return [t, in_groups]
+
+
 def search(
     conn: Connection,
     resource_type: str,
@@ -107,7 +127,11 @@ def search(
     rows: Sequence[Row[Any]] = []
     if limit > 0:
         query = (
-            sa.select(t).where(condition).order_by(*order_by, t.c.id).offset(offset).limit(limit)
+            sa.select(*_selected(resource_type))
+            .where(condition)
+            .order_by(*order_by, t.c.id)
+            .offset(offset)
+            .limit(limit)
         )
         rows = list(conn.execute(query).all())
     if limit > 0 and len(rows) < limit and (rows or offset == 0):
@@ -123,7 +147,7 @@ def search(
 def _lookup_statement(resource_type: str, column: str) -> sa.Select[Any]:
     t = table(resource_type)
     # The column is unique: at most one row, so paging is done on the result.
-    return sa.select(t).where(
+    return sa.select(*_selected(resource_type)).where(
         t.c.org_id == sa.bindparam("org"), t.c[column] == sa.bindparam("value")
     )
 
