@@ -150,15 +150,11 @@ class GroupService(ResourceService):
                 check_version(row, if_match, "Group")
                 steps = split_members(read_operations(body, self.rts(tenant), group_id))
                 now = utcnow()
-                model = self._load(tenant, row.doc)
-                attribute_ops = [s for s in steps if isinstance(s, Operation)]
-                changed = self._apply(tenant, model, attribute_ops)
+                doc, changed = self._apply_attributes(tenant, row.doc, steps)
                 for step in steps:
                     if isinstance(step, MemberOperation):
                         changed = self._member_step(conn, tenant, group_id, step, now) or changed
-                doc = self._dump(model)
-                doc.pop(MEMBERS, None)
-                if changed or doc != row.doc:
+                if changed:
                     values = self._values(doc)
                     attempted.update(values)
                     store.update_row(
@@ -172,6 +168,22 @@ class GroupService(ResourceService):
 
         outcome: Outcome = self._write(update, tenant, attempted, exclude_id=group_id)
         return outcome
+
+    def _apply_attributes(
+        self, tenant: Tenant, stored: dict[str, Any], steps: Sequence[Operation | MemberOperation]
+    ) -> tuple[dict[str, Any], bool]:
+        """The group's document after the non-member operations, and whether it changed.
+
+        A PATCH that only changes members (the common one) never builds the model.
+        """
+        operations = [s for s in steps if isinstance(s, Operation)]
+        if not operations:
+            return stored, False
+        model = self._load(tenant, stored)
+        self._apply(tenant, model, operations)
+        doc = self._dump(model)
+        doc.pop(MEMBERS, None)
+        return doc, doc != stored
 
     def delete(self, tenant: Tenant, group_id: str, if_match: str | None) -> None:
         with self.db.write() as conn:
