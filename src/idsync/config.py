@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 DEFAULT_DATABASE_URL = "sqlite:///idsync.db"
+_CONVERT: dict[str, Any] = {"int": int, "float": float}
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,13 @@ class Settings:
     max_page_size: int = 1000
     """Also advertised as ``filter.maxResults``."""
 
+    token_cache_seconds: float = 1.0
+    """How long an API process trusts a token it verified before reading it again.
+
+    A token revoked from elsewhere stops working within this time (0 reads the
+    token on every request).
+    """
+
     token_touch_seconds: int = 60
     """How stale a token's ``last_used_at`` may get before a request refreshes it.
 
@@ -58,7 +66,7 @@ class Settings:
             raw = env.get(f"IDSYNC_{field.name.upper()}")
             if raw is None or raw == "":
                 continue
-            values[field.name] = int(raw) if field.type == "int" else raw
+            values[field.name] = _CONVERT.get(str(field.type), str)(raw)
         settings = cls(**values)
         return settings.with_overrides(**overrides)
 

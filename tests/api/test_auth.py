@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import httpx
 
+from idsync.config import Settings
 from idsync.hub import tokens
 from idsync.store import audit
 from idsync.store.database import Database
@@ -54,11 +56,19 @@ def test_unknown_token_is_refused_and_audited(org: Org, database: Database) -> N
 
 
 def test_revoked_token_says_when_it_was_revoked(org: Org, database: Database) -> None:
+    """A revoke from another process (here the test) holds within token_cache_seconds."""
     headers = {"Authorization": f"Bearer {org.token}"}
     assert httpx.get(f"{org.scim_url}/Users", headers=headers).status_code == 200
     tokens.revoke(database, org.token_id, actor="tests")
-    response = httpx.get(f"{org.scim_url}/Users", headers=headers)
+    revoked = time.monotonic()
+    while True:
+        response = httpx.get(f"{org.scim_url}/Users", headers=headers)
+        if response.status_code != 200:
+            break
+        assert time.monotonic() - revoked < Settings().token_cache_seconds + 2
+        time.sleep(0.05)
     assert_unauthorized(response, "IDS-401-001")
+    assert httpx.get(f"{org.scim_url}/Users", headers=headers).status_code == 401
     assert "was revoked on" in response.json()["detail"]
     assert "idsync token create" in response.json()["detail"]
     activities = {e.activity for e in audit_events(database, org_id=org.id)}

@@ -66,6 +66,7 @@ class ScimEndpoint:
         self.settings = hub.settings
         self.api = ScimApi(hub)
         self.touch_after = timedelta(seconds=hub.settings.token_touch_seconds)
+        self.tokens = tokens.TokenCache(hub.settings.token_cache_seconds)
         self.inline = hub.db.is_sqlite
 
     async def __call__(
@@ -136,7 +137,11 @@ class ScimEndpoint:
         self, org_id: str, authorization: str | None, base_url: str, tracking_id: str | None
     ) -> Tenant:
         auth = tokens.authenticate(
-            self.hub.db, authorization, touch_after=self.touch_after, tracking_id=tracking_id
+            self.hub.db,
+            authorization,
+            touch_after=self.touch_after,
+            cache=self.tokens,
+            tracking_id=tracking_id,
         )
         if auth.org_id != org_id:
             # The same answer as for an org that does not exist: a token never

@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from idsync.health.catalogue import (
@@ -28,7 +30,7 @@ from idsync.health.catalogue import (
 from idsync.scim.values import format_datetime
 from idsync.store import audit, orgs, tokens
 from idsync.store.database import Database
-from idsync.store.tokens import TokenRecord
+from idsync.store.tokens import TokenMatch, TokenRecord
 from idsync.store.types import utcnow
 
 SECRET_PREFIX = "idsync_"  # noqa: S105 - a marker for secret scanners, not a secret
@@ -132,11 +134,47 @@ def bearer_secret(authorization: str | None) -> str:
     return secret
 
 
+class TokenCache:
+    """Tokens verified in the last ``ttl`` seconds, so a burst of requests reads the row once.
+
+    Only tokens that passed are kept. A token revoked from another process (the CLI,
+    another API worker) therefore stops working within ``ttl`` seconds — one by
+    default; the revoking process forgets it at once. Expiry is still checked on
+    every request.
+    """
+
+    def __init__(self, ttl: float, size: int = 10_000) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._entries: dict[str, tuple[float, TokenMatch]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, digest: str) -> TokenMatch | None:
+        entry = self._entries.get(digest)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, digest: str, match: TokenMatch) -> None:
+        if self.ttl <= 0:
+            return
+        with self._lock:
+            if len(self._entries) >= self.size:
+                self._entries.clear()
+            self._entries[digest] = (time.monotonic() + self.ttl, match)
+
+    def forget(self, token_id: str) -> None:
+        with self._lock:
+            for digest in [d for d, (_, m) in self._entries.items() if m.token.id == token_id]:
+                del self._entries[digest]
+
+
 def authenticate(
     db: Database,
     authorization: str | None,
     *,
     touch_after: timedelta,
+    cache: TokenCache | None = None,
     tracking_id: str | None = None,
 ) -> Authenticated:
     """The token's organisation, or an IdsyncError (401) that is also written to the audit log."""
@@ -146,8 +184,11 @@ def authenticate(
         _record_rejection(db, None, None, exc, tracking_id)
         raise
     digest = hash_secret(secret)
-    with db.read() as conn:
-        match = tokens.find_by_hash(conn, digest)
+    match = cache.get(digest) if cache is not None else None
+    cached = match is not None
+    if match is None:
+        with db.read() as conn:
+            match = tokens.find_by_hash(conn, digest)
     if match is None or not hmac.compare_digest(match.secret_hash, digest):
         error = IdsyncError(TOKEN_UNKNOWN)
         _record_rejection(db, None, None, error, tracking_id)
@@ -166,6 +207,11 @@ def authenticate(
         if token.last_used_at is None or now - token.last_used_at > touch_after:
             with db.write() as conn:
                 tokens.touch(conn, token.id, now)
+            match = replace(match, token=replace(token, last_used_at=now))
+        if cache is not None and not cached:
+            # Only a fresh read starts the clock: a token in constant use is still
+            # read again every ttl seconds, so a revocation always lands.
+            cache.put(digest, match)
         return Authenticated(
             token.org_id, token.id, match.schema_revision, match.group_patch_response
         )
