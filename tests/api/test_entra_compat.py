@@ -10,17 +10,24 @@ MS-TUT, MS-REF, ...) and item ids (Q-E1, E-05, ...) refer to those notes;
 from __future__ import annotations
 
 import copy
-import re
 from typing import Any
 
 import httpx
 
 from idsync.hub import orgs
-from tests.scimdata import ENTERPRISE, ERROR, GROUP, LIST_RESPONSE, PATCH_OP, USER, unique, user
+from tests.scimdata import (
+    ENTERPRISE,
+    GROUP,
+    LIST_RESPONSE,
+    PATCH_OP,
+    USER,
+    assert_scim_error,
+    unique,
+    user,
+)
 
 ADSCIM_GROUP = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
 SCHEMA_URN = "urn:ietf:params:scim:schemas:core:2.0:Schema"
-DETAIL_SUFFIX = re.compile(r"\((IDS-\d{3}-\d{3}), tracking ID (IDS_[0-9a-f-]+)\)$")
 
 # E-01: MS-TUT "Create User", verbatim.
 E01_CREATE_USER: dict[str, Any] = {
@@ -99,20 +106,6 @@ def member_ids(scim: httpx.Client, group_id: str) -> list[str]:
 def assert_patched(response: httpx.Response) -> None:
     """Entra accepts 200 with the resource or 204 without a body (MS-TUT)."""
     assert response.status_code in (200, 204), response.text
-
-
-def assert_scim_error(response: httpx.Response, status: int, scim_type: str | None = None) -> None:
-    """RFC 7644 §3.12 error body, with idsync's code and tracking ID ending the detail."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/scim+json")
-    body = response.json()
-    assert body["schemas"] == [ERROR]
-    assert body["status"] == str(status)
-    if scim_type is not None:
-        assert body["scimType"] == scim_type
-    match = DETAIL_SUFFIX.search(body["detail"])
-    assert match, body["detail"]
-    assert response.headers["x-tracking-id"] == match.group(2)
 
 
 def filter_users(scim: httpx.Client, expression: str) -> dict[str, Any]:

@@ -3,31 +3,19 @@
 from __future__ import annotations
 
 import json
-import re
 
 import httpx
 import pytest
 
 from tests.conftest import Org, Server
-from tests.scimdata import ERROR, patch, user
-
-TRACKING = re.compile(r"\((IDS-\d{3}-\d{3}), tracking ID (IDS_[0-9a-f-]{36})\)$")
+from tests.scimdata import DETAIL_SUFFIX as TRACKING
+from tests.scimdata import assert_scim_error, patch, user
 
 
 def assert_error(
     response: httpx.Response, status: int, code: str, scim_type: str | None = None
 ) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/scim+json")
-    body = response.json()
-    assert body["schemas"] == [ERROR]
-    assert body["status"] == str(status)
-    assert body.get("scimType") == scim_type
-    match = TRACKING.search(body["detail"])
-    assert match, body["detail"]
-    assert match.group(1) == code
-    assert match.group(2) == response.headers["x-tracking-id"]
-    assert set(body) <= {"schemas", "status", "scimType", "detail"}
+    assert_scim_error(response, status, scim_type, code=code, exact_type=True)
 
 
 def test_every_response_carries_a_tracking_id(scim: httpx.Client, server: Server) -> None:

@@ -11,16 +11,14 @@ relative to the organisation's SCIM root.
 from __future__ import annotations
 
 import copy
-import re
 from typing import Any
 
 import httpx
 
-from tests.scimdata import ERROR, GROUP, LIST_RESPONSE, USER
+from tests.scimdata import GROUP, LIST_RESPONSE, USER, assert_scim_error
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 OKTA_AGENT = {"User-Agent": "Okta SCIM Client 1.0.0"}
-DETAIL_SUFFIX = re.compile(r"\((IDS-\d{3}-\d{3}), tracking ID (IDS_[0-9a-f-]+)\)$")
 
 # O-03: OKTA-REF "Create the user", verbatim (placeholder password, empty groups).
 O03_CREATE_USER: dict[str, Any] = {
@@ -86,21 +84,6 @@ def member_ids(scim: httpx.Client, group_id: str) -> list[str]:
 def assert_patched(response: httpx.Response) -> None:
     """OKTA-REF: PATCH may answer 200 with the resource or 204 with no body."""
     assert response.status_code in (200, 204), response.text
-
-
-def assert_scim_error(response: httpx.Response, status: int, scim_type: str | None = None) -> None:
-    """RFC 7644 §3.12 error body (OKTA-SPEC checks schemas, status and a non-empty detail)."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/scim+json")
-    body = response.json()
-    assert body["schemas"] == [ERROR]
-    assert body["status"] == str(status)
-    if scim_type is not None:
-        assert body["scimType"] == scim_type
-    assert body["detail"].strip()
-    match = DETAIL_SUFFIX.search(body["detail"])
-    assert match, body["detail"]
-    assert response.headers["x-tracking-id"] == match.group(2)
 
 
 def assert_list_response(body: dict[str, Any]) -> None:
