@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Connection
+
 from idsync.health.catalogue import (
     INVALID_ARGUMENT,
     INVALID_SCHEMA,
@@ -20,6 +22,18 @@ from idsync.store.database import Database
 from idsync.store.orgs import OrgRecord, SchemaRecord
 
 
+def _record(conn: Connection, org_id: str, activity: str, actor: str, **fields: Any) -> None:
+    audit.record(
+        conn,
+        org_id=org_id,
+        category="OrganisationManagement",
+        activity=activity,
+        result="success",
+        actor=actor,
+        **fields,
+    )
+
+
 def create_org(db: Database, name: str, *, actor: str) -> OrgRecord:
     name = " ".join(name.split())
     if not name:
@@ -34,15 +48,8 @@ def create_org(db: Database, name: str, *, actor: str) -> OrgRecord:
         if existing is not None:
             raise IdsyncError(ORG_NAME_TAKEN, name=name, id=existing.id)
         record = orgs.insert_org(conn, name)
-        audit.record(
-            conn,
-            org_id=record.id,
-            category="OrganisationManagement",
-            activity="Create organisation",
-            result="success",
-            actor=actor,
-            target=record.id,
-            details={"name": name},
+        _record(
+            conn, record.id, "Create organisation", actor, target=record.id, details={"name": name}
         )
     return record
 
@@ -62,13 +69,11 @@ def set_group_patch_response(db: Database, org_id: str, value: str, *, actor: st
     with db.write() as conn:
         if not orgs.set_group_patch_response(conn, org_id, value):
             raise IdsyncError(ORG_NOT_FOUND, org=org_id)
-        audit.record(
+        _record(
             conn,
-            org_id=org_id,
-            category="OrganisationManagement",
-            activity="Change setting",
-            result="success",
-            actor=actor,
+            org_id,
+            "Change setting",
+            actor,
             target="group_patch_response",
             details={"value": value},
         )
@@ -111,13 +116,11 @@ def add_schema(
         if any(s.schema_id.lower() == urn.lower() for s in orgs.list_schemas(conn, org_id)):
             raise IdsyncError(SCHEMA_IN_USE, schema=urn)
         orgs.insert_schema(conn, org_id, resource_type, required, definition)
-        audit.record(
+        _record(
             conn,
-            org_id=org_id,
-            category="OrganisationManagement",
-            activity="Declare schema",
-            result="success",
-            actor=actor,
+            org_id,
+            "Declare schema",
+            actor,
             target=urn,
             details={"resourceType": resource_type, "required": required},
         )
@@ -127,15 +130,7 @@ def remove_schema(db: Database, org_id: str, urn: str, *, actor: str) -> None:
     with db.write() as conn:
         if not orgs.delete_schema(conn, org_id, urn):
             raise IdsyncError(SCHEMA_NOT_FOUND, schema=urn)
-        audit.record(
-            conn,
-            org_id=org_id,
-            category="OrganisationManagement",
-            activity="Remove schema",
-            result="success",
-            actor=actor,
-            target=urn,
-        )
+        _record(conn, org_id, "Remove schema", actor, target=urn)
 
 
 def list_schemas(db: Database, org_id: str) -> list[SchemaRecord]:
