@@ -65,12 +65,39 @@ class UserService(ResourceService):
     def render(
         self, conn: Connection, tenant: Tenant, rows: Sequence[Row[Any]], projection: Projection
     ) -> list[dict[str, Any]]:
-        wanted = projection.returns(self.rts(tenant).attributes[GROUPS_ATTRIBUTE])
-        # Listings say per row whether the user is in any group; a row read on its
-        # own (after a write) does not, and is looked up.
-        members = [r.id for r in rows if getattr(r, "in_groups", True)] if wanted else []
-        groups = store.groups_of_users(conn, members) if members else {}
+        groups = (
+            self._groups(conn, rows)
+            if projection.returns(self.rts(tenant).attributes[GROUPS_ATTRIBUTE])
+            else {}
+        )
         return [self.render_one(tenant, r, projection, groups.get(r.id, [])) for r in rows]
+
+    @staticmethod
+    def _groups(
+        conn: Connection, rows: Sequence[Row[Any]]
+    ) -> dict[str, list[tuple[str, str, bool]]]:
+        """Each user's groups (RFC 7643 §4.1.2), direct then through nesting.
+
+        Rows from a listing carry their direct groups; a row read on its own (after a
+        write) does not, and is looked up.
+        """
+        result: dict[str, list[tuple[str, str, bool]]] = {}
+        nested: dict[str, list[str]] = {}
+        unknown: list[str] = []
+        for row in rows:
+            direct = getattr(row, "direct_groups", None)
+            if direct is None:
+                unknown.append(row.id)
+                continue
+            result[row.id] = [(group_id, name, True) for group_id, name, _ in direct]
+            parents = [group_id for group_id, _, has_parent in direct if has_parent]
+            if parents:
+                nested[row.id] = parents
+        if unknown:
+            result.update(store.groups_of_users(conn, unknown))
+        if nested:
+            store.add_indirect_groups(conn, result, nested)
+        return result
 
     def render_one(
         self, tenant: Tenant, row: Any, projection: Projection, groups: list[tuple[str, str, bool]]

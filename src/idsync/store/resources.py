@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -103,14 +104,38 @@ def find_conflict(
 # --- searching ----------------------------------------------------------------------------
 
 
-def _selected(resource_type: str) -> list[Any]:
-    """The columns a listing reads: a user's row says whether it is in any group at all,
-    so that most lookups need no second query for ``groups``."""
+@cache
+def _selected(resource_type: str, dialect: str) -> tuple[Any, ...]:
+    """The columns a listing reads. A user comes with its direct groups, so that a
+    lookup (the request Entra ID and Okta make most) is one statement."""
     t = table(resource_type)
     if resource_type != "User":
-        return [t]
-    in_groups = sa.exists().where(memberships.c.user_id == t.c.id).label("in_groups")
-    return [t, in_groups]
+        return (t,)
+    return (t, _direct_groups_column(dialect))
+
+
+def _direct_groups_column(dialect: str) -> ColumnElement[Any]:
+    """[[group id, display name, is that group nested in another?], …] per user, as JSON."""
+    m = memberships.alias("direct")
+    g = groups.alias("direct_group")
+    parent = memberships.alias("direct_parent")
+    nested = sa.exists().where(parent.c.member_group_id == m.c.group_id)
+    if dialect == "sqlite":
+        aggregate: ColumnElement[Any] = sa.func.json_group_array(
+            sa.func.json_array(m.c.group_id, g.c.display_name, nested)
+        )
+    else:
+        aggregate = sa.func.coalesce(
+            sa.func.json_agg(sa.func.json_build_array(m.c.group_id, g.c.display_name, nested)),
+            sa.text("'[]'::json"),
+        )
+    listed = (
+        sa.select(aggregate)
+        .select_from(m.join(g, g.c.id == m.c.group_id))
+        .where(m.c.user_id == users.c.id)
+        .scalar_subquery()
+    )
+    return sa.type_coerce(listed, sa.JSON).label("direct_groups")
 
 
 def search(
@@ -127,7 +152,7 @@ def search(
     rows: Sequence[Row[Any]] = []
     if limit > 0:
         query = (
-            sa.select(*_selected(resource_type))
+            sa.select(*_selected(resource_type, conn.dialect.name))
             .where(condition)
             .order_by(*order_by, t.c.id)
             .offset(offset)
@@ -144,22 +169,22 @@ def search(
     return Page(rows, total)
 
 
-def _lookup_statement(resource_type: str, column: str) -> sa.Select[Any]:
+_LOOKUP_COLUMNS = {
+    "User": ("id", "user_name_key", "external_id"),
+    "Group": ("id", "display_name_key", "external_id"),
+}
+
+
+@cache
+def _lookup_statement(resource_type: str, column: str, dialect: str) -> sa.Select[Any]:
+    """Built once per dialect: building a statement costs more than SQLite takes to run it."""
+    if column not in _LOOKUP_COLUMNS[resource_type]:
+        raise ValueError(f"{column} is not a unique lookup column of {resource_type}")
     t = table(resource_type)
     # The column is unique: at most one row, so paging is done on the result.
-    return sa.select(*_selected(resource_type)).where(
+    return sa.select(*_selected(resource_type, dialect)).where(
         t.c.org_id == sa.bindparam("org"), t.c[column] == sa.bindparam("value")
     )
-
-
-_LOOKUPS = {
-    (resource_type, column): _lookup_statement(resource_type, column)
-    for resource_type, columns in (
-        ("User", ("id", "user_name_key", "external_id")),
-        ("Group", ("id", "display_name_key", "external_id")),
-    )
-    for column in columns
-}
 
 
 def lookup(
@@ -172,7 +197,8 @@ def lookup(
     limit: int,
 ) -> Page:
     """The resource whose unique ``column`` equals ``value``: one index probe, a built statement."""
-    found = list(conn.execute(_LOOKUPS[(resource_type, column)], {"org": org_id, "value": value}))
+    statement = _lookup_statement(resource_type, column, conn.dialect.name)
+    found = list(conn.execute(statement, {"org": org_id, "value": value}))
     return Page(found[offset : offset + limit], len(found))
 
 
@@ -282,6 +308,20 @@ def groups_of_users(
                     result[user_id].append((parent_id, parent_name, False))
         _add_indirect(conn, result, parents, seen)
     return result
+
+
+def add_indirect_groups(
+    conn: Connection,
+    result: dict[str, list[tuple[str, str, bool]]],
+    nested: dict[str, list[str]],
+) -> None:
+    """Add the groups reached through nesting, for users whose direct groups are nested."""
+    frontier: dict[str, set[str]] = {}
+    seen = {(user, group) for user, entries in result.items() for group, _, _ in entries}
+    for user, group_ids in nested.items():
+        for group_id in group_ids:
+            frontier.setdefault(group_id, set()).add(user)
+    _add_indirect(conn, result, frontier, seen)
 
 
 def _add_indirect(
