@@ -59,18 +59,42 @@ def test_excluded_members_are_never_read(database: Database, org: Org) -> None:
     assert [s for s in seen if "memberships" in s]
 
 
-def test_username_lookup_is_one_indexed_query_without_a_count(database: Database, org: Org) -> None:
+def test_username_lookup_is_one_statement_groups_included(database: Database, org: Org) -> None:
+    """Entra ID and Okta look a user up before every write: the user, its groups, no count."""
     hub = Hub(database, Settings(database_url="unused"))
-    users = UserService(hub)
+    users, groups = UserService(hub), GroupService(hub)
     tenant = tenant_for(org)
-    users.create(tenant, user("lookup@example.com"), users.projection(tenant))
+    created = users.create(tenant, user("lookup@example.com"), users.projection(tenant))
+    team = groups.create(
+        tenant, group("Team", members=[created.resource_id]), groups.projection(tenant)
+    )
     with statements(database) as seen:
-        total, found = users.search(
-            tenant, ListQuery(filter='userName eq "LOOKUP@example.com"', excluded=("groups",))
-        )
+        total, found = users.search(tenant, ListQuery(filter='userName eq "LOOKUP@example.com"'))
     assert total == 1
     assert [r["userName"] for r in found] == ["lookup@example.com"]
+    assert [(g["value"], g["type"]) for g in found[0]["groups"]] == [(team.resource_id, "direct")]
     selects = [s for s in seen if s.lstrip().upper().startswith("SELECT")]
     assert len(selects) == 1, selects
     assert "user_name_key" in selects[0]
     assert "count(" not in selects[0].lower()
+
+
+def test_nested_groups_cost_one_statement_per_level(database: Database, org: Org) -> None:
+    hub = Hub(database, Settings(database_url="unused"))
+    users, groups = UserService(hub), GroupService(hub)
+    tenant = tenant_for(org)
+    created = users.create(tenant, user(), users.projection(tenant))
+    team = groups.create(
+        tenant, group("Team", members=[created.resource_id]), groups.projection(tenant)
+    )
+    division = groups.create(
+        tenant, group("Division", members=[team.resource_id]), groups.projection(tenant)
+    )
+    with statements(database) as seen:
+        resource, _ = users.get(tenant, created.resource_id, users.projection(tenant))
+    assert {(g["value"], g["type"]) for g in resource["groups"]} == {
+        (team.resource_id, "direct"),
+        (division.resource_id, "indirect"),
+    }
+    selects = [s for s in seen if s.lstrip().upper().startswith("SELECT")]
+    assert len(selects) == 3, selects  # the user, Team's parents, Division's parents

@@ -76,25 +76,16 @@ class UserService(ResourceService):
     def _groups(
         conn: Connection, rows: Sequence[Row[Any]]
     ) -> dict[str, list[tuple[str, str, bool]]]:
-        """Each user's groups (RFC 7643 §4.1.2), direct then through nesting.
-
-        Rows from a listing carry their direct groups; a row read on its own (after a
-        write) does not, and is looked up.
-        """
+        """Each user's groups (RFC 7643 §4.1.2): the direct ones come with the row
+        (``direct_groups``), those reached through nesting are looked up if any."""
         result: dict[str, list[tuple[str, str, bool]]] = {}
         nested: dict[str, list[str]] = {}
-        unknown: list[str] = []
         for row in rows:
-            direct = getattr(row, "direct_groups", None)
-            if direct is None:
-                unknown.append(row.id)
-                continue
+            direct = sorted(row.direct_groups, key=lambda entry: (entry[1], entry[0]))
             result[row.id] = [(group_id, name, True) for group_id, name, _ in direct]
             parents = [group_id for group_id, _, has_parent in direct if has_parent]
             if parents:
                 nested[row.id] = parents
-        if unknown:
-            result.update(store.groups_of_users(conn, unknown))
         if nested:
             store.add_indirect_groups(conn, result, nested)
         return result

@@ -41,11 +41,13 @@ class Page:
 def get_row(
     conn: Connection, resource_type: str, org_id: str, resource_id: str, *, for_update: bool = False
 ) -> Row[Any] | None:
-    t = table(resource_type)
-    query = sa.select(t).where(t.c.org_id == org_id, t.c.id == resource_id)
+    """One resource's row; read to render (with a user's direct groups) or to lock and change."""
     if for_update:
-        query = query.with_for_update()
-    return conn.execute(query).first()
+        t = table(resource_type)
+        locked = sa.select(t).where(t.c.org_id == org_id, t.c.id == resource_id).with_for_update()
+        return conn.execute(locked).first()
+    rows = lookup(conn, resource_type, org_id, "id", resource_id, 0, 1).rows
+    return rows[0] if rows else None
 
 
 # Statements built once and given their values as parameters: building an
@@ -247,31 +249,6 @@ def member_ids(conn: Connection, group_id: str) -> tuple[set[str], set[str]]:
     return user_ids, group_ids
 
 
-def _direct_groups(users: ColumnElement[bool]) -> sa.Select[Any]:
-    """Each user's groups, and each group's own parent if it has one (one level).
-
-    Most directories nest no groups: then this one statement is the whole answer.
-    """
-    parent = memberships.alias("parent")
-    parent_group = groups.alias("parent_group")
-    return (
-        sa.select(
-            memberships.c.user_id,
-            memberships.c.group_id,
-            groups.c.display_name,
-            parent.c.group_id.label("parent_id"),
-            parent_group.c.display_name.label("parent_name"),
-        )
-        .join(groups, groups.c.id == memberships.c.group_id)
-        .outerjoin(parent, parent.c.member_group_id == memberships.c.group_id)
-        .outerjoin(parent_group, parent_group.c.id == parent.c.group_id)
-        .where(users)
-    )
-
-
-# Two forms: a lookup renders one user, and an IN list costs SQLAlchemy a re-render.
-_GROUPS_OF_ONE = _direct_groups(memberships.c.user_id == sa.bindparam("id"))
-_GROUPS_OF_MANY = _direct_groups(memberships.c.user_id.in_(sa.bindparam("ids", expanding=True)))
 _PARENT_GROUPS = (
     sa.select(memberships.c.member_group_id, memberships.c.group_id, groups.c.display_name)
     .join(groups, groups.c.id == memberships.c.group_id)
@@ -279,43 +256,16 @@ _PARENT_GROUPS = (
 )
 
 
-def groups_of_users(
-    conn: Connection, user_ids: Sequence[str]
-) -> dict[str, list[tuple[str, str, bool]]]:
-    """(group id, display name, direct?) per user, following nested groups (RFC 7643 §4.1.2).
-
-    Direct memberships with their parents first, then one more level of parents
-    at a time while there are any. (A recursive CTE answers the same in one
-    statement, and costs SQLite several times more.)
-    """
-    result: dict[str, list[tuple[str, str, bool]]] = {u: [] for u in user_ids}
-    for chunk in _chunks(list(user_ids)):
-        rows = (
-            conn.execute(_GROUPS_OF_ONE, {"id": chunk[0]})
-            if len(chunk) == 1
-            else conn.execute(_GROUPS_OF_MANY, {"ids": chunk})
-        )
-        seen: set[tuple[str, str]] = set()
-        parents: dict[str, set[str]] = {}
-        for user_id, group_id, display_name, parent_id, parent_name in rows:
-            if (user_id, group_id) not in seen:
-                seen.add((user_id, group_id))
-                result[user_id].append((group_id, display_name, True))
-            if parent_id is not None:
-                parents.setdefault(parent_id, set()).add(user_id)
-                if (user_id, parent_id) not in seen:
-                    seen.add((user_id, parent_id))
-                    result[user_id].append((parent_id, parent_name, False))
-        _add_indirect(conn, result, parents, seen)
-    return result
-
-
 def add_indirect_groups(
     conn: Connection,
     result: dict[str, list[tuple[str, str, bool]]],
     nested: dict[str, list[str]],
 ) -> None:
-    """Add the groups reached through nesting, for users whose direct groups are nested."""
+    """Add the groups reached through nesting, for users whose direct groups are nested.
+
+    One level of parents at a time, while there are any. (A recursive CTE answers the
+    same in one statement, and costs SQLite several times more.)
+    """
     frontier: dict[str, set[str]] = {}
     seen = {(user, group) for user, entries in result.items() for group, _, _ in entries}
     for user, group_ids in nested.items():
