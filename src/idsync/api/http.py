@@ -6,8 +6,8 @@ route: a lookup costs the database ~40 µs, and Starlette's per-request objects
 than that. Everything else the service serves (health, OpenAPI, 404s) is Starlette.
 
 On SQLite the database work runs on the event loop thread (index probes and
-sub-millisecond writes); on PostgreSQL, and for requests that hash a password,
-it runs in a worker thread, so the loop only parses, waits and writes.
+sub-millisecond writes); on PostgreSQL, for /Bulk and for requests that hash a
+password, it runs in a worker thread, so the loop only parses, waits and writes.
 """
 
 from __future__ import annotations
@@ -110,10 +110,10 @@ class ScimEndpoint:
             self._base_url(scope, headers, org_id),
             tracking_id,
         )
-        if self.inline and not _hashes_a_password(body):
+        if self.inline and not rest.lower().startswith("/bulk") and not _hashes_a_password(body):
             # Handing SQLite work to a worker thread costs more than the work
-            # (measured: ~85 µs a request); password hashing (~50 ms) is the
-            # exception, and goes to a thread so the other requests proceed.
+            # (measured: ~85 µs a request). A bulk request (up to 1000 writes) and
+            # password hashing (~50 ms) go to a thread, so other requests proceed.
             return self._handle(*arguments)
         reply: Reply = await run_in_threadpool(self._handle, *arguments)
         return reply
