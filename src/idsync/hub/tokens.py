@@ -139,8 +139,7 @@ class TokenCache:
 
     Only tokens that passed are kept. A token revoked from another process (the CLI,
     another API worker) therefore stops working within ``ttl`` seconds — one by
-    default; the revoking process forgets it at once. Expiry is still checked on
-    every request.
+    default. Expiry is still checked on every request.
     """
 
     def __init__(self, ttl: float, size: int = 10_000) -> None:
@@ -162,11 +161,6 @@ class TokenCache:
             if len(self._entries) >= self.size:
                 self._entries.clear()
             self._entries[digest] = (time.monotonic() + self.ttl, match)
-
-    def forget(self, token_id: str) -> None:
-        with self._lock:
-            for digest in [d for d, (_, m) in self._entries.items() if m.token.id == token_id]:
-                del self._entries[digest]
 
 
 def authenticate(

@@ -37,8 +37,6 @@ class AttributeDef:
     returned: str = "default"
     uniqueness: str = "none"
     required: bool = False
-    canonical_values: tuple[str, ...] = ()
-    reference_types: tuple[str, ...] = ()
     sub_attributes: Mapping[str, AttributeDef] = field(default_factory=dict)
     """Keyed by lowercased name: attribute names are case-insensitive (RFC 7643 §2.1)."""
 
@@ -95,8 +93,6 @@ def parse_attribute(raw: Mapping[str, Any], schema: str, *, nested: bool = False
         returned=returned,
         uniqueness=uniqueness,
         required=bool(raw.get("required", False)),
-        canonical_values=tuple(raw.get("canonicalValues") or ()),
-        reference_types=tuple(raw.get("referenceTypes") or ()),
         sub_attributes=subs,
     )
 

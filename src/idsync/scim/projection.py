@@ -34,10 +34,6 @@ class Selection:
             or (key[0] is not None and key[0] in self.extensions)
         )
 
-    @property
-    def empty(self) -> bool:
-        return not (self.whole or self.subs or self.extensions)
-
 
 @dataclass(frozen=True)
 class Projection:

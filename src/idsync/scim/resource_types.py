@@ -37,10 +37,6 @@ class Resolved:
         head = (self.attribute.name,)
         return (self.extension, *head) if self.extension else head
 
-    @property
-    def is_common(self) -> bool:
-        return self.extension is None and self.attribute.schema == ""
-
 
 @dataclass(frozen=True)
 class ResourceTypeSchema:
@@ -53,10 +49,6 @@ class ResourceTypeSchema:
     """Core and common attributes by lowercased name."""
     extension_attributes: Mapping[str, Mapping[str, AttributeDef]]
     """Extension attributes by lowercased URN, then lowercased name."""
-
-    @property
-    def schema_urns(self) -> tuple[str, ...]:
-        return (self.core_schema, *(urn for urn, _ in self.extensions))
 
     def extension_urn(self, urn: str) -> str | None:
         """The canonical spelling of an extension URN this type carries, if it does."""

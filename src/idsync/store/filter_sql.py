@@ -150,15 +150,6 @@ class _Json:
         coerced = sa.type_coerce(value, JSONB)
         return coerced[sub].astext if sub else sa.func.jsonb_build_array(coerced).op("->>")(0)
 
-    def element_type(self, elements: FromClause, sub: str | None) -> ColumnElement[Any]:
-        value = elements.c.value
-        if self.sqlite:
-            if sub is None:
-                return elements.c.type
-            return sa.func.json_type(value, _sqlite_path([sub]))
-        coerced = sa.type_coerce(value, JSONB)
-        return sa.func.jsonb_typeof(coerced[sub] if sub else coerced)
-
     def fold(self, expr: ColumnElement[Any]) -> ColumnElement[Any]:
         return sa.func.idsync_fold(expr) if self.sqlite else sa.func.lower(expr)
 

@@ -82,10 +82,6 @@ def set_group_patch_response(conn: Connection, org_id: str, value: str) -> bool:
     return bool(changed)
 
 
-def delete_org(conn: Connection, org_id: str) -> bool:
-    return conn.execute(_orgs.delete().where(_orgs.c.id == org_id)).rowcount > 0
-
-
 def list_schemas(conn: Connection, org_id: str) -> list[SchemaRecord]:
     rows = conn.execute(
         sa.select(_schemas).where(_schemas.c.org_id == org_id).order_by(_schemas.c.created_at)
