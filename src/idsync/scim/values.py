@@ -24,6 +24,6 @@ def parse_datetime(value: str) -> datetime | None:
 
 def format_datetime(value: datetime) -> str:
     """Render a datetime the way idsync returns them: UTC, milliseconds, ``Z``."""
-    return (
-        value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-    )
+    utc = value if value.tzinfo is UTC else value.astimezone(UTC)
+    # isoformat() runs in C; strftime() was a measurable share of a filtered GET.
+    return utc.isoformat(timespec="milliseconds")[:-6] + "Z"
