@@ -29,7 +29,6 @@ from idsync.hub.patching import (
 )
 from idsync.hub.resources import Outcome, ResourceService, UniqueColumn, check_version, new_id
 from idsync.hub.tenant import Tenant
-from idsync.scim.compare import fold
 from idsync.scim.compat import normalise_resource
 from idsync.scim.projection import Projection
 from idsync.store import resources as store
@@ -77,18 +76,9 @@ class GroupService(ResourceService):
         model = self._validate(tenant, resource, context)
         return self._dump(model), member_ids_in(members) if members else []
 
-    @staticmethod
-    def _values(doc: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "display_name": doc["displayName"],
-            "display_name_key": fold(doc["displayName"]),
-            "external_id": doc.get("externalId"),
-            "doc": doc,
-        }
-
     def create(self, tenant: Tenant, body: Any, projection: Projection) -> Outcome:
         doc, member_ids = self._prepare(tenant, body, Context.RESOURCE_CREATION_REQUEST)
-        values = self._values(doc)
+        values = store.group_columns(doc)
         group_id = new_id()
 
         def insert() -> Outcome:
@@ -122,7 +112,7 @@ class GroupService(ResourceService):
                 row = self._existing(conn, tenant, group_id, for_update=True)
                 check_version(row, if_match, "Group")
                 doc, member_ids = self._prepare(tenant, body, Context.RESOURCE_REPLACEMENT_REQUEST)
-                values = self._values(doc)
+                values = store.group_columns(doc)
                 attempted.update(values)
                 now = utcnow()
                 changed = self._replace_members(conn, tenant, group_id, member_ids, now)
@@ -155,7 +145,7 @@ class GroupService(ResourceService):
                     if isinstance(step, MemberOperation):
                         changed = self._member_step(conn, tenant, group_id, step, now) or changed
                 if changed:
-                    values = self._values(doc)
+                    values = store.group_columns(doc)
                     attempted.update(values)
                     store.update_row(
                         conn,

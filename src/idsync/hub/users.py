@@ -16,7 +16,6 @@ from idsync.hub import representation
 from idsync.hub.patching import read_operations
 from idsync.hub.resources import Outcome, ResourceService, UniqueColumn, check_version, new_id
 from idsync.hub.tenant import Tenant
-from idsync.scim.compare import fold
 from idsync.scim.compat import normalise_resource
 from idsync.scim.projection import Projection
 from idsync.scim.schemas import ENTERPRISE_USER
@@ -117,17 +116,6 @@ class UserService(ResourceService):
         doc.setdefault("active", True)
         return doc, password
 
-    @staticmethod
-    def _values(doc: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "user_name": doc["userName"],
-            "user_name_key": fold(doc["userName"]),
-            "external_id": doc.get("externalId"),
-            "display_name": doc.get("displayName"),
-            "active": bool(doc.get("active", True)),
-            "doc": doc,
-        }
-
     def _settle_manager(
         self, conn: Connection, tenant: Tenant, doc: dict[str, Any], user_id: str
     ) -> None:
@@ -154,7 +142,7 @@ class UserService(ResourceService):
 
     def create(self, tenant: Tenant, body: Any, projection: Projection) -> Outcome:
         doc, password = self._prepare(tenant, body, Context.RESOURCE_CREATION_REQUEST)
-        values = self._values(doc)
+        values = store.user_columns(doc)
         user_id = new_id()
 
         # Hashing takes ~50 ms by design: never while holding the write lock.
@@ -195,7 +183,7 @@ class UserService(ResourceService):
                 check_version(row, if_match, "User")
                 doc, password = self._prepare(tenant, body, Context.RESOURCE_REPLACEMENT_REQUEST)
                 self._settle_manager(conn, tenant, doc, user_id)
-                values = self._values(doc)
+                values = store.user_columns(doc)
                 attempted.update(values)
                 if doc != row.doc or password:
                     changes = {**values, "version": row.version + 1, "updated_at": utcnow()}
@@ -223,7 +211,7 @@ class UserService(ResourceService):
                     password = _pop_password(doc)
                     doc.pop(GROUPS_ATTRIBUTE, None)
                     self._settle_manager(conn, tenant, doc, user_id)
-                    values = self._values(doc)
+                    values = store.user_columns(doc)
                     attempted.update(values)
                     changes = {**values, "version": row.version + 1, "updated_at": utcnow()}
                     if password:

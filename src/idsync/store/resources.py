@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Connection, Row, Table
 
+from idsync.scim.compare import fold
 from idsync.store.models import GROUPS, MEMBERSHIPS, USERS
 
 users = USERS
@@ -59,6 +60,28 @@ _UPDATES = {
     .where(table(name).c.org_id == sa.bindparam("_org"), table(name).c.id == sa.bindparam("_id"))
     for name in ("User", "Group")
 }
+
+
+def user_columns(doc: dict[str, Any]) -> dict[str, Any]:
+    """A user's indexed columns, mirroring its document (``*_key``: the comparison form)."""
+    return {
+        "user_name": doc["userName"],
+        "user_name_key": fold(doc["userName"]),
+        "external_id": doc.get("externalId"),
+        "display_name": doc.get("displayName"),
+        "active": bool(doc.get("active", True)),
+        "doc": doc,
+    }
+
+
+def group_columns(doc: dict[str, Any]) -> dict[str, Any]:
+    """A group's indexed columns, mirroring its document."""
+    return {
+        "display_name": doc["displayName"],
+        "display_name_key": fold(doc["displayName"]),
+        "external_id": doc.get("externalId"),
+        "doc": doc,
+    }
 
 
 def insert_row(conn: Connection, resource_type: str, values: Mapping[str, Any]) -> None:
