@@ -9,12 +9,9 @@ from typing import Any
 import orjson
 import structlog
 
-_configured = False
-
 
 def configure(level: str = "info", fmt: str = "json") -> None:
     """Configure structlog and the standard library logging once per process."""
-    global _configured
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         numeric = logging.INFO
@@ -40,11 +37,11 @@ def configure(level: str = "info", fmt: str = "json") -> None:
         ),
         cache_logger_on_first_use=True,
     )
-    logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s")
-    _configured = True
+    # force: a second configure (the CLI's default, then ``serve``'s flags) must take effect.
+    logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s", force=True)
 
 
 def get_logger(name: str) -> Any:
-    if not _configured:
-        configure()
+    """A logger configured lazily: modules create theirs at import time, before any
+    entry point has chosen the level and format."""
     return structlog.get_logger(name)
