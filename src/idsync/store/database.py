@@ -195,6 +195,13 @@ def _configure_sqlite(engine: Engine) -> None:
         dbapi_connection.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         dbapi_connection.execute("PRAGMA foreign_keys = ON")
         dbapi_connection.execute("PRAGMA synchronous = NORMAL")
+        # A sync cycle inserts a million membership rows whose index keys are random
+        # UUIDs: with SQLite's default 2 MB page cache nearly every insert misses. The
+        # cache grows only as far as a connection uses it; 64 MB keeps a 100k-user
+        # directory's indexes in memory. Checkpointing every 40 MB of WAL instead of
+        # every 4 MB writes a hot index page to the database once, not ten times.
+        dbapi_connection.execute("PRAGMA cache_size = -65536")
+        dbapi_connection.execute("PRAGMA wal_autocheckpoint = 10000")
         # Filters fold case themselves (idsync_fold) when the attribute is not
         # caseExact; LIKE must then compare exactly, as it does on PostgreSQL.
         dbapi_connection.execute("PRAGMA case_sensitive_like = ON")

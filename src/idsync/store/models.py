@@ -86,6 +86,8 @@ class User(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    owner_integration_id: Mapped[str | None] = mapped_column(ID)
+    """The integration that provisions this user; None: created by hand or over SCIM."""
 
     __table_args__ = (
         Index("ux_users_org_user_name", "org_id", "user_name_key", unique=True),
@@ -110,6 +112,7 @@ class Group(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    owner_integration_id: Mapped[str | None] = mapped_column(ID)
 
     __table_args__ = (
         # Unique, as Entra ID requires: it matches groups by displayName, and two
@@ -119,6 +122,14 @@ class Group(Base):
         Index("ix_groups_org_updated", "org_id", "updated_at"),
         Index("ix_groups_org_id", "org_id", "id"),
     )
+
+
+def _partial(condition: str) -> dict[str, Any]:
+    return {"sqlite_where": text(condition), "postgresql_where": text(condition)}
+
+
+_WHERE_USER = _partial("user_id IS NOT NULL")
+_WHERE_GROUP = _partial("member_group_id IS NOT NULL")
 
 
 class Membership(Base):
@@ -132,15 +143,24 @@ class Membership(Base):
     user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     member_group_id: Mapped[str | None] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    owner_integration_id: Mapped[str | None] = mapped_column(ID)
+    """A sync cycle only ever removes memberships its own integration added."""
+    seen_cycle: Mapped[str | None] = mapped_column(ID)
+    """The last full sync cycle that found this membership in the source."""
 
     __table_args__ = (
         CheckConstraint(
             "(user_id IS NULL) <> (member_group_id IS NULL)", name="ck_memberships_one_member"
         ),
-        Index("ux_memberships_group_user", "group_id", "user_id", unique=True),
-        Index("ux_memberships_group_group", "group_id", "member_group_id", unique=True),
-        Index("ix_memberships_user", "user_id"),
-        Index("ix_memberships_member_group", "member_group_id"),
+        # Partial: a row indexes only the kind of member it holds. A directory sync
+        # inserts a million user memberships; entries for their NULL member_group_id
+        # would cost two more B-tree inserts each and serve no query.
+        Index("ux_memberships_group_user", "group_id", "user_id", unique=True, **_WHERE_USER),
+        Index(
+            "ux_memberships_group_group", "group_id", "member_group_id", unique=True, **_WHERE_GROUP
+        ),
+        Index("ix_memberships_user", "user_id", **_WHERE_USER),
+        Index("ix_memberships_member_group", "member_group_id", **_WHERE_GROUP),
     )
 
 
@@ -182,6 +202,200 @@ class AuditEvent(Base):
     )
 
 
+# --- sync: integrations, their jobs, and what each cycle did ---------------------------------
+
+
+class Integration(Base):
+    """A connected directory or application of one organisation, with its sync settings."""
+
+    __tablename__ = "integrations"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    direction: Mapped[str] = mapped_column(String(10))
+    """``source`` (a directory read into the hub) or ``target`` (an application pushed to)."""
+    name: Mapped[str] = mapped_column(String(200))
+    name_key: Mapped[str] = mapped_column(String(200))
+    settings: Mapped[dict[str, Any]]
+    """Connection settings without secrets (URLs, tenant and client ids, base DNs)."""
+    secrets: Mapped[str | None] = mapped_column(Text)
+    """Credentials as one encrypted token (Fernet); never stored or logged in clear."""
+    matching_attribute: Mapped[str] = mapped_column(String(100))
+    mappings: Mapped[dict[str, Any]]
+    scoping: Mapped[dict[str, Any]]
+    interval_seconds: Mapped[int] = mapped_column(Integer)
+    auto_sync: Mapped[bool] = mapped_column(Boolean)
+    deletion_threshold: Mapped[int] = mapped_column(Integer)
+    adopt_existing: Mapped[bool] = mapped_column(Boolean)
+    """Let cycles take over hub objects they match that no integration owns."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ux_integrations_org_name", "org_id", "name_key", unique=True),)
+
+
+class SyncJob(Base):
+    """The sync job of one integration: its status (Entra's vocabulary) and its state."""
+
+    __tablename__ = "sync_jobs"
+
+    integration_id: Mapped[str] = mapped_column(
+        ForeignKey("integrations.id", ondelete="CASCADE"), primary_key=True
+    )
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(20))
+    reason_code: Mapped[str | None] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text)
+    watermark: Mapped[dict[str, Any]]
+    """Per object type, where the next incremental read starts (empty: read everything)."""
+    checkpoint: Mapped[dict[str, Any] | None]
+    """Progress of an unfinished cycle, so a crash resumes instead of starting over."""
+    successive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    quarantined_at: Mapped[datetime | None]
+    next_run_at: Mapped[datetime | None]
+    running_since: Mapped[datetime | None]
+    running_by: Mapped[str | None] = mapped_column(String(200))
+    last_cycle_id: Mapped[str | None] = mapped_column(ID)
+    last_cycle_at: Mapped[datetime | None]
+    counts: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SyncCycle(Base):
+    __tablename__ = "sync_cycles"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    integration_id: Mapped[str] = mapped_column(ForeignKey("integrations.id", ondelete="CASCADE"))
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"))
+    mode: Mapped[str] = mapped_column(String(20))
+    """``initial``, ``incremental``, ``full`` (a full read after the first) or ``preview``."""
+    status: Mapped[str] = mapped_column(String(20))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    counts: Mapped[dict[str, Any]]
+    timings: Mapped[dict[str, Any]]
+    error_code: Mapped[str | None] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_sync_cycles_integration", "integration_id", "started_at"),)
+
+
+class ProvisioningLogEntry(Base):
+    """What one cycle did (or refused to do) to one object, and why."""
+
+    __tablename__ = "provisioning_log"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"))
+    integration_id: Mapped[str] = mapped_column(ForeignKey("integrations.id", ondelete="CASCADE"))
+    cycle_id: Mapped[str] = mapped_column(ID)
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+    object_type: Mapped[str] = mapped_column(String(10))
+    source_id: Mapped[str] = mapped_column(Text)
+    target_id: Mapped[str | None] = mapped_column(ID)
+    display: Mapped[str | None] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(20))
+    """create, update, disable, delete, skip or stagedDelete."""
+    result: Mapped[str] = mapped_column(String(10))
+    """success, failure, skipped or staged."""
+    step: Mapped[str] = mapped_column(String(10))
+    """Where it ended: import, scope, match, diff or export."""
+    error_code: Mapped[str | None] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text)
+    recommended_action: Mapped[str | None] = mapped_column(Text)
+    changes: Mapped[dict[str, Any] | None]
+
+    __table_args__ = (
+        Index("ix_provisioning_log_integration", "integration_id", "id"),
+        Index("ix_provisioning_log_source", "integration_id", "source_id"),
+    )
+
+
+class SyncObject(Base):
+    """The link between a source object and the target object a cycle made of it."""
+
+    __tablename__ = "sync_objects"
+
+    integration_id: Mapped[str] = mapped_column(
+        ForeignKey("integrations.id", ondelete="CASCADE"), primary_key=True
+    )
+    object_type: Mapped[str] = mapped_column(String(10), primary_key=True)
+    source_id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    target_id: Mapped[str | None] = mapped_column(ID)
+    digest: Mapped[str | None] = mapped_column(String(32))
+    """Hash of the mapped attributes last exported: an unchanged object costs no write."""
+    state: Mapped[str] = mapped_column(String(10))
+    """``active``, ``disabled`` (out of scope or soft-deleted) or ``removed``."""
+    seen_cycle: Mapped[str | None] = mapped_column(ID)
+    """The last full cycle that read this object: unseen ones are gone from the source."""
+    pending_ref: Mapped[str | None] = mapped_column(String(300))
+    """A user's manager (a source id) not yet resolvable when the user was written."""
+
+    __table_args__ = (
+        Index("ix_sync_objects_target", "integration_id", "target_id"),
+        Index(
+            "ix_sync_objects_pending_ref",
+            "integration_id",
+            "pending_ref",
+            **_partial("pending_ref IS NOT NULL"),
+        ),
+    )
+
+
+class SyncPending(Base):
+    """A deletion or disable a cycle decided on, applied only once the cycle knows it is safe.
+
+    ``staged`` ones wait for an administrator's approval (deletion threshold).
+    """
+
+    __tablename__ = "sync_pending"
+
+    integration_id: Mapped[str] = mapped_column(
+        ForeignKey("integrations.id", ondelete="CASCADE"), primary_key=True
+    )
+    object_type: Mapped[str] = mapped_column(String(10), primary_key=True)
+    source_id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    target_id: Mapped[str] = mapped_column(ID)
+    action: Mapped[str] = mapped_column(String(10))
+    """``disable`` or ``delete``."""
+    reason: Mapped[str] = mapped_column(Text)
+    cycle_id: Mapped[str] = mapped_column(ID)
+    staged: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SyncPendingMember(Base):
+    """A membership the source reported whose member is not (yet) in the target: a user
+    out of scope, failed into escrow, or a nested group read later. Added once it is."""
+
+    __tablename__ = "sync_pending_members"
+
+    integration_id: Mapped[str] = mapped_column(
+        ForeignKey("integrations.id", ondelete="CASCADE"), primary_key=True
+    )
+    group_source_id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    member_type: Mapped[str] = mapped_column(String(10), primary_key=True)
+    member_source_id: Mapped[str] = mapped_column(String(300), primary_key=True)
+
+
+class SyncEscrow(Base):
+    """An object that failed to export, retried in later cycles with backoff."""
+
+    __tablename__ = "sync_escrow"
+
+    integration_id: Mapped[str] = mapped_column(
+        ForeignKey("integrations.id", ondelete="CASCADE"), primary_key=True
+    )
+    object_type: Mapped[str] = mapped_column(String(10), primary_key=True)
+    source_id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    error_code: Mapped[str | None] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text)
+    first_failed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 def _table(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
@@ -194,3 +408,11 @@ GROUPS = _table(Group)
 MEMBERSHIPS = _table(Membership)
 TOKENS = _table(Token)
 AUDIT_EVENTS = _table(AuditEvent)
+INTEGRATIONS = _table(Integration)
+SYNC_JOBS = _table(SyncJob)
+SYNC_CYCLES = _table(SyncCycle)
+PROVISIONING_LOG = _table(ProvisioningLogEntry)
+SYNC_OBJECTS = _table(SyncObject)
+SYNC_PENDING = _table(SyncPending)
+SYNC_ESCROW = _table(SyncEscrow)
+SYNC_PENDING_MEMBERS = _table(SyncPendingMember)

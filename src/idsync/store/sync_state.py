@@ -1,0 +1,479 @@
+"""What the engine remembers between pages and cycles: links, pending removals,
+escrow, cycles and the provisioning log. Set-based statements only: a page of
+a thousand objects costs a handful of statements, not a thousand."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql, sqlite
+
+from idsync.store.models import (
+    PROVISIONING_LOG,
+    SYNC_CYCLES,
+    SYNC_ESCROW,
+    SYNC_OBJECTS,
+    SYNC_PENDING,
+    SYNC_PENDING_MEMBERS,
+)
+from idsync.store.types import utcnow
+
+_CHUNK = 500
+
+
+def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def _insert(conn: Connection, table: sa.Table) -> Any:
+    return (sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert)(table)
+
+
+# --- links: source object → target object ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    source_id: str
+    target_id: str | None
+    digest: str | None
+    state: str
+
+
+def links(
+    conn: Connection, integration_id: str, object_type: str, source_ids: Iterable[str]
+) -> dict[str, Link]:
+    o = SYNC_OBJECTS
+    found: dict[str, Link] = {}
+    for chunk in _chunks(sorted(set(source_ids))):
+        query = sa.select(o.c.source_id, o.c.target_id, o.c.digest, o.c.state).where(
+            o.c.integration_id == integration_id,
+            o.c.object_type == object_type,
+            o.c.source_id.in_(chunk),
+        )
+        found.update((row.source_id, Link(*row)) for row in conn.execute(query))
+    return found
+
+
+def save_links(
+    conn: Connection, integration_id: str, object_type: str, rows: list[dict[str, Any]]
+) -> None:
+    """Upsert links: each row has source_id, target_id, digest, state, seen_cycle, pending_ref."""
+    if not rows:
+        return
+    values = [{"integration_id": integration_id, "object_type": object_type, **r} for r in rows]
+    statement = _insert(conn, SYNC_OBJECTS)
+    statement = statement.on_conflict_do_update(
+        index_elements=[
+            SYNC_OBJECTS.c.integration_id,
+            SYNC_OBJECTS.c.object_type,
+            SYNC_OBJECTS.c.source_id,
+        ],
+        set_={
+            name: statement.excluded[name]
+            for name in ("target_id", "digest", "state", "seen_cycle", "pending_ref")
+        },
+    )
+    conn.execute(statement, values)
+
+
+def set_link_state(
+    conn: Connection, integration_id: str, object_type: str, source_ids: Sequence[str], state: str
+) -> None:
+    o = SYNC_OBJECTS
+    for chunk in _chunks(list(source_ids)):
+        conn.execute(
+            o.update()
+            .where(
+                o.c.integration_id == integration_id,
+                o.c.object_type == object_type,
+                o.c.source_id.in_(chunk),
+            )
+            .values(state=state, digest=None)
+        )
+
+
+def pending_references(conn: Connection, integration_id: str) -> list[tuple[str, str | None, str]]:
+    """(user target id, manager target id or None if still unknown, manager source id)."""
+    user, manager = SYNC_OBJECTS.alias("u"), SYNC_OBJECTS.alias("m")
+    query = (
+        sa.select(user.c.target_id, manager.c.target_id, user.c.pending_ref)
+        .select_from(
+            user.outerjoin(
+                manager,
+                sa.and_(
+                    manager.c.integration_id == user.c.integration_id,
+                    manager.c.object_type == "user",
+                    manager.c.source_id == user.c.pending_ref,
+                    manager.c.state != "removed",
+                ),
+            )
+        )
+        .where(
+            user.c.integration_id == integration_id,
+            user.c.object_type == "user",
+            user.c.pending_ref.is_not(None),
+        )
+    )
+    return [(row[0], row[1], row[2]) for row in conn.execute(query)]
+
+
+def clear_pending_references(
+    conn: Connection, integration_id: str, user_target_ids: Sequence[str]
+) -> None:
+    """Forget the references now written; the others wait for their target to appear."""
+    o = SYNC_OBJECTS
+    for chunk in _chunks(list(user_target_ids)):
+        conn.execute(
+            o.update()
+            .where(
+                o.c.integration_id == integration_id,
+                o.c.object_type == "user",
+                o.c.target_id.in_(chunk),
+                o.c.pending_ref.is_not(None),
+            )
+            .values(pending_ref=None)
+        )
+
+
+def unseen_links(
+    conn: Connection, integration_id: str, object_type: str, cycle_id: str
+) -> list[Link]:
+    """Links a full read did not report: those objects are gone from the source."""
+    o = SYNC_OBJECTS
+    query = sa.select(o.c.source_id, o.c.target_id, o.c.digest, o.c.state).where(
+        o.c.integration_id == integration_id,
+        o.c.object_type == object_type,
+        o.c.state != "removed",
+        sa.or_(o.c.seen_cycle.is_(None), o.c.seen_cycle != cycle_id),
+    )
+    return [Link(*row) for row in conn.execute(query)]
+
+
+def count_links(conn: Connection, integration_id: str, object_type: str) -> int:
+    o = SYNC_OBJECTS
+    query = sa.select(sa.func.count()).where(
+        o.c.integration_id == integration_id, o.c.object_type == object_type, o.c.state != "removed"
+    )
+    return int(conn.execute(query).scalar_one())
+
+
+def group_targets(conn: Connection, integration_id: str) -> list[str]:
+    o = SYNC_OBJECTS
+    query = sa.select(o.c.target_id).where(
+        o.c.integration_id == integration_id,
+        o.c.object_type == "group",
+        o.c.state == "active",
+        o.c.target_id.is_not(None),
+    )
+    return list(conn.execute(query).scalars())
+
+
+# --- memberships waiting for their member ----------------------------------------------------
+
+
+def add_pending_members(
+    conn: Connection, integration_id: str, items: Sequence[tuple[str, str, str]]
+) -> None:
+    """(group source id, member type, member source id): remember until resolvable."""
+    if not items:
+        return
+    p = SYNC_PENDING_MEMBERS
+    statement = _insert(conn, p).on_conflict_do_nothing(
+        index_elements=[
+            p.c.integration_id,
+            p.c.group_source_id,
+            p.c.member_type,
+            p.c.member_source_id,
+        ]
+    )
+    keys = ("group_source_id", "member_type", "member_source_id")
+    conn.execute(
+        statement,
+        [
+            {"integration_id": integration_id, **dict(zip(keys, item, strict=True))}
+            for item in set(items)
+        ],
+    )
+
+
+def drop_pending_members(
+    conn: Connection, integration_id: str, items: Sequence[tuple[str, str, str]]
+) -> None:
+    if not items:
+        return
+    p = SYNC_PENDING_MEMBERS
+    statement = p.delete().where(
+        p.c.integration_id == integration_id,
+        p.c.group_source_id == sa.bindparam("g"),
+        p.c.member_type == sa.bindparam("t"),
+        p.c.member_source_id == sa.bindparam("m"),
+    )
+    conn.execute(statement, [{"g": g, "t": t, "m": m} for g, t, m in set(items)])
+
+
+def clear_pending_members(conn: Connection, integration_id: str) -> None:
+    p = SYNC_PENDING_MEMBERS
+    conn.execute(p.delete().where(p.c.integration_id == integration_id))
+
+
+def resolvable_pending_members(
+    conn: Connection, integration_id: str
+) -> list[tuple[str, str, str, str, str]]:
+    """Pending memberships whose group and member both exist in the target now:
+    (group source id, group target id, member type, member source id, member target id)."""
+    p = SYNC_PENDING_MEMBERS
+    group, member = SYNC_OBJECTS.alias("g"), SYNC_OBJECTS.alias("m")
+    query = (
+        sa.select(
+            p.c.group_source_id,
+            group.c.target_id,
+            p.c.member_type,
+            p.c.member_source_id,
+            member.c.target_id,
+        )
+        .select_from(
+            p.join(
+                group,
+                sa.and_(
+                    group.c.integration_id == p.c.integration_id,
+                    group.c.object_type == "group",
+                    group.c.source_id == p.c.group_source_id,
+                    group.c.state == "active",
+                ),
+            ).join(
+                member,
+                sa.and_(
+                    member.c.integration_id == p.c.integration_id,
+                    member.c.object_type == p.c.member_type,
+                    member.c.source_id == p.c.member_source_id,
+                    member.c.state != "removed",
+                    member.c.target_id.is_not(None),
+                ),
+            )
+        )
+        .where(p.c.integration_id == integration_id)
+    )
+    return [tuple(row) for row in conn.execute(query)]
+
+
+# --- pending removals ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    object_type: str
+    source_id: str
+    target_id: str
+    action: str
+    reason: str
+    staged: bool
+
+
+def add_pending(
+    conn: Connection, integration_id: str, cycle_id: str, items: Sequence[Pending]
+) -> None:
+    if not items:
+        return
+    statement = _insert(conn, SYNC_PENDING)
+    statement = statement.on_conflict_do_update(
+        index_elements=[
+            SYNC_PENDING.c.integration_id,
+            SYNC_PENDING.c.object_type,
+            SYNC_PENDING.c.source_id,
+        ],
+        set_={n: statement.excluded[n] for n in ("target_id", "action", "reason", "cycle_id")},
+    )
+    now = utcnow()
+    conn.execute(
+        statement,
+        [
+            {
+                "integration_id": integration_id,
+                "object_type": p.object_type,
+                "source_id": p.source_id,
+                "target_id": p.target_id,
+                "action": p.action,
+                "reason": p.reason,
+                "cycle_id": cycle_id,
+                "staged": p.staged,
+                "created_at": now,
+            }
+            for p in items
+        ],
+    )
+
+
+def drop_pending(
+    conn: Connection, integration_id: str, object_type: str, source_ids: Sequence[str]
+) -> None:
+    p = SYNC_PENDING
+    for chunk in _chunks(list(source_ids)):
+        conn.execute(
+            p.delete().where(
+                p.c.integration_id == integration_id,
+                p.c.object_type == object_type,
+                p.c.source_id.in_(chunk),
+            )
+        )
+
+
+def list_pending(
+    conn: Connection, integration_id: str, *, staged: bool | None = None
+) -> list[Pending]:
+    p = SYNC_PENDING
+    query = sa.select(
+        p.c.object_type, p.c.source_id, p.c.target_id, p.c.action, p.c.reason, p.c.staged
+    ).where(p.c.integration_id == integration_id)
+    if staged is not None:
+        query = query.where(p.c.staged.is_(staged))
+    return [Pending(*row) for row in conn.execute(query.order_by(p.c.object_type, p.c.source_id))]
+
+
+def stage_pending(conn: Connection, integration_id: str) -> None:
+    p = SYNC_PENDING
+    conn.execute(p.update().where(p.c.integration_id == integration_id).values(staged=True))
+
+
+# --- escrow ----------------------------------------------------------------------------------------
+
+
+def escrow(
+    conn: Connection,
+    integration_id: str,
+    object_type: str,
+    source_id: str,
+    error_code: str | None,
+    reason: str,
+    retry_at: Callable[[int], datetime],
+) -> int:
+    """Put (or keep) an object in escrow, due again at ``retry_at(failed attempts)``;
+    returns how many attempts failed so far."""
+    e = SYNC_ESCROW
+    key = (
+        (e.c.integration_id == integration_id)
+        & (e.c.object_type == object_type)
+        & (e.c.source_id == source_id)
+    )
+    now = utcnow()
+    statement = _insert(conn, e).values(
+        integration_id=integration_id,
+        object_type=object_type,
+        source_id=source_id,
+        attempts=1,
+        error_code=error_code,
+        reason=reason,
+        first_failed_at=now,
+        next_attempt_at=now,
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=[e.c.integration_id, e.c.object_type, e.c.source_id],
+        set_={
+            "attempts": e.c.attempts + 1,
+            "error_code": statement.excluded.error_code,
+            "reason": statement.excluded.reason,
+        },
+    )
+    conn.execute(statement)
+    attempts = int(conn.execute(sa.select(e.c.attempts).where(key)).scalar_one())
+    conn.execute(e.update().where(key).values(next_attempt_at=retry_at(attempts)))
+    return attempts
+
+
+def release_escrow(
+    conn: Connection, integration_id: str, object_type: str, source_ids: Sequence[str]
+) -> None:
+    e = SYNC_ESCROW
+    for chunk in _chunks(list(source_ids)):
+        conn.execute(
+            e.delete().where(
+                e.c.integration_id == integration_id,
+                e.c.object_type == object_type,
+                e.c.source_id.in_(chunk),
+            )
+        )
+
+
+def due_escrow(
+    conn: Connection, integration_id: str, now: datetime, limit: int = 1000
+) -> list[tuple[str, str]]:
+    e = SYNC_ESCROW
+    query = (
+        sa.select(e.c.object_type, e.c.source_id)
+        .where(e.c.integration_id == integration_id, e.c.next_attempt_at <= now)
+        .order_by(e.c.next_attempt_at)
+        .limit(limit)
+    )
+    return [(row[0], row[1]) for row in conn.execute(query)]
+
+
+def has_escrow(conn: Connection, integration_id: str) -> bool:
+    e = SYNC_ESCROW
+    query = sa.select(e.c.source_id).where(e.c.integration_id == integration_id).limit(1)
+    return conn.execute(query).first() is not None
+
+
+def clear_escrow(conn: Connection, integration_id: str) -> None:
+    conn.execute(SYNC_ESCROW.delete().where(SYNC_ESCROW.c.integration_id == integration_id))
+
+
+# --- cycles and the provisioning log -------------------------------------------------------------
+
+
+def insert_cycle(
+    conn: Connection, cycle_id: str, integration_id: str, org_id: str, mode: str
+) -> None:
+    conn.execute(
+        SYNC_CYCLES.insert().values(
+            id=cycle_id,
+            integration_id=integration_id,
+            org_id=org_id,
+            mode=mode,
+            status="running",
+            started_at=utcnow(),
+            counts={},
+            timings={},
+        )
+    )
+
+
+def update_cycle(conn: Connection, cycle_id: str, **values: Any) -> None:
+    conn.execute(SYNC_CYCLES.update().where(SYNC_CYCLES.c.id == cycle_id).values(**values))
+
+
+def get_cycle(conn: Connection, cycle_id: str) -> Any:
+    return conn.execute(sa.select(SYNC_CYCLES).where(SYNC_CYCLES.c.id == cycle_id)).first()
+
+
+def write_log(conn: Connection, entries: list[dict[str, Any]]) -> None:
+    if entries:
+        conn.execute(PROVISIONING_LOG.insert(), entries)
+
+
+def read_log(
+    conn: Connection,
+    integration_id: str,
+    *,
+    cycle_id: str | None = None,
+    action: str | None = None,
+    result: str | None = None,
+    source_id: str | None = None,
+    limit: int = 100,
+) -> list[Any]:
+    log = PROVISIONING_LOG
+    query = sa.select(log).where(log.c.integration_id == integration_id)
+    for column, value in (
+        (log.c.cycle_id, cycle_id),
+        (log.c.action, action),
+        (log.c.result, result),
+        (log.c.source_id, source_id),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    return list(conn.execute(query.order_by(log.c.id.desc()).limit(limit)))
