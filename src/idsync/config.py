@@ -57,6 +57,17 @@ class Settings:
     Writing it on every request would turn every read into a write.
     """
 
+    secret_key: str = ""
+    """Key that encrypts connector credentials at rest (a Fernet key, urlsafe base64).
+
+    Empty: the key is read from ``secret_key_file``, which is created on first use.
+    """
+
+    secret_key_file: str = "idsync.key"  # noqa: S105 - the path of the key, not a key
+
+    scheduler_poll_seconds: float = 5.0
+    """How often ``idsync serve`` looks for sync jobs that are due."""
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Build settings from ``IDSYNC_<FIELD>`` variables, then apply non-None overrides."""

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
-from idsync.cli import audit, db, orgs, schemas, serve, tokens
+from idsync.cli import audit, db, emulator, integrations, orgs, schemas, serve, sync, tokens
 from idsync.cli.common import fail
 from idsync.health.catalogue import IdsyncError
+from idsync.logs import configure
 
 app = typer.Typer(
     name="idsync",
@@ -17,14 +20,22 @@ app = typer.Typer(
 )
 app.command("serve")(serve.serve)
 app.command("openapi")(serve.openapi)
+app.command("emulator")(emulator.emulator)
 app.add_typer(orgs.app, name="org")
 app.add_typer(tokens.app, name="token")
 app.add_typer(schemas.app, name="schema")
 app.add_typer(audit.app, name="audit")
 app.add_typer(db.app, name="db")
+app.add_typer(integrations.app, name="integration")
+app.add_typer(sync.app, name="sync")
 
 
 def main() -> None:
+    # Commands log warnings and errors only (on stderr, so --json output stays clean);
+    # `serve` reconfigures from its own flags.
+    configure(
+        os.environ.get("IDSYNC_LOG_LEVEL", "warning"), os.environ.get("IDSYNC_LOG_FORMAT", "json")
+    )
     try:
         app()
     except IdsyncError as exc:

@@ -13,7 +13,9 @@ from sqlalchemy.engine import make_url
 
 from idsync.api.openapi import openapi_document
 from idsync.cli.common import DatabaseOption, database_url, open_db
+from idsync.config import Settings
 from idsync.logs import configure, get_logger
+from idsync.sync.scheduler import Scheduler
 
 
 def serve(
@@ -26,11 +28,14 @@ def serve(
     ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
     log_format: Annotated[str, typer.Option(help="json or console.")] = "json",
+    scheduler: Annotated[
+        bool, typer.Option(help="Run due sync jobs in this process (the embedded default).")
+    ] = True,
 ) -> None:
     """Serve the SCIM API at /scim/{org_id}/v2/ (applies pending migrations first)."""
     url = database_url(database)
     configure(log_level, log_format)
-    open_db(url)  # migrate once, here, before any worker starts
+    db = open_db(url)  # migrate once, here, before any worker starts
     # Worker processes build their own app from the environment (one config object).
     os.environ["IDSYNC_DATABASE_URL"] = url
     os.environ["IDSYNC_LOG_LEVEL"] = log_level
@@ -40,6 +45,9 @@ def serve(
     get_logger("idsync.serve").info(
         "starting", host=host, port=port, workers=workers, database=_redacted(url)
     )
+    if scheduler:
+        # In the supervising process: one scheduler however many API workers there are.
+        Scheduler(db, Settings.from_env()).start()
     uvicorn.run(
         "idsync.api.app:app_from_env",
         factory=True,

@@ -300,6 +300,130 @@ DATABASE_UNAVAILABLE = _entry(
     "Retry in a minute; operators: check that the database at the configured URL is up.",
 )
 
+# --- sync: the directories and applications a cycle talks to ------------------------------
+# 502: the other side refused or failed; 503: it asked us to wait or could not be reached.
+SOURCE_UNAUTHORIZED = _entry(
+    "IDS-502-010",
+    "directory refused the credentials",
+    "{system} refused idsync's credentials for integration {integration!r} (HTTP {status}{upstream}).",
+    "Nothing was changed and the job is in Quarantine. Check the integration's credentials "
+    "(idsync integration show), fix them, then run: idsync sync restart {integration} --reset quarantine",
+)
+SOURCE_FORBIDDEN = _entry(
+    "IDS-502-011",
+    "directory denied access",
+    "{system} denied integration {integration!r} access to {resource} (HTTP {status}{upstream}).",
+    "Grant the application the permissions it needs ({permissions}), then run: "
+    "idsync sync restart {integration} --reset quarantine",
+)
+ENTRA_SERVICE_PRINCIPAL_MISSING = _entry(
+    "IDS-502-012",
+    "enterprise application removed",
+    "Entra ID tenant {tenant} has no service principal for application {client_id} any more "
+    "({upstream}): someone deleted the enterprise application idsync uses to read the directory.",
+    "Grant admin consent again at {consent_url} (this re-creates the enterprise application), "
+    "then run: idsync sync restart {integration} --reset quarantine",
+)
+ENTRA_INVALID_SECRET = _entry(
+    "IDS-502-013",
+    "client secret rejected",
+    "Entra ID rejected the client secret of application {client_id} ({upstream}).",
+    "Create a new client secret for the app registration, store it with "
+    "idsync integration update {integration} --client-secret …, then restart the job.",
+)
+ENTRA_UNKNOWN_APPLICATION = _entry(
+    "IDS-502-014",
+    "application or tenant not found",
+    "Entra ID does not know {what} ({upstream}).",
+    "Check the tenant id and client id of integration {integration!r} against the app "
+    "registration in the Entra admin center.",
+)
+SOURCE_THROTTLED = _entry(
+    "IDS-503-010",
+    "directory throttled",
+    "{system} kept throttling integration {integration!r} (HTTP 429, retry after {retry_after} s).",
+    "Nothing is lost: the cycle resumes from its last checkpoint at the next run. If it keeps "
+    "happening, lengthen the job's interval.",
+)
+SOURCE_UNAVAILABLE = _entry(
+    "IDS-503-011",
+    "directory unavailable",
+    "{system} could not be reached or failed for integration {integration!r}: {reason}.",
+    "Nothing is lost: the cycle resumes from its last checkpoint at the next run. Check the "
+    "directory's URL and network path if it keeps failing.",
+)
+WATERMARK_EXPIRED = _entry(
+    "IDS-410-010",
+    "change tracking expired",
+    "{system} no longer answers changes since the last cycle of {integration!r} ({reason}).",
+    "Nothing to do: idsync reads the whole directory again in this cycle.",
+)
+
+# --- sync: what a cycle refuses to do on its own ---------------------------------------------
+DELETION_THRESHOLD = _entry(
+    "IDS-409-010",
+    "deletion threshold exceeded",
+    "The cycle would delete or disable {count} objects, more than the job's threshold of "
+    "{threshold}; they were staged, not applied.",
+    "Review them (idsync sync logs {integration} --action stagedDelete) and approve with "
+    "idsync sync approve-deletes {integration}, or fix the source and restart the job.",
+)
+SOURCE_SHRANK = _entry(
+    "IDS-409-011",
+    "source returned far fewer objects",
+    "A full read of {system} returned {seen} {object_type}s where the hub holds {known} from "
+    "this integration; idsync does not read that as everyone leaving.",
+    "Check the integration's scope and the directory; if the drop is real, approve it with "
+    "idsync sync approve-deletes {integration}.",
+)
+FAILURE_RATE = _entry(
+    "IDS-409-012",
+    "too many objects failed",
+    "{failed} of {total} objects failed in the last cycle (more than {limit}%).",
+    "See why in idsync sync logs {integration} --result failure, fix the cause, then run "
+    "idsync sync restart {integration} --reset quarantine.",
+)
+OWNED_ELSEWHERE = _entry(
+    "IDS-409-013",
+    "object owned elsewhere",
+    "{object_type} {key!r} already exists in the hub and is managed by {owner}.",
+    "Leave it, or let this integration take it over: idsync integration update {integration} "
+    "--adopt-existing",
+)
+MAPPING_FAILED = _entry(
+    "IDS-400-030",
+    "attribute mapping failed",
+    "{object_type} {source_id} could not be mapped: {reason}.",
+    "Fix the object in the directory or the integration's attribute mappings; it is retried "
+    "in the next cycle.",
+)
+INTEGRATION_NOT_FOUND = _entry(
+    "IDS-404-010",
+    "integration not found",
+    "There is no integration {integration!r}.",
+    "List integrations with: idsync integration list",
+)
+INVALID_INTEGRATION = _entry(
+    "IDS-400-031",
+    "invalid integration settings",
+    "The integration settings are not valid: {reason}.",
+    "{hint}",
+)
+SECRET_KEY_UNUSABLE = _entry(
+    "IDS-500-010",
+    "credentials cannot be decrypted",
+    "The stored credentials of integration {integration!r} cannot be decrypted with the "
+    "configured key ({reason}).",
+    "Start idsync with the key the credentials were stored with (IDSYNC_SECRET_KEY or the key "
+    "file), or store the credentials again with idsync integration update.",
+)
+JOB_BUSY = _entry(
+    "IDS-409-014",
+    "cycle already running",
+    "A cycle of integration {integration!r} is already running (since {since}).",
+    "Wait for it to finish (idsync sync status {integration}).",
+)
+
 # --- CLI and configuration ----------------------------------------------------------------
 INVALID_DATABASE_URL = _entry(
     "IDS-400-020",

@@ -1,0 +1,337 @@
+"""``idsync sync``: run, watch, restart and approve sync cycles."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from idsync.cli.common import DatabaseOption, JsonOption, console, emit_json, errors, open_db, table
+from idsync.config import Settings
+from idsync.store import sync_state as state
+from idsync.sync import engine, integrations
+from idsync.sync.integrations import RESETS
+from idsync.sync.report import CycleReport
+
+app = typer.Typer(help="Run and watch sync cycles.", no_args_is_help=True)
+IntegrationArgument = Annotated[str, typer.Argument(help="Integration id (or its unique name).")]
+
+
+def _summary(report: CycleReport) -> dict[str, Any]:
+    return {
+        "integration_id": report.integration_id,
+        "cycle_id": report.cycle_id,
+        "mode": report.mode,
+        "status": report.status,
+        "reason_code": report.reason_code,
+        "reason": report.reason,
+        "counts": report.counts,
+        **{
+            action: report.counts.get(action, 0)
+            for action in (
+                "create",
+                "update",
+                "disable",
+                "delete",
+                "skip",
+                "failed",
+                "stagedDelete",
+            )
+        },
+        "seconds": report.seconds,
+        "started_at": report.started_at,
+        "finished_at": report.finished_at,
+        **({"preview": report.preview} if report.preview is not None else {}),
+    }
+
+
+@contextmanager
+def _progress(enabled: bool, estimates: dict[str, int]) -> Iterator[engine.ProgressCallback | None]:
+    if not enabled:
+        yield None
+        return
+    columns = (
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f} read · {task.fields[written]:,} written"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=errors, transient=False) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(event: engine.Progress) -> None:
+            if event.object_type not in tasks:
+                total = estimates.get(event.object_type) or None
+                tasks[event.object_type] = bar.add_task(
+                    f"{event.object_type}s", total=total, written=0, rate=""
+                )
+            task = tasks[event.object_type]
+            elapsed = bar.tasks[task].elapsed or 0.0
+            rate = f"{event.read / elapsed:,.0f}/s" if elapsed > 0 else ""
+            bar.update(task, completed=event.read, written=event.written, rate=rate)
+
+        yield update
+
+
+@app.command("run")
+def run(
+    integration: IntegrationArgument,
+    preview: Annotated[
+        bool, typer.Option(help="Show what the cycle would change; change nothing.")
+    ] = False,
+    full: Annotated[
+        bool, typer.Option(help="Read everything, not only changes since the last cycle.")
+    ] = False,
+    database: DatabaseOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Run one cycle now (with a progress bar), then print what it did."""
+    db = open_db(database)
+    record = integrations.get_integration(db, integration)
+    estimates: dict[str, int] = {}
+    if not json:  # for the progress bar's ETA: the object counts of the last cycle
+        with db.read() as conn:
+            estimates = {t: state.count_links(conn, record.id, t) for t in ("user", "group")}
+    with _progress(not json, estimates) as progress:
+        report = integrations.run_cycle(
+            db, Settings.from_env(), record.id, full=full, preview=preview, progress=progress
+        )
+    if json:
+        emit_json(_summary(report))
+        return
+    _print_report(report)
+
+
+def _print_report(report: CycleReport) -> None:
+    counts = report.counts
+    rows = [[key, f"{value:,}"] for key, value in sorted(counts.items())]
+    rows += [[f"seconds {k}", f"{v:.2f}"] for k, v in report.seconds.items()]
+    table(f"Cycle {report.cycle_id} ({report.mode})", ["", "count"], rows)
+    status = f"Job status: [bold]{report.status}[/]"
+    console.print(
+        status + (f" — {report.reason_code}: {report.reason}" if report.reason_code else "")
+    )
+    if report.preview:
+        table(
+            "Preview: what a cycle would change",
+            ["type", "action", "source id", "name", "reason"],
+            [
+                [p["objectType"], p["action"], p["sourceId"], p["display"], p["reason"]]
+                for p in report.preview[:200]
+            ],
+        )
+        if len(report.preview) > 200:
+            console.print(f"… and {len(report.preview) - 200:,} more (use --json for all).")
+
+
+@app.command("status")
+def status(
+    integration: Annotated[
+        str | None, typer.Argument(help="Integration id; all if omitted.")
+    ] = None,
+    database: DatabaseOption = None,
+    json: JsonOption = False,
+) -> None:
+    """The status of sync jobs, with the reason for the current one."""
+    db = open_db(database)
+    if integration is not None:
+        record = integrations.get_integration(db, integration)
+        pairs = [(record, integrations.get_job(db, record.id))]
+    else:
+        pairs = integrations.list_integrations(db)
+    described = [
+        {
+            "integration_id": r.id,
+            "name": r.name,
+            "org_id": r.org_id,
+            "status": j.status,
+            "reason_code": j.reason_code,
+            "reason": j.reason,
+            "auto_sync": r.auto_sync,
+            "last_cycle_id": j.last_cycle_id,
+            "last_cycle_at": j.last_cycle_at,
+            "next_run_at": j.next_run_at,
+            "successive_failures": j.successive_failures,
+            "quarantined_at": j.quarantined_at,
+            "running_since": j.running_since,
+            "counts": j.counts,
+            "resumable": j.checkpoint is not None,
+        }
+        for r, j in pairs
+    ]
+    if json:
+        emit_json(described[0] if integration is not None else described)
+        return
+    table(
+        "Sync jobs",
+        ["integration", "name", "status", "reason", "last cycle", "next run"],
+        [
+            [
+                d["integration_id"],
+                d["name"],
+                d["status"],
+                f"{d['reason_code']}: {d['reason']}" if d["reason_code"] else (d["reason"] or ""),
+                d["last_cycle_at"],
+                d["next_run_at"],
+            ]
+            for d in described
+        ],
+    )
+
+
+@app.command("restart")
+def restart(
+    integration: IntegrationArgument,
+    reset: Annotated[
+        list[str], typer.Option(help=f"What to reset: {', '.join(RESETS)} (repeatable).")
+    ] = [],  # noqa: B006
+    database: DatabaseOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Restart a job (Entra's "Restart provisioning"): clear the chosen state; it runs next."""
+    job = integrations.restart(open_db(database), integration, reset or ["quarantine"], actor="cli")
+    if json:
+        emit_json(
+            {"integration_id": job.integration_id, "status": job.status, "reason": job.reason}
+        )
+    else:
+        console.print(
+            f"Job restarted; status {job.status}. It runs at the next scheduler tick, or now with: idsync sync run {job.integration_id}"
+        )
+
+
+@app.command("pause")
+def pause(
+    integration: IntegrationArgument, database: DatabaseOption = None, json: JsonOption = False
+) -> None:
+    """Stop scheduled cycles until resumed."""
+    job = integrations.set_paused(open_db(database), integration, True, actor="cli")
+    emit_json({"status": job.status}) if json else console.print(f"Job {job.status}.")
+
+
+@app.command("resume")
+def resume(
+    integration: IntegrationArgument, database: DatabaseOption = None, json: JsonOption = False
+) -> None:
+    """Resume scheduled cycles."""
+    job = integrations.set_paused(open_db(database), integration, False, actor="cli")
+    emit_json({"status": job.status}) if json else console.print(f"Job {job.status}.")
+
+
+@app.command("logs")
+def logs(
+    integration: IntegrationArgument,
+    action: Annotated[
+        str | None, typer.Option(help="create, update, disable, delete, skip, stagedDelete.")
+    ] = None,
+    result: Annotated[str | None, typer.Option(help="success, failure, skipped or staged.")] = None,
+    source_id: Annotated[str | None, typer.Option(help="One source object.")] = None,
+    cycle: Annotated[str | None, typer.Option(help="One cycle id.")] = None,
+    limit: Annotated[int, typer.Option(help="Newest entries first, at most this many.")] = 50,
+    database: DatabaseOption = None,
+    json: JsonOption = False,
+) -> None:
+    """The provisioning log: every object's fate, with the reason and what to do."""
+    db = open_db(database)
+    record = integrations.get_integration(db, integration)
+    with db.read() as conn:
+        entries = state.read_log(
+            conn,
+            record.id,
+            cycle_id=cycle,
+            action=action,
+            result=result,
+            source_id=source_id,
+            limit=limit,
+        )
+    fields = (
+        "id",
+        "cycle_id",
+        "occurred_at",
+        "object_type",
+        "source_id",
+        "target_id",
+        "display",
+        "action",
+        "result",
+        "step",
+        "error_code",
+        "reason",
+        "recommended_action",
+        "changes",
+    )
+    described = [{f: getattr(e, f) for f in fields} for e in entries]
+    if json:
+        emit_json(described)
+        return
+    table(
+        "Provisioning log",
+        ["time", "type", "name", "action", "result", "step", "code", "reason"],
+        [
+            [
+                d["occurred_at"],
+                d["object_type"],
+                d["display"] or d["source_id"],
+                d["action"],
+                d["result"],
+                d["step"],
+                d["error_code"],
+                d["reason"],
+            ]
+            for d in described
+        ],
+    )
+
+
+@app.command("approve-deletes")
+def approve_deletes(
+    integration: IntegrationArgument, database: DatabaseOption = None, json: JsonOption = False
+) -> None:
+    """Apply the deletions and disables a cycle staged instead of applying."""
+    counts = integrations.approve_deletes(open_db(database), integration, actor="cli")
+    if json:
+        emit_json(
+            {"counts": counts, **{a: counts.get(a, 0) for a in ("disable", "delete", "failed")}}
+        )
+    else:
+        console.print(
+            f"Applied: {counts.get('disable', 0)} disabled, {counts.get('delete', 0)} deleted, {counts.get('failed', 0)} failed."
+        )
+
+
+@app.command("user")
+def user(
+    integration: IntegrationArgument,
+    source_id: Annotated[
+        str, typer.Argument(help="The user's id in the directory (Entra object id).")
+    ],
+    database: DatabaseOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Provision one user now (Entra's "Provision on demand") and show what happened."""
+    db = open_db(database)
+    entries = integrations.provision_one(db, Settings.from_env(), integration, "user", source_id)
+    if json:
+        emit_json(entries)
+        return
+    table(
+        "Provisioned on demand",
+        ["type", "action", "result", "step", "code", "reason"],
+        [
+            [e["object_type"], e["action"], e["result"], e["step"], e["error_code"], e["reason"]]
+            for e in entries
+        ],
+    )

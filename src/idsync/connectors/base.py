@@ -1,0 +1,114 @@
+"""The interface between the engine and a source connector.
+
+A source reads users and groups as pages of :class:`~idsync.sync.records.SourceObject`,
+full or incremental, and can be resumed from the checkpoint of the last page a
+cycle applied. It raises only :mod:`idsync.connectors.errors` exceptions, so the
+engine decides about retries and quarantine without knowing the protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from idsync.health.catalogue import IdsyncError
+from idsync.sync.records import ObjectType, Page, ReadStart, SourceHealth, SourceObject
+
+
+class Source(Protocol):
+    """A directory idsync reads from (Entra ID, LDAP, a SCIM server, a file)."""
+
+    def read(self, object_type: ObjectType, start: ReadStart) -> Iterator[Page]:
+        """Pages of objects of one type, from ``start`` until a page carrying a watermark.
+
+        A full read yields every object once (a group's members may be spread over
+        several records of the same group). An incremental read yields what changed
+        since ``start.watermark``, removals included. Raises ``WatermarkExpired`` when
+        the source can no longer answer from that watermark: the engine then reads in full.
+        """
+        ...
+
+    def read_one(self, object_type: ObjectType, source_id: str) -> SourceObject | None:
+        """One object as it is now (on-demand provisioning); None if the source has no such object."""
+        ...
+
+    def check(self) -> SourceHealth:
+        """Prove the credentials work and the permissions suffice, without reading the directory."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Desired:
+    """What a target object should hold: SCIM attribute assignments (None clears)."""
+
+    source_id: str
+    assignments: tuple[tuple[str, Any], ...]
+    key: str | None
+    """The value of the matching attribute, if the record carries it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Existing:
+    """A target object found by the matching attribute."""
+
+    target_id: str
+    owner: str | None
+    """The integration that provisions it; None: created by hand or by a client."""
+
+
+@dataclass(slots=True)
+class Exported:
+    """The outcome of one object's export."""
+
+    source_id: str
+    target_id: str | None = None
+    changed: tuple[str, ...] = ()
+    """The attributes that changed (empty: the target already held all of it)."""
+    error: IdsyncError | None = None
+    deactivated: bool = False
+
+
+Membership = tuple[str, ObjectType, str]
+"""(group target id, member type, member target id)."""
+
+
+class Target(Protocol):
+    """Where a cycle writes: the hub's own store, or (later) an application over SCIM.
+
+    Every write marks the object as provisioned by the integration the target was
+    opened for; ``update`` and friends leave objects it does not own alone.
+    """
+
+    def match(self, object_type: ObjectType, keys: Sequence[str]) -> dict[str, Existing]:
+        """Objects holding these matching-attribute values, by the value's comparison form."""
+        ...
+
+    def create(self, object_type: ObjectType, items: Sequence[Desired]) -> list[Exported]: ...
+
+    def update(
+        self, object_type: ObjectType, items: Sequence[tuple[str, Desired]], *, adopt: bool = False
+    ) -> list[Exported]:
+        """Apply assignments to existing objects (``adopt``: take ownership of unowned ones)."""
+        ...
+
+    def deactivate(self, object_type: ObjectType, target_ids: Sequence[str]) -> list[Exported]: ...
+
+    def delete(self, object_type: ObjectType, target_ids: Sequence[str]) -> list[Exported]: ...
+
+    def set_references(self, pairs: Sequence[tuple[str, str | None]]) -> None:
+        """Set (or clear) each user's manager: (user target id, manager target id)."""
+        ...
+
+    def add_members(self, members: Sequence[Membership], *, seen: str | None = None) -> int:
+        """Add memberships (existing ones are kept); ``seen`` marks them for a full reconcile."""
+        ...
+
+    def remove_members(self, members: Sequence[Membership]) -> int: ...
+
+    def remove_unlisted_members(self, group_ids: Sequence[str], seen: str) -> int:
+        """Full reconcile: drop memberships this integration made that the cycle ``seen``
+        did not report (see :meth:`add_members`)."""
+        ...

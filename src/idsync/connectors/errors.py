@@ -1,0 +1,48 @@
+"""Failures a connector reports, classified by what the engine must do about them.
+
+Each carries an entry of the error catalogue (code, message, action) filled in by
+the connector, which knows the protocol's details (Graph error codes, AADSTS
+numbers, LDAP result codes); the engine only looks at the class.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from idsync.health.catalogue import ErrorCode, IdsyncError
+
+
+class ConnectorError(IdsyncError):
+    """Any failure talking to a directory or application."""
+
+
+class AccessDenied(ConnectorError):
+    """The other side refused our credentials or permissions (HTTP 401/403, LDAP bind failure).
+
+    Never retried within a cycle and never read as "no objects": the job goes to
+    Quarantine at once and nothing is exported.
+    """
+
+    def __init__(self, error: ErrorCode, /, *, status: int | None = None, **params: Any) -> None:
+        super().__init__(error, status=status, **params)
+        self.status = status
+
+
+class Throttled(ConnectorError):
+    """The other side asked us to slow down (HTTP 429, or 503 with Retry-After)."""
+
+    def __init__(self, error: ErrorCode, /, *, retry_after: float, **params: Any) -> None:
+        super().__init__(error, retry_after=retry_after, **params)
+        self.retry_after = retry_after
+
+
+class Unavailable(ConnectorError):
+    """A failure that may pass: 5xx, timeout, connection reset. Retried with backoff."""
+
+
+class WatermarkExpired(ConnectorError):
+    """The source can no longer answer "what changed since": read everything again."""
+
+
+class ObjectRejected(ConnectorError):
+    """The other side refused one object (bad value, conflict): that object goes to escrow."""

@@ -1,0 +1,141 @@
+"""Access tokens: JWT-shaped, as Entra's are, signed with a key only the emulator holds.
+
+Entra access tokens for Graph are JWTs whose claims name the tenant (``tid``), the
+client app (``appid``), the service principal (``oid``, ``idtyp: app``) and the granted
+application permissions (``roles``); delegated tokens carry ``scp`` and the user's
+``oid``/``upn`` instead (https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference).
+Clients must treat them as opaque; the emulator signs them with HMAC-SHA256 and checks
+signature, expiry and tenant here, and the Graph layer checks that the service principal
+they were issued to still exists.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+GRAPH_AUDIENCE = "https://graph.microsoft.com"
+APP_TOKEN_LIFETIME = 3599  # what Entra returns as expires_in for client credentials
+ADMIN_TOKEN_LIFETIME = 10 * 365 * 86400
+
+
+class TokenError(Exception):
+    """Why a bearer token is refused (Graph's message for it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    kind: str  # "app" or "user"
+    tenant_id: str
+    app_id: str
+    object_id: str  # service principal id (app) or user id (user)
+    permissions: frozenset[str]
+    token_id: str
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class TokenIssuer:
+    def __init__(self, key: bytes, issuer_base: str = "https://sts.windows.net") -> None:
+        self._key = key
+        self._issuer_base = issuer_base
+
+    def _sign(self, claims: dict[str, Any]) -> str:
+        header = _b64(orjson.dumps({"typ": "JWT", "alg": "HS256", "kid": "idsync-emulator"}))
+        body = _b64(orjson.dumps(claims))
+        signature = hmac.new(self._key, f"{header}.{body}".encode(), hashlib.sha256).digest()
+        return f"{header}.{body}.{_b64(signature)}"
+
+    def _base(self, tenant_id: str, lifetime: int) -> dict[str, Any]:
+        now = int(time.time())
+        return {
+            "aud": GRAPH_AUDIENCE,
+            "iss": f"{self._issuer_base}/{tenant_id}/",
+            "iat": now,
+            "nbf": now,
+            "exp": now + lifetime,
+            "tid": tenant_id,
+            "uti": _b64(uuid.uuid4().bytes),
+            "ver": "1.0",
+        }
+
+    def app_token(
+        self, tenant_id: str, app_id: str, sp_id: str, roles: list[str], app_name: str
+    ) -> str:
+        claims = self._base(tenant_id, APP_TOKEN_LIFETIME)
+        claims.update(
+            {
+                "app_displayname": app_name,
+                "appid": app_id,
+                "appidacr": "1",
+                "idp": f"{self._issuer_base}/{tenant_id}/",
+                "idtyp": "app",
+                "oid": sp_id,
+                "roles": roles,
+                "sub": sp_id,
+            }
+        )
+        return self._sign(claims)
+
+    def user_token(
+        self, tenant_id: str, client_app_id: str, user: dict[str, Any], scopes: list[str]
+    ) -> str:
+        claims = self._base(tenant_id, ADMIN_TOKEN_LIFETIME)
+        claims.update(
+            {
+                "appid": client_app_id,
+                "appidacr": "0",
+                "idtyp": "user",
+                "name": user["displayName"],
+                "oid": user["id"],
+                "scp": " ".join(scopes),
+                "sub": user["id"],
+                "upn": user["userPrincipalName"],
+                "wids": ["62e90394-69f5-4237-9190-012177145e10"],  # Global Administrator
+            }
+        )
+        return self._sign(claims)
+
+    def validate(self, token: str, tenant_id: str) -> Principal:
+        try:
+            header, body, signature = token.split(".")
+            expected = hmac.new(self._key, f"{header}.{body}".encode(), hashlib.sha256).digest()
+            if not hmac.compare_digest(expected, _unb64(signature)):
+                raise TokenError("Access token validation failure. Invalid signature.")
+            claims = orjson.loads(_unb64(body))
+        except (ValueError, orjson.JSONDecodeError) as exc:
+            # Graph's wording for a token that is not a JWT at all.
+            raise TokenError("IDX14100: JWT is not well formed, there are no dots (.).") from exc
+        if not isinstance(claims, dict) or claims.get("aud") != GRAPH_AUDIENCE:
+            raise TokenError("Access token validation failure. Invalid audience.")
+        if claims.get("exp", 0) < time.time():
+            raise TokenError("Lifetime validation failed, the token is expired.")
+        if claims.get("tid") != tenant_id:
+            raise TokenError("Access token validation failure. Invalid issuer.")
+        if claims.get("idtyp") == "app":
+            permissions = frozenset(claims.get("roles", []))
+            kind = "app"
+        else:
+            permissions = frozenset(str(claims.get("scp", "")).split())
+            kind = "user"
+        return Principal(
+            kind=kind,
+            tenant_id=claims["tid"],
+            app_id=claims.get("appid", ""),
+            object_id=claims.get("oid", ""),
+            permissions=permissions,
+            token_id=claims.get("uti", ""),
+        )

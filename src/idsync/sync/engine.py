@@ -1,0 +1,704 @@
+"""A sync cycle: import → scope → match → diff → export, page by page, resumable.
+
+The engine talks to a :class:`~idsync.connectors.base.Source` and a
+:class:`~idsync.connectors.base.Target` and to nothing else: it does not know
+which directory it reads. After every page it saves a checkpoint (the source's
+resume position) in the same place as what the page did, so a cycle that
+crashes resumes where it stopped, and re-applying a page converges instead of
+duplicating (objects are matched before they are created).
+
+Safety rules (DESIGN.md "Contracts"): removals are collected during the cycle
+and applied only at its end, and only if they stay under the job's deletion
+threshold; a source that refuses our credentials quarantines the job at once;
+a full read that returns far fewer objects than the hub holds is not believed.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from idsync.connectors.base import Source, Target
+from idsync.connectors.errors import (
+    AccessDenied,
+    ConnectorError,
+    Throttled,
+    Unavailable,
+    WatermarkExpired,
+)
+from idsync.health.catalogue import (
+    DELETION_THRESHOLD,
+    FAILURE_RATE,
+    INTERNAL,
+    JOB_BUSY,
+    SOURCE_SHRANK,
+    IdsyncError,
+)
+from idsync.logs import get_logger
+from idsync.store import integrations as jobs
+from idsync.store import sync_state as state
+from idsync.store.database import Database
+from idsync.store.integrations import IntegrationRecord, JobRecord
+from idsync.store.sync_state import Pending
+from idsync.store.types import utcnow
+from idsync.sync.mapping import AttributeMapping
+from idsync.sync.pages import PageContext, PageProcessor
+from idsync.sync.records import OBJECT_TYPES, ObjectType, ReadStart
+from idsync.sync.report import CycleReport, LogBook, Tally
+from idsync.sync.scoping import Scope
+from idsync.sync.status import (
+    FAILURE_RATE_LIMIT,
+    TRANSIENT_FAILURES_LIMIT,
+    JobStatus,
+    quarantine_retry_at,
+)
+
+log = get_logger("idsync.sync")
+
+STALE_CLAIM = timedelta(minutes=2)
+"""A running cycle saves a checkpoint (and so renews its claim) at least this often."""
+SHRINK_RATIO = 0.5
+"""A full read missing more than this share of the objects the hub holds is not believed."""
+SHRINK_MINIMUM = 20
+
+
+@dataclass(frozen=True)
+class Progress:
+    object_type: ObjectType
+    read: int
+    written: int
+    phase: str
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _died_here(owner: str) -> bool:
+    """Whether a claim was made on this host by a process that no longer exists
+    (killed mid-cycle): its cycle can be resumed at once instead of after STALE_CLAIM."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+class Cycle:
+    """One run of one integration's job."""
+
+    def __init__(
+        self,
+        db: Database,
+        integration: IntegrationRecord,
+        source: Source,
+        target: Target,
+        *,
+        full: bool = False,
+        preview: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        self.db = db
+        self.integration = integration
+        self.source = source
+        self.target = target
+        self.full = full
+        self.preview = preview
+        self.progress = progress
+        self.owner = _owner()
+        self.tally = Tally()
+        self.started_at = utcnow()
+        self._clock = time.perf_counter()
+        self.cycle_id = ""
+        self.mode = ""
+        self.checkpoint: dict[str, Any] = {}
+        self.shrank: IdsyncError | None = None
+
+    # --- the cycle ---------------------------------------------------------------------------
+
+    def run(self) -> CycleReport:
+        with self._claimed():
+            job = self._job()
+            checkpoint = dict(job.checkpoint or {})
+            if checkpoint and not self.preview:
+                self.tally = Tally.from_dict(checkpoint.get("tally"))
+            else:
+                checkpoint = self._new_checkpoint(job)
+            self.cycle_id = str(checkpoint["cycle_id"])
+            self.mode = str(checkpoint["mode"])
+            self.processor = self._processor()
+            self.processor.mark_members = not checkpoint["initial"]
+            try:
+                self._run(job, checkpoint)
+            except AccessDenied as exc:
+                return self._quarantine(exc)
+            except (Throttled, Unavailable) as exc:
+                return self._transient_failure(job, exc)
+            except ConnectorError as exc:
+                return self._transient_failure(job, exc)
+            except Exception as exc:
+                log.exception("cycle failed", integration=self.integration.id, cycle=self.cycle_id)
+                return self._transient_failure(job, IdsyncError(INTERNAL), cause=exc)
+            return self._finish()
+
+    def run_one(self, object_type: ObjectType, source_id: str) -> str:
+        """Provision one object now (Entra's "provision on demand"); returns the cycle id.
+
+        It goes through the same scope, match, diff and export as a cycle, but
+        leaves the job's watermark and checkpoint alone.
+        """
+        with self._claimed():
+            self.cycle_id, self.mode = str(uuid.uuid4()), "onDemand"
+            with self.db.write() as conn:
+                state.insert_cycle(
+                    conn, self.cycle_id, self.integration.id, self.integration.org_id, self.mode
+                )
+            self.processor = self._processor()
+            obj = self.source.read_one(object_type, source_id)
+            if obj is None:
+                self.processor.log.add(
+                    object_type,
+                    source_id,
+                    "skip",
+                    "skipped",
+                    "import",
+                    reason="the directory has no such object",
+                )
+                with self.db.write() as conn:
+                    state.write_log(conn, self.processor.log.take())
+            else:
+                self.processor.process(object_type, [obj], False)
+                if object_type == "user":
+                    self._resolve_references()
+                with self.db.read() as conn:
+                    pending = [
+                        p
+                        for p in state.list_pending(conn, self.integration.id, staged=False)
+                        if p.source_id == source_id and p.object_type == object_type
+                    ]
+                apply_removals(
+                    self.db, self.integration, self.target, pending, self.cycle_id, self.tally
+                )
+            with self.db.write() as conn:
+                state.update_cycle(
+                    conn,
+                    self.cycle_id,
+                    status="succeeded",
+                    finished_at=utcnow(),
+                    counts=dict(self.tally.counts),
+                    timings=self.tally.as_dict()["seconds"],
+                )
+        return self.cycle_id
+
+    def _new_checkpoint(self, job: JobRecord) -> dict[str, Any]:
+        first = job.last_cycle_id is None and not job.watermark
+        if self.preview:
+            mode = "preview"
+        elif first:
+            mode = "initial"
+        elif self.full or not job.watermark:
+            mode = "full"
+        else:
+            mode = "incremental"
+        full_types = (
+            list(OBJECT_TYPES)
+            if (first or self.full or not job.watermark)
+            else [t for t in OBJECT_TYPES if t not in job.watermark]
+        )
+        checkpoint: dict[str, Any] = {
+            "cycle_id": str(uuid.uuid4()),
+            "mode": mode,
+            "initial": first,
+            "phase": OBJECT_TYPES[0],
+            "resume": None,
+            "full_types": full_types,
+            "watermarks": {},
+        }
+        if not self.preview:
+            with self.db.write() as conn:
+                state.insert_cycle(
+                    conn, checkpoint["cycle_id"], self.integration.id, self.integration.org_id, mode
+                )
+                jobs.update_job(conn, self.integration.id, checkpoint=checkpoint)
+        return checkpoint
+
+    def _run(self, job: JobRecord, checkpoint: dict[str, Any]) -> None:
+        phases = [*OBJECT_TYPES, "finish"]
+        for object_type in OBJECT_TYPES:
+            if phases.index(checkpoint["phase"]) > phases.index(object_type):
+                continue
+            self._read_phase(object_type, job, checkpoint)
+            if object_type == "user" and not self.preview:
+                self._resolve_references()
+            if object_type == "group" and not self.preview:
+                self.processor.add_waiting_members(object_type in checkpoint["full_types"])
+                if "group" in checkpoint["full_types"] and not checkpoint["initial"]:
+                    self._reconcile_members()
+            checkpoint = {
+                **checkpoint,
+                "phase": phases[phases.index(object_type) + 1],
+                "resume": None,
+            }
+            self._save(checkpoint)
+        if self.preview:
+            return
+        self.checkpoint = checkpoint
+        for object_type in checkpoint["full_types"]:
+            self._detect_missing(object_type, checkpoint)
+        self._retry_escrow()
+        # Managers and memberships of users that only now exist (out of escrow).
+        self._resolve_references()
+        self.processor.add_waiting_members(full=False)
+
+    def _read_phase(
+        self, object_type: ObjectType, job: JobRecord, checkpoint: dict[str, Any]
+    ) -> None:
+        full = object_type in checkpoint["full_types"]
+        start = ReadStart(
+            watermark=None if full else job.watermark.get(object_type),
+            resume=checkpoint["resume"] if checkpoint["phase"] == object_type else None,
+        )
+        if object_type == "group" and full and start.resume is None:
+            self._forget_waiting_members()
+        try:
+            self._read(object_type, start, full, checkpoint)
+        except WatermarkExpired as exc:
+            log.warning(
+                "watermark expired: reading in full",
+                integration=self.integration.id,
+                object_type=object_type,
+                code=exc.error.code,
+            )
+            self.tally.add("watermarkExpired")
+            checkpoint["full_types"] = sorted({*checkpoint["full_types"], object_type})
+            checkpoint["resume"] = None
+            if object_type == "group":
+                self._forget_waiting_members()
+            self._read(object_type, ReadStart(), True, checkpoint)
+
+    def _forget_waiting_members(self) -> None:
+        """A full read of the groups reports every membership again: the waiting ones it
+        does not report are stale."""
+        if not self.preview:
+            with self.db.write() as conn:
+                state.clear_pending_members(conn, self.integration.id)
+
+    def _read(
+        self, object_type: ObjectType, start: ReadStart, full: bool, checkpoint: dict[str, Any]
+    ) -> None:
+        pages = iter(self.source.read(object_type, start))
+        read = written = 0
+        while True:
+            started = time.perf_counter()
+            page = next(pages, None)
+            self.tally.seconds["read"] += time.perf_counter() - started
+            if page is None:
+                return
+            self.processor.process(object_type, page.objects, full)
+            read += len(page.objects)
+            self.tally.add(f"{object_type}sRead", len(page.objects))
+            watermarks = dict(checkpoint["watermarks"])
+            if page.watermark is not None:
+                watermarks[object_type] = page.watermark
+            checkpoint.update(phase=object_type, resume=page.resume, watermarks=watermarks)
+            self._save(checkpoint)
+            written = sum(self.tally.counts[a] for a in ("create", "update", "disable", "delete"))
+            if self.progress is not None:
+                self.progress(Progress(object_type, read, written, "read"))
+
+    def _save(self, checkpoint: dict[str, Any]) -> None:
+        if self.preview:
+            return
+        with self.tally.timed("write", "writeCheckpoint"), self.db.write() as conn:
+            jobs.update_job(
+                conn, self.integration.id, checkpoint={**checkpoint, "tally": self.tally.as_dict()}
+            )
+            jobs.heartbeat(conn, self.integration.id, self.owner)
+
+    # --- after the reads ----------------------------------------------------------------------
+
+    def _resolve_references(self) -> None:
+        with self.db.read() as conn:
+            pending = state.pending_references(conn, self.integration.id)
+        resolved = [(user, manager) for user, manager, _ in pending if user and manager]
+        self.tally.add("referencesUnresolved", len(pending) - len(resolved))
+        if resolved:
+            self.target.set_references(resolved)
+            with self.db.write() as conn:
+                state.clear_pending_references(
+                    conn, self.integration.id, [user for user, _ in resolved]
+                )
+
+    def _reconcile_members(self) -> None:
+        with self.db.read() as conn:
+            groups = state.group_targets(conn, self.integration.id)
+        self.tally.add("membersRemoved", self.target.remove_unlisted_members(groups, self.cycle_id))
+
+    def _detect_missing(self, object_type: ObjectType, checkpoint: dict[str, Any]) -> None:
+        """After a full read: objects it did not report are gone from the source."""
+        with self.db.read() as conn:
+            missing = state.unseen_links(conn, self.integration.id, object_type, self.cycle_id)
+            known = state.count_links(conn, self.integration.id, object_type)
+        missing = [link for link in missing if link.target_id]
+        if not missing:
+            return
+        action = "disable" if object_type == "user" else "delete"
+        pending = [
+            Pending(
+                object_type,
+                link.source_id,
+                link.target_id or "",
+                action,
+                "no longer in the source",
+                False,
+            )
+            for link in missing
+            if not (action == "disable" and link.state == "disabled")
+        ]
+        with self.db.write() as conn:
+            state.add_pending(conn, self.integration.id, self.cycle_id, pending)
+        if known >= SHRINK_MINIMUM and len(missing) > known * SHRINK_RATIO:
+            self.shrank = IdsyncError(
+                SOURCE_SHRANK,
+                system=self.integration.kind,
+                seen=known - len(missing),
+                object_type=object_type,
+                known=known,
+                integration=self.integration.name,
+            )
+
+    def _retry_escrow(self) -> None:
+        with self.db.read() as conn:
+            # Objects that failed in this cycle wait for a later one.
+            due = state.due_escrow(conn, self.integration.id, self.started_at)
+        for object_type, source_id in due:
+            obj = self.source.read_one(object_type, source_id)  # type: ignore[arg-type]
+            if obj is None:
+                with self.db.write() as conn:
+                    state.release_escrow(conn, self.integration.id, object_type, [source_id])
+                continue
+            self.tally.add("escrowRetried")
+            self.processor.process(object_type, [obj], False)  # type: ignore[arg-type]
+
+    # --- the end --------------------------------------------------------------------------------
+
+    def _finish(self) -> CycleReport:
+        if self.preview:
+            return self._report(self._job(), "preview")
+        checkpoint = self.checkpoint
+        refusal = self._apply_or_stage_removals()
+        failed, attempted = self.tally.counts["failed"], self._attempted()
+        if refusal is None and attempted >= 10 and failed > attempted * FAILURE_RATE_LIMIT:
+            refusal = IdsyncError(
+                FAILURE_RATE,
+                failed=failed,
+                total=attempted,
+                limit=int(FAILURE_RATE_LIMIT * 100),
+                integration=self.integration.name,
+            )
+        now = utcnow()
+        job = self._job()
+        values: dict[str, Any] = {
+            "watermark": {**job.watermark, **checkpoint["watermarks"]},
+            "checkpoint": None,
+            "last_cycle_id": self.cycle_id,
+            "last_cycle_at": now,
+            "counts": dict(self.tally.counts),
+            "next_run_at": now + timedelta(seconds=self.integration.interval_seconds),
+        }
+        if refusal is None:
+            values.update(
+                status=JobStatus.ACTIVE,
+                reason_code=None,
+                reason=None,
+                successive_failures=0,
+                quarantined_at=None,
+            )
+            cycle_status = "succeeded"
+        else:
+            values.update(
+                status=JobStatus.QUARANTINE,
+                reason_code=refusal.error.code,
+                reason=refusal.detail,
+                quarantined_at=now,
+                successive_failures=0,
+            )
+            cycle_status = "quarantined"
+        with self.db.write() as conn:
+            jobs.update_job(conn, self.integration.id, **values)
+            state.update_cycle(
+                conn,
+                self.cycle_id,
+                status=cycle_status,
+                finished_at=now,
+                counts=dict(self.tally.counts),
+                timings=self.tally.as_dict()["seconds"],
+                error_code=refusal.error.code if refusal else None,
+                reason=refusal.detail if refusal else None,
+            )
+        log.info(
+            "cycle finished",
+            integration=self.integration.id,
+            cycle=self.cycle_id,
+            mode=self.mode,
+            status=values["status"],
+            counts=dict(self.tally.counts),
+        )
+        return self._report(self._job(), cycle_status)
+
+    def _attempted(self) -> int:
+        return sum(
+            self.tally.counts[a] for a in ("create", "update", "disable", "delete", "failed")
+        )
+
+    def _apply_or_stage_removals(self) -> IdsyncError | None:
+        with self.db.read() as conn:
+            pending = state.list_pending(conn, self.integration.id, staged=False)
+        if not pending:
+            return None
+        threshold = self.integration.deletion_threshold
+        refusal = self.shrank
+        if refusal is None and threshold > 0 and len(pending) > threshold:
+            refusal = IdsyncError(
+                DELETION_THRESHOLD,
+                count=len(pending),
+                threshold=threshold,
+                integration=self.integration.name,
+            )
+        if refusal is not None:
+            self._stage(pending, refusal)
+            return refusal
+        apply_removals(self.db, self.integration, self.target, pending, self.cycle_id, self.tally)
+        return None
+
+    def _stage(self, pending: list[Pending], refusal: IdsyncError) -> None:
+        book = LogBook(self.integration.org_id, self.integration.id, self.cycle_id)
+        for item in pending:
+            book.add(
+                item.object_type,
+                item.source_id,
+                "stagedDelete",
+                "staged",
+                "export",
+                target_id=item.target_id,
+                error=refusal,
+                changes={"wouldBe": item.action, "why": item.reason},
+            )
+        self.tally.add("stagedDelete", len(pending))
+        with self.db.write() as conn:
+            state.stage_pending(conn, self.integration.id)
+            state.write_log(conn, book.take())
+
+    def _quarantine(self, exc: AccessDenied) -> CycleReport:
+        """Credentials refused: stop at once, change nothing more, keep the checkpoint."""
+        now = utcnow()
+        job = self._job()
+        failures = job.successive_failures + 1
+        with self.db.write() as conn:
+            jobs.update_job(
+                conn,
+                self.integration.id,
+                status=JobStatus.QUARANTINE,
+                reason_code=exc.error.code,
+                reason=exc.detail,
+                quarantined_at=job.quarantined_at or now,
+                successive_failures=failures,
+                next_run_at=quarantine_retry_at(now, failures),
+            )
+            state.update_cycle(
+                conn,
+                self.cycle_id,
+                status="quarantined",
+                finished_at=now,
+                counts=dict(self.tally.counts),
+                timings=self.tally.as_dict()["seconds"],
+                error_code=exc.error.code,
+                reason=exc.detail,
+            )
+        log.warning("job quarantined", integration=self.integration.id, code=exc.error.code)
+        return self._report(self._job(), "quarantined")
+
+    def _transient_failure(
+        self, job: JobRecord, exc: IdsyncError, cause: Exception | None = None
+    ) -> CycleReport:
+        """Throttled, unreachable, or our own fault: keep the checkpoint, retry later."""
+        now = utcnow()
+        failures = self._job().successive_failures + 1
+        quarantine = failures >= TRANSIENT_FAILURES_LIMIT
+        retry_after = getattr(exc, "retry_after", None)
+        next_run = (
+            quarantine_retry_at(now, failures)
+            if quarantine
+            else now + timedelta(seconds=max(retry_after or 0, min(60 * 2**failures, 3600)))
+        )
+        detail = exc.detail if cause is None else f"{exc.detail} ({type(cause).__name__})"
+        with self.db.write() as conn:
+            values: dict[str, Any] = {
+                "reason_code": exc.error.code,
+                "reason": detail,
+                "successive_failures": failures,
+                "next_run_at": next_run,
+            }
+            if quarantine:
+                values.update(status=JobStatus.QUARANTINE, quarantined_at=now)
+            jobs.update_job(conn, self.integration.id, **values)
+            if not self.preview:
+                state.update_cycle(
+                    conn,
+                    self.cycle_id,
+                    status="failed",
+                    finished_at=now,
+                    counts=dict(self.tally.counts),
+                    timings=self.tally.as_dict()["seconds"],
+                    error_code=exc.error.code,
+                    reason=detail,
+                )
+        return self._report(self._job(), "failed")
+
+    def _report(self, job: JobRecord, _cycle_status: str) -> CycleReport:
+        return CycleReport(
+            integration_id=self.integration.id,
+            cycle_id=self.cycle_id,
+            mode=self.mode,
+            status=job.status,
+            reason_code=job.reason_code,
+            reason=job.reason,
+            counts=dict(self.tally.counts),
+            seconds={
+                **self.tally.as_dict()["seconds"],
+                "cycle": round(time.perf_counter() - self._clock, 3),
+            },
+            started_at=self.started_at,
+            finished_at=utcnow(),
+            preview=self.processor.preview if self.preview else None,
+        )
+
+    # --- plumbing ------------------------------------------------------------------------------
+
+    def _job(self) -> JobRecord:
+        with self.db.read() as conn:
+            return jobs.get_job(conn, self.integration.id)
+
+    def _processor(self) -> PageProcessor:
+        integration = self.integration
+        ctx = PageContext(
+            db=self.db,
+            target=self.target,
+            org_id=integration.org_id,
+            integration_id=integration.id,
+            integration_name=integration.name,
+            cycle_id=self.cycle_id,
+            mappings={
+                t: AttributeMapping.for_integration(
+                    integration.kind, t, integration.mappings.get(t, ())
+                )
+                for t in OBJECT_TYPES
+            },
+            scopes={t: Scope.parse(integration.scoping.get(t, ())) for t in OBJECT_TYPES},
+            adopt_existing=integration.adopt_existing,
+            preview=self.preview,
+        )
+        processor = PageProcessor(
+            ctx, self.tally, LogBook(integration.org_id, integration.id, self.cycle_id)
+        )
+        with self.db.read() as conn:
+            processor.escrow_pending = state.has_escrow(conn, integration.id)
+        return processor
+
+    @contextmanager
+    def _claimed(self) -> Iterator[None]:
+        if self.preview:
+            yield
+            return
+        with self.db.write() as conn:
+            claimed = jobs.claim_job(conn, self.integration.id, self.owner, utcnow() - STALE_CLAIM)
+            if not claimed:
+                job = jobs.get_job(conn, self.integration.id)
+                if job.running_by and _died_here(job.running_by):
+                    claimed = jobs.take_over_job(
+                        conn, self.integration.id, job.running_by, self.owner
+                    )
+        if not claimed:
+            job = self._job()
+            raise IdsyncError(JOB_BUSY, integration=self.integration.name, since=job.running_since)
+        try:
+            yield
+        finally:
+            with self.db.write() as conn:
+                jobs.release_job(conn, self.integration.id, self.owner)
+
+
+def apply_removals(
+    db: Database,
+    integration: IntegrationRecord,
+    target: Target,
+    pending: list[Pending],
+    cycle_id: str,
+    tally: Tally,
+) -> None:
+    """Disable or delete what the cycle (or an approval) decided, and log each."""
+    book = LogBook(integration.org_id, integration.id, cycle_id)
+    for object_type in OBJECT_TYPES:
+        for action in ("disable", "delete"):
+            items = [p for p in pending if p.object_type == object_type and p.action == action]
+            if not items:
+                continue
+            ids = [p.target_id for p in items]
+            results = (
+                target.deactivate(object_type, ids)
+                if action == "disable"
+                else target.delete(object_type, ids)
+            )
+            by_target = {p.target_id: p for p in items}
+            done = []
+            for result in results:
+                item = by_target[result.target_id or result.source_id]
+                if result.error is not None:
+                    tally.add("failed")
+                    book.add(
+                        object_type,
+                        item.source_id,
+                        action,
+                        "failure",
+                        "export",
+                        target_id=item.target_id,
+                        error=result.error,
+                    )
+                    continue
+                done.append(item.source_id)
+                tally.add(action)
+                book.add(
+                    object_type,
+                    item.source_id,
+                    action,
+                    "success",
+                    "export",
+                    target_id=item.target_id,
+                    reason=item.reason,
+                )
+            with db.write() as conn:
+                state.set_link_state(
+                    conn,
+                    integration.id,
+                    object_type,
+                    done,
+                    "disabled" if action == "disable" else "removed",
+                )
+                state.drop_pending(conn, integration.id, object_type, [p.source_id for p in items])
+                state.write_log(conn, book.take())

@@ -1,0 +1,326 @@
+"""Integrations as an administrator manages them: add, change, remove, run, approve."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from idsync.config import Settings
+from idsync.connectors import registry
+from idsync.health.catalogue import (
+    DELETION_THRESHOLD,
+    INTEGRATION_NOT_FOUND,
+    INVALID_INTEGRATION,
+    SOURCE_SHRANK,
+    IdsyncError,
+)
+from idsync.hub.orgs import get_org
+from idsync.store import audit
+from idsync.store import integrations as store
+from idsync.store import sync_state as state
+from idsync.store.database import Database
+from idsync.store.integrations import IntegrationRecord, JobRecord
+from idsync.store.types import utcnow
+from idsync.sync.engine import Cycle, ProgressCallback, apply_removals
+from idsync.sync.mapping import AttributeMapping
+from idsync.sync.records import OBJECT_TYPES, ObjectType
+from idsync.sync.report import CycleReport, Tally
+from idsync.sync.scoping import Scope
+from idsync.sync.secrets import SecretBox
+from idsync.sync.status import JobStatus
+
+DEFAULT_INTERVAL_SECONDS = 40 * 60
+"""Entra's provisioning service runs about every 40 minutes; idsync keeps that default."""
+DEFAULT_DELETION_THRESHOLD = 500
+"""Entra's accidental-deletions prevention threshold defaults to 500."""
+
+
+@dataclass(frozen=True)
+class IntegrationOptions:
+    interval_seconds: int = DEFAULT_INTERVAL_SECONDS
+    auto_sync: bool = True
+    deletion_threshold: int = DEFAULT_DELETION_THRESHOLD
+    adopt_existing: bool = False
+    matching_attribute: str = "userName"
+    mappings: Mapping[str, Any] | None = None
+    scoping: Mapping[str, Any] | None = None
+
+
+def _audit(
+    conn: Any,
+    integration: IntegrationRecord | None,
+    org_id: str,
+    activity: str,
+    actor: str,
+    details: dict[str, Any] | None = None,
+) -> None:
+    audit.record(
+        conn,
+        org_id=org_id,
+        category="IntegrationManagement",
+        activity=activity,
+        result="success",
+        actor=actor,
+        target=integration.id if integration else None,
+        details=details or {},
+    )
+
+
+def add_integration(
+    db: Database,
+    config: Settings,
+    *,
+    org_id: str,
+    kind: str,
+    name: str,
+    settings: dict[str, Any],
+    secrets: dict[str, Any],
+    options: IntegrationOptions,
+    actor: str,
+) -> IntegrationRecord:
+    get_org(db, org_id)
+    if kind not in registry.SOURCE_KINDS:
+        raise IdsyncError(
+            INVALID_INTEGRATION,
+            reason=f"unknown kind {kind!r}",
+            hint="Supported: " + ", ".join(registry.SOURCE_KINDS),
+        )
+    registry.entra_settings(name, settings, secrets)  # validates before anything is stored
+    _validate_rules(kind, options)
+    values = {
+        "org_id": org_id,
+        "kind": kind,
+        "direction": "source",
+        "name": name,
+        "settings": settings,
+        "secrets": SecretBox.from_settings(config).seal(secrets) if secrets else None,
+        "matching_attribute": options.matching_attribute,
+        "mappings": dict(options.mappings or {}),
+        "scoping": dict(options.scoping or {}),
+        "interval_seconds": options.interval_seconds,
+        "auto_sync": options.auto_sync,
+        "deletion_threshold": options.deletion_threshold,
+        "adopt_existing": options.adopt_existing,
+    }
+    status = JobStatus.NOT_RUN if secrets else JobStatus.NOT_CONFIGURED
+    with db.write() as conn:
+        if store.find_integration(conn, name, org_id) is not None:
+            raise IdsyncError(
+                INVALID_INTEGRATION,
+                reason=f"the organisation already has an integration named {name!r}",
+                hint="Choose another --name.",
+            )
+        integration_id = store.insert_integration(conn, values, status)
+        record = store.find_integration(conn, integration_id)
+        assert record is not None
+        _audit(conn, record, org_id, "Add integration", actor, {"kind": kind, "name": name})
+    return record
+
+
+def _validate_rules(kind: str, options: IntegrationOptions) -> None:
+    try:
+        for object_type in OBJECT_TYPES:
+            AttributeMapping.for_integration(
+                kind, object_type, (options.mappings or {}).get(object_type, ())
+            )
+            Scope.parse((options.scoping or {}).get(object_type, ()))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise IdsyncError(
+            INVALID_INTEGRATION, reason=str(exc), hint="See docs/sync.md for mappings and scoping."
+        ) from None
+
+
+def get_integration(db: Database, ref: str, org_id: str | None = None) -> IntegrationRecord:
+    with db.read() as conn:
+        record = store.find_integration(conn, ref, org_id)
+    if record is None:
+        raise IdsyncError(INTEGRATION_NOT_FOUND, integration=ref)
+    return record
+
+
+def list_integrations(
+    db: Database, org_id: str | None = None
+) -> list[tuple[IntegrationRecord, JobRecord]]:
+    with db.read() as conn:
+        return [(i, store.get_job(conn, i.id)) for i in store.list_integrations(conn, org_id)]
+
+
+def get_job(db: Database, integration_id: str) -> JobRecord:
+    with db.read() as conn:
+        return store.get_job(conn, integration_id)
+
+
+def update_integration(
+    db: Database,
+    config: Settings,
+    ref: str,
+    *,
+    actor: str,
+    secrets: dict[str, Any] | None = None,
+    **values: Any,
+) -> IntegrationRecord:
+    record = get_integration(db, ref)
+    changes = {k: v for k, v in values.items() if v is not None}
+    if secrets:
+        merged_settings = {**record.settings, **changes.get("settings", {})}
+        registry.entra_settings(record.name, merged_settings, secrets)
+        changes["secrets"] = SecretBox.from_settings(config).seal(secrets)
+    with db.write() as conn:
+        store.update_integration(conn, record.id, changes)
+        if secrets and store.get_job(conn, record.id).status == JobStatus.NOT_CONFIGURED:
+            store.update_job(conn, record.id, status=JobStatus.NOT_RUN)
+        _audit(
+            conn,
+            record,
+            record.org_id,
+            "Update integration",
+            actor,
+            {
+                "changed": sorted(k for k in changes if k != "secrets")
+                + (["credentials"] if secrets else [])
+            },
+        )
+    return get_integration(db, record.id)
+
+
+def remove_integration(db: Database, ref: str, *, actor: str) -> IntegrationRecord:
+    record = get_integration(db, ref)
+    with db.write() as conn:
+        store.delete_integration(conn, record.id)
+        _audit(conn, record, record.org_id, "Remove integration", actor, {"name": record.name})
+    return record
+
+
+def run_cycle(
+    db: Database,
+    config: Settings,
+    ref: str,
+    *,
+    full: bool = False,
+    preview: bool = False,
+    progress: ProgressCallback | None = None,
+) -> CycleReport:
+    record = get_integration(db, ref)
+    secrets = SecretBox.from_settings(config).open(record.secrets, record.name)
+    source = registry.open_source(record, secrets)
+    try:
+        cycle = Cycle(
+            db,
+            record,
+            source,
+            registry.open_target(db, record),
+            full=full,
+            preview=preview,
+            progress=progress,
+        )
+        return cycle.run()
+    finally:
+        source.close()
+
+
+def provision_one(
+    db: Database, config: Settings, ref: str, object_type: ObjectType, source_id: str
+) -> list[dict[str, Any]]:
+    """Provision one object now; returns its provisioning log entries."""
+    record = get_integration(db, ref)
+    secrets = SecretBox.from_settings(config).open(record.secrets, record.name)
+    source = registry.open_source(record, secrets)
+    try:
+        cycle_id = Cycle(db, record, source, registry.open_target(db, record)).run_one(
+            object_type, source_id
+        )
+    finally:
+        source.close()
+    with db.read() as conn:
+        entries = state.read_log(conn, record.id, cycle_id=cycle_id, limit=1000)
+    fields = (
+        "object_type",
+        "source_id",
+        "target_id",
+        "display",
+        "action",
+        "result",
+        "step",
+        "error_code",
+        "reason",
+        "recommended_action",
+        "changes",
+    )
+    return [{f: getattr(e, f) for f in fields} for e in reversed(entries)]
+
+
+RESETS = ("watermark", "escrow", "quarantine", "full")
+
+
+def restart(db: Database, ref: str, resets: list[str], *, actor: str) -> JobRecord:
+    """Entra's "restart provisioning": clear what the administrator asks, make the job due now."""
+    record = get_integration(db, ref)
+    unknown = sorted(set(resets) - set(RESETS))
+    if unknown:
+        raise IdsyncError(
+            INVALID_INTEGRATION,
+            reason=f"unknown reset {', '.join(unknown)}",
+            hint="Use any of: " + ", ".join(RESETS),
+        )
+    everything = "full" in resets
+    values: dict[str, Any] = {"next_run_at": utcnow()}
+    if everything or "watermark" in resets:
+        values.update(watermark={}, checkpoint=None)
+    if everything or "quarantine" in resets:
+        values.update(
+            status=JobStatus.ACTIVE,
+            reason_code=None,
+            reason=None,
+            quarantined_at=None,
+            successive_failures=0,
+        )
+    with db.write() as conn:
+        if everything or "escrow" in resets:
+            state.clear_escrow(conn, record.id)
+        store.update_job(conn, record.id, **values)
+        _audit(conn, record, record.org_id, "Restart sync job", actor, {"reset": sorted(resets)})
+    return get_job(db, record.id)
+
+
+def set_paused(db: Database, ref: str, paused: bool, *, actor: str) -> JobRecord:
+    record = get_integration(db, ref)
+    with db.write() as conn:
+        store.update_job(
+            conn,
+            record.id,
+            status=JobStatus.PAUSED if paused else JobStatus.ACTIVE,
+            reason_code=None,
+            reason="paused by an administrator" if paused else None,
+        )
+        _audit(
+            conn, record, record.org_id, "Pause sync job" if paused else "Resume sync job", actor
+        )
+    return get_job(db, record.id)
+
+
+def approve_deletes(db: Database, ref: str, *, actor: str) -> dict[str, int]:
+    """Apply the removals a cycle staged (deletion threshold or a shrunken source)."""
+    record = get_integration(db, ref)
+    with db.read() as conn:
+        staged = state.list_pending(conn, record.id, staged=True)
+    tally = Tally()
+    job = get_job(db, record.id)
+    apply_removals(
+        db, record, registry.open_target(db, record), staged, job.last_cycle_id or "approval", tally
+    )
+    with db.write() as conn:
+        if job.status == JobStatus.QUARANTINE and job.reason_code in (
+            DELETION_THRESHOLD.code,
+            SOURCE_SHRANK.code,
+        ):
+            store.update_job(
+                conn,
+                record.id,
+                status=JobStatus.ACTIVE,
+                reason_code=None,
+                reason=None,
+                quarantined_at=None,
+            )
+        _audit(conn, record, record.org_id, "Approve staged deletions", actor, dict(tally.counts))
+    return dict(tally.counts)

@@ -1,0 +1,498 @@
+"""One page of a cycle: scope → match → diff → export, then remember what was done.
+
+Everything here works on a whole page at once: the links of the page's objects
+are read with one statement, matched with one, exported in one batch per
+operation and remembered with one upsert, so a page of a thousand objects costs
+a handful of round trips whatever the size of the directory.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from idsync.connectors.base import Desired, Exported, Membership, Target
+from idsync.health.catalogue import OWNED_ELSEWHERE, IdsyncError
+from idsync.scim.compare import fold
+from idsync.store import sync_state as state
+from idsync.store.database import Database
+from idsync.store.sync_state import Link, Pending
+from idsync.store.types import utcnow
+from idsync.sync.mapping import MANAGER_TARGET, AttributeMapping, Mapped
+from idsync.sync.records import MemberRef, ObjectType, SourceObject
+from idsync.sync.report import LogBook, Tally
+from idsync.sync.scoping import Scope
+from idsync.sync.status import escrow_retry_at
+
+MEMBER_CACHE_SIZE = 250_000
+"""About 40 MB at most: enough for every user of a 200k-user directory."""
+
+
+@dataclass(frozen=True)
+class PageContext:
+    """What processing a page needs to know about its integration and cycle."""
+
+    db: Database
+    target: Target
+    org_id: str
+    integration_id: str
+    integration_name: str
+    cycle_id: str
+    mappings: dict[ObjectType, AttributeMapping]
+    scopes: dict[ObjectType, Scope]
+    adopt_existing: bool
+    preview: bool
+
+
+@dataclass
+class _Plan:
+    creates: list[tuple[SourceObject, Mapped]] = field(default_factory=list)
+    updates: list[tuple[str, SourceObject, Mapped, bool]] = field(default_factory=list)
+    """(target id, object, mapped, adopt)."""
+    unchanged: list[tuple[Link, SourceObject, Mapped]] = field(default_factory=list)
+    pending: list[Pending] = field(default_factory=list)
+    present: list[str] = field(default_factory=list)
+    """Source ids reported present and in scope: any pending removal of theirs is void."""
+
+
+class PageProcessor:
+    def __init__(self, ctx: PageContext, tally: Tally, log: LogBook) -> None:
+        self.ctx = ctx
+        self.tally = tally
+        self.log = log
+        self.preview: list[dict[str, Any]] = []
+        self._manager_targets: dict[str, str] = {}
+        self.mark_members = True
+        """Mark memberships seen in full reads (for the reconcile that follows them);
+        off in a first cycle, which has no memberships of its own to reconcile."""
+        self.escrow_pending = True
+        """Whether objects may wait in escrow (the engine clears it when none do): if
+        none do, a page need not release any."""
+        self._member_targets: dict[tuple[str, str], str] = {}
+        """Members resolved so far in this cycle: a user is a member of ten groups on
+        average, so most lookups are repeats. Bounded by MEMBER_CACHE_SIZE."""
+
+    # --- the page ------------------------------------------------------------------------
+
+    def process(self, object_type: ObjectType, objects: Sequence[SourceObject], full: bool) -> None:
+        started = time.perf_counter()
+        ctx = self.ctx
+        objects = _merge(objects)
+        with ctx.db.read() as conn:
+            links = state.links(
+                conn, ctx.integration_id, object_type, [o.source_id for o in objects]
+            )
+        plan = self._plan(object_type, objects, links)
+        self._match(object_type, plan)
+        if ctx.preview:
+            self._record_preview(object_type, plan)
+            self.tally.seconds["diff"] += time.perf_counter() - started
+            return
+        if object_type == "user":
+            self._resolve_managers(plan)
+        self.tally.seconds["diff"] += time.perf_counter() - started
+        with self.tally.timed("write", "writeObjects"):
+            rows = self._export(object_type, plan, full)
+        if object_type == "group":
+            with self.tally.timed("write", "writeMembers"):
+                self._sync_members(objects, rows, links, full)
+        with self.tally.timed("write", "writeState"), ctx.db.write() as conn:
+            state.save_links(conn, ctx.integration_id, object_type, rows)
+            state.add_pending(conn, ctx.integration_id, ctx.cycle_id, plan.pending)
+            state.drop_pending(conn, ctx.integration_id, object_type, plan.present)
+            state.write_log(conn, self.log.take())
+
+    def _plan(
+        self, object_type: ObjectType, objects: Sequence[SourceObject], links: dict[str, Link]
+    ) -> _Plan:
+        plan = _Plan()
+        mapping, scope = self.ctx.mappings[object_type], self.ctx.scopes[object_type]
+        for obj in objects:
+            link = links.get(obj.source_id)
+            target_id = link.target_id if link is not None and link.state != "removed" else None
+            if obj.removed:
+                if target_id is not None:
+                    action = "delete" if obj.permanently or object_type == "group" else "disable"
+                    why = (
+                        "deleted permanently in the source"
+                        if obj.permanently
+                        else "deleted in the source"
+                    )
+                    plan.pending.append(
+                        Pending(object_type, obj.source_id, target_id, action, why, False)
+                    )
+                continue
+            mapped = mapping.apply(obj)
+            if scope.decides(obj) is False:
+                if target_id is not None and link is not None and link.state == "active":
+                    plan.pending.append(
+                        Pending(
+                            object_type,
+                            obj.source_id,
+                            target_id,
+                            "disable",
+                            "out of scope",
+                            False,
+                        )
+                    )
+                else:
+                    self.tally.add("skip")
+                    self.log.add(
+                        object_type,
+                        obj.source_id,
+                        "skip",
+                        "skipped",
+                        "scope",
+                        display=mapped.key,
+                        reason="not in the integration's scope",
+                    )
+                continue
+            plan.present.append(obj.source_id)
+            if link is None or target_id is None:
+                plan.creates.append((obj, mapped))
+            elif link.state == "active" and mapped.digest == link.digest:
+                plan.unchanged.append((link, obj, mapped))
+            else:
+                plan.updates.append((target_id, obj, mapped, False))
+        return plan
+
+    def _match(self, object_type: ObjectType, plan: _Plan) -> None:
+        """New objects are matched by the matching attribute before anything is created:
+        an object the hub already holds is linked, never created twice."""
+        if not plan.creates:
+            return
+        keys = [m.key for _, m in plan.creates if m.key]
+        existing = self.ctx.target.match(object_type, keys) if keys else {}
+        creates: list[tuple[SourceObject, Mapped]] = []
+        for obj, mapped in plan.creates:
+            found = existing.get(fold(mapped.key)) if mapped.key else None
+            if found is None:
+                creates.append((obj, mapped))
+            elif found.owner == self.ctx.integration_id:
+                plan.updates.append((found.target_id, obj, mapped, False))
+            elif found.owner is None and self.ctx.adopt_existing:
+                plan.updates.append((found.target_id, obj, mapped, True))
+            else:
+                error = IdsyncError(
+                    OWNED_ELSEWHERE,
+                    object_type=object_type,
+                    key=mapped.key,
+                    owner=f"integration {found.owner}"
+                    if found.owner
+                    else "no integration (it was created by hand)",
+                    integration=self.ctx.integration_name,
+                )
+                self.tally.add("skip")
+                self.log.add(
+                    object_type,
+                    obj.source_id,
+                    "skip",
+                    "skipped",
+                    "match",
+                    target_id=found.target_id,
+                    display=mapped.key,
+                    error=error,
+                )
+        plan.creates = creates
+
+    def _resolve_managers(self, plan: _Plan) -> None:
+        """Managers already provisioned are written with the user; the others wait as
+        pending references, resolved once the whole user phase is in."""
+        self._manager_targets = {}
+        wanted = {m.reference for _, m in plan.creates if m.reference}
+        wanted |= {m.reference for _, _, m, _ in plan.updates if m.reference}
+        wanted |= {m.reference for _, _, m in plan.unchanged if m.reference}
+        if not wanted:
+            return
+        with self.ctx.db.read() as conn:
+            known = state.links(conn, self.ctx.integration_id, "user", wanted)
+        self._manager_targets = {
+            sid: link.target_id for sid, link in known.items() if link.target_id
+        }
+
+    def _manager_assignment(self, mapped: Mapped) -> tuple[tuple[str, Any], ...]:
+        if not mapped.has_reference:
+            return ()
+        if mapped.reference is None:
+            return ((MANAGER_TARGET, None),)
+        target = self._manager_targets.get(mapped.reference)
+        return ((MANAGER_TARGET, {"value": target}),) if target else ()
+
+    # --- export ---------------------------------------------------------------------------
+
+    def _export(self, object_type: ObjectType, plan: _Plan, full: bool) -> list[dict[str, Any]]:
+        ctx = self.ctx
+        mapping = ctx.mappings[object_type]
+        rows: list[dict[str, Any]] = []
+        seen = ctx.cycle_id if full else None
+        creates, by_source = [], {}
+        for obj, mapped in plan.creates:
+            by_source[obj.source_id] = (obj, mapped)
+            if not mapped.key:
+                mapping_error = _mapping_error(mapping, mapped)
+                self._fail(object_type, obj.source_id, mapped, "create", mapping_error, "import")
+                continue
+            creates.append(
+                Desired(
+                    obj.source_id, mapped.assignments + self._manager_assignment(mapped), mapped.key
+                )
+            )
+        results: list[tuple[str, Exported]] = [
+            ("create", r) for r in ctx.target.create(object_type, creates)
+        ]
+        for adopt in (False, True):
+            batch = [
+                (
+                    tid,
+                    Desired(
+                        obj.source_id,
+                        mapped.assignments + self._manager_assignment(mapped),
+                        mapped.key,
+                    ),
+                )
+                for tid, obj, mapped, flag in plan.updates
+                if flag is adopt
+            ]
+            for _, obj, mapped, flag in plan.updates:
+                if flag is adopt:
+                    by_source[obj.source_id] = (obj, mapped)
+            if batch:
+                results += [
+                    ("update", r) for r in ctx.target.update(object_type, batch, adopt=adopt)
+                ]
+        for action, result in results:
+            _, mapped = by_source[result.source_id]
+            if result.error is not None:
+                self._fail(object_type, result.source_id, mapped, action, result.error, "export")
+                continue
+            rows.append(self._link_row(result.target_id, mapped, seen, mapped.reference))
+            self._log_export(object_type, action, result, mapped)
+            if result.target_id and len(self._member_targets) < MEMBER_CACHE_SIZE:
+                self._member_targets[(object_type, result.source_id)] = result.target_id
+        for link, _, mapped in plan.unchanged:
+            self.tally.add("unchanged")
+            if full or mapped.has_reference:
+                rows.append(self._link_row(link.target_id, mapped, seen, mapped.reference))
+        if self.escrow_pending:
+            self._release_escrow(object_type, [r["source_id"] for r in rows])
+        return rows
+
+    def _link_row(
+        self, target_id: str | None, mapped: Mapped, seen: str | None, reference: str | None
+    ) -> dict[str, Any]:
+        manager_known = reference is None or reference in self._manager_targets
+        return {
+            "source_id": mapped.source_id,
+            "target_id": target_id,
+            "digest": mapped.digest if manager_known else None,
+            "state": "active",
+            "seen_cycle": seen,
+            "pending_ref": None if manager_known else reference,
+        }
+
+    def _log_export(
+        self, object_type: ObjectType, action: str, result: Exported, mapped: Mapped
+    ) -> None:
+        if action == "update" and not result.changed:
+            self.tally.add("unchanged")
+            return
+        if result.deactivated:
+            action = "disable"
+        self.tally.add(action)
+        self.log.add(
+            object_type,
+            result.source_id,
+            action,
+            "success",
+            "export",
+            target_id=result.target_id,
+            display=mapped.key,
+            changes={"attributes": list(result.changed)},
+        )
+
+    def _fail(
+        self,
+        object_type: ObjectType,
+        source_id: str,
+        mapped: Mapped,
+        action: str,
+        error: IdsyncError,
+        step: str,
+    ) -> None:
+        self.tally.add("failed")
+        self.escrow_pending = True
+        with self.ctx.db.write() as conn:
+            state.escrow(
+                conn,
+                self.ctx.integration_id,
+                object_type,
+                source_id,
+                error.error.code,
+                error.message,
+                lambda attempts: escrow_retry_at(utcnow(), attempts),
+            )
+        self.log.add(
+            object_type, source_id, action, "failure", step, display=mapped.key, error=error
+        )
+
+    def _release_escrow(self, object_type: ObjectType, source_ids: list[str]) -> None:
+        if source_ids and self.ctx.preview is False:
+            with self.ctx.db.write() as conn:
+                state.release_escrow(conn, self.ctx.integration_id, object_type, source_ids)
+
+    # --- members ----------------------------------------------------------------------------
+
+    def _sync_members(
+        self,
+        objects: Sequence[SourceObject],
+        rows: list[dict[str, Any]],
+        links: dict[str, Link],
+        full: bool,
+    ) -> None:
+        groups = {r["source_id"]: r["target_id"] for r in rows}
+        for sid, link in links.items():
+            if sid not in groups and link.target_id and link.state == "active":
+                groups[sid] = link.target_id
+        added = [
+            (o.source_id, ref) for o in objects if o.source_id in groups for ref in o.members_added
+        ]
+        removed = [
+            (o.source_id, ref)
+            for o in objects
+            if o.source_id in groups
+            for ref in o.members_removed
+        ]
+        if not added and not removed:
+            return
+        to_add, unresolved = self._resolve_members([(groups[g], ref) for g, ref in added])
+        to_remove, _ = self._resolve_members([(groups[g], ref) for g, ref in removed])
+        source_of = {target: source for source, target in groups.items()}
+        waiting = [(source_of[g], ref.object_type, ref.source_id) for g, ref in unresolved]
+        gone = [(g, ref.object_type, ref.source_id) for g, ref in removed]
+        self.tally.add("membersWaiting", len(waiting))
+        if waiting or gone:
+            with self.ctx.db.write() as conn:
+                state.add_pending_members(conn, self.ctx.integration_id, waiting)
+                state.drop_pending_members(conn, self.ctx.integration_id, gone)
+        self.tally.add(
+            "membersAdded",
+            self.ctx.target.add_members(
+                to_add, seen=self.ctx.cycle_id if full and self.mark_members else None
+            ),
+        )
+        self.tally.add("membersRemoved", self.ctx.target.remove_members(to_remove))
+
+    def _resolve_members(
+        self, pairs: list[tuple[str, MemberRef]]
+    ) -> tuple[list[Membership], list[tuple[str, MemberRef]]]:
+        resolved: list[Membership] = []
+        unresolved: list[tuple[str, MemberRef]] = []
+        cache = self._member_targets
+        # Not `set - cache.keys()`: that copies every key of the cache into a set first.
+        missing = {
+            key for _, ref in pairs if (key := (ref.object_type, ref.source_id)) not in cache
+        }
+        if len(cache) + len(missing) > MEMBER_CACHE_SIZE:
+            cache.clear()
+        with self.ctx.db.read() as conn:
+            for kind in ("user", "group"):
+                wanted = [source_id for t, source_id in missing if t == kind]
+                for source_id, link in state.links(
+                    conn, self.ctx.integration_id, kind, wanted
+                ).items():
+                    if link.target_id and link.state != "removed":
+                        cache[(kind, source_id)] = link.target_id
+        for group_id, ref in pairs:
+            target_id = cache.get((ref.object_type, ref.source_id))
+            if target_id is not None:
+                resolved.append((group_id, ref.object_type, target_id))
+            else:
+                unresolved.append((group_id, ref))
+        return resolved, unresolved
+
+    def add_waiting_members(self, full: bool) -> None:
+        """Memberships whose member has appeared since they were read (a nested group
+        read later in the cycle, a user out of escrow or into scope)."""
+        with self.ctx.db.read() as conn:
+            ready = state.resolvable_pending_members(conn, self.ctx.integration_id)
+        if not ready:
+            return
+        self.tally.add(
+            "membersAdded",
+            self.ctx.target.add_members(
+                [(group, kind, member) for _, group, kind, _, member in ready],  # type: ignore[misc]
+                seen=self.ctx.cycle_id if full and self.mark_members else None,
+            ),
+        )
+        with self.ctx.db.write() as conn:
+            state.drop_pending_members(
+                conn, self.ctx.integration_id, [(g, kind, m) for g, _, kind, m, _ in ready]
+            )
+
+    # --- preview ------------------------------------------------------------------------------
+
+    def _record_preview(self, object_type: ObjectType, plan: _Plan) -> None:
+        for obj, mapped in plan.creates:
+            self._preview(object_type, "create", obj.source_id, mapped.key)
+        for tid, obj, mapped, _ in plan.updates:
+            self._preview(object_type, "update", obj.source_id, mapped.key, tid)
+        for pending in plan.pending:
+            self._preview(
+                object_type,
+                pending.action,
+                pending.source_id,
+                None,
+                pending.target_id,
+                pending.reason,
+            )
+        self.tally.add("unchanged", len(plan.unchanged))
+
+    def _preview(
+        self,
+        object_type: ObjectType,
+        action: str,
+        source_id: str,
+        display: str | None,
+        target_id: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        self.tally.add(action)
+        self.preview.append(
+            {
+                "objectType": object_type,
+                "action": action,
+                "sourceId": source_id,
+                "display": display,
+                "targetId": target_id,
+                "reason": reason,
+            }
+        )
+
+
+def _merge(objects: Sequence[SourceObject]) -> list[SourceObject]:
+    """A source may report one object twice in a page (a group's members in chunks):
+    keep its latest attributes and all of its member changes."""
+    merged: dict[str, SourceObject] = {}
+    for obj in objects:
+        before = merged.get(obj.source_id)
+        if before is None or obj.removed or before.removed:
+            merged[obj.source_id] = obj
+            continue
+        merged[obj.source_id] = SourceObject(
+            obj.object_type,
+            obj.source_id,
+            {**before.attributes, **obj.attributes},
+            members_added=before.members_added + obj.members_added,
+            members_removed=before.members_removed + obj.members_removed,
+        )
+    return list(merged.values())
+
+
+def _mapping_error(mapping: AttributeMapping, mapped: Mapped) -> IdsyncError:
+    try:
+        mapping.require_key(mapped, creating=True)
+    except IdsyncError as exc:
+        return exc
+    raise AssertionError("a mapped object without a key passed require_key")

@@ -1,0 +1,89 @@
+"""What flows through a cycle: directory objects in a shape no connector owns.
+
+A source connector turns what its directory returns (Graph JSON, LDAP entries,
+SCIM resources, file rows) into :class:`SourceObject` pages; the engine maps,
+scopes, matches and diffs them and hands the result to a target. Nothing here
+knows which directory it came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+ObjectType = Literal["user", "group"]
+OBJECT_TYPES: tuple[ObjectType, ...] = ("user", "group")
+
+JSON = Any
+"""A JSON-serialisable value (connectors' watermarks and checkpoints are stored as JSON)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRef:
+    """A member of a group, by the source's own id."""
+
+    object_type: ObjectType
+    source_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SourceObject:
+    """One user or group as the source reports it.
+
+    ``attributes`` uses the source's own attribute names (the mapping turns them
+    into SCIM attributes). In an incremental read it may hold only what changed:
+    an attribute that is absent is unchanged, one that is ``None`` was cleared.
+    A reference to another object (a user's manager) is that object's source id.
+    """
+
+    object_type: ObjectType
+    source_id: str
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    removed: bool = False
+    """The source reports the object gone (deleted, or moved out of what it reads)."""
+    permanently: bool = False
+    """With ``removed``: gone for good, not restorable (Entra: hard delete, not the recycle bin)."""
+    members_added: tuple[MemberRef, ...] = ()
+    members_removed: tuple[MemberRef, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A batch of objects plus where to resume reading once it is applied.
+
+    ``resume`` is an opaque checkpoint (e.g. Graph's ``@odata.nextLink``): a cycle
+    that stops after applying this page continues from there. ``watermark`` is set
+    on the last page only: where the next incremental read starts (e.g. the
+    ``@odata.deltaLink``).
+    """
+
+    objects: tuple[SourceObject, ...]
+    resume: JSON = None
+    watermark: JSON = None
+
+    @property
+    def is_last(self) -> bool:
+        return self.watermark is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadStart:
+    """Where a read begins: from scratch, from a watermark, or from a checkpoint."""
+
+    watermark: JSON = None
+    """None: read everything (a full read). Otherwise: only changes since then."""
+    resume: JSON = None
+    """A checkpoint from an interrupted cycle: continue there (takes precedence)."""
+
+    @property
+    def is_full(self) -> bool:
+        return self.watermark is None and self.resume is None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceHealth:
+    """What a source says about itself on a check (credentials, permissions, reachability)."""
+
+    ok: bool
+    details: Mapping[str, Any] = field(default_factory=dict)

@@ -1,0 +1,119 @@
+"""What a cycle reports: counts per action, where the time went, and the provisioning log."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from idsync.health.catalogue import IdsyncError
+from idsync.store.types import utcnow
+
+ACTIONS = ("create", "update", "disable", "delete", "skip", "stagedDelete")
+
+
+@dataclass
+class Tally:
+    """Counts of one cycle, kept as it goes (and saved with each checkpoint)."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    seconds: dict[str, float] = field(
+        default_factory=lambda: {"read": 0.0, "diff": 0.0, "write": 0.0}
+    )
+
+    @contextmanager
+    def timed(self, *keys: str) -> Iterator[None]:
+        """Add the time spent in the block to each of ``keys`` (a phase and its detail)."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - started
+            for key in keys:
+                self.seconds[key] = self.seconds.get(key, 0.0) + elapsed
+
+    def add(self, key: str, n: int = 1) -> None:
+        if n:
+            self.counts[key] += n
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "counts": dict(self.counts),
+            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, value: dict[str, Any] | None) -> Tally:
+        tally = cls()
+        if value:
+            tally.counts.update(value.get("counts", {}))
+            tally.seconds.update(value.get("seconds", {}))
+        return tally
+
+
+@dataclass(frozen=True)
+class CycleReport:
+    integration_id: str
+    cycle_id: str
+    mode: str
+    status: str
+    """The job's status after the cycle."""
+    reason_code: str | None
+    reason: str | None
+    counts: dict[str, int]
+    seconds: dict[str, float]
+    started_at: datetime
+    finished_at: datetime
+    preview: list[dict[str, Any]] | None = None
+
+
+class LogBook:
+    """Provisioning log entries of one cycle, buffered and written with each page."""
+
+    def __init__(self, org_id: str, integration_id: str, cycle_id: str) -> None:
+        self.base = {"org_id": org_id, "integration_id": integration_id, "cycle_id": cycle_id}
+        self.entries: list[dict[str, Any]] = []
+        self.now = utcnow()
+        """One timestamp per batch of entries (a page): reading the clock per entry
+        costs more than the rest of building it."""
+
+    def add(
+        self,
+        object_type: str,
+        source_id: str,
+        action: str,
+        result: str,
+        step: str,
+        *,
+        target_id: str | None = None,
+        display: str | None = None,
+        error: IdsyncError | None = None,
+        reason: str | None = None,
+        changes: dict[str, Any] | None = None,
+    ) -> None:
+        self.entries.append(
+            {
+                **self.base,
+                "occurred_at": self.now,
+                "object_type": object_type,
+                "source_id": source_id,
+                "target_id": target_id,
+                "display": display,
+                "action": action,
+                "result": result,
+                "step": step,
+                "error_code": error.error.code if error else None,
+                "reason": error.message if error else reason,
+                "recommended_action": error.action if error else None,
+                "changes": changes,
+            }
+        )
+
+    def take(self) -> list[dict[str, Any]]:
+        entries, self.entries = self.entries, []
+        self.now = utcnow()
+        return entries

@@ -1,0 +1,96 @@
+"""The in-process scheduler of ``idsync serve``: runs due jobs, one cycle per job at a time.
+
+This is the embedded default. The seam is :func:`run_due_jobs`: it finds due jobs and
+runs each through the same service call the CLI uses, so a distributed task engine
+can call it (or ``integrations.run_cycle`` per job) instead of this thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from idsync.config import Settings
+from idsync.health.catalogue import IdsyncError
+from idsync.logs import get_logger
+from idsync.store import integrations as store
+from idsync.store.database import Database
+from idsync.store.types import utcnow
+from idsync.sync import integrations
+from idsync.sync.status import DISABLE_AFTER, JobStatus
+
+log = get_logger("idsync.scheduler")
+
+
+def disable_abandoned(db: Database) -> None:
+    """A job in quarantine for four weeks is disabled, as Entra does."""
+    cutoff = utcnow() - DISABLE_AFTER
+    for record, job in integrations.list_integrations(db):
+        if (
+            job.status == JobStatus.QUARANTINE
+            and job.quarantined_at
+            and job.quarantined_at < cutoff
+        ):
+            with db.write() as conn:
+                store.update_job(
+                    conn,
+                    record.id,
+                    status=JobStatus.DISABLED,
+                    reason=f"in quarantine since {job.quarantined_at:%Y-%m-%d}; {job.reason}",
+                )
+
+
+def run_due_jobs(db: Database, config: Settings, pool: ThreadPoolExecutor) -> int:
+    with db.read() as conn:
+        due = store.due_jobs(conn, utcnow())
+    for integration_id in due:
+        pool.submit(_run_one, db, config, integration_id)
+    return len(due)
+
+
+def _run_one(db: Database, config: Settings, integration_id: str) -> None:
+    try:
+        report = integrations.run_cycle(db, config, integration_id)
+        log.info(
+            "scheduled cycle done",
+            integration=integration_id,
+            status=report.status,
+            counts=report.counts,
+        )
+    except IdsyncError as exc:
+        log.info(
+            "scheduled cycle not run",
+            integration=integration_id,
+            code=exc.error.code,
+            reason=exc.message,
+        )
+    except Exception:
+        log.exception("scheduled cycle crashed", integration=integration_id)
+
+
+class Scheduler:
+    """A daemon thread polling for due jobs every ``scheduler_poll_seconds``."""
+
+    def __init__(self, db: Database, config: Settings, *, concurrency: int = 2) -> None:
+        self.db = db
+        self.config = config
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="idsync-sync")
+        self._thread = threading.Thread(target=self._loop, name="idsync-scheduler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                disable_abandoned(self.db)
+                run_due_jobs(self.db, self.config, self._pool)
+            except Exception:
+                log.exception("scheduler tick failed")
+            self._stop.wait(self.config.scheduler_poll_seconds)

@@ -1,0 +1,243 @@
+"""Directory sync end to end: ``idsync emulator`` (a local Entra ID) → ``idsync`` → the hub.
+
+Every test starts its own emulator process (a fresh, seeded directory) and drives
+idsync through its CLI, as an administrator would; the hub is read back over its
+SCIM API and the directory over Graph.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+
+from idsync.store.database import Database
+from tests.conftest import Org, Server, make_org
+
+# Every idsync process of the session (the CLI, the server) shares one credentials key.
+os.environ.setdefault("IDSYNC_SECRET_KEY", Fernet.generate_key().decode())
+
+
+@dataclass
+class Emulator:
+    info: dict[str, Any]
+    process: subprocess.Popen[bytes]
+    graph: httpx.Client
+    """Graph with the emulator's admin token: how tests change the directory."""
+    tls: ssl.SSLContext
+    """Trusts the emulator's self-signed certificate."""
+
+    @property
+    def url(self) -> str:
+        return str(self.info["url"])
+
+    def fault(self, **spec: Any) -> None:
+        response = self.graph.post("/_emulator/faults", json=spec)
+        assert response.status_code in (200, 201, 204), response.text
+
+    def all(self, path: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        url: str | None = path
+        while url:
+            response = self.graph.get(url)
+            assert response.status_code == 200, response.text
+            body = response.json()
+            items += body["value"]
+            url = body.get("@odata.nextLink")
+        return items
+
+
+def start_emulator(tmp_path: Path, users: int = 40, groups: int = 6, seed: int = 7) -> Emulator:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "idsync",
+            "emulator",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--users",
+            str(users),
+            "--groups",
+            str(groups),
+            "--seed",
+            str(seed),
+            "--state-dir",
+            str(tmp_path / "emulator"),
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=(tmp_path / "emulator.log").open("wb"),
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line:
+        process.kill()
+        raise RuntimeError((tmp_path / "emulator.log").read_text())
+    info = json.loads(line)
+    tls = ssl.create_default_context(cafile=info["ca_file"])
+    graph = httpx.Client(
+        base_url=info["graph_url"],
+        verify=tls,
+        timeout=30,
+        headers={"Authorization": f"Bearer {info['admin_token']}"},
+    )
+    return Emulator(info, process, graph, tls)
+
+
+@pytest.fixture
+def emulator(tmp_path: Path) -> Iterator[Emulator]:
+    handle = start_emulator(tmp_path)
+    yield handle
+    handle.graph.close()
+    handle.process.terminate()
+    handle.process.wait(timeout=10)
+
+
+def idsync(database_url: str, *args: str, check: bool = True, timeout: float = 120) -> Any:
+    """Run one ``idsync … --json`` command; returns its JSON output."""
+    result = subprocess.run(
+        [sys.executable, "-m", "idsync", *args, "--database", database_url, "--json"],
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"idsync {' '.join(args)} failed:\n{result.stderr.decode()}")
+    return json.loads(result.stdout) if result.stdout.strip() else None
+
+
+@dataclass
+class Connected:
+    org: Org
+    integration_id: str
+    database_url: str
+    scim: httpx.Client
+
+    def sync(self, *extra: str) -> dict[str, Any]:
+        return dict(idsync(self.database_url, "sync", "run", self.integration_id, *extra))
+
+    def status(self) -> dict[str, Any]:
+        return dict(idsync(self.database_url, "sync", "status", self.integration_id))
+
+
+def connect(database: Database, server: Server, emulator: Emulator, *options: str) -> Connected:
+    org = make_org(database, server)
+    info = emulator.info
+    added = idsync(
+        server.database_url,
+        "integration",
+        "add",
+        "entra",
+        "--org",
+        org.id,
+        "--tenant-id",
+        info["tenant_id"],
+        "--client-id",
+        info["client_id"],
+        "--client-secret",
+        info["client_secret"],
+        "--authority",
+        info["url"],
+        "--graph-url",
+        info["graph_url"],
+        "--ca-file",
+        info["ca_file"],
+        "--no-auto-sync",
+        *options,
+    )
+    scim = httpx.Client(
+        base_url=org.scim_url, headers={"Authorization": f"Bearer {org.token}"}, timeout=30
+    )
+    return Connected(org, added["id"], server.database_url, scim)
+
+
+@pytest.fixture
+def connected(database: Database, server: Server, emulator: Emulator) -> Iterator[Connected]:
+    handle = connect(database, server, emulator)
+    yield handle
+    handle.scim.close()
+
+
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+
+def hub_resources(scim: httpx.Client, endpoint: str) -> list[dict[str, Any]]:
+    resources: list[dict[str, Any]] = []
+    start = 1
+    while True:
+        response = scim.get(endpoint, params={"startIndex": start, "count": 1000})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        resources += body.get("Resources", [])
+        start += body["itemsPerPage"]
+        if start > body["totalResults"] or not body["itemsPerPage"]:
+            return resources
+
+
+def directory_state(
+    emulator: Emulator,
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Users (with their manager) and groups (with their members) as Graph lists them now."""
+    select = "id,userPrincipalName,displayName,givenName,surname,accountEnabled,department,manager"
+    users: dict[str, dict[str, Any]] = {}
+    for item in emulator.all(f"/v1.0/users/delta?$select={select}"):
+        if "@removed" in item:
+            users.pop(item["id"], None)
+            continue
+        user = users.setdefault(item["id"], {})
+        user.update({k: v for k, v in item.items() if not k.startswith("manager")})
+        if "manager@delta" in item:
+            managers = [m["id"] for m in item["manager@delta"] if "@removed" not in m]
+            user["manager"] = managers[0] if managers else None
+    groups: dict[str, dict[str, Any]] = {}
+    for item in emulator.all("/v1.0/groups?$select=id,displayName"):
+        members = emulator.all(f"/v1.0/groups/{item['id']}/members?$select=id")
+        groups[item["id"]] = {**item, "members": {m["id"] for m in members}}
+    return users, groups
+
+
+def assert_hub_equals_directory(connected: Connected, emulator: Emulator) -> None:
+    users, groups = directory_state(emulator)
+    hub_users = {u["externalId"]: u for u in hub_resources(connected.scim, "/Users")}
+    hub_groups = {g["externalId"]: g for g in hub_resources(connected.scim, "/Groups")}
+    hub_id = {
+        **{k: v["id"] for k, v in hub_users.items()},
+        **{k: v["id"] for k, v in hub_groups.items()},
+    }
+    for source_id, user in users.items():
+        hub = hub_users.get(source_id)
+        assert hub is not None, f"user {user['userPrincipalName']} missing from the hub"
+        assert hub["userName"] == user["userPrincipalName"]
+        assert hub["active"] is user["accountEnabled"], hub["userName"]
+        assert hub.get("displayName") == user.get("displayName")
+        assert hub.get("name", {}).get("givenName") == user.get("givenName")
+        assert hub.get(ENTERPRISE, {}).get("department") == user.get("department")
+        manager = user.get("manager")
+        assert hub.get(ENTERPRISE, {}).get("manager", {}).get("value") == (
+            hub_id.get(manager) if manager else None
+        )
+    for source_id, hub in hub_users.items():
+        if source_id not in users:
+            assert hub["active"] is False, (
+                f"{hub['userName']} left the directory but is still active"
+            )
+    assert set(hub_groups) == set(groups), "the hub's groups differ from the directory's"
+    for source_id, group in groups.items():
+        hub = hub_groups[source_id]
+        assert hub["displayName"] == group["displayName"]
+        expected = {hub_id[m] for m in group["members"] if m in hub_id}
+        assert {m["value"] for m in hub.get("members", [])} == expected, group["displayName"]
+        assert len(expected) == len(group["members"]), "a member of the directory is missing"

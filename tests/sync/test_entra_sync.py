@@ -1,0 +1,116 @@
+"""Entra ID → hub: the initial cycle, then an incremental one with every kind of change."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from tests.sync.conftest import (
+    Connected,
+    Emulator,
+    assert_hub_equals_directory,
+    directory_state,
+    hub_resources,
+)
+
+
+def _ref(emulator: Emulator, object_id: str) -> dict[str, str]:
+    return {"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{object_id}"}
+
+
+def _ok(response: Any) -> Any:
+    assert response.status_code < 300, response.text
+    return response.json() if response.content else None
+
+
+def change_directory(emulator: Emulator) -> dict[str, Any]:
+    """One of each change an administrator makes in Entra, through the Graph API."""
+    users, groups = directory_state(emulator)
+    ids = sorted(users)
+    group_ids = sorted(groups, key=lambda g: groups[g]["displayName"])
+    graph = emulator.graph
+    new = [
+        _ok(
+            graph.post(
+                "/v1.0/users",
+                json={
+                    "accountEnabled": True,
+                    "displayName": f"New Person {n}",
+                    "givenName": "New",
+                    "surname": f"Person{n}",
+                    "department": "Research",
+                    "mailNickname": f"new{n}",
+                    "userPrincipalName": f"new.person.{n}.{uuid.uuid4().hex[:6]}@contoso.example",
+                    "passwordProfile": {
+                        "password": "xWwvJ]6NMw+bWH-d",
+                        "forceChangePasswordNextSignIn": True,
+                    },
+                },
+            )
+        )["id"]
+        for n in range(2)
+    ]
+    updated, renamed, disabled, deleted = ids[0], ids[1], ids[2], ids[3]
+    _ok(
+        graph.patch(
+            f"/v1.0/users/{updated}", json={"displayName": "Changed Name", "department": "Legal"}
+        )
+    )
+    _ok(
+        graph.patch(
+            f"/v1.0/users/{renamed}",
+            json={"userPrincipalName": f"renamed.{uuid.uuid4().hex[:6]}@contoso.example"},
+        )
+    )
+    _ok(graph.patch(f"/v1.0/users/{disabled}", json={"accountEnabled": False}))
+    _ok(graph.delete(f"/v1.0/users/{deleted}"))
+    _ok(graph.put(f"/v1.0/users/{new[0]}/manager/$ref", json=_ref(emulator, ids[5])))
+    first, second, doomed = group_ids[0], group_ids[1], group_ids[2]
+    _ok(graph.post(f"/v1.0/groups/{first}/members/$ref", json=_ref(emulator, new[1])))
+    removed_member = next(iter(sorted(groups[second]["members"] - {deleted})))
+    _ok(graph.delete(f"/v1.0/groups/{second}/members/{removed_member}/$ref"))
+    _ok(
+        graph.patch(
+            f"/v1.0/groups/{first}", json={"displayName": f"Renamed group {uuid.uuid4().hex[:6]}"}
+        )
+    )
+    _ok(graph.delete(f"/v1.0/groups/{doomed}"))
+    return {"new": new, "deleted": deleted, "disabled": disabled, "doomed_group": doomed}
+
+
+def test_initial_then_incremental_cycle(connected: Connected, emulator: Emulator) -> None:
+    users, groups = directory_state(emulator)
+
+    first = connected.sync()
+    assert first["status"] == "Active", first
+    assert first["mode"] == "initial"
+    assert first["create"] == len(users) + len(groups)
+    assert first["failed"] == 0
+    assert_hub_equals_directory(connected, emulator)
+
+    changes = change_directory(emulator)
+    second = connected.sync()
+    assert second["status"] == "Active", second
+    assert second["mode"] == "incremental"
+    assert second["create"] == 2
+    assert second["delete"] == 1  # the group; the deleted user is disabled, as Entra does
+    assert second["counts"]["usersRead"] < len(users)  # only the changes were read
+    assert_hub_equals_directory(connected, emulator)
+    hub_users = {u["externalId"]: u for u in hub_resources(connected.scim, "/Users")}
+    assert hub_users[changes["deleted"]]["active"] is False
+    assert hub_users[changes["disabled"]]["active"] is False
+    assert all(user in hub_users for user in changes["new"])
+    hub_groups = {g["externalId"] for g in hub_resources(connected.scim, "/Groups")}
+    assert changes["doomed_group"] not in hub_groups
+
+    third = connected.sync()
+    assert third["create"] == third["update"] == third["delete"] == third["disable"] == 0, third
+
+
+def test_rerun_creates_no_duplicates(connected: Connected, emulator: Emulator) -> None:
+    connected.sync()
+    connected.sync("--full")
+    users, _ = directory_state(emulator)
+    hub = hub_resources(connected.scim, "/Users")
+    assert len(hub) == len(users)
+    assert len({u["userName"].lower() for u in hub}) == len(hub)

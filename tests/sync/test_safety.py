@@ -1,0 +1,136 @@
+"""What a cycle refuses to do on its own, and what it shows before doing anything."""
+
+from __future__ import annotations
+
+from idsync.store.database import Database
+from tests.conftest import Server
+from tests.sync.conftest import (
+    Connected,
+    Emulator,
+    assert_hub_equals_directory,
+    connect,
+    directory_state,
+    hub_resources,
+    idsync,
+)
+
+
+def test_deletion_threshold_stages_removals_until_approved(
+    database: Database, server: Server, emulator: Emulator
+) -> None:
+    connected = connect(database, server, emulator, "--deletion-threshold", "2")
+    connected.sync()
+    users, _ = directory_state(emulator)
+    doomed = sorted(u for u in users if users[u]["accountEnabled"])[:3]
+    for user in doomed:
+        assert emulator.graph.delete(f"/v1.0/users/{user}").status_code == 204
+
+    report = connected.sync()
+    assert (report["status"], report["reason_code"]) == ("Quarantine", "IDS-409-010"), report
+    assert report["stagedDelete"] == 3 and report["disable"] == 0
+    hub = {u["externalId"]: u for u in hub_resources(connected.scim, "/Users")}
+    assert all(hub[user]["active"] for user in doomed), "a staged removal was applied"
+    staged = idsync(
+        connected.database_url, "sync", "logs", connected.integration_id, "--action", "stagedDelete"
+    )
+    assert {entry["source_id"] for entry in staged} == set(doomed)
+    assert all(
+        entry["error_code"] == "IDS-409-010" and entry["recommended_action"] for entry in staged
+    )
+
+    approved = idsync(connected.database_url, "sync", "approve-deletes", connected.integration_id)
+    assert approved["disable"] == 3
+    assert connected.status()["status"] == "Active"
+    assert_hub_equals_directory(connected, emulator)
+
+
+def test_preview_shows_the_changes_and_makes_none(connected: Connected, emulator: Emulator) -> None:
+    users, groups = directory_state(emulator)
+    preview = connected.sync("--preview")
+    assert preview["create"] == len(users) + len(groups)
+    assert {p["action"] for p in preview["preview"]} == {"create"}
+    assert hub_resources(connected.scim, "/Users") == []
+    assert connected.status()["status"] == "NotRun"
+    assert connected.sync()["mode"] == "initial"  # the preview did not count as a cycle
+
+
+def test_hand_made_users_are_left_alone_unless_adopted(
+    database: Database, server: Server, emulator: Emulator
+) -> None:
+    connected = connect(database, server, emulator)
+    users, _ = directory_state(emulator)
+    taken = users[sorted(users)[0]]["userPrincipalName"]
+    made = connected.scim.post(
+        "/Users",
+        json={
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": taken,
+            "title": "by hand",
+        },
+    )
+    assert made.status_code == 201, made.text
+
+    report = connected.sync()
+    assert report["skip"] >= 1
+    skipped = idsync(
+        connected.database_url, "sync", "logs", connected.integration_id, "--action", "skip"
+    )
+    assert [entry["error_code"] for entry in skipped if entry["display"] == taken] == [
+        "IDS-409-013"
+    ]
+    assert connected.scim.get(f"/Users/{made.json()['id']}").json()["title"] == "by hand"
+
+    idsync(
+        connected.database_url,
+        "integration",
+        "update",
+        connected.integration_id,
+        "--adopt-existing",
+    )
+    adopted = connected.sync("--full")
+    assert adopted["update"] >= 1
+    assert_hub_equals_directory(connected, emulator)
+
+
+def test_on_demand_provisioning_of_one_user(connected: Connected, emulator: Emulator) -> None:
+    users, _ = directory_state(emulator)
+    user_id = sorted(users)[4]
+    entries = idsync(connected.database_url, "sync", "user", connected.integration_id, user_id)
+    assert [(e["action"], e["result"]) for e in entries] == [("create", "success")]
+    hub = hub_resources(connected.scim, "/Users")
+    assert [u["externalId"] for u in hub] == [user_id]
+    missing = idsync(
+        connected.database_url, "sync", "user", connected.integration_id, "no-such-user"
+    )
+    assert [(e["action"], e["step"]) for e in missing] == [("skip", "import")]
+
+
+def test_failed_objects_wait_in_escrow_and_are_retried(
+    connected: Connected, emulator: Emulator
+) -> None:
+    users, _ = directory_state(emulator)
+    victim = sorted(users)[6]
+    # A hand-made user already holds the directory user's externalId: creating it fails.
+    squatter = connected.scim.post(
+        "/Users",
+        json={
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "squatter@example.com",
+            "externalId": victim,
+        },
+    )
+    assert squatter.status_code == 201, squatter.text
+
+    first = connected.sync()
+    assert first["status"] == "Active" and first["failed"] == 1, first
+    [failure] = idsync(
+        connected.database_url, "sync", "logs", connected.integration_id, "--result", "failure"
+    )
+    assert (failure["source_id"], failure["error_code"]) == (victim, "IDS-409-001")
+    assert failure["recommended_action"]
+
+    assert connected.scim.delete(f"/Users/{squatter.json()['id']}").status_code == 204
+    second = connected.sync()  # the directory did not change: only the escrow brings it back
+    assert second["counts"].get("escrowRetried") == 1, second
+    assert second["failed"] == 0
+    assert_hub_equals_directory(connected, emulator)
