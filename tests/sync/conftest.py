@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,87 +22,20 @@ from cryptography.fernet import Fernet
 
 from idsync.store.database import Database
 from tests.conftest import Org, Server, make_org
+from tests.entra_emulator import EmulatorProcess, start_emulator
 
 # Every idsync process of the session (the CLI, the server) shares one credentials key.
 os.environ.setdefault("IDSYNC_SECRET_KEY", Fernet.generate_key().decode())
 
 
-@dataclass
-class Emulator:
-    info: dict[str, Any]
-    process: subprocess.Popen[bytes]
-    graph: httpx.Client
-    """Graph with the emulator's admin token: how tests change the directory."""
-    tls: ssl.SSLContext
-    """Trusts the emulator's self-signed certificate."""
-
-    @property
-    def url(self) -> str:
-        return str(self.info["url"])
-
-    def fault(self, **spec: Any) -> None:
-        response = self.graph.post("/_emulator/faults", json=spec)
-        assert response.status_code in (200, 201, 204), response.text
-
-    def all(self, path: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        url: str | None = path
-        while url:
-            response = self.graph.get(url)
-            assert response.status_code == 200, response.text
-            body = response.json()
-            items += body["value"]
-            url = body.get("@odata.nextLink")
-        return items
-
-
-def start_emulator(tmp_path: Path, users: int = 40, groups: int = 6, seed: int = 7) -> Emulator:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "idsync",
-            "emulator",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--users",
-            str(users),
-            "--groups",
-            str(groups),
-            "--seed",
-            str(seed),
-            "--state-dir",
-            str(tmp_path / "emulator"),
-            "--json",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=(tmp_path / "emulator.log").open("wb"),
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if not line:
-        process.kill()
-        raise RuntimeError((tmp_path / "emulator.log").read_text())
-    info = json.loads(line)
-    tls = ssl.create_default_context(cafile=info["ca_file"])
-    graph = httpx.Client(
-        base_url=info["graph_url"],
-        verify=tls,
-        timeout=30,
-        headers={"Authorization": f"Bearer {info['admin_token']}"},
-    )
-    return Emulator(info, process, graph, tls)
+Emulator = EmulatorProcess
 
 
 @pytest.fixture
 def emulator(tmp_path: Path) -> Iterator[Emulator]:
-    handle = start_emulator(tmp_path)
+    handle = start_emulator(tmp_path / "emulator.log", Emulator, users=40, groups=6, seed=7)
     yield handle
-    handle.graph.close()
-    handle.process.terminate()
-    handle.process.wait(timeout=10)
+    handle.stop()
 
 
 def idsync(database_url: str, *args: str, check: bool = True, timeout: float = 120) -> Any:

@@ -28,7 +28,7 @@ def change_directory(emulator: Emulator) -> dict[str, Any]:
     users, groups = directory_state(emulator)
     ids = sorted(users)
     group_ids = sorted(groups, key=lambda g: groups[g]["displayName"])
-    graph = emulator.graph
+    graph = emulator.admin
     new = [
         _ok(
             graph.post(

@@ -23,7 +23,7 @@ def test_deletion_threshold_stages_removals_until_approved(
     users, _ = directory_state(emulator)
     doomed = sorted(u for u in users if users[u]["accountEnabled"])[:3]
     for user in doomed:
-        assert emulator.graph.delete(f"/v1.0/users/{user}").status_code == 204
+        assert emulator.admin.delete(f"/v1.0/users/{user}").status_code == 204
 
     report = connected.sync()
     assert (report["status"], report["reason_code"]) == ("Quarantine", "IDS-409-010"), report

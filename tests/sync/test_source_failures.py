@@ -27,12 +27,12 @@ def _active_users(connected: Connected) -> int:
 
 def _delete_service_principal(emulator: Emulator) -> None:
     client_id = emulator.info["client_id"]
-    found = emulator.graph.get(
+    found = emulator.admin.get(
         "/v1.0/servicePrincipals", params={"$filter": f"appId eq '{client_id}'"}
     )
     assert found.status_code == 200, found.text
     sp = found.json()["value"][0]
-    assert emulator.graph.delete(f"/v1.0/servicePrincipals/{sp['id']}").status_code == 204
+    assert emulator.admin.delete(f"/v1.0/servicePrincipals/{sp['id']}").status_code == 204
 
 
 def _grant_admin_consent(emulator: Emulator) -> None:
@@ -62,7 +62,7 @@ def test_deleted_service_principal_quarantines_and_deletes_nobody(
     assert connected.sync()["status"] == "Active"
     active = _active_users(connected)
     some_user = next(iter(hub_resources(connected.scim, "/Users")))["externalId"]
-    assert emulator.graph.delete(f"/v1.0/users/{some_user}").status_code == 204
+    assert emulator.admin.delete(f"/v1.0/users/{some_user}").status_code == 204
     _delete_service_principal(emulator)
 
     report = connected.sync()
@@ -131,7 +131,7 @@ def test_persistent_server_errors_fail_the_cycle_and_lose_nothing(
     users_written = len(hub_resources(connected.scim, "/Users"))
     assert users_written > 0  # the users phase was applied before the groups failed
 
-    emulator.graph.delete("/_emulator/faults")
+    emulator.admin.delete("/_emulator/faults")
     resumed = connected.sync()
     assert resumed["status"] == "Active", resumed
     assert (
