@@ -41,6 +41,9 @@ from typing import Any
 import httpx
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from results import write_section  # noqa: E402
+
 OUT_DIR = HERE / "out"
 RESULTS_MD = HERE / "RESULTS.md"
 
@@ -1464,7 +1467,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     (OUT_DIR / f"results-{stamp}.json").write_text(json.dumps(raw, indent=2) + "\n")
     target = args.results or (OUT_DIR / "RESULTS-quick.md" if plan.quick else RESULTS_MD)
-    target.write_text(report.markdown())
+    write_section(target, "scim", report.markdown())
     print(f"wrote {target} and {OUT_DIR / f'results-{stamp}.json'}")
     return 0
 
