@@ -38,6 +38,9 @@ def test_deletion_threshold_stages_removals_until_approved(
         entry["error_code"] == "IDS-409-010" and entry["recommended_action"] for entry in staged
     )
 
+    again = connected.sync()  # a clean cycle does not lift the quarantine by itself
+    assert (again["status"], again["reason_code"]) == ("Quarantine", "IDS-409-010"), again
+
     approved = idsync(connected.database_url, "sync", "approve-deletes", connected.integration_id)
     assert approved["disable"] == 3
     assert connected.status()["status"] == "Active"

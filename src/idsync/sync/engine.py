@@ -29,8 +29,6 @@ from idsync.connectors.base import Source, Target
 from idsync.connectors.errors import (
     AccessDenied,
     ConnectorError,
-    Throttled,
-    Unavailable,
     WatermarkExpired,
 )
 from idsync.health.catalogue import (
@@ -147,14 +145,18 @@ class Cycle:
             try:
                 self._run(job, checkpoint)
             except AccessDenied as exc:
+                if self.preview:  # a preview changes nothing, the job's status included
+                    raise
                 return self._quarantine(exc)
-            except (Throttled, Unavailable) as exc:
-                return self._transient_failure(job, exc)
-            except ConnectorError as exc:
-                return self._transient_failure(job, exc)
+            except ConnectorError as exc:  # throttled, unavailable: resume later
+                if self.preview:
+                    raise
+                return self._transient_failure(exc)
             except Exception as exc:
                 log.exception("cycle failed", integration=self.integration.id, cycle=self.cycle_id)
-                return self._transient_failure(job, IdsyncError(INTERNAL), cause=exc)
+                if self.preview:
+                    raise IdsyncError(INTERNAL) from exc
+                return self._transient_failure(IdsyncError(INTERNAL), cause=exc)
             return self._finish()
 
     def run_one(self, object_type: ObjectType, source_id: str) -> str:
@@ -402,7 +404,7 @@ class Cycle:
         if self.preview:
             return self._report(self._job(), "preview")
         checkpoint = self.checkpoint
-        refusal = self._apply_or_stage_removals()
+        refusal = self._apply_or_stage_removals() or self._still_staged()
         failed, attempted = self.tally.counts["failed"], self._attempted()
         if refusal is None and attempted >= 10 and failed > attempted * FAILURE_RATE_LIMIT:
             refusal = IdsyncError(
@@ -461,6 +463,20 @@ class Cycle:
             counts=dict(self.tally.counts),
         )
         return self._report(self._job(), cycle_status)
+
+    def _still_staged(self) -> IdsyncError | None:
+        """Removals staged by an earlier cycle keep the job in quarantine until approved:
+        a later clean cycle must not quietly make it Active again."""
+        with self.db.read() as conn:
+            staged = state.list_pending(conn, self.integration.id, staged=True)
+        if not staged:
+            return None
+        return IdsyncError(
+            DELETION_THRESHOLD,
+            count=len(staged),
+            threshold=self.integration.deletion_threshold,
+            integration=self.integration.name,
+        )
 
     def _attempted(self) -> int:
         return sum(
@@ -534,9 +550,7 @@ class Cycle:
         log.warning("job quarantined", integration=self.integration.id, code=exc.error.code)
         return self._report(self._job(), "quarantined")
 
-    def _transient_failure(
-        self, job: JobRecord, exc: IdsyncError, cause: Exception | None = None
-    ) -> CycleReport:
+    def _transient_failure(self, exc: IdsyncError, cause: Exception | None = None) -> CycleReport:
         """Throttled, unreachable, or our own fault: keep the checkpoint, retry later."""
         now = utcnow()
         failures = self._job().successive_failures + 1
