@@ -65,35 +65,26 @@ class Connected:
         return dict(idsync(self.database_url, "sync", "status", self.integration_id))
 
 
-def connect(database: Database, server: Server, emulator: Emulator, *options: str) -> Connected:
-    org = make_org(database, server)
+def add_entra(database_url: str, org_id: str, emulator: Emulator, *options: str) -> str:
+    """``idsync integration add entra`` pointed at the emulator; the integration's id."""
     info = emulator.info
     added = idsync(
-        server.database_url,
-        "integration",
-        "add",
-        "entra",
-        "--org",
-        org.id,
-        "--tenant-id",
-        info["tenant_id"],
-        "--client-id",
-        info["client_id"],
-        "--client-secret",
-        info["client_secret"],
-        "--authority",
-        info["url"],
-        "--graph-url",
-        info["graph_url"],
-        "--ca-file",
-        info["ca_file"],
-        "--no-auto-sync",
-        *options,
-    )
+        database_url, "integration", "add", "entra", "--org", org_id,
+        "--tenant-id", info["tenant_id"], "--client-id", info["client_id"],
+        "--client-secret", info["client_secret"], "--authority", info["url"],
+        "--graph-url", info["graph_url"], "--ca-file", info["ca_file"], *options,
+    )  # fmt: skip
+    return str(added["id"])
+
+
+def connect(database: Database, server: Server, emulator: Emulator, *options: str) -> Connected:
+    """A fresh org with an Entra integration (auto sync off: the test runs its cycles)."""
+    org = make_org(database, server)
+    integration_id = add_entra(server.database_url, org.id, emulator, "--no-auto-sync", *options)
     scim = httpx.Client(
         base_url=org.scim_url, headers={"Authorization": f"Bearer {org.token}"}, timeout=30
     )
-    return Connected(org, added["id"], server.database_url, scim)
+    return Connected(org, integration_id, server.database_url, scim)
 
 
 @pytest.fixture

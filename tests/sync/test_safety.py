@@ -137,3 +137,21 @@ def test_failed_objects_wait_in_escrow_and_are_retried(
     assert second["counts"].get("escrowRetried") == 1, second
     assert second["failed"] == 0
     assert_hub_equals_directory(connected, emulator)
+
+
+def test_more_than_40_percent_failures_quarantine(connected: Connected, emulator: Emulator) -> None:
+    users, _ = directory_state(emulator)
+    for n, victim in enumerate(sorted(users)[:25]):
+        made = connected.scim.post(
+            "/Users",
+            json={
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": f"squatter{n}@example.com",
+                "externalId": victim,
+            },
+        )
+        assert made.status_code == 201, made.text
+    report = connected.sync()
+    assert report["failed"] == 25
+    assert (report["status"], report["reason_code"]) == ("Quarantine", "IDS-409-012"), report
+    assert "25 of" in report["reason"]

@@ -11,7 +11,7 @@ import httpx
 from idsync.store.database import open_database
 from idsync.store.migrate import upgrade
 from tests.conftest import make_org, start_server, stop_server
-from tests.sync.conftest import Emulator, idsync
+from tests.sync.conftest import Emulator, add_entra, idsync
 
 
 def test_serve_runs_due_jobs(tmp_path: Path, emulator: Emulator) -> None:
@@ -25,36 +25,16 @@ def test_serve_runs_due_jobs(tmp_path: Path, emulator: Emulator) -> None:
         del os.environ["IDSYNC_SCHEDULER_POLL_SECONDS"]
     try:
         org = make_org(db, server)
-        info = emulator.info
-        added = idsync(
-            url,
-            "integration",
-            "add",
-            "entra",
-            "--org",
-            org.id,
-            "--tenant-id",
-            info["tenant_id"],
-            "--client-id",
-            info["client_id"],
-            "--client-secret",
-            info["client_secret"],
-            "--authority",
-            info["url"],
-            "--graph-url",
-            info["graph_url"],
-            "--ca-file",
-            info["ca_file"],
-        )
+        integration_id = add_entra(url, org.id, emulator)  # auto sync on, as by default
         deadline = time.monotonic() + 60
-        status = idsync(url, "sync", "status", added["id"])
+        status = idsync(url, "sync", "status", integration_id)
         while status["status"] != "Active" and time.monotonic() < deadline:
             time.sleep(0.5)
-            status = idsync(url, "sync", "status", added["id"])
+            status = idsync(url, "sync", "status", integration_id)
         assert status["status"] == "Active", status
         users = httpx.get(
             f"{org.scim_url}/Users", headers={"Authorization": f"Bearer {org.token}"}
         ).json()
-        assert users["totalResults"] == info["users"]
+        assert users["totalResults"] == emulator.info["users"]
     finally:
         stop_server(server)

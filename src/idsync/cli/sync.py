@@ -257,25 +257,8 @@ def logs(
             source_id=source_id,
             limit=limit,
         )
-    fields = (
-        "id",
-        "cycle_id",
-        "occurred_at",
-        "object_type",
-        "source_id",
-        "target_id",
-        "display",
-        "action",
-        "result",
-        "step",
-        "error_code",
-        "reason",
-        "recommended_action",
-        "changes",
-    )
-    described = [{f: getattr(e, f) for f in fields} for e in entries]
     if json:
-        emit_json(described)
+        emit_json(entries)
         return
     table(
         "Provisioning log",
@@ -291,7 +274,7 @@ def logs(
                 d["error_code"],
                 d["reason"],
             ]
-            for d in described
+            for d in entries
         ],
     )
 

@@ -465,7 +465,8 @@ def read_log(
     result: str | None = None,
     source_id: str | None = None,
     limit: int = 100,
-) -> list[Any]:
+) -> list[dict[str, Any]]:
+    """Newest first, as plain dicts (every column but the org and integration ids)."""
     log = PROVISIONING_LOG
     query = sa.select(log).where(log.c.integration_id == integration_id)
     for column, value in (
@@ -476,4 +477,7 @@ def read_log(
     ):
         if value is not None:
             query = query.where(column == value)
-    return list(conn.execute(query.order_by(log.c.id.desc()).limit(limit)))
+    rows = conn.execute(query.order_by(log.c.id.desc()).limit(limit)).mappings()
+    return [
+        {k: v for k, v in row.items() if k not in ("org_id", "integration_id")} for row in rows
+    ]

@@ -234,20 +234,7 @@ def provision_one(
         source.close()
     with db.read() as conn:
         entries = state.read_log(conn, record.id, cycle_id=cycle_id, limit=1000)
-    fields = (
-        "object_type",
-        "source_id",
-        "target_id",
-        "display",
-        "action",
-        "result",
-        "step",
-        "error_code",
-        "reason",
-        "recommended_action",
-        "changes",
-    )
-    return [{f: getattr(e, f) for f in fields} for e in reversed(entries)]
+    return list(reversed(entries))
 
 
 RESETS = ("watermark", "escrow", "quarantine", "full")
