@@ -155,3 +155,36 @@ def test_more_than_40_percent_failures_quarantine(connected: Connected, emulator
     assert report["failed"] == 25
     assert (report["status"], report["reason_code"]) == ("Quarantine", "IDS-409-012"), report
     assert "25 of" in report["reason"]
+
+
+def test_a_source_that_shrinks_is_not_believed(
+    database: Database, server: Server, emulator: Emulator
+) -> None:
+    connected = connect(database, server, emulator, "--deletion-threshold", "0")
+    connected.sync()
+    users, _ = directory_state(emulator)
+    for user in sorted(users)[:30]:
+        assert emulator.admin.delete(f"/v1.0/users/{user}").status_code == 204
+
+    report = connected.sync("--full")  # a full read now misses 30 of the 40 users
+    assert (report["status"], report["reason_code"]) == ("Quarantine", "IDS-409-011"), report
+    assert report["disable"] == 0 and report["stagedDelete"] >= 30
+    assert sum(u["active"] for u in hub_resources(connected.scim, "/Users")) >= 30
+
+
+def test_matching_by_external_id_links_a_renamed_hand_made_user(
+    database: Database, server: Server, emulator: Emulator
+) -> None:
+    connected = connect(database, server, emulator, "--matching-attribute", "externalId",
+                        "--adopt-existing")  # fmt: skip
+    users, _ = directory_state(emulator)
+    source_id = sorted(users)[8]
+    made = connected.scim.post("/Users", json={
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "old.name@example.com", "externalId": source_id})  # fmt: skip
+    assert made.status_code == 201, made.text
+    report = connected.sync()
+    assert report["failed"] == 0, report
+    adopted = connected.scim.get(f"/Users/{made.json()['id']}").json()
+    assert adopted["userName"] == users[source_id]["userPrincipalName"]
+    assert_hub_equals_directory(connected, emulator)

@@ -119,6 +119,13 @@ def add_entra(
             help="Take over hub objects with the same userName/displayName that no integration owns."
         ),
     ] = False,
+    matching_attribute: Annotated[
+        str,
+        typer.Option(
+            help="How a new directory object finds an existing hub object: userName "
+            "(displayName for groups) or externalId (the directory's object id)."
+        ),
+    ] = "userName",
     enabled_only: Annotated[bool, typer.Option(help="Only provision enabled accounts.")] = False,
     mappings: Annotated[
         Path | None, typer.Option(help="JSON file of attribute mapping overrides.")
@@ -167,6 +174,7 @@ def add_entra(
             auto_sync=auto_sync,
             deletion_threshold=deletion_threshold,
             adopt_existing=adopt_existing,
+            matching_attribute=matching_attribute,
             mappings=_json_file(mappings, "mappings"),
             scoping=scope,
         ),

@@ -82,8 +82,11 @@ class Target(Protocol):
     opened for; ``update`` and friends leave objects it does not own alone.
     """
 
-    def match(self, object_type: ObjectType, keys: Sequence[str]) -> dict[str, Existing]:
-        """Objects holding these matching-attribute values, by the value's comparison form."""
+    def match(
+        self, object_type: ObjectType, attribute: str, values: Sequence[str]
+    ) -> dict[str, Existing]:
+        """Objects whose matching ``attribute`` holds one of ``values``, by the value given
+        (the target compares as its schema says: case-insensitively for userName)."""
         ...
 
     def create(self, object_type: ObjectType, items: Sequence[Desired]) -> list[Exported]: ...

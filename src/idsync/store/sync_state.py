@@ -478,6 +478,4 @@ def read_log(
         if value is not None:
             query = query.where(column == value)
     rows = conn.execute(query.order_by(log.c.id.desc()).limit(limit)).mappings()
-    return [
-        {k: v for k, v in row.items() if k not in ("org_id", "integration_id")} for row in rows
-    ]
+    return [{k: v for k, v in row.items() if k not in ("org_id", "integration_id")} for row in rows]

@@ -627,6 +627,7 @@ class Cycle:
             scopes={t: Scope.parse(integration.scoping.get(t, ())) for t in OBJECT_TYPES},
             adopt_existing=integration.adopt_existing,
             preview=self.preview,
+            matching_attribute=integration.matching_attribute,
         )
         processor = PageProcessor(
             ctx, self.tally, LogBook(integration.org_id, integration.id, self.cycle_id)

@@ -118,7 +118,16 @@ def add_integration(
     return record
 
 
+MATCHING_ATTRIBUTES = ("userName", "externalId")
+
+
 def _validate_rules(kind: str, options: IntegrationOptions) -> None:
+    if options.matching_attribute not in MATCHING_ATTRIBUTES:
+        raise IdsyncError(
+            INVALID_INTEGRATION,
+            reason=f"matching attribute {options.matching_attribute!r} is not supported",
+            hint="Use userName (displayName for groups, as Entra does) or externalId.",
+        )
     try:
         for object_type in OBJECT_TYPES:
             AttributeMapping.for_integration(

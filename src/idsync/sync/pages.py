@@ -15,7 +15,6 @@ from typing import Any
 
 from idsync.connectors.base import Desired, Exported, Membership, Target
 from idsync.health.catalogue import OWNED_ELSEWHERE, IdsyncError
-from idsync.scim.compare import fold
 from idsync.store import sync_state as state
 from idsync.store.database import Database
 from idsync.store.sync_state import Link, Pending
@@ -44,6 +43,8 @@ class PageContext:
     scopes: dict[ObjectType, Scope]
     adopt_existing: bool
     preview: bool
+    matching_attribute: str = "userName"
+    """``userName`` (``displayName`` for groups) or ``externalId``."""
 
 
 @dataclass
@@ -163,11 +164,14 @@ class PageProcessor:
         an object the hub already holds is linked, never created twice."""
         if not plan.creates:
             return
-        keys = [m.key for _, m in plan.creates if m.key]
-        existing = self.ctx.target.match(object_type, keys) if keys else {}
+        attribute = self.ctx.matching_attribute
+        values = {obj.source_id: _match_value(attribute, m) for obj, m in plan.creates}
+        wanted = [v for v in values.values() if v]
+        existing = self.ctx.target.match(object_type, attribute, wanted) if wanted else {}
         creates: list[tuple[SourceObject, Mapped]] = []
         for obj, mapped in plan.creates:
-            found = existing.get(fold(mapped.key)) if mapped.key else None
+            value = values[obj.source_id]
+            found = existing.get(value) if value else None
             if found is None:
                 creates.append((obj, mapped))
             elif found.owner == self.ctx.integration_id:
@@ -469,6 +473,13 @@ class PageProcessor:
                 "reason": reason,
             }
         )
+
+
+def _match_value(attribute: str, mapped: Mapped) -> str | None:
+    if attribute == "externalId":
+        value = dict(mapped.assignments).get("externalId")
+        return str(value) if value else None
+    return mapped.key
 
 
 def _merge(objects: Sequence[SourceObject]) -> list[SourceObject]:

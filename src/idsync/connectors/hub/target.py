@@ -61,16 +61,22 @@ class HubTarget:
 
     # --- matching ------------------------------------------------------------------------
 
-    def match(self, object_type: ObjectType, keys: Sequence[str]) -> dict[str, Existing]:
-        table, column = _TABLES[object_type], _KEY_COLUMNS[object_type]
+    def match(
+        self, object_type: ObjectType, attribute: str, values: Sequence[str]
+    ) -> dict[str, Existing]:
+        table = _TABLES[object_type]
+        if attribute == "externalId":  # caseExact (RFC 7643 §3.1)
+            column, wanted = table.c.external_id, {v: v for v in values}
+        else:  # userName / displayName: case-insensitive, as the SCIM API compares them
+            column, wanted = _KEY_COLUMNS[object_type], {fold(v): v for v in values}
         found: dict[str, Existing] = {}
         with self.db.read() as conn:
-            for chunk in _chunks(sorted({fold(k) for k in keys})):
+            for chunk in _chunks(sorted(wanted)):
                 query = sa.select(column, table.c.id, table.c.owner_integration_id).where(
                     table.c.org_id == self.org_id, column.in_(chunk)
                 )
                 for key, target_id, owner in conn.execute(query):
-                    found[key] = Existing(target_id, owner)
+                    found[wanted[key]] = Existing(target_id, owner)
         return found
 
     # --- objects ---------------------------------------------------------------------------
