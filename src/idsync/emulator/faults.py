@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from idsync.emulator.responses import graph_error_body
+from idsync.emulator.responses import graph_error_body, oauth_error_body
 
 # Graph's error codes for the statuses tests inject (https://learn.microsoft.com/graph/errors).
 DEFAULT_ERRORS: dict[int, tuple[str, str]] = {
@@ -153,9 +153,25 @@ class FaultInjector:
             await _error(scope, send, fault)
 
 
-async def _error(scope: Scope, send: Send, fault: Fault) -> None:
+# The token endpoint answers in OAuth 2.0's shape: (error, AADSTS number) per status.
+OAUTH_ERRORS: dict[int, tuple[str, int]] = {
+    400: ("invalid_request", 900144),
+    401: ("invalid_client", 7000215),
+    403: ("unauthorized_client", 700016),
+    429: ("temporarily_unavailable", 90033),
+}
+
+
+def _error_body(scope: Scope, fault: Fault) -> dict[str, Any]:
     code, message = DEFAULT_ERRORS.get(fault.status, ("UnknownError", "Injected fault."))
-    body = orjson.dumps(graph_error_body(scope, fault.code or code, fault.message or message))
+    if "/oauth2/" in scope["path"]:
+        error, number = OAUTH_ERRORS.get(fault.status, ("server_error", 90033))
+        return oauth_error_body(scope, error, number, fault.message or message)
+    return graph_error_body(scope, fault.code or code, fault.message or message)
+
+
+async def _error(scope: Scope, send: Send, fault: Fault) -> None:
+    body = orjson.dumps(_error_body(scope, fault))
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if fault.retry_after is not None:
         headers.append((b"retry-after", str(fault.retry_after).encode()))

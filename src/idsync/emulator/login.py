@@ -33,7 +33,7 @@ from idsync.emulator.audit import Actor
 from idsync.emulator.context import Emulator
 from idsync.emulator.directory import GRAPH_APP_ID, Application
 from idsync.emulator.permissions import describe
-from idsync.emulator.responses import base_url, json_response, request_ids
+from idsync.emulator.responses import base_url, json_response, oauth_error_body, request_ids
 from idsync.emulator.tokens import APP_TOKEN_LIFETIME
 
 NO_STORE = {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}
@@ -57,21 +57,10 @@ class LoginApi:
         code: int,
         message: str,
     ) -> Response:
-        trace_id, correlation_id = request_ids(request.scope)
-        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+        body = oauth_error_body(request.scope, error, code, message)
+        body["error_uri"] = f"{base_url(request)}/error?code={code}"
         return json_response(
-            {
-                "error": error,
-                "error_description": (
-                    f"AADSTS{code}: {message}\r\nTrace ID: {trace_id}\r\n"
-                    f"Correlation ID: {correlation_id}\r\nTimestamp: {stamp}"
-                ),
-                "error_codes": [code],
-                "timestamp": stamp,
-                "trace_id": trace_id,
-                "correlation_id": correlation_id,
-                "error_uri": f"{base_url(request)}/error?code={code}",
-            },
+            body,
             status,
             NO_STORE,
             "application/json; charset=utf-8",

@@ -61,6 +61,23 @@ def graph_error_body(scope: Scope, code: str, message: str) -> dict[str, Any]:
     }
 
 
+def oauth_error_body(scope: Scope, error: str, code: int, message: str) -> dict[str, Any]:
+    """The identity platform's OAuth 2.0 error body (not Graph's): what msal parses."""
+    trace_id, correlation_id = request_ids(scope)
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    return {
+        "error": error,
+        "error_description": (
+            f"AADSTS{code}: {message}\r\nTrace ID: {trace_id}\r\n"
+            f"Correlation ID: {correlation_id}\r\nTimestamp: {stamp}"
+        ),
+        "error_codes": [code],
+        "timestamp": stamp,
+        "trace_id": trace_id,
+        "correlation_id": correlation_id,
+    }
+
+
 def graph_error(
     request: Request,
     status: int,

@@ -157,15 +157,16 @@ class TokenSource:
             # next request (see _acquire), so the next attempt starts with a new app.
             self._app = None
         error = str(result.get("error") or "")
-        if error in _TRANSIENT_OAUTH_ERRORS:
-            summary = self._failures.scrub(_summary(result))
-            return Retry(f"the token endpoint answered {error}: {summary}")
         status = self._http.last_status or 401
         if status == 429 or status >= 500:
-            # Throttled or failing, not refusing: msal hands back the error body of a 429.
+            # Throttled or failing, not refusing (whatever the body's error says): msal
+            # hands back the error body of a 429, and replays it until Retry-After.
             reason = f"the token endpoint answered HTTP {status}: {_summary(result)}"
             window = self._http.throttle_window
             return Retry(self._failures.scrub(reason), throttled=status == 429, retry_after=window)
+        if error in _TRANSIENT_OAUTH_ERRORS:
+            summary = self._failures.scrub(_summary(result))
+            return Retry(f"the token endpoint answered {error}: {summary}")
         codes = _aadsts_codes(result)
         upstream = _token_upstream(result, codes)
         scrub = self._failures.scrub
