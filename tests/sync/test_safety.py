@@ -188,3 +188,39 @@ def test_matching_by_external_id_links_a_renamed_hand_made_user(
     adopted = connected.scim.get(f"/Users/{made.json()['id']}").json()
     assert adopted["userName"] == users[source_id]["userPrincipalName"]
     assert_hub_equals_directory(connected, emulator)
+
+
+def test_assigned_group_scopes_users_and_follows_membership_changes(
+    database: Database, server: Server, emulator: Emulator
+) -> None:
+    users, _ = directory_state(emulator)
+    enabled_users = sorted(u for u in users if users[u]["accountEnabled"])
+    pilot = emulator.write("POST", "/v1.0/groups", {
+        "displayName": "Pilot", "mailEnabled": False, "mailNickname": "pilot",
+        "securityEnabled": True}).json()  # fmt: skip
+    for user in enabled_users[:4]:
+        ref = {"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{user}"}
+        emulator.write("POST", f"/v1.0/groups/{pilot['id']}/members/$ref", ref)
+    assigned = {"id": pilot["id"], "members": set(enabled_users[:4])}
+    connected = connect(database, server, emulator, "--scope-group", assigned["id"])
+
+    def hub_state() -> tuple[set[str], set[str]]:
+        hub = hub_resources(connected.scim, "/Users")
+        active = {u["externalId"] for u in hub if u["active"]}
+        return active, {g["externalId"] for g in hub_resources(connected.scim, "/Groups")}
+
+    report = connected.sync()
+    assert report["status"] == "Active", report
+    members = assigned["members"] & users.keys()
+    enabled = {u for u in members if users[u]["accountEnabled"]}
+    assert hub_state() == (enabled, {assigned["id"]})
+
+    outsider = next(u for u in sorted(users) if u not in members and users[u]["accountEnabled"])
+    leaver = sorted(enabled)[0]
+    ref = {"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{outsider}"}
+    assert emulator.admin.post(f"/v1.0/groups/{assigned['id']}/members/$ref", json=ref).is_success
+    assert emulator.admin.delete(f"/v1.0/groups/{assigned['id']}/members/{leaver}/$ref").is_success
+
+    report = connected.sync()
+    assert report["status"] == "Active", report
+    assert hub_state() == ((enabled - {leaver}) | {outsider}, {assigned["id"]})

@@ -126,6 +126,13 @@ def add_entra(
             "(displayName for groups) or externalId (the directory's object id)."
         ),
     ] = "userName",
+    scope_group: Annotated[
+        list[str],
+        typer.Option(
+            help="Provision only this group and its direct user members (Entra's "
+            '"assigned users and groups"); repeatable, by object id.'
+        ),
+    ] = [],  # noqa: B006 - typer needs a list default for a repeatable option
     enabled_only: Annotated[bool, typer.Option(help="Only provision enabled accounts.")] = False,
     mappings: Annotated[
         Path | None, typer.Option(help="JSON file of attribute mapping overrides.")
@@ -152,6 +159,8 @@ def add_entra(
     scope = _json_file(scoping, "scoping") or {}
     if enabled_only:
         scope.setdefault("user", []).append({"attribute": "accountEnabled", "operator": "IS_TRUE"})
+    if scope_group:
+        scope["groups"] = [*scope.get("groups", []), *scope_group]
     settings = {
         "tenant_id": tenant_id,
         "client_id": client_id,

@@ -164,6 +164,18 @@ def count_links(conn: Connection, integration_id: str, object_type: str) -> int:
     return int(conn.execute(query).scalar_one())
 
 
+def active_links(conn: Connection, integration_id: str, object_type: str) -> dict[str, str]:
+    """Source id → target id of every object of this type the integration keeps active."""
+    o = SYNC_OBJECTS
+    query = sa.select(o.c.source_id, o.c.target_id).where(
+        o.c.integration_id == integration_id,
+        o.c.object_type == object_type,
+        o.c.state == "active",
+        o.c.target_id.is_not(None),
+    )
+    return {source_id: target_id for source_id, target_id in conn.execute(query)}
+
+
 def group_targets(conn: Connection, integration_id: str) -> list[str]:
     o = SYNC_OBJECTS
     query = sa.select(o.c.target_id).where(
@@ -411,6 +423,14 @@ def due_escrow(
         .limit(limit)
     )
     return [(row[0], row[1]) for row in conn.execute(query)]
+
+
+def escrowed(conn: Connection, integration_id: str, object_type: str) -> set[str]:
+    e = SYNC_ESCROW
+    query = sa.select(e.c.source_id).where(
+        e.c.integration_id == integration_id, e.c.object_type == object_type
+    )
+    return set(conn.execute(query).scalars())
 
 
 def has_escrow(conn: Connection, integration_id: str) -> bool:

@@ -47,7 +47,7 @@ from idsync.store.integrations import IntegrationRecord, JobRecord
 from idsync.store.sync_state import Pending
 from idsync.store.types import utcnow
 from idsync.sync.mapping import AttributeMapping
-from idsync.sync.pages import PageContext, PageProcessor
+from idsync.sync.pages import PageContext, PageProcessor, out_of_scope
 from idsync.sync.records import OBJECT_TYPES, ObjectType, ReadStart
 from idsync.sync.report import CycleReport, LogBook, Tally
 from idsync.sync.scoping import Scope
@@ -172,6 +172,7 @@ class Cycle:
                     conn, self.cycle_id, self.integration.id, self.integration.org_id, self.mode
                 )
             self.processor = self._processor()
+            self.processor.assignment = self._assignment()
             obj = self.source.read_one(object_type, source_id)
             if obj is None:
                 self.processor.log.add(
@@ -241,6 +242,7 @@ class Cycle:
         return checkpoint
 
     def _run(self, job: JobRecord, checkpoint: dict[str, Any]) -> None:
+        self.processor.assignment = self._assignment()
         phases = [*OBJECT_TYPES, "finish"]
         for object_type in OBJECT_TYPES:
             if phases.index(checkpoint["phase"]) > phases.index(object_type):
@@ -264,7 +266,8 @@ class Cycle:
         for object_type in checkpoint["full_types"]:
             self._detect_missing(object_type, checkpoint)
         self._retry_escrow()
-        # Managers and memberships of users that only now exist (out of escrow).
+        self._reconcile_assignment()
+        # Managers and memberships of users that only now exist (out of escrow, into scope).
         self._resolve_references()
         self.processor.add_waiting_members(full=False)
 
@@ -384,6 +387,49 @@ class Cycle:
                 known=known,
                 integration=self.integration.name,
             )
+
+    def _assignment(self) -> dict[ObjectType, set[str]] | None:
+        """The assigned groups (``scoping.groups``) and their direct user members, read
+        from the source at the start of every cycle (Entra's "assigned users and groups")."""
+        wanted = self.integration.scoping.get("groups") or []
+        if not wanted:
+            return None
+        users: set[str] = set()
+        groups: set[str] = set()
+        for group_id in wanted:
+            group = self.source.read_one("group", str(group_id))
+            if group is None:
+                log.warning(
+                    "assigned group not found", integration=self.integration.id, group=group_id
+                )
+                self.tally.add("assignedGroupsMissing")
+                continue
+            groups.add(group.source_id)
+            users.update(m.source_id for m in group.members_added if m.object_type == "user")
+        return {"user": users, "group": groups}
+
+    def _reconcile_assignment(self) -> None:
+        """Objects that left the assignment go (users disabled, groups deleted); those that
+        joined it without changing in the source are read and provisioned now."""
+        assignment = self.processor.assignment
+        if assignment is None:
+            return
+        for object_type in OBJECT_TYPES:
+            with self.db.read() as conn:
+                active = state.active_links(conn, self.integration.id, object_type)
+                waiting = state.escrowed(conn, self.integration.id, object_type)
+            leaving = [
+                out_of_scope(object_type, source_id, target_id)
+                for source_id, target_id in active.items()
+                if source_id not in assignment[object_type]
+            ]
+            with self.db.write() as conn:
+                state.add_pending(conn, self.integration.id, self.cycle_id, leaving)
+            for source_id in sorted(assignment[object_type] - active.keys() - waiting):
+                obj = self.source.read_one(object_type, source_id)
+                if obj is not None:
+                    self.tally.add("assignedRead")
+                    self.processor.process(object_type, [obj], False)
 
     def _retry_escrow(self) -> None:
         with self.db.read() as conn:

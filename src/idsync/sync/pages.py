@@ -65,6 +65,8 @@ class PageProcessor:
         self.log = log
         self.preview: list[dict[str, Any]] = []
         self._manager_targets: dict[str, str] = {}
+        self.assignment: dict[ObjectType, set[str]] | None = None
+        """Source ids in scope by group assignment (``scoping.groups``); None: no such rule."""
         self.mark_members = True
         """Mark memberships seen in full reads (for the reconcile that follows them);
         off in a first cycle, which has no memberships of its own to reconcile."""
@@ -105,6 +107,13 @@ class PageProcessor:
             state.drop_pending(conn, ctx.integration_id, object_type, plan.present)
             state.write_log(conn, self.log.take())
 
+    def assigned(self, object_type: ObjectType, source_id: str) -> bool:
+        """With group assignment: only the assigned groups and their direct user members
+        are in scope (as in Entra, nested groups' members are not)."""
+        if self.assignment is None:
+            return True
+        return source_id in self.assignment[object_type]
+
     def _plan(
         self, object_type: ObjectType, objects: Sequence[SourceObject], links: dict[str, Link]
     ) -> _Plan:
@@ -126,18 +135,9 @@ class PageProcessor:
                     )
                 continue
             mapped = mapping.apply(obj)
-            if scope.decides(obj) is False:
+            if scope.decides(obj) is False or not self.assigned(object_type, obj.source_id):
                 if target_id is not None and link is not None and link.state == "active":
-                    plan.pending.append(
-                        Pending(
-                            object_type,
-                            obj.source_id,
-                            target_id,
-                            "disable",
-                            "out of scope",
-                            False,
-                        )
-                    )
+                    plan.pending.append(out_of_scope(object_type, obj.source_id, target_id))
                 else:
                     self.tally.add("skip")
                     self.log.add(
@@ -473,6 +473,13 @@ class PageProcessor:
                 "reason": reason,
             }
         )
+
+
+def out_of_scope(object_type: ObjectType, source_id: str, target_id: str) -> Pending:
+    """An object that left the scope: a user is disabled, a group deleted (groups have
+    no disabled state), as Entra does."""
+    action = "disable" if object_type == "user" else "delete"
+    return Pending(object_type, source_id, target_id, action, "out of scope", False)
 
 
 def _match_value(attribute: str, mapped: Mapped) -> str | None:
