@@ -14,10 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from idsync.cli.common import console
-from idsync.emulator.context import EmulatorConfig, build_emulator
 from idsync.emulator.delta import DEFAULT_MEMBER_BUDGET
-from idsync.emulator.seed import SeedConfig
-from idsync.emulator.server import serve
 
 
 def emulator(
@@ -48,6 +45,11 @@ def emulator(
     ] = False,
 ) -> None:
     """Serve a local Entra ID tenant: token endpoint, admin consent and Graph v1.0."""
+    # The emulator (Starlette, uvicorn) loads here, not for every other idsync command.
+    from idsync.emulator.context import EmulatorConfig, build_emulator
+    from idsync.emulator.seed import SeedConfig
+    from idsync.emulator.server import serve
+
     started = time.perf_counter()
     folder = state_dir or Path(tempfile.mkdtemp(prefix="idsync-emulator-"))
     config = EmulatorConfig(

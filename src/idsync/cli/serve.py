@@ -8,14 +8,11 @@ import sys
 from typing import Annotated
 
 import typer
-import uvicorn
 from sqlalchemy.engine import make_url
 
-from idsync.api.openapi import openapi_document
 from idsync.cli.common import DatabaseOption, database_url, open_db
 from idsync.config import Settings
 from idsync.logs import configure, get_logger
-from idsync.sync.scheduler import Scheduler
 
 
 def serve(
@@ -33,6 +30,11 @@ def serve(
     ] = True,
 ) -> None:
     """Serve the SCIM API at /scim/{org_id}/v2/ (applies pending migrations first)."""
+    # The server's modules load here, not for every other idsync command.
+    import uvicorn
+
+    from idsync.sync.scheduler import Scheduler
+
     url = database_url(database)
     configure(log_level, log_format)
     db = open_db(url)  # migrate once, here, before any worker starts
@@ -63,6 +65,8 @@ def serve(
 
 def openapi() -> None:
     """Print the OpenAPI document of the HTTP API."""
+    from idsync.api.openapi import openapi_document
+
     sys.stdout.write(json.dumps(openapi_document(), indent=2) + "\n")
 
 

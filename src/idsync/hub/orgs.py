@@ -16,7 +16,6 @@ from idsync.health.catalogue import (
     IdsyncError,
 )
 from idsync.scim.attributes import SchemaDefinitionError
-from idsync.scim.provider import validate_custom_schema
 from idsync.store import audit, orgs
 from idsync.store.database import Database
 from idsync.store.orgs import OrgRecord, SchemaRecord
@@ -84,10 +83,7 @@ def set_group_patch_response(db: Database, org_id: str, value: str, *, actor: st
 
 def get_org(db: Database, org_id: str) -> OrgRecord:
     with db.read() as conn:
-        record = orgs.get_org(conn, org_id)
-    if record is None:
-        raise IdsyncError(ORG_NOT_FOUND, org=org_id)
-    return record
+        return orgs.require_org(conn, org_id)
 
 
 def list_orgs(db: Database) -> list[OrgRecord]:
@@ -104,6 +100,9 @@ def add_schema(
     required: bool,
     actor: str,
 ) -> None:
+    # scim2-models builds the schema's model: loaded here, not by every command.
+    from idsync.scim.provider import validate_custom_schema
+
     """Declare a custom extension schema (RFC 7643 §3.3) for one resource type of an org."""
     try:
         validate_custom_schema(definition, resource_type)

@@ -14,17 +14,33 @@ from typing import Any
 
 from scim2_models import Context, EnterpriseUser, Group, User
 
-USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
-ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-RESOURCE_TYPE = "urn:ietf:params:scim:schemas:core:2.0:ResourceType"
-SERVICE_PROVIDER_CONFIG = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
-LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
-SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
-BULK_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
-ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
+from idsync.scim.urns import (
+    BULK_REQUEST,
+    BULK_RESPONSE,
+    ENTERPRISE_USER,
+    ERROR,
+    GROUP,
+    LIST_RESPONSE,
+    PATCH_OP,
+    RESOURCE_TYPE,
+    SEARCH_REQUEST,
+    SERVICE_PROVIDER_CONFIG,
+    USER,
+)
+
+__all__ = [
+    "BULK_REQUEST",
+    "BULK_RESPONSE",
+    "ENTERPRISE_USER",
+    "ERROR",
+    "GROUP",
+    "LIST_RESPONSE",
+    "PATCH_OP",
+    "RESOURCE_TYPE",
+    "SEARCH_REQUEST",
+    "SERVICE_PROVIDER_CONFIG",
+    "USER",
+]
 
 RESOURCE_TYPES = ("User", "Group")
 ENDPOINTS = {"User": "/Users", "Group": "/Groups"}

@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from idsync.health.catalogue import ORG_NOT_FOUND, IdsyncError
 from idsync.store.models import ORG_SCHEMAS, ORGS
 from idsync.store.types import utcnow
 
@@ -62,6 +63,13 @@ def _record(row: Any) -> OrgRecord:
 def get_org(conn: Connection, org_id: str) -> OrgRecord | None:
     row = conn.execute(sa.select(_orgs).where(_orgs.c.id == org_id)).first()
     return _record(row) if row else None
+
+
+def require_org(conn: Connection, org_id: str) -> OrgRecord:
+    record = get_org(conn, org_id)
+    if record is None:
+        raise IdsyncError(ORG_NOT_FOUND, org=org_id)
+    return record
 
 
 def find_org_by_name(conn: Connection, name: str) -> OrgRecord | None:

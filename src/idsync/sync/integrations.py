@@ -15,8 +15,7 @@ from idsync.health.catalogue import (
     SOURCE_SHRANK,
     IdsyncError,
 )
-from idsync.hub.orgs import get_org
-from idsync.store import audit
+from idsync.store import audit, orgs
 from idsync.store import integrations as store
 from idsync.store import sync_state as state
 from idsync.store.database import Database
@@ -79,7 +78,8 @@ def add_integration(
     options: IntegrationOptions,
     actor: str,
 ) -> IntegrationRecord:
-    get_org(db, org_id)
+    with db.read() as conn:
+        orgs.require_org(conn, org_id)
     if kind not in registry.SOURCE_KINDS:
         raise IdsyncError(
             INVALID_INTEGRATION,

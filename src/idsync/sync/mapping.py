@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from idsync.health.catalogue import MAPPING_FAILED, IdsyncError
-from idsync.scim.schemas import ENTERPRISE_USER
+from idsync.scim.urns import ENTERPRISE_USER
 from idsync.sync.records import ObjectType, SourceObject
 
 MANAGER_TARGET = f"{ENTERPRISE_USER}:manager"

@@ -9,6 +9,7 @@ and a group's version bumped when its members change.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -19,9 +20,8 @@ from sqlalchemy.exc import IntegrityError
 
 from idsync.connectors.base import Desired, Existing, Exported, Membership
 from idsync.health.catalogue import OWNED_ELSEWHERE, RESOURCE_NOT_FOUND, UNIQUENESS, IdsyncError
-from idsync.hub.resources import new_id
 from idsync.scim.compare import fold
-from idsync.scim.schemas import ENTERPRISE_USER, GROUP, USER
+from idsync.scim.urns import ENTERPRISE_USER, GROUP, USER
 from idsync.store.bulk import insert_many, timestamp
 from idsync.store.database import Database
 from idsync.store.models import GROUPS, MEMBERSHIPS, USERS
@@ -91,7 +91,7 @@ class HubTarget:
                 assign(doc, target, value)
             if object_type == "user":
                 doc.setdefault("active", True)
-            target_id = new_id()
+            target_id = str(uuid.uuid4())  # as the SCIM API's ids (RFC 7643 §3.1)
             rows.append(
                 {
                     **_columns(object_type, doc),
