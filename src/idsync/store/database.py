@@ -153,6 +153,21 @@ class Database:
             self._main_reader = None
         self.engine.dispose()
 
+    def refresh_statistics(self, *tables: str) -> None:
+        """Let PostgreSQL's planner see how big ``tables`` have grown.
+
+        A sync cycle can take a table from empty to a million rows long before
+        autovacuum's next ANALYZE; planning lookups for an "empty" table, PostgreSQL
+        scans it whole each time, and the cycle turns quadratic. SQLite needs nothing:
+        without statistics it prefers the indexes anyway.
+        """
+        if self.dialect != "postgresql":
+            return
+        with self.connect() as conn:
+            for table in tables:
+                conn.exec_driver_sql(f'ANALYZE "{table}"')
+            conn.commit()
+
     def ping(self) -> None:
         with self.read() as conn:
             conn.exec_driver_sql("SELECT 1")

@@ -65,6 +65,11 @@ STALE_CLAIM = timedelta(minutes=2)
 SHRINK_RATIO = 0.5
 """A full read missing more than this share of the objects the hub holds is not believed."""
 SHRINK_MINIMUM = 20
+STATISTICS_AFTER_PAGES = frozenset({2, 8, 32, 128, 512})
+"""When a read refreshes the database's planner statistics (see
+``Database.refresh_statistics``): geometrically, so a big first cycle pays a few
+ANALYZEs and a small incremental one none beyond the second page."""
+GROWING_TABLES = ("sync_objects", "users", "groups", "memberships", "provisioning_log")
 
 
 @dataclass(frozen=True)
@@ -308,7 +313,7 @@ class Cycle:
         self, object_type: ObjectType, start: ReadStart, full: bool, checkpoint: dict[str, Any]
     ) -> None:
         pages = iter(self.source.read(object_type, start))
-        read = written = 0
+        read = written = pages_done = 0
         while True:
             started = time.perf_counter()
             page = next(pages, None)
@@ -316,6 +321,9 @@ class Cycle:
             if page is None:
                 return
             self.processor.process(object_type, page.objects, full)
+            pages_done += 1
+            if pages_done in STATISTICS_AFTER_PAGES:
+                self.db.refresh_statistics(*GROWING_TABLES)
             read += len(page.objects)
             self.tally.add(f"{object_type}sRead", len(page.objects))
             watermarks = dict(checkpoint["watermarks"])

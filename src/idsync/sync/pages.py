@@ -213,7 +213,9 @@ class PageProcessor:
         with self.ctx.db.read() as conn:
             known = state.links(conn, self.ctx.integration_id, "user", wanted)
         self._manager_targets = {
-            sid: link.target_id for sid, link in known.items() if link.target_id
+            sid: link.target_id
+            for sid, link in known.items()
+            if link.target_id and link.state != "removed"  # a deleted manager is no reference
         }
 
     def _manager_assignment(self, mapped: Mapped) -> tuple[tuple[str, Any], ...]:
