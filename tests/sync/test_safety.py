@@ -224,3 +224,13 @@ def test_assigned_group_scopes_users_and_follows_membership_changes(
     report = connected.sync()
     assert report["status"] == "Active", report
     assert hub_state() == ((enabled - {leaver}) | {outsider}, {assigned["id"]})
+
+
+def test_pause_and_resume(connected: Connected) -> None:
+    url, integration = connected.database_url, connected.integration_id
+    assert idsync(url, "sync", "pause", integration)["status"] == "Paused"
+    assert connected.status()["status"] == "Paused"
+    assert idsync(url, "sync", "resume", integration)["status"] == "NotRun"  # it never ran
+    connected.sync()
+    idsync(url, "sync", "pause", integration)
+    assert idsync(url, "sync", "resume", integration)["status"] == "Active"

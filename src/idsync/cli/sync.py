@@ -213,13 +213,17 @@ def restart(
         )
 
 
+def _pause(integration: str, paused: bool, database: str | None, json: bool) -> None:
+    job = integrations.set_paused(open_db(database), integration, paused, actor="cli")
+    emit_json({"status": job.status}) if json else console.print(f"Job {job.status}.")
+
+
 @app.command("pause")
 def pause(
     integration: IntegrationArgument, database: DatabaseOption = None, json: JsonOption = False
 ) -> None:
     """Stop scheduled cycles until resumed."""
-    job = integrations.set_paused(open_db(database), integration, True, actor="cli")
-    emit_json({"status": job.status}) if json else console.print(f"Job {job.status}.")
+    _pause(integration, True, database, json)
 
 
 @app.command("resume")
@@ -227,8 +231,7 @@ def resume(
     integration: IntegrationArgument, database: DatabaseOption = None, json: JsonOption = False
 ) -> None:
     """Resume scheduled cycles."""
-    job = integrations.set_paused(open_db(database), integration, False, actor="cli")
-    emit_json({"status": job.status}) if json else console.print(f"Job {job.status}.")
+    _pause(integration, False, database, json)
 
 
 @app.command("logs")

@@ -282,10 +282,12 @@ def restart(db: Database, ref: str, resets: list[str], *, actor: str) -> JobReco
 def set_paused(db: Database, ref: str, paused: bool, *, actor: str) -> JobRecord:
     record = get_integration(db, ref)
     with db.write() as conn:
+        job = store.get_job(conn, record.id)
+        resumed = JobStatus.ACTIVE if job.last_cycle_id else JobStatus.NOT_RUN
         store.update_job(
             conn,
             record.id,
-            status=JobStatus.PAUSED if paused else JobStatus.ACTIVE,
+            status=JobStatus.PAUSED if paused else resumed,
             reason_code=None,
             reason="paused by an administrator" if paused else None,
         )
