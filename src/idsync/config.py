@@ -65,6 +65,10 @@ class Settings:
 
     secret_key_file: str = "idsync.key"  # noqa: S105 - the path of the key, not a key
 
+    provisioning_log_days: float = 30
+    """How long provisioning-log entries are kept (Entra keeps its logs 30 days);
+    each completed cycle prunes its integration's older entries."""
+
     scheduler_poll_seconds: float = 5.0
     """How often ``idsync serve`` looks for sync jobs that are due."""
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
+import pytest
+
 from idsync.store.database import Database
 from tests.conftest import Server
 from tests.sync.conftest import (
@@ -234,3 +238,23 @@ def test_pause_and_resume(connected: Connected) -> None:
     connected.sync()
     idsync(url, "sync", "pause", integration)
     assert idsync(url, "sync", "resume", integration)["status"] == "Active"
+
+
+def test_provisioning_log_keeps_what_retention_says(
+    connected: Connected, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connected.sync()
+    first = idsync(
+        connected.database_url, "sync", "logs", connected.integration_id, "--limit", "10000"
+    )
+    assert first
+    time.sleep(1.5)
+    users, _ = directory_state(emulator)
+    emulator.write("PATCH", f"/v1.0/users/{sorted(users)[0]}", {"jobTitle": "Retention test"})
+    monkeypatch.setenv("IDSYNC_PROVISIONING_LOG_DAYS", str(1 / 86400))  # one second
+    report = connected.sync()
+    assert report["counts"]["logEntriesPruned"] == len(first)
+    kept = idsync(
+        connected.database_url, "sync", "logs", connected.integration_id, "--limit", "10000"
+    )
+    assert {e["cycle_id"] for e in kept} == {report["cycle_id"]}

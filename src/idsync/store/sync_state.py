@@ -476,6 +476,22 @@ def write_log(conn: Connection, entries: list[dict[str, Any]]) -> None:
         conn.execute(PROVISIONING_LOG.insert(), entries)
 
 
+def prune_log(conn: Connection, integration_id: str, before: datetime) -> int:
+    """Delete the integration's entries older than ``before``. Entries are appended in
+    time order, so the old ones are those below the first id that is recent enough:
+    the statement touches only the rows it deletes."""
+    log = PROVISIONING_LOG
+    first_kept = (
+        sa.select(sa.func.min(log.c.id))
+        .where(log.c.integration_id == integration_id, log.c.occurred_at >= before)
+        .scalar_subquery()
+    )
+    result = conn.execute(
+        log.delete().where(log.c.integration_id == integration_id, log.c.id < first_kept)
+    )
+    return max(result.rowcount, 0)
+
+
 def read_log(
     conn: Connection,
     integration_id: str,

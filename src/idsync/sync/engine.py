@@ -116,8 +116,10 @@ class Cycle:
         full: bool = False,
         preview: bool = False,
         progress: ProgressCallback | None = None,
+        log_days: float = 30,
     ) -> None:
         self.db = db
+        self.log_days = log_days
         self.integration = integration
         self.source = source
         self.target = target
@@ -498,6 +500,8 @@ class Cycle:
             cycle_status = "quarantined"
         with self.db.write() as conn:
             jobs.update_job(conn, self.integration.id, **values)
+            pruned = state.prune_log(conn, self.integration.id, now - timedelta(days=self.log_days))
+            self.tally.add("logEntriesPruned", pruned)
             state.update_cycle(
                 conn,
                 self.cycle_id,

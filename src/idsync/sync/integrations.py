@@ -222,6 +222,7 @@ def run_cycle(
             full=full,
             preview=preview,
             progress=progress,
+            log_days=config.provisioning_log_days,
         )
         return cycle.run()
     finally:
