@@ -222,11 +222,29 @@ class HubTarget:
                 if result.error is None:
                     doomed.append(target_id)
             self._touch_parents(conn, object_type, doomed)
+            if object_type == "user":
+                self._forget_managers(conn, doomed)
             for chunk in _chunks(doomed):
                 conn.execute(
                     table.delete().where(table.c.org_id == self.org_id, table.c.id.in_(chunk))
                 )
         return results
+
+    def _forget_managers(self, conn: Connection, user_ids: Sequence[str]) -> None:
+        """Users whose manager is deleted lose the reference (and get a new version), as
+        with a SCIM DELETE: whoever owns them, a reference must never dangle."""
+        manager = USERS.c.doc[(ENTERPRISE_USER, "manager", "value")].as_string()
+        now = utcnow()
+        for chunk in _chunks(list(user_ids)):
+            query = sa.select(USERS).where(USERS.c.org_id == self.org_id, manager.in_(chunk))
+            changes = []
+            for row in conn.execute(query):
+                doc = _copy(row.doc)
+                assign(doc, f"{ENTERPRISE_USER}:manager", None)
+                changes.append(
+                    {"doc": doc, "_id": row.id, "version": row.version + 1, "updated_at": now}
+                )
+            self._write_changes(conn, USERS, changes)
 
     def _touch_parents(self, conn: Connection, object_type: ObjectType, ids: Sequence[str]) -> None:
         """Groups that lose a member get a new version, as with a SCIM DELETE."""
