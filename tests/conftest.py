@@ -89,6 +89,16 @@ class Server:
     def log_lines(self) -> list[str]:
         return self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
 
+    def log_lines_with(self, text: str, timeout: float = 5.0) -> list[str]:
+        """The log lines holding ``text``, once there are any: the server writes a
+        request's line after its response has gone, so a fast client may look too early."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = [line for line in self.log_lines() if text in line]
+            if lines or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.05)
+
 
 def start_server(database_url: str, log_path: Path, *extra: str) -> Server:
     port = free_port()

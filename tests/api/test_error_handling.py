@@ -34,7 +34,7 @@ def test_the_log_line_of_a_failed_request_carries_its_tracking_id(
 ) -> None:
     response = scim.get("/Users", params={"filter": "userName eq"})
     tracking_id = response.headers["x-tracking-id"]
-    lines = [json.loads(line) for line in server.log_lines() if tracking_id in line]
+    lines = [json.loads(line) for line in server.log_lines_with(tracking_id)]
     assert len(lines) == 1
     assert lines[0]["status"] == 400
     assert lines[0]["error_code"] == "IDS-400-001"
