@@ -42,7 +42,3 @@ class Unavailable(ConnectorError):
 
 class WatermarkExpired(ConnectorError):
     """The source can no longer answer "what changed since": read everything again."""
-
-
-class ObjectRejected(ConnectorError):
-    """The other side refused one object (bad value, conflict): that object goes to escrow."""

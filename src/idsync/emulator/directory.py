@@ -138,11 +138,6 @@ class Membership:
                 removed.append(member)
         return added, removed
 
-    def touched_in(self, since: int, until: int) -> bool:
-        return any(since < s <= until for s in self.base_removed.values()) or any(
-            since < e.added <= until or since < e.removed <= until for e in self.extra
-        )
-
 
 @dataclass(slots=True)
 class Group:

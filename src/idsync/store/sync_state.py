@@ -31,6 +31,24 @@ def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
         yield items[start : start + _CHUNK]
 
 
+def _delete_objects(
+    conn: Connection,
+    table: sa.Table,
+    integration_id: str,
+    object_type: str,
+    source_ids: Sequence[str],
+) -> None:
+    """Delete an integration's rows about these source objects (pending removals, escrow)."""
+    for chunk in _chunks(list(source_ids)):
+        conn.execute(
+            table.delete().where(
+                table.c.integration_id == integration_id,
+                table.c.object_type == object_type,
+                table.c.source_id.in_(chunk),
+            )
+        )
+
+
 def _insert(conn: Connection, table: sa.Table) -> Any:
     return (sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert)(table)
 
@@ -325,15 +343,7 @@ def add_pending(
 def drop_pending(
     conn: Connection, integration_id: str, object_type: str, source_ids: Sequence[str]
 ) -> None:
-    p = SYNC_PENDING
-    for chunk in _chunks(list(source_ids)):
-        conn.execute(
-            p.delete().where(
-                p.c.integration_id == integration_id,
-                p.c.object_type == object_type,
-                p.c.source_id.in_(chunk),
-            )
-        )
+    _delete_objects(conn, SYNC_PENDING, integration_id, object_type, source_ids)
 
 
 def list_pending(
@@ -401,15 +411,7 @@ def escrow(
 def release_escrow(
     conn: Connection, integration_id: str, object_type: str, source_ids: Sequence[str]
 ) -> None:
-    e = SYNC_ESCROW
-    for chunk in _chunks(list(source_ids)):
-        conn.execute(
-            e.delete().where(
-                e.c.integration_id == integration_id,
-                e.c.object_type == object_type,
-                e.c.source_id.in_(chunk),
-            )
-        )
+    _delete_objects(conn, SYNC_ESCROW, integration_id, object_type, source_ids)
 
 
 def due_escrow(

@@ -458,7 +458,7 @@ class Cycle:
 
     def _finish(self) -> CycleReport:
         if self.preview:
-            return self._report(self._job(), "preview")
+            return self._report(self._job())
         checkpoint = self.checkpoint
         refusal = self._apply_or_stage_removals() or self._still_staged()
         failed, attempted = self.tally.counts["failed"], self._attempted()
@@ -520,7 +520,7 @@ class Cycle:
             status=values["status"],
             counts=dict(self.tally.counts),
         )
-        return self._report(self._job(), cycle_status)
+        return self._report(self._job())
 
     def _still_staged(self) -> IdsyncError | None:
         """Removals staged by an earlier cycle keep the job in quarantine until approved:
@@ -606,7 +606,7 @@ class Cycle:
                 reason=exc.detail,
             )
         log.warning("job quarantined", integration=self.integration.id, code=exc.error.code)
-        return self._report(self._job(), "quarantined")
+        return self._report(self._job())
 
     def _transient_failure(self, exc: IdsyncError, cause: Exception | None = None) -> CycleReport:
         """Throttled, unreachable, or our own fault: keep the checkpoint, retry later."""
@@ -641,9 +641,9 @@ class Cycle:
                     error_code=exc.error.code,
                     reason=detail,
                 )
-        return self._report(self._job(), "failed")
+        return self._report(self._job())
 
-    def _report(self, job: JobRecord, _cycle_status: str) -> CycleReport:
+    def _report(self, job: JobRecord) -> CycleReport:
         return CycleReport(
             integration_id=self.integration.id,
             cycle_id=self.cycle_id,
