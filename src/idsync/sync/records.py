@@ -46,6 +46,22 @@ class SourceObject:
     """With ``removed``: gone for good, not restorable (Entra: hard delete, not the recycle bin)."""
     members_added: tuple[MemberRef, ...] = ()
     members_removed: tuple[MemberRef, ...] = ()
+    members_complete: bool = False
+    """``members_added`` is the group's whole member list, not a delta (LDAP's ``member``,
+    a file row, a SCIM group): the engine replaces the group's memberships with it,
+    and the target is sent only the difference."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A record the source could not turn into an object (a bad file row, an LDAP entry
+    without its anchor): skipped whole, never half-applied, and logged with its error."""
+
+    object_type: ObjectType
+    reference: str
+    """Where to find it: ``line 12`` of a file, an entry's DN, a resource's id."""
+    error: Any
+    """An :class:`~idsync.health.catalogue.IdsyncError` saying what is wrong with it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +77,13 @@ class Page:
     objects: tuple[SourceObject, ...]
     resume: JSON = None
     watermark: JSON = None
+    rejected: tuple[Rejected, ...] = ()
+    present: frozenset[str] | None = None
+    """On the last page of an incremental read from a source without tombstones (LDAP
+    without a readable deleted-objects container, a file, a SCIM server): the ids of
+    every object of the type the source still holds (an anchors-only sweep). The engine
+    treats the objects it provisioned that are not in it as removed, under the same
+    deletion threshold and shrink check as a full read."""
 
     @property
     def is_last(self) -> bool:
