@@ -46,9 +46,73 @@ _ENTRA_USER = (
 )
 _ENTRA_GROUP = (("displayName", "displayName"), ("externalId", "$id"))
 
+# LDAP/AD and files: their connectors name what they read with these canonical
+# names (the LDAP connector's settings say which directory attribute feeds each).
+_DIRECTORY_USER = (
+    ("userName", "userName"),
+    ("externalId", "$id"),
+    ("active", "enabled"),
+    ("displayName", "displayName"),
+    ("name.givenName", "givenName"),
+    ("name.familyName", "surname"),
+    ('emails[type eq "work"].value', "mail"),
+    ("title", "title"),
+    ("preferredLanguage", "preferredLanguage"),
+    ('phoneNumbers[type eq "mobile"].value', "mobile"),
+    ('phoneNumbers[type eq "work"].value', "telephoneNumber"),
+    ('addresses[type eq "work"].locality', "city"),
+    ('addresses[type eq "work"].country', "country"),
+    (f"{ENTERPRISE_USER}:department", "department"),
+    (f"{ENTERPRISE_USER}:employeeNumber", "employeeId"),
+    (MANAGER_TARGET, "manager"),
+)
+_DIRECTORY_GROUP = (("displayName", "displayName"), ("externalId", "$id"))
+
+# SCIM in, SCIM out: the source's attributes are already SCIM paths (see
+# idsync.scim.flatten), so the defaults copy them as they are.
+_SCIM_PATHS = tuple(
+    (path, path)
+    for path in (
+        "userName",
+        "active",
+        "displayName",
+        "name.givenName",
+        "name.familyName",
+        'emails[type eq "work"].value',
+        "title",
+        "preferredLanguage",
+        'phoneNumbers[type eq "mobile"].value',
+        'phoneNumbers[type eq "work"].value',
+        'addresses[type eq "work"].locality',
+        'addresses[type eq "work"].country',
+        f"{ENTERPRISE_USER}:department",
+        f"{ENTERPRISE_USER}:employeeNumber",
+    )
+)
+_SCIM_USER = (
+    (_SCIM_PATHS[0]),
+    ("externalId", "$id"),
+    *_SCIM_PATHS[1:],
+    (MANAGER_TARGET, "manager"),
+)
+_SCIM_GROUP = (("displayName", "displayName"), ("externalId", "$id"))
+_HUB_USER = (
+    (_SCIM_PATHS[0]),
+    ("externalId", "externalId"),
+    *_SCIM_PATHS[1:],
+    (MANAGER_TARGET, "manager"),
+)
+_HUB_GROUP = (("displayName", "displayName"), ("externalId", "externalId"))
+
 DEFAULTS: dict[str, dict[ObjectType, tuple[tuple[str, str], ...]]] = {
     "entra": {"user": _ENTRA_USER, "group": _ENTRA_GROUP},
+    "ldap": {"user": _DIRECTORY_USER, "group": _DIRECTORY_GROUP},
+    "file": {"user": _DIRECTORY_USER, "group": _DIRECTORY_GROUP},
+    "scim": {"user": _SCIM_USER, "group": _SCIM_GROUP},
+    "hub": {"user": _HUB_USER, "group": _HUB_GROUP},
 }
+"""By profile: the kind of source, or ``hub`` when the hub is the source (a push to an
+application: the hub's own ``externalId`` travels, the application keeps its ids)."""
 KEY_TARGETS: dict[ObjectType, str] = {"user": "userName", "group": "displayName"}
 """The attribute a target object cannot exist without."""
 
