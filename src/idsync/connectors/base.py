@@ -8,7 +8,7 @@ engine decides about retries and quarantine without knowing the protocol.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -111,7 +111,20 @@ class Target(Protocol):
 
     def remove_members(self, members: Sequence[Membership]) -> int: ...
 
+    def replace_members(
+        self,
+        lists: Mapping[str, Sequence[tuple[ObjectType, str]]],
+        *,
+        seen: str | None = None,
+    ) -> tuple[int, int]:
+        """Make the memberships this integration made in each group (by target id) exactly
+        the given (member type, member target id) list, writing only the difference;
+        returns (added, removed). ``seen`` marks them as :meth:`add_members` does."""
+        ...
+
     def remove_unlisted_members(self, group_ids: Sequence[str], seen: str) -> int:
         """Full reconcile: drop memberships this integration made that the cycle ``seen``
         did not report (see :meth:`add_members`)."""
         ...
+
+    def close(self) -> None: ...

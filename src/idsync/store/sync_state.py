@@ -248,9 +248,47 @@ def drop_pending_members(
     conn.execute(statement, [{"g": g, "t": t, "m": m} for g, t, m in set(items)])
 
 
-def clear_pending_members(conn: Connection, integration_id: str) -> None:
+def clear_pending_members(
+    conn: Connection, integration_id: str, group_source_ids: Sequence[str] | None = None
+) -> None:
+    """Forget waiting memberships: all of them, or those of the given groups (whose
+    whole member list has just been read again)."""
     p = SYNC_PENDING_MEMBERS
-    conn.execute(p.delete().where(p.c.integration_id == integration_id))
+    where = p.c.integration_id == integration_id
+    if group_source_ids is None:
+        conn.execute(p.delete().where(where))
+        return
+    for chunk in _chunks(list(group_source_ids)):
+        conn.execute(p.delete().where(where, p.c.group_source_id.in_(chunk)))
+
+
+def touch_links(
+    conn: Connection, integration_id: str, object_type: str, source_ids: Sequence[str], seen: str
+) -> None:
+    """Mark links as reported by the read ``seen`` without changing them (a record the
+    source could not parse this time is not read as the object's removal)."""
+    o = SYNC_OBJECTS
+    for chunk in _chunks(list(source_ids)):
+        conn.execute(
+            o.update()
+            .where(
+                o.c.integration_id == integration_id,
+                o.c.object_type == object_type,
+                o.c.source_id.in_(chunk),
+            )
+            .values(seen_cycle=seen)
+        )
+
+
+def live_links(conn: Connection, integration_id: str, object_type: str) -> list[Link]:
+    """Every object of this type the integration still provisions (not removed)."""
+    o = SYNC_OBJECTS
+    query = sa.select(o.c.source_id, o.c.target_id, o.c.digest, o.c.state).where(
+        o.c.integration_id == integration_id,
+        o.c.object_type == object_type,
+        o.c.state != "removed",
+    )
+    return [Link(*row) for row in conn.execute(query)]
 
 
 def resolvable_pending_members(

@@ -19,7 +19,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -44,11 +44,11 @@ from idsync.store import integrations as jobs
 from idsync.store import sync_state as state
 from idsync.store.database import Database
 from idsync.store.integrations import IntegrationRecord, JobRecord
-from idsync.store.sync_state import Pending
+from idsync.store.sync_state import Link, Pending
 from idsync.store.types import utcnow
-from idsync.sync.mapping import AttributeMapping
+from idsync.sync.mapping import AttributeMapping, profile
 from idsync.sync.pages import PageContext, PageProcessor, out_of_scope
-from idsync.sync.records import OBJECT_TYPES, ObjectType, ReadStart
+from idsync.sync.records import OBJECT_TYPES, ObjectType, ReadStart, Rejected
 from idsync.sync.report import CycleReport, LogBook, Tally
 from idsync.sync.scoping import Scope
 from idsync.sync.status import (
@@ -70,6 +70,10 @@ STATISTICS_AFTER_PAGES = frozenset({2, 8, 32, 128, 512})
 ``Database.refresh_statistics``): geometrically, so a big first cycle pays a few
 ANALYZEs and a small incremental one none beyond the second page."""
 GROWING_TABLES = ("sync_objects", "users", "groups", "memberships", "provisioning_log")
+
+
+class CycleInterrupted(Exception):
+    """The process running the cycle is shutting down (see ``Cycle.should_stop``)."""
 
 
 @dataclass(frozen=True)
@@ -117,8 +121,12 @@ class Cycle:
         preview: bool = False,
         progress: ProgressCallback | None = None,
         log_days: float = 30,
+        should_stop: Callable[[], bool] | None = None,
     ) -> None:
         self.db = db
+        self.should_stop = should_stop
+        """Asked after every checkpoint: a worker shutting down stops the cycle there,
+        and whichever process runs the job next resumes it from that checkpoint."""
         self.log_days = log_days
         self.integration = integration
         self.source = source
@@ -147,10 +155,13 @@ class Cycle:
                 checkpoint = self._new_checkpoint(job)
             self.cycle_id = str(checkpoint["cycle_id"])
             self.mode = str(checkpoint["mode"])
+            self.shrank = self._shrank(checkpoint)
             self.processor = self._processor()
             self.processor.mark_members = not checkpoint["initial"]
             try:
                 self._run(job, checkpoint)
+            except CycleInterrupted:
+                return self._interrupted()
             except AccessDenied as exc:
                 if self.preview:  # a preview changes nothing, the job's status included
                     raise
@@ -323,6 +334,10 @@ class Cycle:
             if page is None:
                 return
             self.processor.process(object_type, page.objects, full)
+            if page.rejected:
+                self._reject(object_type, page.rejected, full)
+            if page.present is not None and not full and not self.preview:
+                self._absent(object_type, page.present, checkpoint)
             pages_done += 1
             if pages_done in STATISTICS_AFTER_PAGES:
                 self.db.refresh_statistics(*GROWING_TABLES)
@@ -345,6 +360,8 @@ class Cycle:
                 conn, self.integration.id, checkpoint={**checkpoint, "tally": self.tally.as_dict()}
             )
             jobs.heartbeat(conn, self.integration.id, self.owner)
+        if self.should_stop is not None and self.should_stop():
+            raise CycleInterrupted
 
     # --- after the reads ----------------------------------------------------------------------
 
@@ -365,12 +382,56 @@ class Cycle:
             groups = state.group_targets(conn, self.integration.id)
         self.tally.add("membersRemoved", self.target.remove_unlisted_members(groups, self.cycle_id))
 
+    def _reject(self, object_type: ObjectType, rejected: Sequence[Rejected], full: bool) -> None:
+        """Records the source could not read are logged and skipped whole; what idsync
+        already provisioned from them stays as it is."""
+        self.tally.add("rejected", len(rejected))
+        if self.preview:
+            return
+        book = LogBook(self.integration.org_id, self.integration.id, self.cycle_id)
+        for item in rejected:
+            book.add(
+                object_type,
+                item.source_id or item.reference,
+                "import",
+                "failure",
+                "import",
+                display=item.reference,
+                error=item.error,
+            )
+        kept = [item.source_id for item in rejected if item.source_id]
+        with self.db.write() as conn:
+            state.write_log(conn, book.take())
+            if kept:
+                state.drop_pending(conn, self.integration.id, object_type, kept)
+                if full:
+                    state.touch_links(conn, self.integration.id, object_type, kept, self.cycle_id)
+
+    def _absent(
+        self, object_type: ObjectType, present: frozenset[str], checkpoint: dict[str, Any]
+    ) -> None:
+        """An incremental read from a source without tombstones ends with every id the
+        source holds: what idsync provisioned that is not among them is gone."""
+        with self.db.read() as conn:
+            links = state.live_links(conn, self.integration.id, object_type)
+        missing = [link for link in links if link.source_id not in present and link.target_id]
+        self._remove_missing(object_type, missing, len(links), checkpoint)
+
     def _detect_missing(self, object_type: ObjectType, checkpoint: dict[str, Any]) -> None:
         """After a full read: objects it did not report are gone from the source."""
         with self.db.read() as conn:
             missing = state.unseen_links(conn, self.integration.id, object_type, self.cycle_id)
             known = state.count_links(conn, self.integration.id, object_type)
         missing = [link for link in missing if link.target_id]
+        self._remove_missing(object_type, missing, known, checkpoint)
+
+    def _remove_missing(
+        self,
+        object_type: ObjectType,
+        missing: list[Link],
+        known: int,
+        checkpoint: dict[str, Any],
+    ) -> None:
         if not missing:
             return
         action = "disable" if object_type == "user" else "delete"
@@ -389,14 +450,22 @@ class Cycle:
         with self.db.write() as conn:
             state.add_pending(conn, self.integration.id, self.cycle_id, pending)
         if known >= SHRINK_MINIMUM and len(missing) > known * SHRINK_RATIO:
-            self.shrank = IdsyncError(
-                SOURCE_SHRANK,
-                system=self.integration.kind,
-                seen=known - len(missing),
-                object_type=object_type,
-                known=known,
-                integration=self.integration.name,
-            )
+            # Kept in the checkpoint: a cycle resumed after a crash must still refuse.
+            checkpoint["shrank"] = {
+                "seen": known - len(missing),
+                "object_type": object_type,
+                "known": known,
+            }
+            self._save(checkpoint)
+            self.shrank = self._shrank(checkpoint)
+
+    def _shrank(self, checkpoint: dict[str, Any]) -> IdsyncError | None:
+        found = checkpoint.get("shrank")
+        if not found:
+            return None
+        return IdsyncError(
+            SOURCE_SHRANK, system=self.integration.kind, integration=self.integration.name, **found
+        )
 
     def _assignment(self) -> dict[ObjectType, set[str]] | None:
         """The assigned groups (``scoping.groups``) and their direct user members, read
@@ -608,6 +677,14 @@ class Cycle:
         log.warning("job quarantined", integration=self.integration.id, code=exc.error.code)
         return self._report(self._job())
 
+    def _interrupted(self) -> CycleReport:
+        """Stopped on request at a checkpoint: due again at once, resumed from there."""
+        with self.db.write() as conn:
+            jobs.update_job(conn, self.integration.id, next_run_at=utcnow())
+            state.update_cycle(conn, self.cycle_id, status="interrupted")
+        log.info("cycle interrupted", integration=self.integration.id, cycle=self.cycle_id)
+        return self._report(self._job())
+
     def _transient_failure(self, exc: IdsyncError, cause: Exception | None = None) -> CycleReport:
         """Throttled, unreachable, or our own fault: keep the checkpoint, retry later."""
         now = utcnow()
@@ -678,7 +755,9 @@ class Cycle:
             cycle_id=self.cycle_id,
             mappings={
                 t: AttributeMapping.for_integration(
-                    integration.kind, t, integration.mappings.get(t, ())
+                    profile(integration.kind, integration.direction),
+                    t,
+                    integration.mappings.get(t, ()),
                 )
                 for t in OBJECT_TYPES
             },

@@ -113,6 +113,14 @@ DEFAULTS: dict[str, dict[ObjectType, tuple[tuple[str, str], ...]]] = {
 }
 """By profile: the kind of source, or ``hub`` when the hub is the source (a push to an
 application: the hub's own ``externalId`` travels, the application keeps its ids)."""
+
+
+def profile(kind: str, direction: str) -> str:
+    """Which defaults an integration's mapping starts from: its source's kind, or ``hub``
+    for a push (the hub is then the source)."""
+    return "hub" if direction == "push" else kind
+
+
 KEY_TARGETS: dict[ObjectType, str] = {"user": "userName", "group": "displayName"}
 """The attribute a target object cannot exist without."""
 

@@ -361,15 +361,12 @@ class PageProcessor:
         for sid, link in links.items():
             if sid not in groups and link.target_id and link.state == "active":
                 groups[sid] = link.target_id
-        added = [
-            (o.source_id, ref) for o in objects if o.source_id in groups for ref in o.members_added
-        ]
-        removed = [
-            (o.source_id, ref)
-            for o in objects
-            if o.source_id in groups
-            for ref in o.members_removed
-        ]
+        whole = [o for o in objects if o.members_complete and o.source_id in groups]
+        if whole:
+            self._replace_members(whole, groups, full)
+        deltas = [o for o in objects if not o.members_complete and o.source_id in groups]
+        added = [(o.source_id, ref) for o in deltas for ref in o.members_added]
+        removed = [(o.source_id, ref) for o in deltas for ref in o.members_removed]
         if not added and not removed:
             return
         to_add, unresolved = self._resolve_members([(groups[g], ref) for g, ref in added])
@@ -389,6 +386,29 @@ class PageProcessor:
             ),
         )
         self.tally.add("membersRemoved", self.ctx.target.remove_members(to_remove))
+
+    def _replace_members(
+        self, objects: Sequence[SourceObject], groups: dict[str, str], full: bool
+    ) -> None:
+        """Groups read with their whole member list (LDAP, files, SCIM): the target gets
+        the difference from what this integration made, never the list itself."""
+        pairs = [(groups[o.source_id], ref) for o in objects for ref in o.members_added]
+        resolved, unresolved = self._resolve_members(pairs)
+        source_of = {groups[o.source_id]: o.source_id for o in objects}
+        waiting = [(source_of[g], ref.object_type, ref.source_id) for g, ref in unresolved]
+        with self.ctx.db.write() as conn:
+            # What an older list of these groups left waiting is stale now.
+            state.clear_pending_members(conn, self.ctx.integration_id, list(source_of.values()))
+            state.add_pending_members(conn, self.ctx.integration_id, waiting)
+        lists: dict[str, list[tuple[ObjectType, str]]] = {g: [] for g in source_of}
+        for group_id, member_type, member_id in resolved:
+            lists[group_id].append((member_type, member_id))
+        added, removed = self.ctx.target.replace_members(
+            lists, seen=self.ctx.cycle_id if full and self.mark_members else None
+        )
+        self.tally.add("membersWaiting", len(waiting))
+        self.tally.add("membersAdded", added)
+        self.tally.add("membersRemoved", removed)
 
     def _resolve_members(
         self, pairs: list[tuple[str, MemberRef]]
@@ -506,6 +526,7 @@ def _merge(objects: Sequence[SourceObject]) -> list[SourceObject]:
             {**before.attributes, **obj.attributes},
             members_added=before.members_added + obj.members_added,
             members_removed=before.members_removed + obj.members_removed,
+            members_complete=before.members_complete or obj.members_complete,
         )
     return list(merged.values())
 

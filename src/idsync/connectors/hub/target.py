@@ -10,7 +10,7 @@ and a group's version bumped when its members change.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -58,6 +58,9 @@ class HubTarget:
         self.db = db
         self.org_id = org_id
         self.integration_id = integration_id
+
+    def close(self) -> None:
+        """The database belongs to the caller."""
 
     # --- matching ------------------------------------------------------------------------
 
@@ -328,21 +331,55 @@ class HubTarget:
     def remove_members(self, members: Sequence[Membership]) -> int:
         if not members:
             return 0
-        m = MEMBERSHIPS
-        removed = 0
         with self.db.write() as conn:
-            for kind, column in (("user", m.c.user_id), ("group", m.c.member_group_id)):
-                pairs = [{"g": g, "m": member} for g, t, member in members if t == kind]
-                if not pairs:
-                    continue
-                statement = m.delete().where(
-                    m.c.group_id == sa.bindparam("g"),
-                    column == sa.bindparam("m"),
-                    m.c.owner_integration_id == self.integration_id,
-                )
-                removed += max(conn.execute(statement, pairs).rowcount, 0)
+            removed = self._delete_members(conn, members)
             touch_groups(conn, {group_id for group_id, _, _ in members}, utcnow())
         return removed
+
+    def _delete_members(self, conn: Connection, members: Sequence[Membership]) -> int:
+        m = MEMBERSHIPS
+        removed = 0
+        for kind, column in (("user", m.c.user_id), ("group", m.c.member_group_id)):
+            pairs = [{"g": g, "m": member} for g, t, member in members if t == kind]
+            if not pairs:
+                continue
+            statement = m.delete().where(
+                m.c.group_id == sa.bindparam("g"),
+                column == sa.bindparam("m"),
+                m.c.owner_integration_id == self.integration_id,
+            )
+            removed += max(conn.execute(statement, pairs).rowcount, 0)
+        return removed
+
+    def replace_members(
+        self,
+        lists: Mapping[str, Sequence[tuple[ObjectType, str]]],
+        *,
+        seen: str | None = None,
+    ) -> tuple[int, int]:
+        m = MEMBERSHIPS
+        added = removed = 0
+        now = utcnow()
+        with self.db.write() as conn:
+            for chunk in _chunks(list(lists)):
+                mine = (m.c.group_id.in_(chunk), m.c.owner_integration_id == self.integration_id)
+                current = {
+                    (g, "user", u) if u is not None else (g, "group", mg)
+                    for g, u, mg in conn.execute(
+                        sa.select(m.c.group_id, m.c.user_id, m.c.member_group_id).where(*mine)
+                    )
+                }
+                wanted = {(g, t, member) for g in chunk for t, member in lists[g]}
+                new, gone = sorted(wanted - current), sorted(current - wanted)
+                users = [x for x in new if x[1] == "user"]
+                groups = [x for x in new if x[1] == "group"]
+                added += self._insert_members(conn, users, m.c.user_id, seen, now)
+                added += self._insert_members(conn, groups, m.c.member_group_id, seen, now)
+                removed += self._delete_members(conn, gone)  # type: ignore[arg-type]
+                if seen is not None:
+                    conn.execute(m.update().where(*mine).values(seen_cycle=seen))
+                touch_groups(conn, {g for g, _, _ in (*new, *gone)}, now)
+        return added, removed
 
     def remove_unlisted_members(self, group_ids: Sequence[str], seen: str) -> int:
         m = MEMBERSHIPS
