@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+from idsync.store import integrations as jobs
 from idsync.store.database import Database
 from tests.conftest import Server
 from tests.sync.conftest import (
@@ -22,8 +23,9 @@ from tests.sync.conftest import (
 from tests.sync.test_entra_sync import change_directory
 
 
-def _kill_mid_cycle(connected: Connected, delay: float) -> bool:
-    """Start a cycle and SIGKILL it after ``delay`` s; True if it was killed while running."""
+def _kill_mid_cycle(database: Database, connected: Connected, objects: int) -> bool:
+    """Start a cycle and SIGKILL it once it has read ``objects`` objects (by its checkpoint);
+    True if it was killed while running."""
     process = subprocess.Popen(
         [
             sys.executable,
@@ -39,14 +41,26 @@ def _kill_mid_cycle(connected: Connected, delay: float) -> bool:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    time.sleep(delay)
+    start = _objects_read(database, connected.integration_id)
+    deadline = time.monotonic() + 60
+    while process.poll() is None and time.monotonic() < deadline:
+        if _objects_read(database, connected.integration_id) - start >= objects:
+            break
+        time.sleep(0.01)
     killed = process.poll() is None
     process.send_signal(signal.SIGKILL)
     process.wait()
     return killed
 
 
-def _assert_no_duplicates(connected: Connected) -> None:
+def _objects_read(database: Database, integration_id: str) -> int:
+    with database.read() as conn:
+        checkpoint = jobs.get_job(conn, integration_id).checkpoint or {}
+    counts = (checkpoint.get("tally") or {}).get("counts", {})
+    return int(counts.get("usersRead", 0) + counts.get("groupsRead", 0))
+
+
+def assert_no_duplicates(connected: Connected) -> None:
     users = hub_resources(connected.scim, "/Users")
     groups = hub_resources(connected.scim, "/Groups")
     assert len({u["externalId"] for u in users}) == len(users)
@@ -70,17 +84,18 @@ def test_killed_cycles_resume_without_loss_or_duplicates(
 ) -> None:
     connected = connect(database, server, emulator, "--page-size", "3")
     rng = random.Random(20261126)
-    kills = sum(_kill_mid_cycle(connected, rng.uniform(0.8, 3.0)) for _ in range(5))
-    assert kills >= 3, "the cycles finished before they could be killed: lower the delays"
+    # 46 objects in pages of 3: each run reads a few more pages before it is killed.
+    kills = sum(_kill_mid_cycle(database, connected, rng.randint(3, 9)) for _ in range(5))
+    assert kills >= 3, "the cycles finished before they could be killed"
     report = connected.sync()
     assert report["status"] == "Active", report
     assert_hub_equals_directory(connected, emulator)
-    _assert_no_duplicates(connected)
+    assert_no_duplicates(connected)
 
     change_directory(emulator)
     for _ in range(3):
-        _kill_mid_cycle(connected, rng.uniform(0.8, 2.0))
+        _kill_mid_cycle(database, connected, rng.randint(1, 6))
     report = connected.sync()
     assert report["status"] == "Active", report
     assert_hub_equals_directory(connected, emulator)
-    _assert_no_duplicates(connected)
+    assert_no_duplicates(connected)

@@ -6,7 +6,18 @@ import os
 
 import typer
 
-from idsync.cli import audit, db, emulator, integrations, orgs, schemas, serve, sync, tokens
+from idsync.cli import (
+    audit,
+    db,
+    emulator,
+    integrations,
+    orgs,
+    schemas,
+    serve,
+    sync,
+    tokens,
+    worker,
+)
 from idsync.cli.common import fail
 from idsync.health.catalogue import IdsyncError
 from idsync.logs import configure
@@ -21,6 +32,7 @@ app = typer.Typer(
 app.command("serve")(serve.serve)
 app.command("openapi")(serve.openapi)
 app.command("emulator")(emulator.emulator)
+app.command("worker")(worker.worker)
 app.add_typer(orgs.app, name="org")
 app.add_typer(tokens.app, name="token")
 app.add_typer(schemas.app, name="schema")

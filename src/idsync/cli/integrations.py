@@ -9,21 +9,16 @@ from typing import Annotated, Any
 import typer
 
 from idsync.cli.common import DatabaseOption, JsonOption, console, emit_json, open_db, table
+from idsync.cli.integration_add import add_app, secret_file
 from idsync.config import Settings
-from idsync.connectors.entra.settings import MICROSOFT_AUTHORITY, MICROSOFT_GRAPH
-from idsync.health.catalogue import INVALID_INTEGRATION, IdsyncError
 from idsync.store.integrations import IntegrationRecord, JobRecord
 from idsync.sync import integrations
-from idsync.sync.integrations import (
-    DEFAULT_DELETION_THRESHOLD,
-    DEFAULT_INTERVAL_SECONDS,
-    IntegrationOptions,
-)
 
 app = typer.Typer(
-    help="Connect directories (Entra ID, …) to an organisation.", no_args_is_help=True
+    help="Connect directories (Entra ID, Active Directory/LDAP, SCIM, files) and applications "
+    "to an organisation.",
+    no_args_is_help=True,
 )
-add_app = typer.Typer(help="Add an integration.", no_args_is_help=True)
 app.add_typer(add_app, name="add")
 
 IntegrationArgument = Annotated[str, typer.Argument(help="Integration id (or its unique name).")]
@@ -58,144 +53,6 @@ def describe(record: IntegrationRecord, job: JobRecord | None = None) -> dict[st
             "successive_failures": job.successive_failures,
         }
     return described
-
-
-def _json_file(path: Path | None, what: str) -> dict[str, Any] | None:
-    if path is None:
-        return None
-    try:
-        value = jsonlib.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise IdsyncError(
-            INVALID_INTEGRATION,
-            reason=f"{what} file {str(path)!r}: {exc}",
-            hint="Give a readable JSON file (see docs/sync.md).",
-        ) from None
-    if not isinstance(value, dict):
-        raise IdsyncError(
-            INVALID_INTEGRATION,
-            reason=f"{what} must be a JSON object",
-            hint='e.g. {"user": [...], "group": [...]}',
-        )
-    return value
-
-
-@add_app.command("entra")
-def add_entra(
-    org: Annotated[str, typer.Option("--org", help="Organisation id.")],
-    tenant_id: Annotated[str, typer.Option(help="Directory (tenant) id.")],
-    client_id: Annotated[
-        str, typer.Option(help="Application (client) id of the app registration.")
-    ],
-    client_secret: Annotated[
-        str | None, typer.Option(help="Client secret (stored encrypted).")
-    ] = None,
-    certificate_key: Annotated[
-        Path | None, typer.Option(help="PEM private key of a certificate credential.")
-    ] = None,
-    certificate_thumbprint: Annotated[
-        str | None, typer.Option(help="SHA-1 thumbprint of that certificate.")
-    ] = None,
-    name: Annotated[
-        str, typer.Option(help="Name of the integration in this organisation.")
-    ] = "Entra ID",
-    authority: Annotated[str, typer.Option(help="Login endpoint.")] = MICROSOFT_AUTHORITY,
-    graph_url: Annotated[str, typer.Option(help="Microsoft Graph endpoint.")] = MICROSOFT_GRAPH,
-    ca_file: Annotated[
-        Path | None, typer.Option(help="PEM CA bundle to trust (default: the system's).")
-    ] = None,
-    page_size: Annotated[int, typer.Option(help="Objects per Graph page (1-999).")] = 999,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for each Graph response.")] = 30.0,
-    interval: Annotated[
-        int, typer.Option(help="Minutes between cycles.")
-    ] = DEFAULT_INTERVAL_SECONDS // 60,
-    auto_sync: Annotated[bool, typer.Option(help="Run cycles on schedule.")] = True,
-    deletion_threshold: Annotated[
-        int, typer.Option(help="Stop a cycle that would delete or disable more (0: no limit).")
-    ] = DEFAULT_DELETION_THRESHOLD,
-    adopt_existing: Annotated[
-        bool,
-        typer.Option(
-            help="Take over hub objects with the same userName/displayName that no integration owns."
-        ),
-    ] = False,
-    matching_attribute: Annotated[
-        str,
-        typer.Option(
-            help="How a new directory object finds an existing hub object: userName "
-            "(displayName for groups) or externalId (the directory's object id)."
-        ),
-    ] = "userName",
-    scope_group: Annotated[
-        list[str],
-        typer.Option(
-            help="Provision only this group and its direct user members (Entra's "
-            '"assigned users and groups"); repeatable, by object id.'
-        ),
-    ] = [],  # noqa: B006 - typer needs a list default for a repeatable option
-    enabled_only: Annotated[bool, typer.Option(help="Only provision enabled accounts.")] = False,
-    mappings: Annotated[
-        Path | None, typer.Option(help="JSON file of attribute mapping overrides.")
-    ] = None,
-    scoping: Annotated[Path | None, typer.Option(help="JSON file of scoping rules.")] = None,
-    database: DatabaseOption = None,
-    json: JsonOption = False,
-) -> None:
-    """Connect an Entra ID tenant: users and groups sync into the organisation by Graph delta queries."""
-    secrets: dict[str, Any] = {}
-    if client_secret:
-        secrets["client_secret"] = client_secret
-    if certificate_key or certificate_thumbprint:
-        if not (certificate_key and certificate_thumbprint):
-            raise IdsyncError(
-                INVALID_INTEGRATION,
-                reason="a certificate needs both its key and its thumbprint",
-                hint="Give --certificate-key and --certificate-thumbprint.",
-            )
-        secrets["certificate"] = {
-            "private_key": certificate_key.read_text(),
-            "thumbprint": certificate_thumbprint,
-        }
-    scope = _json_file(scoping, "scoping") or {}
-    if enabled_only:
-        scope.setdefault("user", []).append({"attribute": "accountEnabled", "operator": "IS_TRUE"})
-    if scope_group:
-        scope["groups"] = [*scope.get("groups", []), *scope_group]
-    settings = {
-        "tenant_id": tenant_id,
-        "client_id": client_id,
-        "authority": authority,
-        "graph_url": graph_url,
-        "ca_file": str(ca_file.resolve()) if ca_file else None,
-        "page_size": page_size,
-        "timeout": timeout,
-    }
-    record = integrations.add_integration(
-        open_db(database),
-        Settings.from_env(),
-        org_id=org,
-        kind="entra",
-        name=name,
-        settings=settings,
-        secrets=secrets,
-        options=IntegrationOptions(
-            interval_seconds=interval * 60,
-            auto_sync=auto_sync,
-            deletion_threshold=deletion_threshold,
-            adopt_existing=adopt_existing,
-            matching_attribute=matching_attribute,
-            mappings=_json_file(mappings, "mappings"),
-            scoping=scope,
-        ),
-        actor="cli",
-    )
-    if json:
-        emit_json(describe(record))
-        return
-    console.print(
-        f"Integration [bold]{record.id}[/] ({record.name}) added to organisation {record.org_id}."
-    )
-    console.print(f"First sync: idsync sync run {record.id}")
 
 
 @app.command("list")
@@ -241,6 +98,12 @@ def show(
 def update(
     integration: IntegrationArgument,
     client_secret: Annotated[str | None, typer.Option(help="A new client secret.")] = None,
+    password_file: Annotated[
+        Path | None, typer.Option(help="LDAP: a file holding the new bind password.")
+    ] = None,
+    token_file: Annotated[
+        Path | None, typer.Option(help="SCIM: a file holding the new bearer token.")
+    ] = None,
     interval: Annotated[int | None, typer.Option(help="Minutes between cycles.")] = None,
     auto_sync: Annotated[bool | None, typer.Option(help="Run cycles on schedule.")] = None,
     deletion_threshold: Annotated[
@@ -253,12 +116,21 @@ def update(
     json: JsonOption = False,
 ) -> None:
     """Change an integration's settings or credentials."""
+    secrets = {
+        key: value
+        for key, value in (
+            ("client_secret", client_secret),
+            ("password", secret_file(password_file, "bind password")),
+            ("token", secret_file(token_file, "bearer token")),
+        )
+        if value
+    }
     record = integrations.update_integration(
         open_db(database),
         Settings.from_env(),
         integration,
         actor="cli",
-        secrets={"client_secret": client_secret} if client_secret else None,
+        secrets=secrets or None,
         interval_seconds=interval * 60 if interval is not None else None,
         auto_sync=auto_sync,
         deletion_threshold=deletion_threshold,

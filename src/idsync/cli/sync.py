@@ -287,7 +287,9 @@ def approve_deletes(
     integration: IntegrationArgument, database: DatabaseOption = None, json: JsonOption = False
 ) -> None:
     """Apply the deletions and disables a cycle staged instead of applying."""
-    counts = integrations.approve_deletes(open_db(database), integration, actor="cli")
+    counts = integrations.approve_deletes(
+        open_db(database), Settings.from_env(), integration, actor="cli"
+    )
     if json:
         emit_json(
             {"counts": counts, **{a: counts.get(a, 0) for a in ("disable", "delete", "failed")}}

@@ -199,8 +199,12 @@ def release_job(conn: Connection, integration_id: str, owner: str) -> None:
     )
 
 
-def due_jobs(conn: Connection, now: datetime) -> list[str]:
-    """Jobs whose next run has come, that run on their own and are not running."""
+def due_jobs(conn: Connection, now: datetime, stale_before: datetime | None = None) -> list[str]:
+    """Jobs whose next run has come, that run on their own and are not running (or whose
+    claim is older than ``stale_before``: its process died mid-cycle)."""
+    idle: sa.ColumnElement[bool] = _jobs.c.running_since.is_(None)
+    if stale_before is not None:
+        idle = sa.or_(idle, _jobs.c.running_since < stale_before)
     query = (
         sa.select(_jobs.c.integration_id)
         .join(_integrations, _integrations.c.id == _jobs.c.integration_id)
@@ -208,7 +212,7 @@ def due_jobs(conn: Connection, now: datetime) -> list[str]:
             _integrations.c.auto_sync.is_(True),
             _jobs.c.status.in_(("NotRun", "Active", "Quarantine")),
             _jobs.c.next_run_at <= now,
-            _jobs.c.running_since.is_(None),
+            idle,
         )
         .order_by(_jobs.c.next_run_at)
     )

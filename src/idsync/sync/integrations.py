@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from idsync.config import Settings
 from idsync.connectors import registry
+from idsync.connectors.base import Source, Target
 from idsync.health.catalogue import (
     DELETION_THRESHOLD,
     INTEGRATION_NOT_FOUND,
@@ -22,7 +24,7 @@ from idsync.store.database import Database
 from idsync.store.integrations import IntegrationRecord, JobRecord
 from idsync.store.types import utcnow
 from idsync.sync.engine import Cycle, ProgressCallback, apply_removals
-from idsync.sync.mapping import AttributeMapping
+from idsync.sync.mapping import AttributeMapping, profile
 from idsync.sync.records import OBJECT_TYPES, ObjectType
 from idsync.sync.report import CycleReport, Tally
 from idsync.sync.scoping import Scope
@@ -77,21 +79,16 @@ def add_integration(
     secrets: dict[str, Any],
     options: IntegrationOptions,
     actor: str,
+    direction: str = "source",
 ) -> IntegrationRecord:
     with db.read() as conn:
         orgs.require_org(conn, org_id)
-    if kind not in registry.SOURCE_KINDS:
-        raise IdsyncError(
-            INVALID_INTEGRATION,
-            reason=f"unknown kind {kind!r}",
-            hint="Supported: " + ", ".join(registry.SOURCE_KINDS),
-        )
-    registry.entra_settings(name, settings, secrets)  # validates before anything is stored
-    _validate_rules(kind, options)
+    registry.validate(kind, direction, name, settings, secrets)  # before anything is stored
+    _validate_rules(profile(kind, direction), options)
     values = {
         "org_id": org_id,
         "kind": kind,
-        "direction": "source",
+        "direction": direction,
         "name": name,
         "settings": settings,
         "secrets": SecretBox.from_settings(config).seal(secrets) if secrets else None,
@@ -103,7 +100,8 @@ def add_integration(
         "deletion_threshold": options.deletion_threshold,
         "adopt_existing": options.adopt_existing,
     }
-    status = JobStatus.NOT_RUN if secrets else JobStatus.NOT_CONFIGURED
+    configured = bool(secrets) or kind not in registry.NEEDS_SECRETS
+    status = JobStatus.NOT_RUN if configured else JobStatus.NOT_CONFIGURED
     with db.write() as conn:
         if store.find_integration(conn, name, org_id) is not None:
             raise IdsyncError(
@@ -173,7 +171,7 @@ def update_integration(
     changes = {k: v for k, v in values.items() if v is not None}
     if secrets:
         merged_settings = {**record.settings, **changes.get("settings", {})}
-        registry.entra_settings(record.name, merged_settings, secrets)
+        registry.validate(record.kind, record.direction, record.name, merged_settings, secrets)
         changes["secrets"] = SecretBox.from_settings(config).seal(secrets)
     with db.write() as conn:
         store.update_integration(conn, record.id, changes)
@@ -209,22 +207,37 @@ def run_cycle(
     full: bool = False,
     preview: bool = False,
     progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> CycleReport:
     record = get_integration(db, ref)
-    secrets = SecretBox.from_settings(config).open(record.secrets, record.name)
-    source = registry.open_source(record, secrets)
-    try:
+    with _connected(db, config, record) as (source, target):
         cycle = Cycle(
             db,
             record,
             source,
-            registry.open_target(db, record),
+            target,
             full=full,
             preview=preview,
             progress=progress,
             log_days=config.provisioning_log_days,
+            should_stop=should_stop,
         )
         return cycle.run()
+
+
+@contextmanager
+def _connected(
+    db: Database, config: Settings, record: IntegrationRecord
+) -> Iterator[tuple[Source, Target]]:
+    """The integration's source and target, closed whatever happens."""
+    secrets = SecretBox.from_settings(config).open(record.secrets, record.name)
+    source = registry.open_source(db, record, secrets)
+    try:
+        target = registry.open_target(db, record, secrets)
+        try:
+            yield source, target
+        finally:
+            target.close()
     finally:
         source.close()
 
@@ -234,14 +247,8 @@ def provision_one(
 ) -> list[dict[str, Any]]:
     """Provision one object now; returns its provisioning log entries."""
     record = get_integration(db, ref)
-    secrets = SecretBox.from_settings(config).open(record.secrets, record.name)
-    source = registry.open_source(record, secrets)
-    try:
-        cycle_id = Cycle(db, record, source, registry.open_target(db, record)).run_one(
-            object_type, source_id
-        )
-    finally:
-        source.close()
+    with _connected(db, config, record) as (source, target):
+        cycle_id = Cycle(db, record, source, target).run_one(object_type, source_id)
     with db.read() as conn:
         entries = state.read_log(conn, record.id, cycle_id=cycle_id, limit=1000)
     return list(reversed(entries))
@@ -298,16 +305,19 @@ def set_paused(db: Database, ref: str, paused: bool, *, actor: str) -> JobRecord
     return get_job(db, record.id)
 
 
-def approve_deletes(db: Database, ref: str, *, actor: str) -> dict[str, int]:
+def approve_deletes(db: Database, config: Settings, ref: str, *, actor: str) -> dict[str, int]:
     """Apply the removals a cycle staged (deletion threshold or a shrunken source)."""
     record = get_integration(db, ref)
     with db.read() as conn:
         staged = state.list_pending(conn, record.id, staged=True)
     tally = Tally()
     job = get_job(db, record.id)
-    apply_removals(
-        db, record, registry.open_target(db, record), staged, job.last_cycle_id or "approval", tally
-    )
+    secrets = SecretBox.from_settings(config).open(record.secrets, record.name)
+    target = registry.open_target(db, record, secrets)
+    try:
+        apply_removals(db, record, target, staged, job.last_cycle_id or "approval", tally)
+    finally:
+        target.close()
     with db.write() as conn:
         if job.status == JobStatus.QUARANTINE and job.reason_code in (
             DELETION_THRESHOLD.code,

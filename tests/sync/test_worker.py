@@ -1,0 +1,219 @@
+"""``idsync worker``: cycles as procrastinate tasks on PostgreSQL, across processes.
+
+Real worker processes share one PostgreSQL (a schema of its own per test module) and
+sync from the Entra emulator into the hub; the hub is read back over SCIM.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from idsync.config import Settings
+from idsync.store import integrations as jobs
+from idsync.store.database import Database, open_database
+from idsync.store.migrate import upgrade
+from idsync.sync.worker import create_app, ensure_schema
+from tests.conftest import Server, _postgres_schema, start_server, stop_server
+from tests.entra_emulator import start_emulator
+from tests.sync.conftest import (
+    Connected,
+    Emulator,
+    assert_hub_equals_directory,
+    connect,
+    idsync,
+)
+from tests.sync.test_crash_resume import assert_no_duplicates
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    yield from _postgres_schema()
+
+
+@pytest.fixture(scope="module")
+def pg_database(pg_url: str) -> Database:
+    db = open_database(pg_url)
+    upgrade(db)
+    return db
+
+
+@pytest.fixture(scope="module")
+def pg_server(
+    pg_database: Database, pg_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    handle = start_server(pg_url, tmp_path_factory.mktemp("server") / "serve.log", "--no-scheduler")
+    yield handle
+    stop_server(handle)
+
+
+@pytest.fixture
+def big_emulator(tmp_path: Path) -> Iterator[Emulator]:
+    """Enough objects for a cycle of many pages (at --page-size 3) to be killed mid-way."""
+    handle = start_emulator(tmp_path / "emulator.log", Emulator, users=150, groups=10, seed=11)
+    yield handle
+    handle.stop()
+
+
+class Worker:
+    def __init__(self, database_url: str, log_path: Path, *extra: str) -> None:
+        self.log_path = log_path
+        with log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable, "-m", "idsync", "worker", "--database", database_url,
+                    "--poll-seconds", "1", "--heartbeat-seconds", "1", *extra,
+                ],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+
+    def lines(self) -> list[dict[str, Any]]:
+        found = []
+        for line in self.log_path.read_text().splitlines():
+            if line.startswith("{"):
+                found.append(json.loads(line))
+        return found
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[list[Worker]]:
+    started: list[Worker] = []
+    yield started
+    for worker in started:
+        worker.stop()
+
+
+def _job(db: Database, integration_id: str) -> jobs.JobRecord:
+    with db.read() as conn:
+        return jobs.get_job(conn, integration_id)
+
+
+def _objects_read(db: Database, integration_id: str) -> int:
+    checkpoint = _job(db, integration_id).checkpoint or {}
+    counts = (checkpoint.get("tally") or {}).get("counts", {})
+    return int(counts.get("usersRead", 0) + counts.get("groupsRead", 0))
+
+
+def _wait(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def _cycle_done(db: Database, integration_id: str) -> bool:
+    job = _job(db, integration_id)
+    return job.last_cycle_id is not None and job.checkpoint is None and job.running_by is None
+
+
+def _connect(db: Database, server: Server, emulator: Emulator) -> Connected:
+    """An integration that syncs on its own (a worker runs it), many small pages."""
+    connected = connect(db, server, emulator, "--page-size", "3")
+    idsync(connected.database_url, "integration", "update", connected.integration_id, "--auto-sync")
+    return connected
+
+
+def test_racing_workers_never_run_a_job_twice_at_once(
+    pg_database: Database, pg_server: Server, big_emulator: Emulator, workers: list[Worker],
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    connected = _connect(pg_database, pg_server, big_emulator)
+    for n in range(2):
+        workers.append(Worker(pg_server.database_url, tmp_path / f"w{n}.log", "--concurrency", "2"))
+    # Beyond the scheduler's own queueing lock: four tasks for the one job, deferred at once.
+    ensure_schema(pg_database)  # the workers may not have created it yet
+    app = create_app(pg_database, Settings.from_env())
+    with app.open():
+        run_cycle = app.tasks["idsync.run_cycle"]
+        for _ in range(4):
+            run_cycle.defer(integration_id=connected.integration_id)
+    _wait(lambda: _cycle_done(pg_database, connected.integration_id), 120, "the cycle")
+    time.sleep(2)  # let the racers report
+    lines = [line for w in workers for line in w.lines()]
+    done = [x for x in lines if x.get("event") == "cycle done"]
+    busy = [x for x in lines if x.get("event") == "cycle not run" and x["code"] == "IDS-409-014"]
+    assert len(done) == 1, done
+    assert busy, "no task raced the running cycle: the test proved nothing"
+    with pg_database.read() as conn:
+        cycles = conn.execute(
+            sa.text("SELECT count(*) FROM sync_cycles WHERE integration_id = :i"),
+            {"i": connected.integration_id},
+        ).scalar_one()
+    assert cycles == 1
+    assert_hub_equals_directory(connected, big_emulator)
+    assert_no_duplicates(connected)
+
+
+def test_a_killed_worker_s_cycle_completes_on_another(
+    pg_database: Database, pg_server: Server, big_emulator: Emulator, workers: list[Worker],
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    connected = _connect(pg_database, pg_server, big_emulator)
+    for n in range(2):
+        workers.append(Worker(pg_server.database_url, tmp_path / f"w{n}.log"))
+    kills = 0
+    for threshold in (10, 45, 90):  # objects read when the running worker is killed
+        _wait(
+            lambda t=threshold: (
+                _objects_read(pg_database, connected.integration_id) >= t
+                or _cycle_done(pg_database, connected.integration_id)
+            ),
+            90,
+            f"{threshold} objects read",
+        )
+        owner = _job(pg_database, connected.integration_id).running_by
+        if owner is None:
+            continue
+        pid = int(owner.split(":")[1])
+        victim = next(w for w in workers if w.process.pid == pid)
+        os.kill(pid, signal.SIGKILL)
+        victim.process.wait()
+        kills += 1
+        workers.append(Worker(pg_server.database_url, tmp_path / f"w{len(workers)}.log"))
+    assert kills >= 2, "the cycle finished before it could be killed"
+    _wait(lambda: _cycle_done(pg_database, connected.integration_id), 120, "the cycle")
+    assert _job(pg_database, connected.integration_id).status == "Active"
+    assert_hub_equals_directory(connected, big_emulator)
+    assert_no_duplicates(connected)
+
+
+def test_sigterm_stops_the_cycle_at_a_checkpoint_for_another_worker(
+    pg_database: Database, pg_server: Server, big_emulator: Emulator, workers: list[Worker],
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    connected = _connect(pg_database, pg_server, big_emulator)
+    first = Worker(pg_server.database_url, tmp_path / "first.log")
+    workers.append(first)
+    _wait(lambda: _objects_read(pg_database, connected.integration_id) >= 20, 90, "progress")
+    first.process.send_signal(signal.SIGTERM)
+    assert first.process.wait(timeout=30) == 0
+    job = _job(pg_database, connected.integration_id)
+    assert job.running_by is None, "the claim was not released"
+    assert job.checkpoint is not None, "the checkpoint was lost"
+    with pg_database.read() as conn:
+        status = conn.execute(
+            sa.text("SELECT status FROM sync_cycles WHERE integration_id = :i"),
+            {"i": connected.integration_id},
+        ).scalar_one()
+    assert status == "interrupted"
+    workers.append(Worker(pg_server.database_url, tmp_path / "second.log"))
+    _wait(lambda: _cycle_done(pg_database, connected.integration_id), 120, "the cycle")
+    assert_hub_equals_directory(connected, big_emulator)
+    assert_no_duplicates(connected)
