@@ -358,6 +358,196 @@ WATERMARK_EXPIRED = _entry(
     "{system} no longer answers changes since the last cycle of {integration!r} ({reason}).",
     "Nothing to do: idsync reads the whole directory again in this cycle.",
 )
+# LDAP / Active Directory sources (RFC 4511 result codes in the messages).
+LDAP_BIND_REFUSED = _entry(
+    "IDS-502-020",
+    "LDAP bind refused",
+    "{system} refused the bind of {bind_dn!r} for integration {integration!r} "
+    "(LDAP result {result}{reason}).",
+    "Nothing was changed and the job is in Quarantine. Check the bind DN and its password "
+    "(idsync integration update {integration} --password-file …) and that the account is "
+    "enabled and not locked, then run: idsync sync restart {integration} --reset quarantine",
+)
+LDAP_ACCESS_DENIED = _entry(
+    "IDS-502-021",
+    "LDAP access denied",
+    "{system} denied {bind_dn!r} (integration {integration!r}) access to {what} "
+    "(LDAP result 50 insufficientAccessRights).",
+    "Nothing was changed and the job is in Quarantine. Give the bind account read access to "
+    "the user and group bases (and their anchor attribute), then run: "
+    "idsync sync restart {integration} --reset quarantine",
+)
+LDAP_BASE_MISSING = _entry(
+    "IDS-502-022",
+    "LDAP base DN not found",
+    "The base DN {base!r} of integration {integration!r} does not exist on {system} "
+    "(LDAP result 32 noSuchObject{matched}); idsync does not read that as 'nobody is left'.",
+    "Nothing was changed and the job is in Quarantine. Fix the base DN "
+    "(idsync integration update {integration} --user-base … / --group-base …) or restore the "
+    "container, then run: idsync sync restart {integration} --reset quarantine",
+)
+LDAP_TLS_FAILED = _entry(
+    "IDS-502-023",
+    "LDAP server certificate not trusted",
+    "The TLS connection of integration {integration!r} to {system} failed: {reason}.",
+    "Give the PEM file of the CA that issued the server's certificate (idsync integration "
+    "update {integration} --ca-file ca.pem) and connect with the host name the certificate "
+    "names; --insecure-skip-tls-verify is only for a diagnosis.",
+)
+LDAP_LIMIT_EXCEEDED = _entry(
+    "IDS-503-020",
+    "LDAP server limit reached",
+    "{system} stopped a search of integration {integration!r} at its {limit} limit "
+    "(LDAP result {result}).",
+    "Nothing is lost: the cycle resumes from its last checkpoint. Lower the integration's "
+    "page_size, or raise the limit for the bind account (OpenLDAP: olcLimits size.pr / "
+    "time; Active Directory: MaxPageSize / MaxQueryDuration in the LDAP policy).",
+)
+LDAP_INVALID_ENTRY = _entry(
+    "IDS-400-040",
+    "LDAP entry cannot be synced",
+    "The {object_type} entry {dn!r} of {system} cannot be synced: {reason}.",
+    "Fix the entry in the directory (or the integration's attribute settings); it is read "
+    "again in the next cycle and nothing idsync provisioned from it was changed.",
+)
+# --- sync: file sources (CSV, JSON, JSON Lines) ------------------------------------------------
+# 400-06x: one row is wrong; it is skipped whole and the rest of the file is applied.
+FILE_ROW_NO_ID = _entry(
+    "IDS-400-060",
+    "file row without id",
+    "{file} {reference}: the {object_type} has no value in the {column!r} column.",
+    "Give every row a unique id; the row was skipped and is read again in the next cycle.",
+)
+FILE_ROW_DUPLICATE_ID = _entry(
+    "IDS-400-061",
+    "duplicate id in file",
+    "{file} {reference}: {object_type} id {id!r} is already used on line {first_line}.",
+    "Ids must be unique among users and among groups: remove or renumber one of the rows. "
+    "The first row is used; this one was skipped.",
+)
+FILE_ROW_MISSING_VALUE = _entry(
+    "IDS-400-062",
+    "required value missing in file row",
+    "{file} {reference}: {object_type} {id!r} has no {attribute} (column {column!r}).",
+    "Fill in the {attribute}; the row was skipped and is read again in the next cycle.",
+)
+FILE_ROW_INVALID_VALUE = _entry(
+    "IDS-400-063",
+    "invalid value in file row",
+    "{file} {reference}: {object_type} {id!r} has an invalid {column!r}: {reason}.",
+    "{hint} The row was skipped and is read again in the next cycle.",
+)
+FILE_ROW_UNKNOWN_MEMBERS = _entry(
+    "IDS-400-064",
+    "group lists unknown members",
+    "{file} {reference}: group {id!r} lists members that are in neither file: {unknown}.",
+    "Add those users or groups to the files, or take them out of the group's members. Until "
+    "then the group is left exactly as it was (never applied without some of its members).",
+)
+FILE_ROW_MALFORMED = _entry(
+    "IDS-400-065",
+    "malformed file row",
+    "{file} {reference}: {reason}.",
+    "Fix the row (a stray delimiter or quote is the usual cause); it was skipped and is read "
+    "again in the next cycle.",
+)
+FILE_ROW_UNDECODABLE = _entry(
+    "IDS-400-066",
+    "undecodable bytes in file row",
+    "{file} {reference}: the row holds bytes that are not valid {encoding}.",
+    "Save the file as {encoding} (or set the integration's encoding to the one the file uses); "
+    "the row was skipped.",
+)
+FILE_UNKNOWN_MANAGER = _entry(
+    "IDS-400-067",
+    "manager not in file",
+    "{file} {reference}: user {id!r} names manager {manager!r}, who is not in the users file; "
+    "the user is applied without a manager.",
+    "Add the manager's row, or correct the manager column.",
+)
+# 503-04x: the file as a whole cannot be used; the cycle stops, nothing is changed.
+FILE_MISSING = _entry(
+    "IDS-503-040",
+    "file missing",
+    "The {what} file {path} of integration {integration!r} does not exist.",
+    "Nothing was changed: a missing file is never read as 'no users'. Put the file back, or "
+    "point the integration at the right path, and the next cycle reads it.",
+)
+FILE_UNREADABLE = _entry(
+    "IDS-503-041",
+    "file cannot be read",
+    "The {what} file {path} of integration {integration!r} cannot be read: {reason}.",
+    "Nothing was changed. Fix the file (or its permissions) and the next cycle reads it.",
+)
+FILE_BAD_HEADER = _entry(
+    "IDS-503-042",
+    "file header unusable",
+    "The {what} file {path} of integration {integration!r} {reason} (its header: {header}).",
+    "Nothing was changed. Add the columns to the first line of the file, or map your own "
+    "column names with --column canonical=header (idsync integration update {integration}).",
+)
+# SCIM applications (push targets and SCIM sources): codes …-030…039 / …-050…059.
+SCIM_APP_UNAUTHORIZED = _entry(
+    "IDS-502-030",
+    "application refused the token",
+    "{app} refused idsync's token for integration {integration!r} (HTTP 401{upstream}).",
+    "Nothing more was sent and the job is in Quarantine. Create a new API token in {app}'s "
+    "provisioning settings, store it with idsync integration update {integration} --token-file "
+    "FILE, then run: idsync sync restart {integration} --reset quarantine",
+)
+SCIM_APP_FORBIDDEN = _entry(
+    "IDS-502-031",
+    "application denied access",
+    "{app} denied integration {integration!r} {operation} (HTTP 403{upstream}).",
+    "The token is valid but lacks a permission: give the account or token that idsync uses "
+    "the right to manage users and groups in {app}, then run: idsync sync restart "
+    "{integration} --reset quarantine",
+)
+SCIM_APP_NOT_SCIM = _entry(
+    "IDS-502-032",
+    "not a SCIM service",
+    "{app} does not answer as a SCIM 2.0 service at this URL for integration "
+    "{integration!r} ({reason}).",
+    "Check the integration's --url: it must be the SCIM base URL, the one /Users, /Groups and "
+    "/ServiceProviderConfig live under (e.g. https://app.example.com/scim/v2).",
+)
+SCIM_APP_THROTTLED = _entry(
+    "IDS-503-030",
+    "application throttled",
+    "{app} kept throttling integration {integration!r} (HTTP 429, retry after {retry_after} s).",
+    "Nothing is lost: the cycle resumes from its last checkpoint at the next run. If it keeps "
+    "happening, lower the integration's --concurrency or lengthen the job's interval.",
+)
+SCIM_APP_UNAVAILABLE = _entry(
+    "IDS-503-031",
+    "application unavailable",
+    "{app} could not be reached or failed for integration {integration!r}: {reason}.",
+    "Nothing is lost: the cycle resumes from its last checkpoint at the next run. Check the "
+    "application's URL, status page and network path if it keeps failing.",
+)
+SCIM_APP_REJECTED = _entry(
+    "IDS-400-050",
+    "application rejected the object",
+    "{app} rejected {operation} of {object_type} {key!r} (HTTP {status}{scim_type}): {detail}.",
+    "Correct the value in the source or in the integration's attribute mappings (compare with "
+    "the application's GET /Schemas); the object is retried in the next cycles.",
+)
+SCIM_APP_CONFLICT = _entry(
+    "IDS-409-050",
+    "application already has the object",
+    "{app} already holds a {object_type} with {attribute} {value!r} (id {other_id}) that "
+    "idsync did not create ({detail}).",
+    "If it is the same person or group, let the integration take it over: idsync integration "
+    "update {integration} --adopt-existing; otherwise rename or remove it in {app}.",
+)
+SCIM_APP_DELETED = _entry(
+    "IDS-409-051",
+    "object deleted in the application",
+    "{object_type} {target_id} that integration {integration!r} provisioned was deleted in "
+    "{app} (HTTP 404 on {operation}).",
+    "If that was intended, take the object out of the integration's scope; to create it "
+    "again, run: idsync sync restart {integration} --reset full",
+)
 
 # --- sync: what a cycle refuses to do on its own ---------------------------------------------
 DELETION_THRESHOLD = _entry(
@@ -408,6 +598,14 @@ INVALID_INTEGRATION = _entry(
     "invalid integration settings",
     "The integration settings are not valid: {reason}.",
     "{hint}",
+)
+WORKER_NEEDS_POSTGRES = _entry(
+    "IDS-400-032",
+    "worker needs PostgreSQL",
+    "idsync worker runs cycles on a task engine that keeps its queue in PostgreSQL, and the "
+    "database is {dialect}.",
+    "Point --database (or IDSYNC_DATABASE_URL) at the hub's PostgreSQL; with SQLite, let "
+    "idsync serve run cycles in process (its embedded scheduler).",
 )
 SECRET_KEY_UNUSABLE = _entry(
     "IDS-500-010",

@@ -396,6 +396,38 @@ class SyncEscrow(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class PushObject(Base):
+    """An object a push integration created in (or adopted into) a SCIM application, with
+    the assignments last sent: the next update sends only what differs from them."""
+
+    __tablename__ = "push_objects"
+
+    integration_id: Mapped[str] = mapped_column(
+        ForeignKey("integrations.id", ondelete="CASCADE"), primary_key=True
+    )
+    object_type: Mapped[str] = mapped_column(String(10), primary_key=True)
+    target_id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    """The application's id (any string: not every application uses UUIDs)."""
+    assignments: Mapped[dict[str, Any]]
+    """SCIM path → value last pushed."""
+
+
+class PushMember(Base):
+    """A membership a push integration added to a group in a SCIM application. Member lists
+    are never read back from the application: a one-member change costs one small PATCH."""
+
+    __tablename__ = "push_members"
+
+    integration_id: Mapped[str] = mapped_column(
+        ForeignKey("integrations.id", ondelete="CASCADE"), primary_key=True
+    )
+    group_id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    member_type: Mapped[str] = mapped_column(String(10), primary_key=True)
+    member_id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    seen_cycle: Mapped[str | None] = mapped_column(ID)
+    """The last full reconcile that reported it (see ``Target.remove_unlisted_members``)."""
+
+
 def _table(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
@@ -416,3 +448,5 @@ SYNC_OBJECTS = _table(SyncObject)
 SYNC_PENDING = _table(SyncPending)
 SYNC_ESCROW = _table(SyncEscrow)
 SYNC_PENDING_MEMBERS = _table(SyncPendingMember)
+PUSH_OBJECTS = _table(PushObject)
+PUSH_MEMBERS = _table(PushMember)

@@ -19,7 +19,7 @@ from idsync.store import sync_state as state
 from idsync.store.database import Database
 from idsync.store.sync_state import Link, Pending
 from idsync.store.types import utcnow
-from idsync.sync.mapping import MANAGER_TARGET, AttributeMapping, Mapped
+from idsync.sync.mapping import KEY_TARGETS, MANAGER_TARGET, AttributeMapping, Mapped
 from idsync.sync.records import MemberRef, ObjectType, SourceObject
 from idsync.sync.report import LogBook, Tally
 from idsync.sync.scoping import Scope
@@ -165,6 +165,8 @@ class PageProcessor:
         if not plan.creates:
             return
         attribute = self.ctx.matching_attribute
+        if attribute != "externalId":
+            attribute = KEY_TARGETS[object_type]  # userName for users, displayName for groups
         values = {obj.source_id: _match_value(attribute, m) for obj, m in plan.creates}
         wanted = [v for v in values.values() if v]
         existing = self.ctx.target.match(object_type, attribute, wanted) if wanted else {}

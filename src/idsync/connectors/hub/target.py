@@ -70,7 +70,7 @@ class HubTarget:
         table = _TABLES[object_type]
         if attribute == "externalId":  # caseExact (RFC 7643 §3.1)
             column, wanted = table.c.external_id, {v: v for v in values}
-        else:  # userName / displayName: case-insensitive, as the SCIM API compares them
+        else:  # userName (users) / displayName (groups): case-insensitive, as in the SCIM API
             column, wanted = _KEY_COLUMNS[object_type], {fold(v): v for v in values}
         found: dict[str, Existing] = {}
         with self.db.read() as conn:

@@ -1,0 +1,822 @@
+"""Any SCIM 2.0 application as a sync target: the cheapest calls that get each change there.
+
+- match: ``filter`` with ``or``-ed ``eq`` terms, a batch of values per request
+  (RFC 7644 §3.4.2.2); listing and comparing here when the filter cannot be used.
+- create: ``/Bulk`` POSTs within ``maxOperations`` and ``maxPayloadSize`` (§3.7),
+  or one POST per object, ``concurrency`` at a time.
+- update: a PATCH of only the attributes that changed since the last push (§3.5.2),
+  or PUT (§3.5.1) for applications without PATCH.
+- members: PATCH ``add`` / ``remove`` of just the members that changed. The ledger
+  (``push_members``) says what this integration added, so a member list is never
+  read, and never sent whole.
+
+A failure about one object (400, 409, 404) is that object's ``Exported.error``;
+401/403 raise ``AccessDenied``, throttling and outages ``Throttled``/``Unavailable``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from idsync.connectors.base import Desired, Existing, Exported, Membership
+from idsync.connectors.errors import ConnectorError
+from idsync.connectors.scim.client import Reply, ScimClient, encode
+from idsync.connectors.scim.discovery import Capabilities, discover
+from idsync.connectors.scim.patches import (
+    JsonObject,
+    Operation,
+    add_members_operation,
+    build_document,
+    diff_operations,
+    filter_literal,
+    member_size,
+    patch_body,
+    present,
+    remove_members_operations,
+)
+from idsync.connectors.scim.settings import ScimSettings
+from idsync.health.catalogue import OWNED_ELSEWHERE, IdsyncError
+from idsync.logs import get_logger
+from idsync.scim.compare import fold
+from idsync.scim.flatten import flatten_group, flatten_user
+from idsync.scim.urns import BULK_REQUEST
+from idsync.store import push_state
+from idsync.store.database import Database
+from idsync.sync.mapping import KEY_TARGETS, MANAGER_TARGET
+from idsync.sync.records import ObjectType, SourceHealth
+
+log = get_logger("idsync.connectors.scim")
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+_MATCH_BATCH = 50
+"""Values per ``or`` filter at most: long filters are where applications' parsers break."""
+_FILTER_CHARS = 3000
+"""Characters of one filter at most, so the URL stays well under common 8 KB limits."""
+_PATCH_BYTES = 256 * 1024
+"""Largest PATCH body we send; ``maxPayloadSize`` lowers it (it is Bulk's, the only size
+limit SCIM advertises)."""
+_BULK_GONE = frozenset({404, 405, 413, 501})
+"""Answers to a Bulk request that mean "no Bulk here after all"."""
+
+
+class ScimTarget:
+    """Writes one push integration's objects into one SCIM application."""
+
+    def __init__(
+        self,
+        settings: ScimSettings,
+        db: Database,
+        integration_id: str,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.integration_id = integration_id
+        self.client = ScimClient(settings, sleep=sleep)
+        self._capabilities: Capabilities | None = None
+        self._lock = threading.Lock()
+        self._dropped: set[tuple[ObjectType, str]] = set()
+        self._bulk_broken = False
+        self._single_eq = False
+        self._list_match = False
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __repr__(self) -> str:
+        return f"ScimTarget(integration={self.settings.integration!r}, url={self.settings.url!r})"
+
+    # --- discovery -------------------------------------------------------------------------
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """Discovered once per target instance, on first use."""
+        with self._lock:
+            if self._capabilities is None:
+                self._capabilities = discover(self.client)
+            return self._capabilities
+
+    def check(self) -> SourceHealth:
+        """Discovery plus one authenticated read: proves the URL and the token."""
+        from idsync.connectors.scim.source import error_details
+
+        try:
+            capabilities = self.capabilities
+            reply = self.client.get(capabilities.endpoint("user"), {"count": "1"})
+        except ConnectorError as exc:
+            return SourceHealth(False, error_details(exc))
+        return SourceHealth(reply.ok, {"status": reply.status, **capabilities.describe()})
+
+    def _supported(
+        self, object_type: ObjectType, assignments: Iterable[tuple[str, Any]]
+    ) -> dict[str, Any]:
+        """The assignments the application's schema has; the others are dropped (logged once)."""
+        kept: dict[str, Any] = {}
+        for path, value in assignments:
+            if self.capabilities.supports(object_type, path):
+                kept[path] = value
+            elif (object_type, path) not in self._dropped:
+                self._dropped.add((object_type, path))
+                log.warning(
+                    "scim.attribute_dropped",
+                    integration=self.settings.integration,
+                    object_type=object_type,
+                    path=path,
+                    reason="the application's /Schemas does not declare it",
+                )
+        return kept
+
+    # --- matching --------------------------------------------------------------------------
+
+    def match(
+        self, object_type: ObjectType, attribute: str, values: Sequence[str]
+    ) -> dict[str, Existing]:
+        exact = attribute in ("externalId", "id")  # caseExact (RFC 7643 §3.1); others fold
+        wanted = {(v if exact else fold(v)): v for v in values if v}
+        if not wanted:
+            return {}
+        found_ids = self._find(object_type, attribute, wanted, exact)
+        with self.db.read() as conn:
+            ours = push_state.pushed_objects(
+                conn, self.integration_id, object_type, found_ids.values()
+            )
+        owner = self.integration_id
+        return {
+            value: Existing(target_id, owner if target_id in ours else None)
+            for value, target_id in found_ids.items()
+        }
+
+    def _find(
+        self, object_type: ObjectType, attribute: str, wanted: dict[str, str], exact: bool
+    ) -> dict[str, str]:
+        """Given value → target id, for the values the application holds."""
+        use_filter = self.settings.compat.filter == "auto" and self.capabilities.filter
+        if not use_filter or self._list_match:
+            return self._find_by_listing(object_type, attribute, wanted, exact)
+        found: dict[str, str] = {}
+        for batch in self._filter_batches(attribute, list(wanted)):
+            try:
+                found.update(self._find_batch(object_type, attribute, batch, wanted, exact))
+            except _FilterRefused:
+                log.warning(
+                    "scim.filter_refused",
+                    integration=self.settings.integration,
+                    reason="matching by listing every object instead",
+                )
+                self._list_match = True
+                return self._find_by_listing(object_type, attribute, wanted, exact)
+        return found
+
+    def _filter_batches(self, attribute: str, keys: list[str]) -> Iterator[list[str]]:
+        limit = 1 if self._single_eq else min(_MATCH_BATCH, self.capabilities.filter_max_results)
+        batch: list[str] = []
+        size = 0
+        for key in keys:
+            term = len(attribute) + len(filter_literal(key)) + 8
+            if batch and (len(batch) >= limit or size + term > _FILTER_CHARS):
+                yield batch
+                batch, size = [], 0
+            batch.append(key)
+            size += term
+        if batch:
+            yield batch
+
+    def _find_batch(
+        self,
+        object_type: ObjectType,
+        attribute: str,
+        batch: list[str],
+        wanted: dict[str, str],
+        exact: bool,
+    ) -> dict[str, str]:
+        terms = " or ".join(f"{attribute} eq {filter_literal(wanted[k])}" for k in batch)
+        params = {"filter": terms, "attributes": f"id,{attribute}", "count": str(len(batch))}
+        try:
+            resources = list(self._list(object_type, params))
+        except _FilterRefused:
+            if len(batch) == 1 or self._single_eq:
+                raise
+            # Some applications take a single "eq" only (what Entra sends): one by one.
+            self._single_eq = True
+            found: dict[str, str] = {}
+            for key in batch:
+                found.update(self._find_batch(object_type, attribute, [key], wanted, exact))
+            return found
+        return _pick(resources, attribute, wanted, exact)
+
+    def _find_by_listing(
+        self, object_type: ObjectType, attribute: str, wanted: dict[str, str], exact: bool
+    ) -> dict[str, str]:
+        params = {"attributes": f"id,{attribute}"}
+        return _pick(self._list(object_type, params), attribute, wanted, exact)
+
+    def _list(self, object_type: ObjectType, params: dict[str, str]) -> Iterator[JsonObject]:
+        """Every resource of a list response, page after page (RFC 7644 §3.4.2.4)."""
+        endpoint = self.capabilities.endpoint(object_type)
+        start = 1
+        while True:
+            page = {"count": str(self.settings.page_size), **params, "startIndex": str(start)}
+            reply = self.client.get(endpoint, page)
+            if reply.status in (400, 501) and "filter" in params:
+                raise _FilterRefused
+            if not reply.ok:
+                raise self.client.failures.unavailable(
+                    f"GET {endpoint} answered HTTP {reply.status}: {reply.detail}"
+                )
+            resources = [r for r in reply.body.get("Resources") or [] if isinstance(r, dict)]
+            yield from resources
+            total = _integer(reply.body.get("totalResults"), start - 1 + len(resources))
+            start += len(resources)
+            if not resources or start > total:
+                return
+
+    # --- create ------------------------------------------------------------------------------
+
+    def create(self, object_type: ObjectType, items: Sequence[Desired]) -> list[Exported]:
+        if not items:
+            return []
+        wanted = [self._supported(object_type, item.assignments) for item in items]
+        docs = [self._new_document(object_type, values) for values in wanted]
+        if self._bulk_usable() and len(items) > 1:
+            results = self._create_bulk(object_type, items, docs)
+        else:
+            results = self._parallel(
+                lambda pair: self._create_one(object_type, pair[0], pair[1]),
+                list(zip(items, docs, strict=True)),
+            )
+        self._remember_created(object_type, results, wanted)
+        return results
+
+    def _new_document(self, object_type: ObjectType, values: dict[str, Any]) -> JsonObject:
+        doc = build_document(object_type, values.items())
+        if (
+            object_type == "user"
+            and "active" not in values
+            and self.capabilities.supports("user", "active")
+        ):
+            doc["active"] = True  # as the hub's target does: a provisioned user starts active
+        return doc
+
+    def _bulk_usable(self) -> bool:
+        capabilities = self.capabilities
+        return self.settings.compat.bulk == "auto" and capabilities.bulk and not self._bulk_broken
+
+    def _create_one(self, object_type: ObjectType, item: Desired, doc: JsonObject) -> Exported:
+        reply = self.client.send("POST", self.capabilities.endpoint(object_type), body=doc)
+        return self._created(
+            object_type, item, reply.status, reply.body, reply.headers.get("Location")
+        )
+
+    def _created(
+        self,
+        object_type: ObjectType,
+        item: Desired,
+        status: int,
+        body: JsonObject,
+        location: str | None,
+    ) -> Exported:
+        result = Exported(item.source_id)
+        if 200 <= status < 300:
+            result.target_id = str(body.get("id") or "") or _id_from_location(location)
+            result.changed = tuple(sorted(k for k in body if k not in ("schemas", "id", "meta")))
+            if not result.target_id:
+                result.error = self._rejected("creation", object_type, item, status, body)
+            return result
+        if status == 409:
+            result.error = self._conflict(object_type, item, body)
+        else:
+            result.error = self._rejected("creation", object_type, item, status, body)
+        return result
+
+    def _create_bulk(
+        self, object_type: ObjectType, items: Sequence[Desired], docs: Sequence[JsonObject]
+    ) -> list[Exported]:
+        endpoint = self.capabilities.endpoint(object_type)
+        operations = [
+            {"method": "POST", "bulkId": f"idsync-{index}", "path": endpoint, "data": doc}
+            for index, doc in enumerate(docs)
+        ]
+        results: list[Exported | None] = [None] * len(items)
+        for chunk in self._bulk_chunks(operations):
+            for index, exported in self._send_bulk(object_type, chunk, items, docs):
+                results[index] = exported
+        return [r for r in results if r is not None]
+
+    def _bulk_chunks(self, operations: list[JsonObject]) -> Iterator[list[tuple[int, bytes]]]:
+        """Operations (index, serialised) in chunks within both advertised limits (§3.7.4)."""
+        capabilities = self.capabilities
+        envelope = len(encode({"schemas": [BULK_REQUEST], "Operations": []}))
+        chunk: list[tuple[int, bytes]] = []
+        size = envelope
+        for index, operation in enumerate(operations):
+            data = encode(operation)
+            full = len(chunk) >= capabilities.bulk_max_operations
+            if chunk and (full or size + len(data) + 1 > capabilities.bulk_max_payload):
+                yield chunk
+                chunk, size = [], envelope
+            chunk.append((index, data))
+            size += len(data) + 1
+        if chunk:
+            yield chunk
+
+    def _send_bulk(
+        self,
+        object_type: ObjectType,
+        chunk: list[tuple[int, bytes]],
+        items: Sequence[Desired],
+        docs: Sequence[JsonObject],
+    ) -> list[tuple[int, Exported]]:
+        content = b'{"schemas":["%s"],"Operations":[%s]}' % (
+            BULK_REQUEST.encode(),
+            b",".join(data for _, data in chunk),
+        )
+        too_big = len(content) > self.capabilities.bulk_max_payload
+        reply = None if too_big else self.client.send("POST", "/Bulk", content=content)
+        if reply is None or not reply.ok:
+            return self._bulk_fallback(object_type, chunk, items, docs, reply)
+        answers = {
+            str(op.get("bulkId")): op
+            for op in reply.body.get("Operations") or []
+            if isinstance(op, dict)
+        }
+        done = []
+        for index, _ in chunk:
+            answer = answers.get(f"idsync-{index}")
+            if answer is None:  # not in the answer: try it alone rather than guess
+                done.append((index, self._create_one(object_type, items[index], docs[index])))
+                continue
+            response = answer.get("response")
+            body = response if isinstance(response, dict) else {}
+            status = _integer(answer.get("status"), 0)
+            done.append(
+                (
+                    index,
+                    self._created(object_type, items[index], status, body, answer.get("location")),
+                )
+            )
+        return done
+
+    def _bulk_fallback(
+        self,
+        object_type: ObjectType,
+        chunk: list[tuple[int, bytes]],
+        items: Sequence[Desired],
+        docs: Sequence[JsonObject],
+        reply: Reply | None,
+    ) -> list[tuple[int, Exported]]:
+        """A Bulk request refused whole: send its objects one by one (each fails alone)."""
+        if reply is not None and reply.status in _BULK_GONE:
+            self._bulk_broken = True
+            log.warning(
+                "scim.bulk_unusable",
+                integration=self.settings.integration,
+                status=reply.status,
+                detail=self.client.failures.scrub(reply.detail),
+            )
+        indexes = [index for index, _ in chunk]
+        exported = self._parallel(
+            lambda index: self._create_one(object_type, items[index], docs[index]), indexes
+        )
+        return list(zip(indexes, exported, strict=True))
+
+    def _remember_created(
+        self, object_type: ObjectType, results: Sequence[Exported], wanted: Sequence[dict[str, Any]]
+    ) -> None:
+        pushed = {
+            result.target_id: _stored(values)
+            for result, values in zip(results, wanted, strict=True)
+            if result.target_id and result.error is None
+        }
+        with self.db.write() as conn:
+            push_state.save_objects(conn, self.integration_id, object_type, pushed)
+
+    def _conflict(self, object_type: ObjectType, item: Desired, body: JsonObject) -> IdsyncError:
+        """409 on create: name who holds the value. Never adopted silently: the engine escrows."""
+        attribute = KEY_TARGETS[object_type]
+        other = "unknown"
+        if item.key:
+            found = self._find(object_type, attribute, {fold(item.key): item.key}, False)
+            other = found.get(item.key, other)
+        detail = str(body.get("detail") or body.get("scimType") or "")[:300]
+        return self.client.failures.conflict(object_type, attribute, item.key, other, detail)
+
+    def _rejected(
+        self, operation: str, object_type: ObjectType, item: Desired, status: int, body: JsonObject
+    ) -> IdsyncError:
+        detail = str(body.get("detail") or "")[:300]
+        scim_type = str(body.get("scimType") or "")
+        key = item.key or item.source_id
+        return self.client.failures.rejected(operation, object_type, key, status, scim_type, detail)
+
+    # --- update ------------------------------------------------------------------------------
+
+    def update(
+        self, object_type: ObjectType, items: Sequence[tuple[str, Desired]], *, adopt: bool = False
+    ) -> list[Exported]:
+        if not items:
+            return []
+        with self.db.read() as conn:
+            ledger = push_state.pushed_objects(
+                conn, self.integration_id, object_type, [target_id for target_id, _ in items]
+            )
+        results = self._parallel(
+            lambda pair: self._update_one(
+                object_type, pair[0], pair[1], ledger.get(pair[0]), adopt
+            ),
+            list(items),
+        )
+        pushed = {
+            r.target_id: values for r, values in results if r.target_id and values is not None
+        }
+        with self.db.write() as conn:
+            push_state.save_objects(conn, self.integration_id, object_type, pushed)
+        return [result for result, _ in results]
+
+    def _update_one(
+        self,
+        object_type: ObjectType,
+        target_id: str,
+        item: Desired,
+        previous: dict[str, Any] | None,
+        adopt: bool,
+    ) -> tuple[Exported, dict[str, Any] | None]:
+        """The outcome, and the assignments to remember (None: nothing to remember)."""
+        result = Exported(item.source_id, target_id)
+        if previous is None:
+            if not adopt:
+                result.error = self._not_ours(object_type, item)
+                return result, None
+            previous = self._current(object_type, target_id, item, result)
+            if previous is None:
+                return result, None
+        desired = self._supported(object_type, item.assignments)
+        wanted = {**previous, **desired}
+        changed = tuple(sorted(p for p, v in desired.items() if _differs(previous.get(p), v)))
+        if not changed:
+            return result, _stored(wanted)
+        reply = self._send_update(object_type, target_id, previous, wanted, changed)
+        if not reply.ok:
+            result.error = self._update_failure(object_type, target_id, item, reply, adopt)
+            return result, None
+        result.changed = changed
+        result.deactivated = (
+            previous.get("active", True) is not False and wanted.get("active") is False
+        )
+        return result, _stored(wanted)
+
+    def _send_update(
+        self,
+        object_type: ObjectType,
+        target_id: str,
+        previous: dict[str, Any],
+        wanted: dict[str, Any],
+        changed: tuple[str, ...],
+    ) -> Reply:
+        path = f"{self.capabilities.endpoint(object_type)}/{target_id}"
+        if self.settings.compat.update == "put" or not self.capabilities.patch:
+            values = {k: v for k, v in wanted.items() if k != MANAGER_TARGET}
+            doc = build_document(object_type, values.items())
+            if MANAGER_TARGET in wanted:
+                doc = self._with_manager(doc, wanted[MANAGER_TARGET])
+            return self.client.send("PUT", path, body={**doc, "id": target_id})
+        operations = diff_operations(
+            previous, wanted, changed, value_paths=self.settings.compat.value_paths
+        )
+        return self.client.send("PATCH", path, body=patch_body(operations))
+
+    @staticmethod
+    def _with_manager(doc: JsonObject, manager_id: Any) -> JsonObject:
+        from idsync.sync.mapping import assign
+
+        assign(doc, MANAGER_TARGET, {"value": manager_id} if manager_id else None)
+        return doc
+
+    def _current(
+        self, object_type: ObjectType, target_id: str, item: Desired, result: Exported
+    ) -> dict[str, Any] | None:
+        """An adopted object's attributes as the application holds them, in mapping paths:
+        the first update sends only what differs (and knows which typed values exist)."""
+        reply = self.client.get(f"{self.capabilities.endpoint(object_type)}/{target_id}")
+        if not reply.ok:
+            result.error = self._rejected("adoption", object_type, item, reply.status, reply.body)
+            return None
+        flat = flatten_user(reply.body) if object_type == "user" else flatten_group(reply.body)
+        flat.pop("manager", None)
+        return flat
+
+    def _update_failure(
+        self, object_type: ObjectType, target_id: str, item: Desired, reply: Reply, adopt: bool
+    ) -> IdsyncError:
+        if reply.status == 404:
+            return self.client.failures.deleted(object_type, target_id, "update")
+        if reply.status == 409:
+            return self._conflict(object_type, item, reply.body)
+        return self._rejected("an update", object_type, item, reply.status, reply.body)
+
+    def _not_ours(self, object_type: ObjectType, item: Desired) -> IdsyncError:
+        return IdsyncError(
+            OWNED_ELSEWHERE,
+            object_type=object_type,
+            key=item.key or item.source_id,
+            owner="no integration of idsync (it was created in the application)",
+            integration=self.settings.integration,
+        )
+
+    def deactivate(self, object_type: ObjectType, target_ids: Sequence[str]) -> list[Exported]:
+        items = [(t, Desired(t, (("active", False),), None)) for t in target_ids]
+        return self.update(object_type, items)
+
+    # --- delete ------------------------------------------------------------------------------
+
+    def delete(self, object_type: ObjectType, target_ids: Sequence[str]) -> list[Exported]:
+        if not target_ids:
+            return []
+        with self.db.read() as conn:
+            ours = push_state.pushed_objects(conn, self.integration_id, object_type, target_ids)
+        results = self._parallel(
+            lambda target_id: self._delete_one(object_type, target_id, target_id in ours),
+            list(target_ids),
+        )
+        gone = [r.target_id for r in results if r.error is None and r.target_id]
+        with self.db.write() as conn:
+            push_state.forget_objects(conn, self.integration_id, object_type, gone)
+        return results
+
+    def _delete_one(self, object_type: ObjectType, target_id: str, ours: bool) -> Exported:
+        result = Exported(target_id, target_id, ("deleted",))
+        item = Desired(target_id, (), None)
+        if not ours:
+            result.error = self._not_ours(object_type, item)
+            return result
+        reply = self.client.send("DELETE", f"{self.capabilities.endpoint(object_type)}/{target_id}")
+        if not reply.ok and reply.status != 404:  # 404: already gone, which is the goal
+            result.error = self._rejected("deletion", object_type, item, reply.status, reply.body)
+        return result
+
+    # --- references --------------------------------------------------------------------------
+
+    def set_references(self, pairs: Sequence[tuple[str, str | None]]) -> None:
+        wanted = dict(pairs)
+        if not wanted or not self._supported("user", [(MANAGER_TARGET, None)]):
+            return
+        with self.db.read() as conn:
+            ledger = push_state.pushed_objects(conn, self.integration_id, "user", wanted)
+        todo = [
+            (user_id, manager_id if manager_id != user_id else None)
+            for user_id, manager_id in wanted.items()
+            if user_id in ledger and ledger[user_id].get(MANAGER_TARGET) != (manager_id or None)
+        ]
+        done = [
+            pair
+            for pair, ok in zip(todo, self._parallel(self._set_manager, todo), strict=True)
+            if ok
+        ]
+        pushed = {
+            user_id: {**ledger[user_id], MANAGER_TARGET: manager} for user_id, manager in done
+        }
+        with self.db.write() as conn:
+            push_state.save_objects(
+                conn, self.integration_id, "user", {k: _stored(v) for k, v in pushed.items()}
+            )
+
+    def _set_manager(self, pair: tuple[str, str | None]) -> bool:
+        user_id, manager_id = pair
+        if manager_id:  # RFC 7643 §4.3: manager is complex; "value" is the manager's id
+            operation: Operation = {
+                "op": "replace",
+                "path": MANAGER_TARGET,
+                "value": {"value": manager_id},
+            }
+        else:
+            operation = {"op": "remove", "path": MANAGER_TARGET}
+        path = f"{self.capabilities.endpoint('user')}/{user_id}"
+        if self.settings.compat.update == "put" or not self.capabilities.patch:
+            return self._put_manager(user_id, manager_id)
+        reply = self.client.send("PATCH", path, body=patch_body([operation]))
+        if not reply.ok:
+            log.warning(
+                "scim.manager_not_set",
+                integration=self.settings.integration,
+                user=user_id,
+                status=reply.status,
+                detail=self.client.failures.scrub(reply.detail),
+            )
+        return reply.ok
+
+    def _put_manager(self, user_id: str, manager_id: str | None) -> bool:
+        with self.db.read() as conn:
+            ledger = push_state.pushed_objects(conn, self.integration_id, "user", [user_id])
+        values = {**ledger.get(user_id, {}), MANAGER_TARGET: manager_id}
+        reply = self._send_update("user", user_id, {}, values, ())
+        return reply.ok
+
+    # --- members -----------------------------------------------------------------------------
+
+    def add_members(self, members: Sequence[Membership], *, seen: str | None = None) -> int:
+        if not members:
+            return 0
+        with self.db.read() as conn:
+            known = push_state.known_members(conn, self.integration_id, list(members))
+        new = [m for m in dict.fromkeys(members) if m not in known]
+        sent = self._patch_groups(new, self._add_operations, removing=False)
+        with self.db.write() as conn:
+            push_state.record_members(conn, self.integration_id, sent, seen)
+            if seen is not None:  # mark the ones already there as reported by this cycle
+                push_state.record_members(conn, self.integration_id, sorted(known), seen)
+        return len(sent)
+
+    def remove_members(self, members: Sequence[Membership]) -> int:
+        if not members:
+            return 0
+        with self.db.read() as conn:
+            known = push_state.known_members(conn, self.integration_id, list(members))
+        return self._remove(_memberships(known))
+
+    def replace_members(
+        self,
+        lists: Mapping[str, Sequence[tuple[ObjectType, str]]],
+        *,
+        seen: str | None = None,
+    ) -> tuple[int, int]:
+        """Each group's pushed members become exactly ``lists[group]``: the ledger gives the
+        difference, and only it is sent (adds, then removes). Never a member list replace."""
+        if not lists:
+            return 0, 0
+        with self.db.read() as conn:
+            current = push_state.group_members(conn, self.integration_id, list(lists))
+        wanted = {(g, t, member) for g, members in lists.items() for t, member in members}
+        new = sorted(wanted - current)
+        sent = self._patch_groups(new, self._add_operations, removing=False)
+        with self.db.write() as conn:
+            push_state.record_members(conn, self.integration_id, sent, seen)
+        removed = self._remove(_memberships(current - wanted))
+        if seen is not None:
+            with self.db.write() as conn:
+                push_state.mark_seen(conn, self.integration_id, list(lists), seen)
+        return len(sent), removed
+
+    def remove_unlisted_members(self, group_ids: Sequence[str], seen: str) -> int:
+        with self.db.read() as conn:
+            stale = push_state.unlisted_members(conn, self.integration_id, group_ids, seen)
+        return self._remove(_memberships(stale))
+
+    def _remove(self, members: list[Membership]) -> int:
+        if not members:
+            return 0
+        removed = self._patch_groups(members, self._remove_operations, removing=True)
+        with self.db.write() as conn:
+            push_state.forget_members(conn, self.integration_id, removed)
+        return len(removed)
+
+    def _add_operations(self, member_ids: list[str]) -> list[Operation]:
+        return [add_members_operation(member_ids)]
+
+    def _remove_operations(self, member_ids: list[str]) -> list[Operation]:
+        return remove_members_operations(member_ids, self.settings.compat.member_remove)
+
+    def _patch_groups(
+        self,
+        members: Sequence[Membership],
+        operations: Callable[[list[str]], list[Operation]],
+        *,
+        removing: bool,
+    ) -> list[Membership]:
+        """PATCH each group with just these members, in bounded requests; the ones sent."""
+        by_group: dict[str, list[Membership]] = {}
+        for membership in members:
+            by_group.setdefault(membership[0], []).append(membership)
+        requests = [
+            (group_id, chunk)
+            for group_id, group_members in by_group.items()
+            for chunk in self._member_chunks(group_members)
+        ]
+        outcomes = self._parallel(
+            lambda req: self._patch_members(req[0], req[1], operations, removing), requests
+        )
+        return [m for sent in outcomes for m in sent]
+
+    def _member_chunks(self, members: list[Membership]) -> Iterator[list[Membership]]:
+        limit_bytes = min(_PATCH_BYTES, self.capabilities.bulk_max_payload or _PATCH_BYTES)
+        style = "path-filter" if self.settings.compat.member_remove == "path-filter" else "add"
+        chunk: list[Membership] = []
+        size = 0
+        for membership in members:
+            cost = member_size(membership[2], style)
+            if chunk and (
+                len(chunk) >= self.settings.member_batch or size + cost > limit_bytes - 200
+            ):
+                yield chunk
+                chunk, size = [], 0
+            chunk.append(membership)
+            size += cost
+        if chunk:
+            yield chunk
+
+    def _patch_members(
+        self,
+        group_id: str,
+        members: list[Membership],
+        operations: Callable[[list[str]], list[Operation]],
+        removing: bool,
+    ) -> list[Membership]:
+        path = f"{self.capabilities.endpoint('group')}/{group_id}"
+        body = patch_body(operations([member_id for _, _, member_id in members]))
+        reply = self.client.send("PATCH", path, body=body)
+        if reply.ok:
+            return members
+        if removing and reply.status == 404:
+            return members  # the group is gone, and its memberships with it
+        if removing and reply.scim_type == "noTarget" and len(members) > 1:
+            # PATCH is atomic (RFC 7644 §3.5.2): one member removed by hand fails them
+            # all; one by one, each succeeds or is already gone.
+            return [
+                m for m in members for m in self._patch_members(group_id, [m], operations, True)
+            ]
+        if removing and reply.scim_type == "noTarget":
+            return members  # a removal whose member is no longer there: done
+        log.warning(
+            "scim.members_not_changed",
+            integration=self.settings.integration,
+            group=group_id,
+            members=len(members),
+            status=reply.status,
+            scim_type=reply.scim_type,
+            detail=self.client.failures.scrub(reply.detail),
+        )
+        return []
+
+    # --- concurrency -------------------------------------------------------------------------
+
+    def _parallel(self, work: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """``work`` over ``items``, ``concurrency`` at a time, results in order. The first
+        connector error (401, 403, throttled after retries) propagates."""
+        workers = min(self.settings.concurrency, len(items))
+        if workers <= 1:
+            return [work(item) for item in items]
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="idsync-scim") as pool:
+            return list(pool.map(work, items))
+
+
+class _FilterRefused(Exception):
+    """The application answered a filtered list with 400/501."""
+
+
+def _memberships(rows: Iterable[tuple[str, str, str]]) -> list[Membership]:
+    """Ledger rows as memberships (the ledger stores only "user" and "group")."""
+    return [
+        (group_id, "group" if member_type == "group" else "user", member_id)
+        for group_id, member_type, member_id in sorted(rows)
+    ]
+
+
+def _pick(
+    resources: Iterable[JsonObject], attribute: str, wanted: dict[str, str], exact: bool
+) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for resource in resources:
+        value = _attribute(resource, attribute)
+        if not isinstance(value, str) or not resource.get("id"):
+            continue
+        key = value if exact else fold(value)
+        if key in wanted:
+            found[wanted[key]] = str(resource["id"])
+    return found
+
+
+def _attribute(resource: JsonObject, attribute: str) -> Any:
+    # Attribute names are case-insensitive (RFC 7643 §2.1): "username" counts as "userName".
+    if attribute in resource:
+        return resource[attribute]
+    lowered = attribute.lower()
+    return next((v for k, v in resource.items() if k.lower() == lowered), None)
+
+
+def _integer(value: Any, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _id_from_location(location: str | None) -> str | None:
+    if not location:
+        return None
+    return location.rstrip("/").rsplit("/", 1)[-1] or None
+
+
+def _differs(before: Any, after: Any) -> bool:
+    if not present(before) and not present(after):
+        return False
+    return bool(before != after)
+
+
+def _stored(values: dict[str, Any]) -> dict[str, Any]:
+    """What the ledger keeps: the values that are set (a cleared one is simply absent)."""
+    return {k: v for k, v in values.items() if present(v)}

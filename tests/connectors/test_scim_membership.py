@@ -1,0 +1,187 @@
+"""Group members pushed as differences only: the ledger says what idsync added, so a
+one-member change to a 10,000-member group is one small PATCH, and a member list is
+never sent whole (RFC 7644 §3.5.2: no ``replace`` of ``members``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from idsync.connectors.base import Desired
+from idsync.connectors.retry import RetryPolicy
+from idsync.connectors.scim import ScimSettings, ScimTarget, parse_compat
+from idsync.store import push_state
+from idsync.store.database import Database
+from tests.conftest import Server, make_org
+from tests.scim_peer import Peer, Proxy, Recorded, make_integration, start_proxy, start_scim2_server
+
+FAST = RetryPolicy(attempts=3, backoff_initial=0.01, backoff_max=0.05, throttle_retries=3)
+
+
+@pytest.fixture
+def peer(tmp_path: Path) -> Iterator[Peer]:
+    handle = start_scim2_server(tmp_path)
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def proxy(peer: Peer) -> Iterator[Proxy]:
+    handle = start_proxy(peer.url)
+    yield handle
+    handle.stop()
+
+
+def target(db: Database, url: str, token: str, compat: str | None = None) -> ScimTarget:
+    settings = ScimSettings(
+        url=url, token=token, integration="acme-app", retry=FAST, compat=parse_compat(compat)
+    )
+    return ScimTarget(settings, db, make_integration(db))
+
+
+def users(push: ScimTarget, count: int, prefix: str = "m") -> list[str]:
+    items = [
+        Desired(f"{prefix}{n}", (("userName", f"{prefix}{n}@example.com"),), None)
+        for n in range(count)
+    ]
+    results = push.create("user", items)
+    assert all(r.error is None for r in results)
+    return [str(r.target_id) for r in results]
+
+
+def group(push: ScimTarget, name: str) -> str:
+    [result] = push.create("group", [Desired(name, (("displayName", name),), name)])
+    assert result.target_id
+    return result.target_id
+
+
+def members_of(url: str, token: str, group_id: str) -> set[str]:
+    response = httpx.get(
+        f"{url}/Groups/{group_id}", headers={"Authorization": f"Bearer {token}"}, timeout=60
+    )
+    return {m["value"] for m in response.json().get("members") or []}
+
+
+def never_a_member_list_replace(requests: list[Recorded]) -> None:
+    for request in requests:
+        for operation in request.operations:
+            assert not (
+                operation.get("op", "").lower() == "replace"
+                and operation.get("path", "members") == "members"
+            )
+
+
+def test_one_member_change_to_a_10k_group_is_one_small_patch(
+    database: Database, peer: Peer, proxy: Proxy
+) -> None:
+    push = target(database, proxy.url, peer.token)
+    user_ids = users(push, 10_001)
+    group_id = group(push, "Everyone")
+    added = push.add_members([(group_id, "user", u) for u in user_ids[:10_000]])
+    assert added == 10_000
+    assert len(members_of(peer.url, peer.token, group_id)) == 10_000
+    patches = proxy.of("PATCH", "/Groups/")
+    assert all(sum(len(op["value"]) for op in p.operations) <= 500 for p in patches)
+    proxy.reset()
+
+    assert push.add_members([(group_id, "user", user_ids[10_000])]) == 1
+    [add] = proxy.requests
+    assert add.method == "PATCH" and add.path.endswith(f"/Groups/{group_id}")
+    assert add.operations == [
+        {"op": "add", "path": "members", "value": [{"value": user_ids[10_000]}]}
+    ]
+    assert add.size < 200
+    proxy.reset()
+
+    assert push.remove_members([(group_id, "user", user_ids[42])]) == 1
+    [remove] = proxy.requests
+    assert remove.method == "PATCH" and remove.size < 200
+    assert remove.operations == [{"op": "remove", "path": f'members[value eq "{user_ids[42]}"]'}]
+    members = members_of(peer.url, peer.token, group_id)
+    assert len(members) == 10_000 and user_ids[42] not in members and user_ids[10_000] in members
+    proxy.reset()
+
+    # Adding members the ledger already has costs nothing at all.
+    assert push.add_members([(group_id, "user", u) for u in user_ids[100:200]]) == 0
+    assert proxy.requests == []
+    never_a_member_list_replace(proxy.requests)
+
+
+def test_full_reconcile_removes_only_what_idsync_added(
+    database: Database, peer: Peer, proxy: Proxy
+) -> None:
+    push = target(database, proxy.url, peer.token)
+    a, b, c, by_hand = users(push, 4)
+    group_id = group(push, "Team")
+    push.add_members([(group_id, "user", a), (group_id, "user", b), (group_id, "user", c)])
+    httpx.patch(
+        f"{peer.url}/Groups/{group_id}",
+        headers={"Authorization": f"Bearer {peer.token}"},
+        json={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "add", "path": "members", "value": [{"value": by_hand}]}],
+        },
+    ).raise_for_status()
+    proxy.reset()
+    assert push.add_members([(group_id, "user", a), (group_id, "user", c)], seen="cycle-2") == 0
+    assert proxy.requests == []  # already there: only the ledger is marked
+    assert push.remove_unlisted_members([group_id], "cycle-2") == 1
+    [remove] = proxy.requests
+    assert remove.operations == [{"op": "remove", "path": f'members[value eq "{b}"]'}]
+    assert members_of(peer.url, peer.token, group_id) == {a, c, by_hand}
+    with database.read() as conn:
+        assert push_state.count_members(conn, push.integration_id, group_id) == 2
+    never_a_member_list_replace(proxy.requests)
+
+
+def test_replace_members_sends_only_the_difference(
+    database: Database, peer: Peer, proxy: Proxy
+) -> None:
+    push = target(database, proxy.url, peer.token)
+    a, b, c = users(push, 3)
+    group_id = group(push, "Ops")
+    push.add_members([(group_id, "user", a), (group_id, "user", b)])
+    proxy.reset()
+    assert push.replace_members({group_id: [("user", b), ("user", c)]}, seen="s") == (1, 1)
+    assert [op["op"] for r in proxy.of("PATCH") for op in r.operations] == ["add", "remove"]
+    assert members_of(peer.url, peer.token, group_id) == {b, c}
+    never_a_member_list_replace(proxy.requests)
+
+
+def test_removing_a_member_already_gone_is_done(
+    database: Database, peer: Peer, proxy: Proxy
+) -> None:
+    push = target(database, proxy.url, peer.token)
+    a, b = users(push, 2)
+    group_id = group(push, "Gone")
+    push.add_members([(group_id, "user", a), (group_id, "user", b)])
+    httpx.patch(
+        f"{peer.url}/Groups/{group_id}",
+        headers={"Authorization": f"Bearer {peer.token}"},
+        json={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "remove", "path": f'members[value eq "{a}"]'}],
+        },
+    ).raise_for_status()
+    assert push.remove_members([(group_id, "user", a), (group_id, "user", b)]) == 2
+    assert members_of(peer.url, peer.token, group_id) == set()
+
+
+def test_value_list_removal_against_idsync(database: Database, server: Server) -> None:
+    org = make_org(database, server)
+    proxy = start_proxy(org.scim_url)
+    try:
+        push = target(database, proxy.url, org.token, "entra-compatible")
+        a, b = users(push, 2)
+        group_id = group(push, "Entra style")
+        push.add_members([(group_id, "user", a), (group_id, "user", b)])
+        proxy.reset()
+        assert push.remove_members([(group_id, "user", a)]) == 1
+        [remove] = proxy.requests
+        assert remove.operations == [{"op": "remove", "path": "members", "value": [{"value": a}]}]
+        assert members_of(org.scim_url, org.token, group_id) == {b}
+    finally:
+        proxy.stop()

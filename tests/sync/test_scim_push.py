@@ -1,0 +1,166 @@
+"""Push an organisation to SCIM applications through the CLI: PyPI's ``scim2-server`` (a real
+peer) and another idsync organisation over HTTP. After every cycle the application must hold
+exactly what the hub holds: users, their state, managers, groups and their members."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from idsync.store.database import Database
+from tests.conftest import Org, Server, make_org
+from tests.scim_peer import start_scim2_server
+from tests.sync.conftest import hub_resources, idsync
+
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+
+@dataclass
+class App:
+    url: str
+    token: str
+
+
+@pytest.fixture(params=["scim2-server", "idsync"])
+def app(
+    request: pytest.FixtureRequest, database: Database, server: Server, tmp_path: Path
+) -> Iterator[App]:
+    if request.param == "idsync":
+        other = make_org(database, server)
+        yield App(other.scim_url, other.token)
+        return
+    peer = start_scim2_server(tmp_path)
+    yield App(peer.url, peer.token)
+    peer.stop()
+
+
+def _client(url: str, token: str) -> httpx.Client:
+    return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+
+def _user(scim: httpx.Client, n: int, manager: str | None = None) -> str:
+    body: dict[str, Any] = {
+        "schemas": [USER, ENTERPRISE],
+        "userName": f"user{n}@example.org",
+        "displayName": f"User {n}",
+        "name": {"givenName": f"Given{n}", "familyName": f"Family{n}"},
+        "emails": [{"type": "work", "value": f"user{n}@example.org"}],
+        "active": True,
+        ENTERPRISE: {"department": f"Dept {n % 3}"},
+    }
+    if manager:
+        body[ENTERPRISE]["manager"] = {"value": manager}
+    response = scim.post("/Users", json=body)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def _patch(scim: httpx.Client, path: str, *operations: dict[str, Any]) -> None:
+    response = scim.patch(path, json={"schemas": [PATCH], "Operations": list(operations)})
+    assert response.status_code in (200, 204), response.text
+
+
+def _state(scim: httpx.Client) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Users by userName (with their manager's userName) and groups by name (member userNames)."""
+    users = hub_resources(scim, "/Users")
+    by_id = {u["id"]: u["userName"] for u in users}
+    groups = hub_resources(scim, "/Groups")
+    by_id.update({g["id"]: g["displayName"] for g in groups})
+    user_state = {
+        u["userName"]: {
+            "displayName": u.get("displayName"),
+            "givenName": u.get("name", {}).get("givenName"),
+            "active": u.get("active", True),
+            "email": next(
+                (e["value"] for e in u.get("emails", []) if e.get("type") == "work"), None
+            ),
+            "department": u.get(ENTERPRISE, {}).get("department"),
+            "manager": by_id.get(u.get(ENTERPRISE, {}).get("manager", {}).get("value")),
+        }
+        for u in users
+    }
+    group_state = {
+        g["displayName"]: sorted(by_id[m["value"]] for m in g.get("members", [])) for g in groups
+    }
+    return user_state, group_state
+
+
+def _assert_app_equals_hub(hub: httpx.Client, target: httpx.Client) -> None:
+    hub_users, hub_groups = _state(hub)
+    app_users, app_groups = _state(target)
+    # A user deleted in the hub is disabled in the application, as Entra's provisioning
+    # does: reversible, and the application keeps what belongs to it.
+    for user_name in set(app_users) - set(hub_users):
+        assert app_users.pop(user_name)["active"] is False, f"{user_name} is still active"
+    assert app_users == hub_users
+    assert app_groups == hub_groups
+
+
+def test_push_keeps_the_application_equal_to_the_hub(
+    database: Database, server: Server, app: App, tmp_path: Path
+) -> None:
+    org: Org = make_org(database, server)
+    token_file = tmp_path / "token"
+    token_file.write_text(app.token)
+    url = server.database_url
+    with _client(org.scim_url, org.token) as hub, _client(app.url, app.token) as target:
+        boss = _user(hub, 0)
+        ids = [boss] + [_user(hub, n, manager=boss) for n in range(1, 12)]
+        staff = hub.post(
+            "/Groups",
+            json={
+                "schemas": [GROUP],
+                "displayName": "Staff",
+                "members": [{"value": i} for i in ids],
+            },
+        )
+        assert staff.status_code == 201, staff.text
+        leads = hub.post(
+            "/Groups",
+            json={"schemas": [GROUP], "displayName": "Leads", "members": [{"value": boss}]},
+        )
+        assert leads.status_code == 201, leads.text
+        added = idsync(
+            url, "integration", "add", "scim", "--org", org.id, "--url", app.url,
+            "--token-file", str(token_file), "--no-auto-sync", "--name", "app",
+        )  # fmt: skip
+        report = idsync(url, "sync", "run", added["id"])
+        assert report["status"] == "Active", (report["reason_code"], report["reason"])
+        _assert_app_equals_hub(hub, target)
+
+        # Changes in the hub: each must reach the application.
+        ids.append(_user(hub, 12, manager=ids[3]))
+        _patch(
+            hub, f"/Users/{ids[1]}", {"op": "replace", "path": "displayName", "value": "Renamed"}
+        )
+        _patch(hub, f"/Users/{ids[2]}", {"op": "replace", "path": "active", "value": False})
+        _patch(hub, f"/Users/{ids[4]}", {"op": "replace", "path": f"{ENTERPRISE}:manager", "value": {"value": ids[5]}})  # fmt: skip
+        assert hub.delete(f"/Users/{ids[6]}").status_code == 204
+        staff_id = staff.json()["id"]
+        _patch(hub, f"/Groups/{staff_id}", {"op": "add", "path": "members", "value": [{"value": ids[12]}]})  # fmt: skip
+        _patch(hub, f"/Groups/{staff_id}", {"op": "remove", "path": f'members[value eq "{ids[7]}"]'})  # fmt: skip
+        _patch(hub, f"/Groups/{leads.json()['id']}", {"op": "replace", "path": "displayName", "value": "Leaders"})  # fmt: skip
+        other = hub.post("/Groups", json={"schemas": [GROUP], "displayName": "Temp"})
+        assert other.status_code == 201
+        report = idsync(url, "sync", "run", added["id"])
+        assert report["status"] == "Active", (report["reason_code"], report["reason"])
+        _assert_app_equals_hub(hub, target)
+
+        assert hub.delete(f"/Groups/{other.json()['id']}").status_code == 204
+        report = idsync(url, "sync", "run", added["id"])
+        assert report["status"] == "Active", (report["reason_code"], report["reason"])
+        assert report["counts"].get("delete") == 1, report["counts"]
+        _assert_app_equals_hub(hub, target)
+
+        # Nothing changed: nothing is written.
+        report = idsync(url, "sync", "run", added["id"])
+        counts = report["counts"]
+        assert not any(counts.get(k) for k in ("create", "update", "delete", "disable")), counts
