@@ -205,9 +205,25 @@ def test_match_is_case_insensitive_batched_and_knows_the_owner(
     assert found["USERours@EXAMPLE.com"].target_id == ours.target_id
     assert found["USERours@EXAMPLE.com"].owner == push.integration_id
     assert found["hand.made@example.com"] == type(found["hand.made@example.com"])(handmade, None)
-    gets = proxy.of("GET", "/Users")
+    gets = [g for g in proxy.of("GET", "/Users") if "filter" in g.query]
     assert len(gets) == 3  # 122 values, at most 50 per filter
     assert all(g.query["filter"][0].count(" eq ") <= 50 for g in gets)
+
+
+def test_an_application_empty_at_the_start_is_not_searched(
+    database: Database, peer: Peer, proxy: Proxy
+) -> None:
+    push = target(database, proxy.url, peer.token)
+    assert push.match("user", "userName", ["a@example.com", "b@example.com"]) == {}
+    push.create("user", [user("a")])
+    assert push.match("user", "userName", ["c@example.com"]) == {}
+    gets = proxy.of("GET", "/Users")
+    assert [g.query.get("count") for g in gets] == [["0"]], "one count, no filter"
+    # A new target (the next cycle) sees the application is no longer empty and searches.
+    again = target(database, proxy.url, peer.token)
+    proxy.reset()
+    assert set(again.match("user", "userName", ["USERa@example.com"])) == {"USERa@example.com"}
+    assert any("filter" in g.query for g in proxy.of("GET", "/Users"))
 
 
 def test_match_by_listing_when_filter_is_off(database: Database, peer: Peer, proxy: Proxy) -> None:

@@ -86,6 +86,7 @@ class ScimTarget:
         self._bulk_broken = False
         self._single_eq = False
         self._list_match = False
+        self._empty: dict[ObjectType, bool] = {}
 
     def close(self) -> None:
         self.client.close()
@@ -140,7 +141,7 @@ class ScimTarget:
     ) -> dict[str, Existing]:
         exact = attribute in ("externalId", "id")  # caseExact (RFC 7643 §3.1); others fold
         wanted = {(v if exact else fold(v)): v for v in values if v}
-        if not wanted:
+        if not wanted or self._was_empty(object_type):
             return {}
         found_ids = self._find(object_type, attribute, wanted, exact)
         with self.db.read() as conn:
@@ -152,6 +153,19 @@ class ScimTarget:
             value: Existing(target_id, owner if target_id in ours else None)
             for value, target_id in found_ids.items()
         }
+
+    def _was_empty(self, object_type: ObjectType) -> bool:
+        """Whether the application held no object of this type when this target was opened
+        (one ``count=0`` list per type and cycle). Then nothing can match but what this
+        cycle created, which the engine already links: an initial push to an empty
+        application skips a filter per batch, which many servers answer by scanning
+        everything they hold. Something created in the application meanwhile makes our
+        create fail as a conflict, and the object is matched in the next cycle."""
+        if object_type not in self._empty:
+            reply = self.client.get(self.capabilities.endpoint(object_type), {"count": "0"})
+            total = reply.body.get("totalResults") if reply.ok else None
+            self._empty[object_type] = total == 0
+        return self._empty[object_type]
 
     def _find(
         self, object_type: ObjectType, attribute: str, wanted: dict[str, str], exact: bool
