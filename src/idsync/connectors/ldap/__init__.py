@@ -1,0 +1,13 @@
+"""The LDAP connector: users and groups from OpenLDAP or Active Directory, via ldap3.
+
+``LdapSource`` implements :class:`idsync.connectors.base.Source`; the rest of the
+package is how: ``settings`` (what to connect to, dialect defaults), ``client``
+(connection, TLS, retries, paged searches), ``failures`` (LDAP result codes to
+catalogue errors), ``changes`` (watermarks), ``entries`` (values and the DN index),
+``users`` / ``groups`` (entries to source objects), ``ad`` (what only AD does).
+"""
+
+from idsync.connectors.ldap.settings import DisabledRule, LdapSettings
+from idsync.connectors.ldap.source import LdapSource
+
+__all__ = ["DisabledRule", "LdapSettings", "LdapSource"]
