@@ -314,7 +314,68 @@ def bench_push(args: argparse.Namespace) -> None:
 
 
 def bench_ldap(args: argparse.Namespace) -> None:
-    raise NotImplementedError
+    from tests.slapd import ADMIN_DN, ADMIN_PASSWORD, GROUPS, PEOPLE, start_slapd, write_bulk_ldif
+
+    work = Path(tempfile.mkdtemp(prefix="idsync-bench-ldap-"))
+    print(f"== slapd with {args.users:,} users and {args.groups:,} groups", flush=True)
+    started = time.perf_counter()
+    ldif = write_bulk_ldif(
+        work / "seed.ldif", users=args.users, groups=args.groups, members_per_group=args.members
+    )
+    server = start_slapd(work / "slapd", ldif=ldif)
+    seeded = time.perf_counter() - started
+    try:
+        env = environment(f"sqlite:///{work / 'hub.db'}")
+        password = work / "password"
+        password.write_text(ADMIN_PASSWORD)
+        org = idsync(env, "org", "create", "LDAP bench")
+        added = idsync(
+            env, "integration", "add", "ldap", "--org", org["id"], "--url", server.url,
+            "--bind-dn", ADMIN_DN, "--password-file", str(password), "--dialect", "openldap",
+            "--user-base", PEOPLE, "--group-base", GROUPS, "--no-auto-sync",
+        )  # fmt: skip
+        print("== initial cycle", flush=True)
+        started = time.perf_counter()
+        report = idsync(env, "sync", "run", added["id"])
+        initial = time.perf_counter() - started
+        conn = server.admin()
+        conn.modify(f"uid=user00001,{PEOPLE}", {"givenName": [("MODIFY_REPLACE", ["Changed"])]})
+        conn.unbind()
+        started = time.perf_counter()
+        again = idsync(env, "sync", "run", added["id"])
+        incremental = time.perf_counter() - started
+    finally:
+        server.stop()
+    counts, seconds = report["counts"], report["seconds"]
+    if report["status"] != "Active":
+        raise RuntimeError(f"the cycle did not complete: {report['status']} {counts}")
+    total = args.users + args.groups
+    lines = [
+        "## LDAP initial cycle (OpenLDAP slapd → hub)",
+        "",
+        f"`python benchmarks/bench_connectors.py ldap` — a real `slapd` (Debian's OpenLDAP, "
+        f"mdb backend, loaded by `slapadd` in {seeded:.1f} s) with {args.users:,} users and "
+        f"{args.groups:,} groups of {args.members} members; `idsync sync run` into the hub on "
+        f"SQLite, process start included; then one changed entry and an incremental cycle. "
+        f"{machine()}; slapd on the same machine.",
+        "",
+        "| measure | value |",
+        "|---|---:|",
+        f"| initial cycle, wall (s) | {initial:.1f} |",
+        f"| objects per second | {total / initial:,.0f} |",
+        f"| read from slapd (s) / diff (s) / write (s) | {seconds.get('read', 0):.1f} / "
+        f"{seconds.get('diff', 0):.1f} / {seconds.get('write', 0):.1f} |",
+        f"| created / members added | {counts.get('create', 0):,} / "
+        f"{counts.get('membersAdded', 0):,} |",
+        f"| incremental cycle after one change, wall (s) | {incremental:.1f} |",
+        f"| its counts | {again['counts']} |",
+        "",
+        "Entra's provisioning service, as Microsoft documents it, takes 0.01–0.08 minutes per "
+        "object on an initial cycle; the incremental cycle here is dominated by the sweep of "
+        "every anchor that detects deletions without tombstones (OpenLDAP has none).",
+    ]
+    print("\n".join(lines))
+    write_section(HERE / "RESULTS.md", "ldap", "\n".join(lines))
 
 
 if __name__ == "__main__":
