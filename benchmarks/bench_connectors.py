@@ -172,8 +172,10 @@ def run_workers(url: str, count: int, args: argparse.Namespace) -> dict[str, Any
             with engine.connect() as conn:
                 done = conn.execute(
                     sa.text(
+                        # A finished cycle leaves a last cycle and no claim (the checkpoint
+                        # is JSON null, not SQL NULL).
                         "SELECT count(*) FROM sync_jobs WHERE last_cycle_id IS NOT NULL "
-                        "AND checkpoint IS NULL"
+                        "AND running_by IS NULL"
                     )
                 ).scalar_one()
             if done == len(ids):

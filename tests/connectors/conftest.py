@@ -17,6 +17,7 @@ import pytest
 from idsync.connectors.entra import EntraSettings, EntraSource
 from idsync.connectors.retry import RetryPolicy
 from tests.entra_emulator import EmulatorProcess, start_emulator
+from tests.scim_peer import Peer, Proxy, start_proxy, start_scim2_server
 
 # Tiny delays so retries cost milliseconds; Retry-After still comes from the server.
 FAST_RETRY = RetryPolicy(
@@ -81,3 +82,20 @@ def emulator_factory(tmp_path: Path) -> Iterator[Callable[..., Emulator]]:
 @pytest.fixture
 def emulator(emulator_factory: Callable[..., Emulator]) -> Emulator:
     return emulator_factory()
+
+
+# --- SCIM applications: a real scim2-server, and a recording proxy in front of it ----------
+
+
+@pytest.fixture
+def peer(tmp_path: Path) -> Iterator[Peer]:
+    handle = start_scim2_server(tmp_path)
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def proxy(peer: Peer) -> Iterator[Proxy]:
+    handle = start_proxy(peer.url)
+    yield handle
+    handle.stop()

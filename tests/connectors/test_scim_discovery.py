@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from idsync.connectors.errors import AccessDenied
@@ -16,16 +13,9 @@ from idsync.health.catalogue import IdsyncError
 from idsync.scim.urns import ENTERPRISE_USER
 from idsync.store.database import Database
 from tests.conftest import Server, make_org
-from tests.scim_peer import Peer, start_proxy, start_scim2_server
+from tests.scim_peer import Peer, start_proxy
 
 FAST = RetryPolicy(attempts=2, backoff_initial=0.01, backoff_max=0.02, throttle_retries=2)
-
-
-@pytest.fixture
-def peer(tmp_path: Path) -> Iterator[Peer]:
-    handle = start_scim2_server(tmp_path)
-    yield handle
-    handle.stop()
 
 
 def test_scim2_server_capabilities_are_read(peer: Peer) -> None:

@@ -4,11 +4,7 @@ never sent whole (RFC 7644 §3.5.2: no ``replace`` of ``members``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import httpx
-import pytest
 
 from idsync.connectors.base import Desired
 from idsync.connectors.retry import RetryPolicy
@@ -16,23 +12,9 @@ from idsync.connectors.scim import ScimSettings, ScimTarget, parse_compat
 from idsync.store import push_state
 from idsync.store.database import Database
 from tests.conftest import Server, make_org
-from tests.scim_peer import Peer, Proxy, Recorded, make_integration, start_proxy, start_scim2_server
+from tests.scim_peer import Peer, Proxy, Recorded, make_integration, start_proxy
 
 FAST = RetryPolicy(attempts=3, backoff_initial=0.01, backoff_max=0.05, throttle_retries=3)
-
-
-@pytest.fixture
-def peer(tmp_path: Path) -> Iterator[Peer]:
-    handle = start_scim2_server(tmp_path)
-    yield handle
-    handle.stop()
-
-
-@pytest.fixture
-def proxy(peer: Peer) -> Iterator[Proxy]:
-    handle = start_proxy(peer.url)
-    yield handle
-    handle.stop()
 
 
 def target(db: Database, url: str, token: str, compat: str | None = None) -> ScimTarget:

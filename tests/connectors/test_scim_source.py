@@ -4,8 +4,6 @@ meta.lastModified, deletions through ``present``, against scim2-server and idsyn
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,16 +16,9 @@ from idsync.scim.urns import GROUP, PATCH_OP, USER
 from idsync.store.database import Database
 from idsync.sync.records import MemberRef, Page, ReadStart
 from tests.conftest import Server, make_org
-from tests.scim_peer import Peer, start_proxy, start_scim2_server
+from tests.scim_peer import Peer, start_proxy
 
 FAST = RetryPolicy(attempts=2, backoff_initial=0.01, backoff_max=0.02, throttle_retries=2)
-
-
-@pytest.fixture
-def peer(tmp_path: Path) -> Iterator[Peer]:
-    handle = start_scim2_server(tmp_path)
-    yield handle
-    handle.stop()
 
 
 class Directory:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from idsync.connectors.base import Desired
 from idsync.connectors.retry import RetryPolicy
@@ -26,20 +24,6 @@ from tests.scim_peer import (
 )
 
 FAST = RetryPolicy(attempts=3, backoff_initial=0.01, backoff_max=0.05, throttle_retries=3)
-
-
-@pytest.fixture
-def peer(tmp_path: Path) -> Iterator[Peer]:
-    handle = start_scim2_server(tmp_path)
-    yield handle
-    handle.stop()
-
-
-@pytest.fixture
-def proxy(peer: Peer) -> Iterator[Proxy]:
-    handle = start_proxy(peer.url)
-    yield handle
-    handle.stop()
 
 
 def target(db: Database, url: str, token: str, **options: Any) -> ScimTarget:

@@ -4,8 +4,6 @@ error kept to that object. Faults are injected by the recording proxy in front o
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,25 +14,11 @@ from idsync.connectors.errors import AccessDenied, Throttled, Unavailable
 from idsync.connectors.retry import RetryPolicy
 from idsync.connectors.scim import ScimSettings, ScimTarget, parse_compat
 from idsync.store.database import Database
-from tests.scim_peer import Peer, Proxy, make_integration, start_proxy, start_scim2_server
+from tests.scim_peer import Peer, Proxy, make_integration
 
 FAST = RetryPolicy(
     attempts=3, backoff_initial=0.01, backoff_max=0.05, throttle_retries=3, retry_after_max=5
 )
-
-
-@pytest.fixture
-def peer(tmp_path: Path) -> Iterator[Peer]:
-    handle = start_scim2_server(tmp_path)
-    yield handle
-    handle.stop()
-
-
-@pytest.fixture
-def proxy(peer: Peer) -> Iterator[Proxy]:
-    handle = start_proxy(peer.url)
-    yield handle
-    handle.stop()
 
 
 def target(db: Database, url: str, token: str, compat: str | None = None) -> ScimTarget:

@@ -14,7 +14,7 @@ import pytest
 
 from idsync.store.database import Database
 from tests.conftest import Org, Server, make_org
-from tests.scim_peer import start_scim2_server
+from tests.scim_peer import start_proxy, start_scim2_server
 from tests.sync.conftest import hub_resources, idsync
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -164,3 +164,54 @@ def test_push_keeps_the_application_equal_to_the_hub(
         report = idsync(url, "sync", "run", added["id"])
         counts = report["counts"]
         assert not any(counts.get(k) for k in ("create", "update", "delete", "disable")), counts
+
+
+def test_a_one_member_change_to_a_big_group_sends_one_small_patch(
+    database: Database, server: Server, tmp_path: Path
+) -> None:
+    """The whole path (the hub read as a source, the engine, the ledger) turns a one-member
+    change of a 10,000-member group into one small PATCH, never the member list."""
+    users, groups = tmp_path / "users.csv", tmp_path / "groups.csv"
+    users.write_text(
+        "id,userName\n" + "".join(f"u{n},user{n}@example.org\n" for n in range(10_000))
+    )
+    groups.write_text(
+        "id,displayName,members\ng,Everyone," + ";".join(f"u{n}" for n in range(10_000)) + "\n"
+    )
+    org = make_org(database, server)
+    url = server.database_url
+    loaded = idsync(
+        url, "integration", "add", "file", "--org", org.id, "--users", str(users),
+        "--groups", str(groups),
+    )  # fmt: skip
+    assert idsync(url, "sync", "run", loaded["id"])["status"] == "Active"
+    peer = start_scim2_server(tmp_path)
+    proxy = start_proxy(peer.url)
+    try:
+        token_file = tmp_path / "token"
+        token_file.write_text(peer.token)
+        push = idsync(
+            url, "integration", "add", "scim", "--org", org.id, "--url", proxy.url,
+            "--token-file", str(token_file), "--no-auto-sync",
+        )  # fmt: skip
+        assert idsync(url, "sync", "run", push["id"])["status"] == "Active"
+        with _client(org.scim_url, org.token) as hub:
+            group = hub.get("/Groups", params={"filter": 'displayName eq "Everyone"'})
+            group_id = group.json()["Resources"][0]["id"]
+            newcomer = _user(hub, 99_999)
+            _patch(hub, f"/Groups/{group_id}", {"op": "add", "path": "members", "value": [{"value": newcomer}]})  # fmt: skip
+            for change in ("add", "remove"):
+                if change == "remove":
+                    _patch(hub, f"/Groups/{group_id}", {"op": "remove", "path": f'members[value eq "{newcomer}"]'})  # fmt: skip
+                proxy.reset()
+                report = idsync(url, "sync", "run", push["id"])
+                assert report["status"] == "Active", (report["reason_code"], report["reason"])
+                patches = proxy.of("PATCH", "/Groups")
+                assert len(patches) == 1, [(p.path, p.size) for p in patches]
+                [operation] = patches[0].operations
+                assert operation["op"] == change
+                assert patches[0].size < 300, patches[0].body
+                assert not [r for r in proxy.requests if r.method == "PUT"]
+    finally:
+        proxy.stop()
+        peer.stop()
