@@ -318,7 +318,7 @@ def start_peer(workdir: Path) -> Server:
     log_path = workdir / "scim2-server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [executable, "--port", str(port), "--bearer-token", token],
+            [executable, "--port", str(port), f"--bearer-token={token}"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,
         )  # fmt: skip

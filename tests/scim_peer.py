@@ -56,7 +56,8 @@ def start_scim2_server(tmp_path: Path, *, config: dict[str, Any] | None = None) 
         extra = ["--service-provider-config", str(path)]
     log = (tmp_path / f"scim2-server-{port}.log").open("wb")
     process = subprocess.Popen(
-        [executable, "--port", str(port), "--bearer-token", token, *extra],
+        # "=": a token may start with "-", which argparse would read as an option.
+        [executable, "--port", str(port), f"--bearer-token={token}", *extra],
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
