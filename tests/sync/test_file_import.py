@@ -97,3 +97,26 @@ def test_a_csv_import_skips_bad_rows_with_their_line_numbers(
         # An unchanged file costs nothing.
         report = idsync(url, "sync", "run", added["id"])
         assert report["counts"].get("create", 0) == report["counts"].get("update", 0) == 0
+
+
+def test_users_removed_long_ago_do_not_count_as_the_source_shrinking(
+    database: Database, server: Server, tmp_path: Path
+) -> None:
+    users = tmp_path / "users.csv"
+
+    def write(ids: range | list[int]) -> None:
+        users.write_text("id,userName\n" + "".join(f"{n},user{n}@example.org\n" for n in ids))
+
+    write(range(1, 31))
+    org = make_org(database, server)
+    url = server.database_url
+    added = idsync(url, "integration", "add", "file", "--org", org.id, "--users", str(users))
+    assert idsync(url, "sync", "run", added["id"])["status"] == "Active"
+    write(range(1, 11))  # two thirds gone at once: not believed until approved
+    report = idsync(url, "sync", "run", added["id"])
+    assert (report["status"], report["reason_code"]) == ("Quarantine", "IDS-409-011")
+    assert idsync(url, "sync", "approve-deletes", added["id"])["disable"] == 20
+    write(range(1, 10))  # then one more leaves: one of ten, not 21 of 30
+    report = idsync(url, "sync", "run", added["id"])
+    assert report["status"] == "Active", (report["reason_code"], report["reason"])
+    assert report["counts"]["disable"] == 1

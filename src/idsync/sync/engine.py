@@ -449,10 +449,12 @@ class Cycle:
         ]
         with self.db.write() as conn:
             state.add_pending(conn, self.integration.id, self.cycle_id, pending)
-        if known >= SHRINK_MINIMUM and len(missing) > known * SHRINK_RATIO:
+        # Only what would change now counts: users disabled long ago (their source objects
+        # deleted and the removals approved) are missing from every read after that.
+        if known >= SHRINK_MINIMUM and len(pending) > known * SHRINK_RATIO:
             # Kept in the checkpoint: a cycle resumed after a crash must still refuse.
             checkpoint["shrank"] = {
-                "seen": known - len(missing),
+                "seen": known - len(pending),
                 "object_type": object_type,
                 "known": known,
             }
