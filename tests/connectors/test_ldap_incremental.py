@@ -177,3 +177,23 @@ def test_an_empty_change_set_ends_with_the_watermark(server: SlapdProcess) -> No
     assert [page.objects for page in nothing] == [()]
     assert nothing[-1].present == frozenset(anchors)
     assert nothing[-1].watermark == first[-1].watermark
+
+
+def test_a_user_added_or_moved_between_the_user_and_group_reads_is_still_a_member(
+    server: SlapdProcess,
+) -> None:
+    """The group read reuses the user read's sweep: a member DN it does not know is read."""
+    seed(server, users=3, groups=1, members_per_group=2)
+    conn = server.admin()
+    conn.add(f"ou=staff,{PEOPLE}", ["organizationalUnit"], {"ou": "staff"})
+    with LdapSource(ldap_settings(server)) as source:
+        read(source, "user")
+        conn.add(user_dn(9), attributes=user_attributes(9))
+        conn.modify_dn(user_dn(1), "uid=user00001", new_superior=f"ou=staff,{PEOPLE}")
+        moved = f"uid=user00001,ou=staff,{PEOPLE}"
+        conn.modify(group_dn(1), {"member": [(ldap3.MODIFY_REPLACE, [moved, user_dn(9)])]})
+        [group] = by_id(read(source, "group")).values()
+    assert set(group.members_added) == {
+        MemberRef("user", entry_uuid(conn, moved)),
+        MemberRef("user", entry_uuid(conn, user_dn(9))),
+    }

@@ -98,6 +98,8 @@ class LdapSource:
         self.settings = settings
         self._client = LdapClient(settings, sleep=sleep)
         self.failures = self._client.failures
+        self._users_swept: dict[str, tuple[ObjectType, str]] | None = None
+        """The users' DN -> anchor index of this instance's last user read (one cycle)."""
 
     def __repr__(self) -> str:
         return f"LdapSource({self.settings!r})"
@@ -280,6 +282,13 @@ class LdapSource:
         sweep = _Sweep()
         marks = MARK_ATTRIBUTES[self.settings.dialect]
         kinds: tuple[ObjectType, ...] = ("user",) if object_type == "user" else ("user", "group")
+        if object_type == "group" and self._users_swept is not None:
+            # The cycle's user read swept the users moments ago: the groups reuse that
+            # index, and a member DN it does not know (a user added or moved since) is
+            # read on its own. At 100k users this halves an incremental cycle's sweeps.
+            sweep.index.kinds.update(self._users_swept)
+            sweep.index.fetch = lambda dn: self._fetch(sweep.index, dn)
+            kinds = ("group",)
         for kind in kinds:
             attributes = [self.settings.anchor_attribute, *marks]
             nesting = kind == "group" and self.settings.nested == "flatten"
@@ -291,6 +300,8 @@ class LdapSource:
                 ):
                     for entry in entries:
                         self._swept(sweep, kind, entry, marks, nesting)
+        if object_type == "user":
+            self._users_swept = dict(sweep.index.kinds)
         return sweep
 
     def _swept(
