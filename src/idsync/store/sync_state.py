@@ -104,6 +104,16 @@ def save_links(
 def set_link_state(
     conn: Connection, integration_id: str, object_type: str, source_ids: Sequence[str], state: str
 ) -> None:
+    _update_links(conn, integration_id, object_type, source_ids, state=state, digest=None)
+
+
+def _update_links(
+    conn: Connection,
+    integration_id: str,
+    object_type: str,
+    source_ids: Sequence[str],
+    **values: Any,
+) -> None:
     o = SYNC_OBJECTS
     for chunk in _chunks(list(source_ids)):
         conn.execute(
@@ -113,7 +123,7 @@ def set_link_state(
                 o.c.object_type == object_type,
                 o.c.source_id.in_(chunk),
             )
-            .values(state=state, digest=None)
+            .values(**values)
         )
 
 
@@ -267,17 +277,7 @@ def touch_links(
 ) -> None:
     """Mark links as reported by the read ``seen`` without changing them (a record the
     source could not parse this time is not read as the object's removal)."""
-    o = SYNC_OBJECTS
-    for chunk in _chunks(list(source_ids)):
-        conn.execute(
-            o.update()
-            .where(
-                o.c.integration_id == integration_id,
-                o.c.object_type == object_type,
-                o.c.source_id.in_(chunk),
-            )
-            .values(seen_cycle=seen)
-        )
+    _update_links(conn, integration_id, object_type, source_ids, seen_cycle=seen)
 
 
 def live_links(conn: Connection, integration_id: str, object_type: str) -> list[Link]:
