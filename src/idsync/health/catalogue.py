@@ -647,3 +647,17 @@ SCHEMA_IN_USE = _entry(
     "The schema {schema!r} is already declared for this organisation.",
     "Remove it first (idsync schema remove) if you mean to replace it.",
 )
+
+# --- serving and the credentials key -------------------------------------------------------
+PORT_IN_USE = _entry(
+    "IDS-409-110",
+    "port in use",
+    "Another program is already listening on {host}:{port}.",
+    "Stop it, or serve on a free port with --port (e.g. --port {free_port}).",
+)
+CANNOT_LISTEN = _entry(
+    "IDS-400-111",
+    "cannot listen",
+    "idsync serve cannot listen on {host}:{port}: {reason}.",
+    "{hint}",
+)
