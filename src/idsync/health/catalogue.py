@@ -661,3 +661,12 @@ CANNOT_LISTEN = _entry(
     "idsync serve cannot listen on {host}:{port}: {reason}.",
     "{hint}",
 )
+SECRET_KEY_MISSING = _entry(
+    "IDS-500-110",
+    "credentials key not found",
+    "The stored credentials of {count} integration(s) were encrypted with a key that is not at "
+    "{path}; idsync does not make a new key, which could not decrypt them.",
+    "Put that key file there (idsync 0.1 kept it as idsync.key in the folder it was started "
+    "from), or point IDSYNC_SECRET_KEY_FILE at it. If it is lost, set IDSYNC_SECRET_KEY to a new "
+    "key and store each integration's credentials again (idsync integration update).",
+)
