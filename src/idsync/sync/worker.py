@@ -1,8 +1,8 @@
 """Sync cycles as tasks of procrastinate, on the production PostgreSQL (``idsync worker``).
 
 Beyond one process, idsync runs cycles on an existing task engine instead of its own
-thread (DESIGN.md "Scale-out"): procrastinate keeps its queue in the same PostgreSQL
-as the hub, so a deployment adds no broker. Any number of ``idsync worker`` processes
+thread (docs/architecture.md, "Scale-out"): procrastinate keeps its queue in the same
+PostgreSQL as the hub, so a deployment adds no broker. Any number of ``idsync worker`` processes
 share the work:
 
 - a periodic task (every ``poll_seconds``, deferred once cluster-wide by procrastinate)
