@@ -1,11 +1,13 @@
 """Structured logging: one line per event on stderr, in one format, whoever logs it.
 
 idsync's own events (structlog) and the standard library's records (uvicorn,
-alembic, httpx, msal, ldap3, procrastinate, ``warnings``) pass through the same
-processors into one handler, structlog's ``ProcessorFormatter``. With the
-``json`` format every line is one JSON object with ``timestamp``, ``level``,
-``logger`` and ``event`` (plus the event's own fields); request lines carry
-their tracking ID. See docs/architecture.md, "Logs".
+alembic, httpx, msal, ldap3, procrastinate, ``warnings``) go through the same
+processors and the same renderer: with the ``json`` format every line is one
+JSON object with ``timestamp``, ``level``, ``logger`` and ``event`` (plus the
+event's own fields); request lines carry their tracking ID. idsync's events are
+rendered by structlog straight onto stderr (one per API request: the fast path);
+the standard library's records by structlog's ``ProcessorFormatter`` on the
+root handler. See docs/architecture.md, "Logs".
 """
 
 from __future__ import annotations
@@ -53,9 +55,9 @@ def configure(level: str = "info", fmt: str = "json") -> None:
     """Configure structlog and the standard library's logging, once per process
     (again with other values: the CLI's defaults, then ``serve``'s flags)."""
     structlog.configure(
-        processors=[*_shared_processors(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[*_shared_processors(), *_final_processors(fmt)],
         wrapper_class=structlog.make_filtering_bound_logger(_numeric(level)),
-        logger_factory=structlog.stdlib.LoggerFactory(),
+        logger_factory=_JsonStderr if fmt == "json" else _TextStderr,
         cache_logger_on_first_use=True,
     )
     logging.config.dictConfig(logging_config(level, fmt))
@@ -91,14 +93,7 @@ def logging_config(level: str, fmt: str) -> dict[str, Any]:
 
 
 def formatter(fmt: str = "json") -> logging.Formatter:
-    """The one formatter: structlog's processors for every record of the process."""
-    renderer: Processor = (
-        structlog.processors.JSONRenderer(serializer=_dumps)
-        if fmt == "json"
-        else structlog.dev.ConsoleRenderer(
-            colors=False, exception_formatter=structlog.dev.plain_traceback
-        )
-    )
+    """The standard library's records, through idsync's processors and renderer."""
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[
             structlog.stdlib.ExtraAdder(),
@@ -107,9 +102,7 @@ def formatter(fmt: str = "json") -> logging.Formatter:
         ],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info,
-            _hide_cursors,
-            renderer,
+            *_final_processors(fmt, text=True),
         ],
     )
 
@@ -120,14 +113,40 @@ def get_logger(name: str) -> Any:
     return structlog.get_logger(name)
 
 
+class _JsonStderr(structlog.BytesLogger):
+    """Lines straight onto stderr's bytes, under a name (``add_logger_name`` reads it)."""
+
+    def __init__(self, name: str = "idsync") -> None:
+        super().__init__(sys.stderr.buffer)
+        self.name = name
+
+
+class _TextStderr(structlog.WriteLogger):
+    def __init__(self, name: str = "idsync") -> None:
+        super().__init__(sys.stderr)
+        self.name = name
+
+
 def _shared_processors() -> list[Processor]:
     """What every line gets, whether structlog or the standard library made it."""
     return [
         structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
+        structlog.processors.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+
+
+def _final_processors(fmt: str, *, text: bool = False) -> list[Processor]:
+    """Exceptions as text, cursors hidden, then the line (``text``: a str for logging)."""
+    renderer: Processor = (
+        structlog.processors.JSONRenderer(serializer=_dumps_text if text else _dumps)
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(
+            colors=False, exception_formatter=structlog.dev.plain_traceback
+        )
+    )
+    return [structlog.processors.format_exc_info, _hide_cursors, renderer]
 
 
 def _numeric(level: str) -> int:
@@ -135,13 +154,15 @@ def _numeric(level: str) -> int:
     return numeric if isinstance(numeric, int) else logging.INFO
 
 
-def _dumps(value: Any, **options: Any) -> str:
+def _dumps(value: Any, **options: Any) -> bytes:
     try:
-        return orjson.dumps(
-            value, default=options.get("default"), option=orjson.OPT_NON_STR_KEYS
-        ).decode()
+        return orjson.dumps(value, default=options.get("default"), option=orjson.OPT_NON_STR_KEYS)
     except TypeError:  # e.g. an integer beyond 64 bits: still one JSON line
-        return json.dumps(value, default=repr)
+        return json.dumps(value, default=repr).encode()
+
+
+def _dumps_text(value: Any, **options: Any) -> str:
+    return _dumps(value, **options).decode()
 
 
 def _drop_uvicorn_colours(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
@@ -151,7 +172,7 @@ def _drop_uvicorn_colours(_: WrappedLogger, __: str, event: EventDict) -> EventD
 
 def _hide_cursors(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     for key, value in event.items():
-        if isinstance(value, str) and "token=" in value.lower():
+        if isinstance(value, str) and "token=" in value:
             event[key] = _CURSOR.sub(r"\1<hidden>", value)
     return event
 
