@@ -61,7 +61,8 @@ def create_app(
     def run_cycle(context: procrastinate.JobContext, integration_id: str) -> None:
         run_job(db, config, integration_id, should_stop=context.should_abort)
 
-    @app.periodic(cron=f"*/{poll_seconds} * * * * *", periodic_id="due")
+    # croniter (procrastinate's cron) reads a sixth field as the seconds, at the end.
+    @app.periodic(cron=f"* * * * * */{poll_seconds}", periodic_id="due")
     @app.task(name="idsync.schedule_due", queue=QUEUE, queueing_lock="idsync.schedule_due")
     async def schedule_due(timestamp: int) -> None:
         await requeue_stalled(app, stalled_seconds)
