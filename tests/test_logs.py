@@ -82,7 +82,7 @@ def test_a_fresh_serve_with_workers_logs_only_json_lines(tmp_path: Path) -> None
         with socket.create_connection(("127.0.0.1", port)) as raw:
             raw.sendall(b"\x00\x01 not http\r\n\r\n")
             raw.recv(1024)
-        wait_for(lambda: "uvicorn.error" in log_path.read_text(), "uvicorn's warning")
+        wait_for(lambda: "Invalid HTTP" in log_path.read_text(), "uvicorn's warning")
     finally:
         stop(process)
     lines = json_lines(log_path.read_text())
@@ -133,6 +133,18 @@ def test_a_sync_run_logs_json_without_paging_cursors_or_secrets(
         assert hidden not in everything
     assert connected.org.token not in everything
     connected.scim.close()
+
+
+def test_the_emulator_logs_uvicorn_lines_as_json(paging_emulator: Emulator) -> None:
+    host, port = paging_emulator.info["url"].removeprefix("https://").split(":")
+    with (
+        socket.create_connection((host, int(port))) as raw,
+        paging_emulator.tls.wrap_socket(raw, server_hostname=host) as tls,
+    ):
+        tls.sendall(b"\x00\x01 not http\r\n\r\n")  # uvicorn's parser warns about it
+        tls.recv(1024)
+    wait_for(lambda: "Invalid HTTP" in paging_emulator.log(), "uvicorn's warning")
+    assert "uvicorn.error" in loggers(json_lines(paging_emulator.log()))
 
 
 @pytest.fixture
