@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
+from pathlib import Path
 from typing import Any
 
 DEFAULT_DATABASE_URL = "sqlite:///idsync.db"
@@ -60,10 +61,12 @@ class Settings:
     secret_key: str = ""
     """Key that encrypts connector credentials at rest (a Fernet key, urlsafe base64).
 
-    Empty: the key is read from ``secret_key_file``, which is created on first use.
+    Empty: the key is read from a key file, created on first use (``sync/secrets.py``).
     """
 
-    secret_key_file: str = "idsync.key"  # noqa: S105 - the path of the key, not a key
+    secret_key_file: str = ""
+    """Where that key file is. Empty: beside a SQLite database file (``hub.db`` →
+    ``hub.key``), else ``idsync.key`` in the user's configuration folder."""
 
     provisioning_log_days: float = 30
     """How long provisioning-log entries are kept (Entra keeps its logs 30 days);
@@ -87,3 +90,11 @@ class Settings:
 
     def with_overrides(self, **overrides: Any) -> Settings:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def user_config_folder(environ: Mapping[str, str] | None = None) -> Path:
+    """idsync's folder under ``$XDG_CONFIG_HOME`` (``~/.config`` when unset, or when
+    not absolute, as the XDG Base Directory Specification says)."""
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_CONFIG_HOME", "")
+    return (Path(base) if os.path.isabs(base) else Path.home() / ".config") / "idsync"

@@ -217,3 +217,14 @@ def test_sigterm_stops_the_cycle_at_a_checkpoint_for_another_worker(
     _wait(lambda: _cycle_done(pg_database, connected.integration_id), 120, "the cycle")
     assert_hub_equals_directory(connected, big_emulator)
     assert_no_duplicates(connected)
+
+
+def test_due_jobs_are_queued_every_poll_interval_of_every_minute(tmp_path: Path) -> None:
+    """The periodic task's cron as procrastinate reads it: every 5 s, not every second
+    of every fifth minute."""
+    app = create_app(open_database(f"sqlite:///{tmp_path / 'x.db'}"), Settings(), poll_seconds=5)
+    (periodic,) = app.periodic_registry.periodic_tasks.values()
+    schedule = periodic.croniter
+    schedule.set_current(1_800_000_061)  # 00:01:01 of a minute not divisible by 5
+    times = [int(schedule.get_next(float)) for _ in range(13)]
+    assert times == list(range(1_800_000_065, 1_800_000_126, 5))

@@ -7,7 +7,7 @@ import os
 import sys
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -32,6 +32,18 @@ DatabaseOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+# The long-running commands (serve, worker) log at info; the flag beats the variable.
+LogLevelOption = Annotated[
+    Literal["debug", "info", "warning", "error"],
+    typer.Option(envvar="IDSYNC_LOG_LEVEL", help="Lowest level logged."),
+]
+LogFormatOption = Annotated[
+    Literal["json", "console"],
+    typer.Option(
+        envvar="IDSYNC_LOG_FORMAT",
+        help="json: one JSON object per line on stderr; console: for humans.",
+    ),
+]
 
 
 def database_url(option: str | None) -> str:

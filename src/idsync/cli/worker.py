@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from idsync.cli.common import DatabaseOption, open_db
+from idsync.cli.common import DatabaseOption, LogFormatOption, LogLevelOption, open_db
 from idsync.config import Settings
 from idsync.health.catalogue import WORKER_NEEDS_POSTGRES, IdsyncError
 from idsync.logs import configure
@@ -27,8 +27,8 @@ def worker(
             "resumes on another."
         ),
     ] = 10.0,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
-    log_format: Annotated[str, typer.Option(help="json or console.")] = "json",
+    log_level: LogLevelOption = "info",
+    log_format: LogFormatOption = "json",
     database: DatabaseOption = None,
 ) -> None:
     """Run due sync cycles, with any number of workers and API processes on one PostgreSQL.

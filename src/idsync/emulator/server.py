@@ -90,6 +90,9 @@ def server_for(emulator: Emulator, tls: TlsFiles) -> uvicorn.Server:
         ssl_keyfile=str(tls.key_file),
         http=ResettableHttpToolsProtocol,
         lifespan="off",
+        # The process's own logging stands (idsync.logs in the CLI, pytest's in tests):
+        # uvicorn's default config would give its loggers plain-text handlers.
+        log_config=None,
         log_level="warning",
         access_log=False,
         server_header=False,

@@ -647,3 +647,26 @@ SCHEMA_IN_USE = _entry(
     "The schema {schema!r} is already declared for this organisation.",
     "Remove it first (idsync schema remove) if you mean to replace it.",
 )
+
+# --- serving and the credentials key -------------------------------------------------------
+PORT_IN_USE = _entry(
+    "IDS-409-110",
+    "port in use",
+    "Another program is already listening on {host}:{port}.",
+    "Stop it, or serve on a free port with --port (e.g. --port {free_port}).",
+)
+CANNOT_LISTEN = _entry(
+    "IDS-400-111",
+    "cannot listen",
+    "idsync serve cannot listen on {host}:{port}: {reason}.",
+    "{hint}",
+)
+SECRET_KEY_MISSING = _entry(
+    "IDS-500-110",
+    "credentials key not found",
+    "The stored credentials of {count} integration(s) were encrypted with a key that is not at "
+    "{path}; idsync does not make a new key, which could not decrypt them.",
+    "Put that key file there (idsync 0.1 kept it as idsync.key in the folder it was started "
+    "from), or point IDSYNC_SECRET_KEY_FILE at it. If it is lost, set IDSYNC_SECRET_KEY to a new "
+    "key and store each integration's credentials again (idsync integration update).",
+)

@@ -7,8 +7,8 @@ resume position) in the same place as what the page did, so a cycle that
 crashes resumes where it stopped, and re-applying a page converges instead of
 duplicating (objects are matched before they are created).
 
-Safety rules (DESIGN.md "Contracts"): removals are collected during the cycle
-and applied only at its end, and only if they stay under the job's deletion
+Safety rules (docs/architecture.md, "Removal safety"): removals are collected during
+the cycle and applied only at its end, and only if they stay under the job's deletion
 threshold; a source that refuses our credentials quarantines the job at once;
 a full read that returns far fewer objects than the hub holds is not believed.
 """

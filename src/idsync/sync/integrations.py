@@ -91,7 +91,7 @@ def add_integration(
         "direction": direction,
         "name": name,
         "settings": settings,
-        "secrets": SecretBox.from_settings(config).seal(secrets) if secrets else None,
+        "secrets": SecretBox(db, config).seal(secrets) if secrets else None,
         "matching_attribute": options.matching_attribute,
         "mappings": dict(options.mappings or {}),
         "scoping": dict(options.scoping or {}),
@@ -172,7 +172,7 @@ def update_integration(
     if secrets:
         merged_settings = {**record.settings, **changes.get("settings", {})}
         registry.validate(record.kind, record.direction, record.name, merged_settings, secrets)
-        changes["secrets"] = SecretBox.from_settings(config).seal(secrets)
+        changes["secrets"] = SecretBox(db, config).seal(secrets)
     with db.write() as conn:
         store.update_integration(conn, record.id, changes)
         if secrets and store.get_job(conn, record.id).status == JobStatus.NOT_CONFIGURED:
@@ -230,7 +230,7 @@ def _connected(
     db: Database, config: Settings, record: IntegrationRecord
 ) -> Iterator[tuple[Source, Target]]:
     """The integration's source and target, closed whatever happens."""
-    secrets = SecretBox.from_settings(config).open(record.secrets, record.name)
+    secrets = SecretBox(db, config).open(record.secrets, record.name)
     source = registry.open_source(db, record, secrets)
     try:
         target = registry.open_target(db, record, secrets)
@@ -312,7 +312,7 @@ def approve_deletes(db: Database, config: Settings, ref: str, *, actor: str) -> 
         staged = state.list_pending(conn, record.id, staged=True)
     tally = Tally()
     job = get_job(db, record.id)
-    secrets = SecretBox.from_settings(config).open(record.secrets, record.name)
+    secrets = SecretBox(db, config).open(record.secrets, record.name)
     target = registry.open_target(db, record, secrets)
     try:
         apply_removals(db, record, target, staged, job.last_cycle_id or "approval", tally)

@@ -1,8 +1,8 @@
 """Sync cycles as tasks of procrastinate, on the production PostgreSQL (``idsync worker``).
 
 Beyond one process, idsync runs cycles on an existing task engine instead of its own
-thread (DESIGN.md "Scale-out"): procrastinate keeps its queue in the same PostgreSQL
-as the hub, so a deployment adds no broker. Any number of ``idsync worker`` processes
+thread (docs/architecture.md, "Scale-out"): procrastinate keeps its queue in the same
+PostgreSQL as the hub, so a deployment adds no broker. Any number of ``idsync worker`` processes
 share the work:
 
 - a periodic task (every ``poll_seconds``, deferred once cluster-wide by procrastinate)
@@ -61,7 +61,8 @@ def create_app(
     def run_cycle(context: procrastinate.JobContext, integration_id: str) -> None:
         run_job(db, config, integration_id, should_stop=context.should_abort)
 
-    @app.periodic(cron=f"*/{poll_seconds} * * * * *", periodic_id="due")
+    # croniter (procrastinate's cron) reads a sixth field as the seconds, at the end.
+    @app.periodic(cron=f"* * * * * */{poll_seconds}", periodic_id="due")
     @app.task(name="idsync.schedule_due", queue=QUEUE, queueing_lock="idsync.schedule_due")
     async def schedule_due(timestamp: int) -> None:
         await requeue_stalled(app, stalled_seconds)
