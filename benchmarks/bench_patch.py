@@ -101,12 +101,13 @@ class Background:
     stop: threading.Event = field(default_factory=threading.Event)
 
 
-def idsync(database_url: str, *args: str) -> dict[str, Any]:
+def idsync(database_url: str, env: dict[str, str] | None, *args: str) -> dict[str, Any]:
     result = subprocess.run(
         [sys.executable, "-m", "idsync", *args, "--json", "--database", database_url],
         capture_output=True,
         text=True,
         check=False,
+        env=env,
     )
     if result.returncode != 0:
         raise RuntimeError(f"idsync {' '.join(args)}: {result.stderr}")
@@ -140,8 +141,9 @@ def database(backend: str, workdir: Path) -> Iterator[str]:
 
 @contextmanager
 def serve(database_url: str, workdir: Path, source: Path | None) -> Iterator[Server]:
-    org = idsync(database_url, "org", "create", f"bench {uuid.uuid4().hex[:6]}")
-    token = idsync(database_url, "token", "create", "--org", org["id"])
+    env = {**os.environ, "PYTHONPATH": str(source)} if source else None
+    org = idsync(database_url, env, "org", "create", f"bench {uuid.uuid4().hex[:6]}")
+    token = idsync(database_url, env, "token", "create", "--org", org["id"])
     port = free_port()
     log_path = workdir / "serve.log"
     command = ["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
@@ -152,7 +154,7 @@ def serve(database_url: str, workdir: Path, source: Path | None) -> Iterator[Ser
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            env={**os.environ, "PYTHONPATH": str(source)} if source else None,
+            env=env,
         )
     server = Server(f"http://127.0.0.1:{port}", token["token"], org["id"], process, log_path)
     try:

@@ -54,7 +54,8 @@ def set_(
     patch_upsert: Annotated[
         str | None,
         typer.Option(
-            help='A PATCH whose value filter matches nothing (emails[type eq "work"].value '
+            help="A PATCH whose value filter matches nothing "
+            '(emails\\[type eq "work"].value '
             "on a user without a work email): entra (the default) creates the value for "
             "Entra ID's requests and answers the others 400 noTarget, as RFC 7644 "
             "§3.5.2.3 says; all creates it for every client; none for none."

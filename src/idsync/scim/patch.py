@@ -686,8 +686,10 @@ class _Patcher:
                 self._refuse_unassigning(sub, current)
             else:
                 self._refuse_changing(sub, current, written, target.text)
-            changed = {k: v for k, v in entry.items() if k != sub.name}
-            if written is not None:
+            changed = dict(entry)
+            if written is None:
+                changed.pop(sub.name, None)
+            else:
                 changed[sub.name] = written
             values.put(position, changed or None)
             if sub.name == PRIMARY and written is True and current is not True:
