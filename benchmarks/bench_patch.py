@@ -268,7 +268,11 @@ def median_sample(samples: list[Sample]) -> Sample:
 
 
 def report(rows: list[Sample], command: str, backend: str, repeat: int, source: Path | None) -> str:
-    ran = f"the idsync in `{source}`" if source else f"idsync at commit {commit()}"
+    ran = (
+        f"the idsync in `{source}` (a checkout made as benchmarks/README.md shows)"
+        if source
+        else f"idsync at commit {commit()}"
+    )
     lines = [
         "## PATCH of n value-filtered operations (issue 9 item 22)"
         + (" — baseline" if source else ""),
