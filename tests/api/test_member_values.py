@@ -73,6 +73,9 @@ def test_put_and_patch_refuse_a_malformed_member_and_change_nothing(
             f"/Groups/{gid}", json=patch({"op": "replace", "path": "members", "value": [value]})
         ),
         scim.patch(f"/Groups/{gid}", json=patch({"op": "add", "value": {"members": [value]}})),
+        scim.patch(
+            f"/Groups/{gid}", json=patch({"op": "remove", "path": "members", "value": [value]})
+        ),
     ]
     for response in attempts:
         assert_scim_error(response, 400, "invalidValue", code="IDS-400-013")

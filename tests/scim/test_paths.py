@@ -7,7 +7,7 @@ import json
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scim2_models import Path
+from scim2_models import InvalidPathException, Path
 
 from idsync.health.catalogue import IdsyncError
 from idsync.scim.paths import parse_path
@@ -26,10 +26,10 @@ def test_attribute_paths_match_the_grammar(name: str, sub: str | None, pad: str)
 def test_eq_value_selections_match_the_grammar(
     name: str, by: str, value: str, sub: str | None, pad: str
 ) -> None:
-    text = f'{pad}{name}[{pad}{by} eq {json.dumps(value)}{pad}]{"." + sub if sub else ""}{pad}'
+    text = f"{pad}{name}[{pad}{by} eq {json.dumps(value)}{pad}]{'.' + sub if sub else ''}{pad}"
     try:
         expected = Path(text).ast
-    except Exception:  # noqa: BLE001 - the grammar refuses it: so must parse_path
+    except InvalidPathException:  # the grammar refuses it: so must parse_path
         code = None
         try:
             parse_path(text)
