@@ -46,6 +46,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     error: IdsyncError | None = None
     warnings: list[str] = field(default_factory=list)
+    work: dict[str, int] | None = None
+    """What the request's PATCH operations cost (``idsync.scim.patch.PatchWork``), logged."""
 
 
 def error_reply(error: IdsyncError, tracking_id: str | None) -> Reply:

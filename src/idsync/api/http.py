@@ -5,9 +5,11 @@ route: a lookup costs the database ~40 µs, and Starlette's per-request objects
 (Request, Headers, QueryParams, URL, Response, exception middleware) cost more
 than that. Everything else the service serves (health, OpenAPI, 404s) is Starlette.
 
-On SQLite the database work runs on the event loop thread (index probes and
-sub-millisecond writes); on PostgreSQL, for /Bulk and for requests that hash a
-password, it runs in a worker thread, so the loop only parses, waits and writes.
+On SQLite the database work of reads, creations and deletions runs on the event
+loop thread (index probes and sub-millisecond writes). PUT and PATCH (whose cost
+grows with the resource they rewrite), /Bulk, large bodies and requests that hash
+a password run in a worker thread, as everything does on PostgreSQL, so the loop
+only parses, waits and writes.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ _ACCEPTABLE = ("application/scim+json", "application/json", "application/*", "*/
 _BODY_METHODS = ("POST", "PUT", "PATCH")
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 _FORWARDED = frozenset({"if-match", "if-none-match", "prefer"})
+_INLINE_METHODS = ("GET", "POST", "DELETE")
+_INLINE_BODY_BYTES = 64 * 1024
+"""A body above this is worked on in a thread: its cost grows with its size."""
 
 
 class ScimRouter:
@@ -87,10 +92,10 @@ class ScimEndpoint:
             _check_accept(headers.get("accept"))
         except IdsyncError as exc:
             return error_reply(exc, tracking_id)
-        body, body_error = None, None
+        body, body_error, size = None, None, 0
         if method in _BODY_METHODS:
             try:
-                body = await self._body(receive, headers, rest)
+                body, size = await self._body(receive, headers, rest)
             except IdsyncError as exc:
                 if exc.error.status == 413:
                     return error_reply(exc, tracking_id)
@@ -110,10 +115,18 @@ class ScimEndpoint:
             self._base_url(scope, headers, org_id),
             tracking_id,
         )
-        if self.inline and not rest.lower().startswith("/bulk") and not _hashes_a_password(body):
-            # Handing SQLite work to a worker thread costs more than the work
-            # (measured: ~85 µs a request). A bulk request (up to 1000 writes) and
-            # password hashing (~50 ms) go to a thread, so other requests proceed.
+        if (
+            self.inline
+            and method in _INLINE_METHODS
+            and size <= _INLINE_BODY_BYTES
+            and not rest.lower().startswith("/bulk")
+            and not _hashes_a_password(body)
+        ):
+            # Handing SQLite work to a worker thread costs more than small work
+            # (measured: ~85 µs a request). A bulk request (up to 1000 writes),
+            # password hashing (~50 ms), a large body and a PUT or PATCH (which
+            # validate and rewrite a whole resource, however many values it holds)
+            # go to a thread, so other requests proceed.
             return self._handle(*arguments)
         reply: Reply = await run_in_threadpool(self._handle, *arguments)
         return reply
@@ -165,7 +178,7 @@ class ScimEndpoint:
             host = f"{server[0]}:{server[1]}"
         return f"{scope.get('scheme', 'http')}://{host}/scim/{org_id}/v2"
 
-    async def _body(self, receive: Receive, headers: dict[str, str], rest: str) -> Any:
+    async def _body(self, receive: Receive, headers: dict[str, str], rest: str) -> tuple[Any, int]:
         content_type = headers.get("content-type", "")
         media = content_type.split(";", 1)[0].strip().lower()
         if media and media not in _ACCEPTED_BODY_TYPES:
@@ -176,7 +189,7 @@ class ScimEndpoint:
         if not raw.strip():
             raise IdsyncError(INVALID_SYNTAX, reason="the request has no body")
         try:
-            return orjson.loads(raw)
+            return orjson.loads(raw), len(raw)
         except orjson.JSONDecodeError as exc:
             raise IdsyncError(INVALID_SYNTAX, reason=f"it is not valid JSON ({exc})") from None
 
@@ -188,6 +201,8 @@ class ScimEndpoint:
         ]
         if reply.error is not None:
             info["error_code"] = reply.error.error.code
+        if reply.work is not None:
+            info["work"] = reply.work
         if reply.warnings:
             info["warnings"] = reply.warnings
             warnings = ", ".join(_warning(w) for w in reply.warnings[:10])

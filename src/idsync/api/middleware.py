@@ -98,7 +98,7 @@ def _log_request(
         "status": status,
         "duration_ms": round((time.perf_counter() - started) * 1000, 2),
     }
-    for key in ("org_id", "error_code", "warnings"):
+    for key in ("org_id", "error_code", "warnings", "work"):
         if key in info:
             fields[key] = info[key]
     client_request_id = headers.get(b"client-request-id") or headers.get(b"x-request-id")

@@ -26,6 +26,7 @@ from idsync.hub.groups import GroupService
 from idsync.hub.resources import Outcome, ResourceService
 from idsync.hub.tenant import Hub, Tenant
 from idsync.hub.users import UserService
+from idsync.scim.compat import is_entra_request
 from idsync.scim.filter import check_known_somewhere, parse_filter
 from idsync.scim.projection import split_list
 
@@ -45,6 +46,8 @@ class ScimApi:
         except IdsyncError as exc:
             reply = error_reply(exc, tenant.tracking_id)
         reply.warnings.extend(tenant.warnings)
+        if tenant.work.operations:
+            reply.work = tenant.work.as_dict()
         return reply
 
     # --- routing ------------------------------------------------------------------------------
@@ -162,7 +165,9 @@ class ScimApi:
         if call.method == "PUT":
             outcome = service.replace(tenant, resource_id, call.json(), if_match, projection)
         else:
-            outcome = service.patch(tenant, resource_id, call.json(), if_match, projection)
+            body = call.json()
+            entra = is_entra_request(call.params, body)
+            outcome = service.patch(tenant, resource_id, body, if_match, projection, entra=entra)
         return self._written(outcome, minimal=minimal)
 
     def _written(self, outcome: Outcome, *, minimal: bool = False) -> Reply:

@@ -140,6 +140,42 @@ INVALID_PARAMETER = _entry(
     "Correct the parameter (RFC 7644 §3.4.2).",
     "invalidValue",
 )
+UNMATCHED_FILTER = _entry(
+    "IDS-400-011",
+    "value filter matched nothing",
+    "The PATCH path {path!r} selects no value of {attribute}, so there is nothing to {op} "
+    "(RFC 7644 §3.5.2.3); nothing was changed.",
+    "Correct the filter, or add the whole value to {attribute} with 'add'. If the client "
+    "expects the value to be created (Microsoft Entra ID does), an administrator can allow "
+    "it: idsync org set {org} --patch-upsert all",
+    "noTarget",
+)
+EMPTY_VALUE = _entry(
+    "IDS-400-012",
+    "empty required value",
+    "{attribute} is {shown}; a {resource_type} needs a {attribute} with at least one "
+    "character other than white space.",
+    "Send the {attribute} the client means to store.",
+    "invalidValue",
+)
+INVALID_MEMBER = _entry(
+    "IDS-400-013",
+    "invalid member value",
+    "Member {position} of the request is {got}, not an object whose 'value' is the id of a "
+    "user or group (RFC 7643 §4.2); nothing was changed.",
+    'Send each member as {{"value": "<user or group id>"}}.',
+    "invalidValue",
+)
+PATCH_TOO_COSTLY = _entry(
+    "IDS-400-014",
+    "PATCH too costly",
+    "The PATCH would read more than {limit} values of the resource: operations such as "
+    "{path!r} cannot be answered from an index, so each one reads every value of the "
+    "attribute.",
+    'Select values with eq comparisons (e.g. emails[value eq "x"]), or split the '
+    "operations over several requests.",
+    "tooMany",
+)
 BULK_CIRCULAR = _entry(
     "IDS-409-003",
     "circular bulk reference",

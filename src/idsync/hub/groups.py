@@ -20,16 +20,12 @@ from sqlalchemy import Connection, Row
 
 from idsync.health.catalogue import INVALID_FILTER, MEMBERSHIP_CYCLE, IdsyncError
 from idsync.hub import representation
-from idsync.hub.patching import (
-    MemberOperation,
-    Operation,
-    member_ids_in,
-    read_operations,
-    split_members,
-)
+from idsync.hub.patching import MemberOperation, member_ids_in, read_operations, split_members
 from idsync.hub.resources import Outcome, ResourceService, UniqueColumn, check_version, new_id
 from idsync.hub.tenant import Tenant
+from idsync.scim import integrity
 from idsync.scim.compat import normalise_resource
+from idsync.scim.patch import Operation
 from idsync.scim.projection import Projection
 from idsync.store import resources as store
 from idsync.store.types import utcnow
@@ -74,7 +70,8 @@ class GroupService(ResourceService):
         key = _members_key(resource)
         members = resource.pop(key) if key is not None else []
         model = self._validate(tenant, resource, context)
-        return self._dump(model), member_ids_in(members) if members else []
+        doc = integrity.settle(self._dump(model), self.rts(tenant))
+        return doc, member_ids_in(members) if members else []
 
     def create(self, tenant: Tenant, body: Any, projection: Projection) -> Outcome:
         doc, member_ids = self._prepare(tenant, body, Context.RESOURCE_CREATION_REQUEST)
@@ -107,73 +104,95 @@ class GroupService(ResourceService):
     ) -> Outcome:
         attempted: dict[str, Any] = {}
 
-        def update() -> Outcome:
-            with self.db.write() as conn:
-                row = self._existing(conn, tenant, group_id, for_update=True)
-                check_version(row, if_match, "Group")
-                doc, member_ids = self._prepare(tenant, body, Context.RESOURCE_REPLACEMENT_REQUEST)
-                values = store.group_columns(doc)
-                attempted.update(values)
-                now = utcnow()
-                changed = self._replace_members(conn, tenant, group_id, member_ids, now)
-                if changed or doc != row.doc:
-                    store.update_row(
-                        conn,
-                        "Group",
-                        tenant.org_id,
-                        group_id,
-                        {**values, "version": row.version + 1, "updated_at": now},
-                    )
-                return self.outcome(conn, tenant, group_id, projection)
+        def plan(row: Row[Any]) -> tuple[dict[str, Any], list[str]]:
+            return self._prepare(tenant, body, Context.RESOURCE_REPLACEMENT_REQUEST)
 
-        outcome: Outcome = self._write(update, tenant, attempted, exclude_id=group_id)
+        def write(
+            conn: Connection, row: Row[Any], planned: tuple[dict[str, Any], list[str]]
+        ) -> Outcome:
+            doc, member_ids = planned
+            values = store.group_columns(doc)
+            attempted.update(values)
+            now = utcnow()
+            changed = self._replace_members(conn, tenant, group_id, member_ids, now)
+            if changed or doc != row.doc:
+                store.update_row(
+                    conn,
+                    "Group",
+                    tenant.org_id,
+                    group_id,
+                    {**values, "version": row.version + 1, "updated_at": now},
+                )
+            return self.outcome(conn, tenant, group_id, projection)
+
+        outcome: Outcome = self._write(
+            lambda: self._planned_write(tenant, group_id, if_match, plan, write),
+            tenant,
+            attempted,
+            exclude_id=group_id,
+        )
         return outcome
 
     def patch(
-        self, tenant: Tenant, group_id: str, body: Any, if_match: str | None, projection: Projection
+        self,
+        tenant: Tenant,
+        group_id: str,
+        body: Any,
+        if_match: str | None,
+        projection: Projection,
+        *,
+        entra: bool = False,
     ) -> Outcome:
         attempted: dict[str, Any] = {}
 
-        def update() -> Outcome:
-            with self.db.write() as conn:
-                row = self._existing(conn, tenant, group_id, for_update=True)
-                check_version(row, if_match, "Group")
-                steps = split_members(read_operations(body, self.rts(tenant), group_id))
-                now = utcnow()
-                doc, changed = self._apply_attributes(tenant, row.doc, steps)
-                for step in steps:
-                    if isinstance(step, MemberOperation):
-                        changed = self._member_step(conn, tenant, group_id, step, now) or changed
-                if changed:
-                    values = store.group_columns(doc)
-                    attempted.update(values)
-                    store.update_row(
-                        conn,
-                        "Group",
-                        tenant.org_id,
-                        group_id,
-                        {**values, "version": row.version + 1, "updated_at": now},
-                    )
-                return self.outcome(conn, tenant, group_id, projection)
+        def plan(row: Row[Any]) -> tuple[dict[str, Any], bool, list[MemberOperation]]:
+            steps = split_members(read_operations(body, self.rts(tenant), group_id))
+            operations = [s for s in steps if isinstance(s, Operation)]
+            doc = self._patched_attributes(tenant, row.doc, operations, entra)
+            members = [s for s in steps if isinstance(s, MemberOperation)]
+            return doc, doc != row.doc, members
 
-        outcome: Outcome = self._write(update, tenant, attempted, exclude_id=group_id)
+        def write(
+            conn: Connection,
+            row: Row[Any],
+            planned: tuple[dict[str, Any], bool, list[MemberOperation]],
+        ) -> Outcome:
+            doc, changed, members = planned
+            now = utcnow()
+            for step in members:
+                changed = self._member_step(conn, tenant, group_id, step, now) or changed
+            if changed:
+                values = store.group_columns(doc)
+                attempted.update(values)
+                store.update_row(
+                    conn,
+                    "Group",
+                    tenant.org_id,
+                    group_id,
+                    {**values, "version": row.version + 1, "updated_at": now},
+                )
+            return self.outcome(conn, tenant, group_id, projection)
+
+        outcome: Outcome = self._write(
+            lambda: self._planned_write(tenant, group_id, if_match, plan, write),
+            tenant,
+            attempted,
+            exclude_id=group_id,
+        )
         return outcome
 
-    def _apply_attributes(
-        self, tenant: Tenant, stored: dict[str, Any], steps: Sequence[Operation | MemberOperation]
-    ) -> tuple[dict[str, Any], bool]:
-        """The group's document after the non-member operations, and whether it changed.
+    def _patched_attributes(
+        self, tenant: Tenant, stored: dict[str, Any], operations: list[Operation], entra: bool
+    ) -> dict[str, Any]:
+        """The group's document after the non-member operations.
 
         A PATCH that only changes members (the common one) never builds the model.
         """
-        operations = [s for s in steps if isinstance(s, Operation)]
         if not operations:
-            return stored, False
-        model = self._load(tenant, stored)
-        self._apply(tenant, model, operations)
-        doc = self._dump(model)
+            return stored
+        doc = self._patched(tenant, stored, operations, entra)
         doc.pop(MEMBERS, None)
-        return doc, doc != stored
+        return integrity.settle(doc, self.rts(tenant))
 
     def delete(self, tenant: Tenant, group_id: str, if_match: str | None) -> None:
         with self.db.write() as conn:

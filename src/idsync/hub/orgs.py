@@ -81,6 +81,43 @@ def set_group_patch_response(db: Database, org_id: str, value: str, *, actor: st
     return record
 
 
+PATCH_UPSERTS = ("entra", "all", "none")
+
+
+def set_patch_upsert(db: Database, org_id: str, value: str, *, actor: str) -> OrgRecord:
+    """Which clients' PATCH value filters that match nothing create the value they describe.
+
+    RFC 7644 §3.5.2.3 says such a replace SHALL fail with noTarget; Entra ID
+    expects the value to be created (MS SCIM tutorial, "Update User
+    [Multi-valued properties]"). ``entra`` (the default) creates it for requests
+    recognisably Entra's (``idsync.scim.compat.is_entra_request``), ``all`` for
+    every client, ``none`` for none.
+    """
+    if value not in PATCH_UPSERTS:
+        raise IdsyncError(
+            INVALID_ARGUMENT,
+            what=f"PATCH upsert setting {value!r}",
+            reason="it is not one of " + ", ".join(PATCH_UPSERTS),
+            hint="Use entra (Entra ID's requests only), all (every client) or none "
+            "(RFC 7644's noTarget for every client).",
+        )
+    with db.write() as conn:
+        if not orgs.set_patch_upsert(conn, org_id, value):
+            raise IdsyncError(ORG_NOT_FOUND, org=org_id)
+        _record(
+            conn, org_id, "Change setting", actor, target="patch_upsert", details={"value": value}
+        )
+        record = orgs.get_org(conn, org_id)
+    assert record is not None
+    return record
+
+
+def creates_unmatched(db: Database, org_id: str, *, entra_request: bool) -> bool:
+    """Whether this organisation lets a request's unmatched value filter create the value."""
+    setting = get_org(db, org_id).patch_upsert
+    return setting == "all" or (setting == "entra" and entra_request)
+
+
 def get_org(db: Database, org_id: str) -> OrgRecord:
     with db.read() as conn:
         return orgs.require_org(conn, org_id)

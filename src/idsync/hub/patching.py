@@ -1,21 +1,23 @@
 """PATCH requests (RFC 7644 §3.5.2): reading them, absorbing client quirks, splitting out members.
 
-Attribute operations are applied by scim2-models on the resource model, under
-a policy that accepts what Entra ID sends (``remove`` with a ``value``, path
-filters that create the entry they describe). Operations on a group's
-``members`` never go through the model: they become membership row inserts
-and deletes, so adding one member to a 100k-member group touches one row.
+Attribute operations are applied to the resource's document by
+``idsync.scim.patch``, which accepts what Entra ID sends (``remove`` with a
+``value``; path filters that create the entry they describe, where the
+organisation allows it). Operations on a group's ``members`` never reach the
+document: they become membership row inserts and deletes, so adding one member
+to a 100k-member group touches one row.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
-from scim2_models import InvalidPathException, Path, ScimPolicy
 from scim2_models.path import AttrPath, FilterNode, ValuePath
 
 from idsync.health.catalogue import (
+    INVALID_MEMBER,
     INVALID_PATH,
     INVALID_SYNTAX,
     INVALID_VALUE,
@@ -25,27 +27,15 @@ from idsync.health.catalogue import (
     IdsyncError,
 )
 from idsync.scim.compat import normalise_manager
+from idsync.scim.patch import Operation
+from idsync.scim.paths import parse_path
 from idsync.scim.resource_types import ResourceTypeSchema
 from idsync.scim.schemas import ENTERPRISE_USER, PATCH_OP
 
-MAX_OPERATIONS = 1000
-
-POLICY = ScimPolicy(
-    # Entra ID removes group members and values with {"op":"Remove","path":"x","value":[…]}
-    # (MS "Known issues … SCIM 2.0 protocol compliance").
-    remove_value_as_filter=ScimPolicy.RemoveValue.apply,
-    # Entra ID sets emails[type eq "work"].value on users that have no work email yet
-    # (MS SCIM tutorial, "Update User [Multi-valued properties]").
-    unmatched_path_filter=ScimPolicy.UnmatchedPathFilter.create,
-)
-
-
-@dataclass(frozen=True)
-class Operation:
-    op: str
-    """``add``, ``remove`` or ``replace``."""
-    path: str | None
-    value: Any
+MAX_OPERATIONS = 10_000
+"""A guard, well above what clients send (Entra: one per attribute): applying the
+operations costs time linear in their number (see ``idsync.scim.patch``), and the
+body size limit bounds them too."""
 
 
 @dataclass(frozen=True)
@@ -152,7 +142,7 @@ def _qualify(path: str, rts: ResourceTypeSchema) -> str:
 
     Entra's legacy manager update uses ``"path": "manager"`` (MS SCIM tutorial).
     """
-    node = _parse_path(path)
+    node = parse_path(path)
     attr = node if isinstance(node, AttrPath) else getattr(node, "attr_path", None)
     if not isinstance(attr, AttrPath) or attr.uri is not None:
         return path
@@ -166,7 +156,7 @@ def _check_path(path: str, rts: ResourceTypeSchema) -> None:
     """Refuse a path naming no attribute of this resource type (RFC 7644 §3.12 invalidPath)."""
     if rts.extension_urn(path) is not None:
         return  # a whole extension
-    node = _parse_path(path)
+    node = parse_path(path)
     attr = node if isinstance(node, AttrPath) else getattr(node, "attr_path", None)
     if not isinstance(attr, AttrPath):
         return
@@ -179,15 +169,6 @@ def _check_path(path: str, rts: ResourceTypeSchema) -> None:
 def _is_manager(path: str) -> bool:
     lowered = path.lower()
     return lowered == f"{ENTERPRISE_USER.lower()}:manager"
-
-
-def _parse_path(path: str) -> Any:
-    try:
-        return Path(path).ast
-    except InvalidPathException as exc:
-        raise IdsyncError(
-            INVALID_PATH, path=path, reason=str(getattr(exc, "detail", exc))
-        ) from None
 
 
 # --- members ---------------------------------------------------------------------------------
@@ -209,7 +190,7 @@ def split_members(operations: list[Operation]) -> list[Operation | MemberOperati
                 MemberOperation(operation.op, member_ids_in(operation.value[members_key]))
             )
             continue
-        node = _parse_path(operation.path)
+        node = parse_path(operation.path)
         attr = node if isinstance(node, AttrPath) else getattr(node, "attr_path", None)
         if (
             not isinstance(attr, AttrPath)
@@ -248,19 +229,25 @@ def _member_operation(operation: Operation, node: Any, attr: AttrPath) -> Member
 
 
 def member_ids_in(value: Any) -> list[str]:
-    """The member ids of a ``members`` value (objects with a ``value``, or bare ids)."""
+    """The member ids of a ``members`` value: objects whose ``value`` is an id (RFC 7643 §4.2).
+
+    Anything else (a bare id, a number, an object without a string ``value``) is
+    malformed, and the whole request is refused before anything changes (RFC 7644
+    §3.12 invalidValue: "not compatible with the ... attribute type"). A well-formed
+    id that names no user or group of the organisation is another matter: it is
+    skipped with a Warning, and the other members still apply (docs/clients.md).
+    """
     items = value if isinstance(value, list) else [value]
     ids: list[str] = []
-    for item in items:
-        if isinstance(item, str):
-            ids.append(item)
-            continue
-        if not isinstance(item, dict):
-            raise IdsyncError(INVALID_VALUE, reason="each member must be an object with a 'value'")
-        member = next((v for k, v in item.items() if k.lower() == "value"), None)
-        if not isinstance(member, str) or not member:
-            raise IdsyncError(
-                INVALID_VALUE, reason="each member needs a 'value' holding a user or group id"
-            )
+    for position, item in enumerate(items, start=1):
+        fields = item if isinstance(item, dict) else {}
+        member = next((v for k, v in fields.items() if k.lower() == "value"), None)
+        if not isinstance(item, dict) or not isinstance(member, str) or not member.strip():
+            raise IdsyncError(INVALID_MEMBER, position=position, got=_shown(item))
         ids.append(member)
     return ids
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 80 else f"{text[:77]}…"

@@ -6,6 +6,7 @@ import threading
 from dataclasses import dataclass, field
 
 from idsync.config import Settings
+from idsync.scim.patch import PatchWork
 from idsync.scim.provider import CustomSchema, ServiceDescription, default_description, describe
 from idsync.store import orgs
 from idsync.store.database import Database
@@ -26,6 +27,8 @@ class Tenant:
     tracking_id: str | None = None
     warnings: list[str] = field(default_factory=list, compare=False)
     """Things the request asked for that were not done, reported back (``Warning`` header)."""
+    work: PatchWork = field(default_factory=PatchWork, compare=False)
+    """What the request's PATCH operations cost, for its log line (a Bulk adds its own up)."""
 
 
 class Hub:

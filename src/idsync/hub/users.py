@@ -16,6 +16,7 @@ from idsync.hub import representation
 from idsync.hub.patching import read_operations
 from idsync.hub.resources import Outcome, ResourceService, UniqueColumn, check_version, new_id
 from idsync.hub.tenant import Tenant
+from idsync.scim import integrity
 from idsync.scim.compat import normalise_resource
 from idsync.scim.projection import Projection
 from idsync.scim.schemas import ENTERPRISE_USER
@@ -114,7 +115,7 @@ class UserService(ResourceService):
         # The hub's users are active until something deactivates them; clients
         # (Okta among them) expect `active` on every user it returns.
         doc.setdefault("active", True)
-        return doc, password
+        return integrity.settle(doc, self.rts(tenant)), password
 
     def _settle_manager(
         self, conn: Connection, tenant: Tenant, doc: dict[str, Any], user_id: str
@@ -173,54 +174,76 @@ class UserService(ResourceService):
         self, tenant: Tenant, user_id: str, body: Any, if_match: str | None, projection: Projection
     ) -> Outcome:
         attempted: dict[str, Any] = {}
-        # Hashed before the write lock is taken (see create); PATCH hashes under it,
-        # as only there does the password come out of the operations.
+        # Hashed before the write lock is taken (see create).
         password_hash = _hash_in(body)
 
-        def update() -> Outcome:
-            with self.db.write() as conn:
-                row = self._existing(conn, tenant, user_id, for_update=True)
-                check_version(row, if_match, "User")
-                doc, password = self._prepare(tenant, body, Context.RESOURCE_REPLACEMENT_REQUEST)
-                self._settle_manager(conn, tenant, doc, user_id)
-                values = store.user_columns(doc)
-                attempted.update(values)
-                if doc != row.doc or password:
-                    changes = {**values, "version": row.version + 1, "updated_at": utcnow()}
-                    if password_hash:
-                        changes["password_hash"] = password_hash
-                    store.update_row(conn, "User", tenant.org_id, user_id, changes)
-                return self.outcome(conn, tenant, user_id, projection)
+        def plan(row: Row[Any]) -> tuple[dict[str, Any], str | None]:
+            return self._prepare(tenant, body, Context.RESOURCE_REPLACEMENT_REQUEST)
 
-        outcome: Outcome = self._write(update, tenant, attempted, exclude_id=user_id)
+        def write(
+            conn: Connection, row: Row[Any], planned: tuple[dict[str, Any], str | None]
+        ) -> Outcome:
+            doc, password = planned
+            self._settle_manager(conn, tenant, doc, user_id)
+            values = store.user_columns(doc)
+            attempted.update(values)
+            if doc != row.doc or password:
+                changes = {**values, "version": row.version + 1, "updated_at": utcnow()}
+                if password_hash:
+                    changes["password_hash"] = password_hash
+                store.update_row(conn, "User", tenant.org_id, user_id, changes)
+            return self.outcome(conn, tenant, user_id, projection)
+
+        outcome: Outcome = self._write(
+            lambda: self._planned_write(tenant, user_id, if_match, plan, write),
+            tenant,
+            attempted,
+            exclude_id=user_id,
+        )
         return outcome
 
     def patch(
-        self, tenant: Tenant, user_id: str, body: Any, if_match: str | None, projection: Projection
+        self,
+        tenant: Tenant,
+        user_id: str,
+        body: Any,
+        if_match: str | None,
+        projection: Projection,
+        *,
+        entra: bool = False,
     ) -> Outcome:
         attempted: dict[str, Any] = {}
 
-        def update() -> Outcome:
-            with self.db.write() as conn:
-                row = self._existing(conn, tenant, user_id, for_update=True)
-                check_version(row, if_match, "User")
-                operations = read_operations(body, self.rts(tenant), user_id)
-                model = self._load(tenant, row.doc)
-                if self._apply(tenant, model, operations):
-                    doc = self._dump(model)
-                    password = _pop_password(doc)
-                    doc.pop(GROUPS_ATTRIBUTE, None)
-                    self._settle_manager(conn, tenant, doc, user_id)
-                    values = store.user_columns(doc)
-                    attempted.update(values)
-                    changes = {**values, "version": row.version + 1, "updated_at": utcnow()}
-                    if password:
-                        changes["password_hash"] = _hasher.hash(password)
-                    if doc != row.doc or password:
-                        store.update_row(conn, "User", tenant.org_id, user_id, changes)
-                return self.outcome(conn, tenant, user_id, projection)
+        def plan(row: Row[Any]) -> tuple[dict[str, Any], str | None]:
+            operations = read_operations(body, self.rts(tenant), user_id)
+            doc = self._patched(tenant, row.doc, operations, entra)
+            password = _pop_password(doc)
+            doc.pop(GROUPS_ATTRIBUTE, None)
+            # Hashed here, before the write lock is taken (see create).
+            return integrity.settle(doc, self.rts(tenant)), (
+                _hasher.hash(password) if password else None
+            )
 
-        outcome: Outcome = self._write(update, tenant, attempted, exclude_id=user_id)
+        def write(
+            conn: Connection, row: Row[Any], planned: tuple[dict[str, Any], str | None]
+        ) -> Outcome:
+            doc, password_hash = planned
+            self._settle_manager(conn, tenant, doc, user_id)
+            values = store.user_columns(doc)
+            attempted.update(values)
+            if doc != row.doc or password_hash:
+                changes = {**values, "version": row.version + 1, "updated_at": utcnow()}
+                if password_hash:
+                    changes["password_hash"] = password_hash
+                store.update_row(conn, "User", tenant.org_id, user_id, changes)
+            return self.outcome(conn, tenant, user_id, projection)
+
+        outcome: Outcome = self._write(
+            lambda: self._planned_write(tenant, user_id, if_match, plan, write),
+            tenant,
+            attempted,
+            exclude_id=user_id,
+        )
         return outcome
 
     def delete(self, tenant: Tenant, user_id: str, if_match: str | None) -> None:

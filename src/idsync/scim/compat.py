@@ -5,11 +5,11 @@ Each rule names the client behaviour it absorbs and where it is documented;
 else is validated strictly against the organisation's schemas.
 
 Rules that scim2-models already applies are not repeated here: case-insensitive
-attribute names and ``op`` values, string booleans (``"False"``), read-only
-attributes in requests (``id``, ``meta``, ``groups``) ignored, PATCH ``remove``
-with a ``value`` (Entra's member removal) and path filters that create the entry
-they describe (``emails[type eq "work"].value``) under the policy of
-``hub/patching.py``.
+attribute names, string booleans (``"False"``), read-only attributes in requests
+(``id``, ``meta``, ``groups``) ignored. PATCH's own deviations (capitalised
+``op`` values, ``remove`` with a ``value``, path filters that create the entry
+they describe) are absorbed by ``idsync.scim.patch`` and ``hub/patching.py``;
+this module says which requests are Entra's (``is_entra_request``).
 """
 
 from __future__ import annotations
@@ -123,3 +123,34 @@ def normalise_manager(value: Any) -> dict[str, Any] | None:
 
 def _lower_keys(mapping: Mapping[str, Any]) -> dict[str, str]:
     return {k.lower(): k for k in mapping}
+
+
+ENTRA_FLAG = "aadOptscim062020"
+"""The Tenant URL flag that turns on Entra's RFC-conformant PATCH (MS "Known issues
+and resolutions with SCIM 2.0 protocol compliance"); it then comes with every request."""
+
+
+def is_entra_request(params: Mapping[str, str], body: Any) -> bool:
+    """Whether a PATCH is recognisably Microsoft Entra ID's.
+
+    Entra sends its PATCH operations either with the ``aadOptscim062020`` flag
+    in the query (the Tenant URL carries it) or, without the flag, with the
+    ``op`` capitalised ("Replace", "Add", "Remove"), which the same Microsoft
+    page documents and no RFC 7644 example does. On-demand provisioning ignores
+    the flag and sends the capitalised form, so a tenant sends both.
+    Microsoft documents no User-Agent for its provisioning service, so the
+    header is not used.
+    """
+    if any(key.lower() == ENTRA_FLAG.lower() for key in params):
+        return True
+    if not isinstance(body, dict):
+        return False
+    operations = next((v for k, v in body.items() if k.lower() == "operations"), None)
+    return isinstance(operations, list) and any(
+        isinstance(op, dict) and _capitalised(op) for op in operations
+    )
+
+
+def _capitalised(operation: Mapping[str, Any]) -> bool:
+    op = next((v for k, v in operation.items() if k.lower() == "op"), None)
+    return isinstance(op, str) and op[:1].isupper() and op.lower() in ("add", "remove", "replace")

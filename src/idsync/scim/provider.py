@@ -4,7 +4,8 @@ An organisation gets the built-in schemas plus the custom extension schemas it
 declared. From those, this builds in one place everything the protocol layer
 needs: the attribute catalogue per resource type (filters, sorting,
 projection), the documents served at /Schemas and /ResourceTypes, and the
-scim2-models resource models that validate writes and apply PATCH. Because
+scim2-models resource models that validate writes (a PATCH's result included;
+``idsync.scim.patch`` applies its operations). Because
 the models are built from the very documents clients read, what the hub
 validates is exactly what it publishes.
 """

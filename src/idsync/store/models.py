@@ -56,6 +56,11 @@ class Org(Base):
         String(20), default="representation", server_default=text("'representation'")
     )
     """``representation`` (RFC 7644 §3.5.2's 200 with the group) or ``minimal`` (204)."""
+    patch_upsert: Mapped[str] = mapped_column(
+        String(10), default="entra", server_default=text("'entra'")
+    )
+    """Which clients' PATCH value filters that match nothing create the value: ``entra``
+    (requests recognisably Entra ID's), ``all``, or ``none`` (RFC 7644 §3.5.2.3's noTarget)."""
 
 
 class OrgSchema(Base):

@@ -25,6 +25,7 @@ class OrgRecord:
     created_at: datetime
     schema_revision: int
     group_patch_response: str = "representation"
+    patch_upsert: str = "entra"
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,12 @@ def insert_org(conn: Connection, name: str) -> OrgRecord:
 
 def _record(row: Any) -> OrgRecord:
     return OrgRecord(
-        row.id, row.name, row.created_at, row.schema_revision, row.group_patch_response
+        row.id,
+        row.name,
+        row.created_at,
+        row.schema_revision,
+        row.group_patch_response,
+        row.patch_upsert,
     )
 
 
@@ -86,6 +92,13 @@ def list_orgs(conn: Connection) -> list[OrgRecord]:
 def set_group_patch_response(conn: Connection, org_id: str, value: str) -> bool:
     changed = conn.execute(
         _orgs.update().where(_orgs.c.id == org_id).values(group_patch_response=value)
+    ).rowcount
+    return bool(changed)
+
+
+def set_patch_upsert(conn: Connection, org_id: str, value: str) -> bool:
+    changed = conn.execute(
+        _orgs.update().where(_orgs.c.id == org_id).values(patch_upsert=value)
     ).rowcount
     return bool(changed)
 
