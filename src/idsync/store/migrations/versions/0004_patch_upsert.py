@@ -1,6 +1,6 @@
 """orgs.patch_upsert: which clients' unmatched PATCH value filters create the value
 
-Revision ID: 0004_scimhub
+Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-27 10:00:00.000000
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_scimhub"
+revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
