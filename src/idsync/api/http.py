@@ -26,7 +26,9 @@ from idsync.api.scim import ScimApi
 from idsync.config import Settings
 from idsync.health.catalogue import (
     INVALID_SYNTAX,
+    NESTED_TOO_DEEP,
     NOT_ACCEPTABLE,
+    NUL_CHARACTER,
     ORG_NOT_FOUND,
     PAYLOAD_TOO_LARGE,
     UNSUPPORTED_MEDIA_TYPE,
@@ -36,11 +38,17 @@ from idsync.hub import tokens
 from idsync.hub.tenant import Hub, Tenant
 
 SCIM_MEDIA_TYPE = "application/scim+json"
-SCIM_PATH = re.compile(r"^/scim/(?P<org>[^/]+)/v2(?P<rest>/.*)?$")
+# fullmatch with DOTALL: a trailing %0A is part of the path (``$`` alone matches before it).
+SCIM_PATH = re.compile(r"/scim/(?P<org>[^/]+)/v2(?P<rest>/.*)?", re.DOTALL)
+MAX_JSON_DEPTH = 32
+"""Deepest nesting of objects and arrays a body may have (RFC 8259 §9 lets a server limit it).
+
+A SCIM body nests about six levels (Bulk → Operations → data → extension → complex
+attribute → value); without a limit, a body nested a few hundred levels deep runs the
+parsers and validators out of Python's recursion limit."""
 _ACCEPTED_BODY_TYPES = ("application/scim+json", "application/json", "text/json")
 _ACCEPTABLE = ("application/scim+json", "application/json", "application/*", "*/*", "text/json")
 _BODY_METHODS = ("POST", "PUT", "PATCH")
-_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 _FORWARDED = frozenset({"if-match", "if-none-match", "prefer"})
 
 
@@ -52,8 +60,9 @@ class ScimRouter:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in _METHODS:
-            match = SCIM_PATH.match(scope["path"])
+        if scope["type"] == "http":
+            # Every method: one the endpoint does not serve gets 405 with Allow there.
+            match = SCIM_PATH.fullmatch(scope["path"])
             if match is not None:
                 await self.scim(scope, receive, send, match["org"], match["rest"] or "")
                 return
@@ -76,15 +85,18 @@ class ScimEndpoint:
         info["org_id"] = org_id
         tracking_id: str | None = info.get("tracking_id")
         reply = await self._reply(scope, receive, org_id, rest, tracking_id)
-        await self._send(send, info, reply)
+        # RFC 9110 §9.3.2: HEAD answers as GET would, without the body.
+        await self._send(send, info, reply, with_body=scope["method"] != "HEAD")
 
     async def _reply(
         self, scope: Scope, receive: Receive, org_id: str, rest: str, tracking_id: str | None
     ) -> Reply:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        method = scope["method"]
+        method = "GET" if scope["method"] == "HEAD" else scope["method"]
+        params = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
         try:
             _check_accept(headers.get("accept"))
+            _refuse_nul(org_id, rest, params)
         except IdsyncError as exc:
             return error_reply(exc, tracking_id)
         body, body_error = None, None
@@ -98,7 +110,7 @@ class ScimEndpoint:
         call = Call(
             method=method,
             path=rest,
-            params=dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)),
+            params=params,
             headers={k: v for k, v in headers.items() if k in _FORWARDED},
             body=body,
             body_error=body_error,
@@ -176,12 +188,17 @@ class ScimEndpoint:
         if not raw.strip():
             raise IdsyncError(INVALID_SYNTAX, reason="the request has no body")
         try:
-            return orjson.loads(raw)
+            body = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
+            if "depth limit" in str(exc):
+                # orjson stops at 1024 levels, before the walk below could.
+                raise IdsyncError(NESTED_TOO_DEEP, limit=MAX_JSON_DEPTH) from None
             raise IdsyncError(INVALID_SYNTAX, reason=f"it is not valid JSON ({exc})") from None
+        _check_json(body)
+        return body
 
     @staticmethod
-    async def _send(send: Send, info: dict[str, Any], reply: Reply) -> None:
+    async def _send(send: Send, info: dict[str, Any], reply: Reply, *, with_body: bool) -> None:
         headers: list[tuple[bytes, bytes]] = [
             (name.lower().encode("latin-1"), value.encode("latin-1"))
             for name, value in reply.headers.items()
@@ -198,7 +215,39 @@ class ScimEndpoint:
         if reply.status != 304:
             headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await send({"type": "http.response.body", "body": body if with_body else b""})
+
+
+def _refuse_nul(org_id: str, rest: str, params: dict[str, str]) -> None:
+    """A NUL in the URL (``%00``) is refused here, so that no backend ever sees it."""
+    if "\x00" in org_id or "\x00" in rest:
+        raise IdsyncError(NUL_CHARACTER, where="the URL path")
+    for name, value in params.items():
+        if "\x00" in name or "\x00" in value:
+            raise IdsyncError(NUL_CHARACTER, where=f"the query parameter {name!r}")
+
+
+def _check_json(body: Any) -> None:
+    """Refuse bodies nested deeper than MAX_JSON_DEPTH, or holding a NUL in any string.
+
+    One walk without recursion, before any code that recurses over the body runs.
+    """
+    stack: list[tuple[Any, int]] = [(body, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+            if any("\x00" in key for key in node):
+                raise IdsyncError(NUL_CHARACTER, where="an attribute name of the body")
+        elif isinstance(node, list):
+            children = node
+        else:
+            if isinstance(node, str) and "\x00" in node:
+                raise IdsyncError(NUL_CHARACTER, where="a value of the body")
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise IdsyncError(NESTED_TOO_DEEP, limit=MAX_JSON_DEPTH)
+        stack.extend((child, depth + 1) for child in children)
 
 
 def _hashes_a_password(body: Any) -> bool:

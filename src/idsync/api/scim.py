@@ -70,8 +70,13 @@ class ScimApi:
 
     def _allow(self, call: Call, *methods: str) -> None:
         if call.method not in methods:
+            # HEAD is served wherever GET is (the HTTP layer turns it into a GET).
+            allowed = ("HEAD", *methods) if "GET" in methods else methods
             raise IdsyncError(
-                METHOD_NOT_ALLOWED, method=call.method, path=call.path, allowed=", ".join(methods)
+                METHOD_NOT_ALLOWED,
+                method=call.method,
+                path=call.path,
+                allowed=", ".join(sorted(allowed)),
             )
 
     # --- discovery ------------------------------------------------------------------------------
