@@ -127,11 +127,42 @@ def bearer_secret(authorization: str | None) -> str:
         raise IdsyncError(TOKEN_MISSING)
     scheme, _, secret = authorization.strip().partition(" ")
     if scheme.lower() != "bearer":
-        raise IdsyncError(AUTH_SCHEME, scheme=scheme[:20])
+        raise IdsyncError(AUTH_SCHEME, scheme=_named_scheme(scheme))
     secret = secret.strip()
     if not secret:
         raise IdsyncError(TOKEN_MISSING)
     return secret
+
+
+# The IANA HTTP Authentication Scheme Registry (RFC 9110 §16.4), plus the schemes SCIM
+# clients are known to send by mistake. Anything else may be the secret itself, sent
+# without "Bearer ": none of it is echoed.
+_KNOWN_SCHEMES = {
+    s.lower(): s
+    for s in (
+        "Basic",
+        "Concealed",
+        "Digest",
+        "DPoP",
+        "GNAP",
+        "HOBA",
+        "Mutual",
+        "Negotiate",
+        "OAuth",
+        "PrivateToken",
+        "SCRAM-SHA-1",
+        "SCRAM-SHA-256",
+        "vapid",
+        "Token",
+        "SSWS",
+        "ApiKey",
+    )
+}
+
+
+def _named_scheme(scheme: str) -> str:
+    known = _KNOWN_SCHEMES.get(scheme.lower())
+    return f"the {known!r} scheme" if known else "no scheme idsync knows (or none at all)"
 
 
 class TokenCache:
