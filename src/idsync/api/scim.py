@@ -108,6 +108,8 @@ class ScimApi:
         return Reply(200, discovery.schema(tenant, urn))
 
     def _me(self, tenant: Tenant, call: Call, rest: list[str]) -> Reply:
+        # RFC 7644 §3.11 defines /Me for the SCIM methods; any other method is a 405.
+        self._allow(call, "GET", "POST", "PUT", "PATCH", "DELETE")
         raise IdsyncError(
             NOT_IMPLEMENTED,
             feature="/Me",
