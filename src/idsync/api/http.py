@@ -35,6 +35,7 @@ from idsync.health.catalogue import (
     IdsyncError,
 )
 from idsync.hub import tokens
+from idsync.hub.rejections import RejectionLimiter
 from idsync.hub.tenant import Hub, Tenant
 
 SCIM_MEDIA_TYPE = "application/scim+json"
@@ -76,6 +77,7 @@ class ScimEndpoint:
         self.api = ScimApi(hub)
         self.touch_after = timedelta(seconds=hub.settings.token_touch_seconds)
         self.tokens = tokens.TokenCache(hub.settings.token_cache_seconds)
+        self.rejections = RejectionLimiter(hub.db, hub.settings)
         self.inline = hub.db.is_sqlite
 
     async def __call__(
@@ -115,9 +117,11 @@ class ScimEndpoint:
             body=body,
             body_error=body_error,
         )
+        client = scope.get("client")
         arguments = (
             org_id,
             headers.get("authorization"),
+            client[0] if client else "unknown",
             call,
             self._base_url(scope, headers, org_id),
             tracking_id,
@@ -134,24 +138,32 @@ class ScimEndpoint:
         self,
         org_id: str,
         authorization: str | None,
+        source: str,
         call: Call,
         base_url: str,
         tracking_id: str | None,
     ) -> Reply:
         with self.hub.db.read():
             try:
-                tenant = self._tenant(org_id, authorization, base_url, tracking_id)
+                tenant = self._tenant(org_id, authorization, source, base_url, tracking_id)
             except IdsyncError as exc:
                 return error_reply(exc, tracking_id)
             return self.api.handle(tenant, call)
 
     def _tenant(
-        self, org_id: str, authorization: str | None, base_url: str, tracking_id: str | None
+        self,
+        org_id: str,
+        authorization: str | None,
+        source: str,
+        base_url: str,
+        tracking_id: str | None,
     ) -> Tenant:
         auth = tokens.authenticate(
             self.hub.db,
             authorization,
             touch_after=self.touch_after,
+            limiter=self.rejections,
+            source=source,
             cache=self.tokens,
             tracking_id=tracking_id,
         )

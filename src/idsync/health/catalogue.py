@@ -305,7 +305,8 @@ CONCURRENT_CHANGE = _entry(
 TOO_MANY_REJECTED = _entry(
     "IDS-429-001",
     "too many rejected credentials",
-    "{count} requests from {source} were refused their credentials within {window} seconds.",
+    "More than {limit} requests from {source} had their credentials refused within {window} "
+    "seconds.",
     "Fix the client's secret token (idsync token create --org <org id> makes a new one); "
     "requests are refused without being checked for the next {retry_after} seconds.",
 )

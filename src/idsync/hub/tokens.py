@@ -27,6 +27,7 @@ from idsync.health.catalogue import (
     TOKEN_UNKNOWN,
     IdsyncError,
 )
+from idsync.hub.rejections import Refusal, RejectionLimiter
 from idsync.scim.values import format_datetime
 from idsync.store import audit, orgs, tokens
 from idsync.store.database import Database
@@ -199,15 +200,17 @@ def authenticate(
     authorization: str | None,
     *,
     touch_after: timedelta,
+    limiter: RejectionLimiter,
+    source: str,
     cache: TokenCache | None = None,
     tracking_id: str | None = None,
 ) -> Authenticated:
-    """The token's organisation, or an IdsyncError (401) that is also written to the audit log."""
+    """The token's organisation, or an IdsyncError: 401, counted in the audit log, or 429
+    once ``source`` has been refused too often (see ``hub.rejections``)."""
     try:
         secret = bearer_secret(authorization)
     except IdsyncError as exc:
-        _record_rejection(db, None, None, exc, tracking_id)
-        raise
+        raise limiter.refuse(Refusal(source, exc, None, tracking_id)) from None
     digest = hash_secret(secret)
     match = cache.get(digest) if cache is not None else None
     cached = match is not None
@@ -215,9 +218,7 @@ def authenticate(
         with db.read() as conn:
             match = tokens.find_by_hash(conn, digest)
     if match is None or not hmac.compare_digest(match.secret_hash, digest):
-        error = IdsyncError(TOKEN_UNKNOWN)
-        _record_rejection(db, None, None, error, tracking_id)
-        raise error
+        raise limiter.refuse(Refusal(source, IdsyncError(TOKEN_UNKNOWN), None, tracking_id))
     token = match.token
     now = utcnow()
     if token.revoked_at is not None:
@@ -240,30 +241,4 @@ def authenticate(
         return Authenticated(
             token.org_id, token.id, match.schema_revision, match.group_patch_response
         )
-    _record_rejection(db, token.org_id, token, error, tracking_id)
-    raise error
-
-
-def _record_rejection(
-    db: Database,
-    org_id: str | None,
-    token: TokenRecord | None,
-    error: IdsyncError,
-    tracking_id: str | None,
-) -> None:
-    with db.write() as conn:
-        audit.record(
-            conn,
-            org_id=org_id,
-            category="Security",
-            activity="Reject token",
-            result="failure",
-            actor=f"token:{token.id}" if token else "anonymous",
-            target=token.id if token else None,
-            tracking_id=tracking_id,
-            details={
-                "code": error.error.code,
-                "reason": error.error.title,
-                **({"prefix": token.prefix} if token else {}),
-            },
-        )
+    raise limiter.refuse(Refusal(source, error, token, tracking_id))
