@@ -180,3 +180,27 @@ def scim(org: Org) -> Iterator[httpx.Client]:
         timeout=30,
     ) as client:
         yield client
+
+
+@dataclass
+class PrivateDatabase:
+    """A database of its own (a new SQLite file, or a new PostgreSQL schema), migrated."""
+
+    url: str
+    db: Database
+
+
+@pytest.fixture(params=BACKENDS)
+def private_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[PrivateDatabase]:
+    """For tests that change the schema or the server's settings: nothing else shares it."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'private.db'}"
+        db = open_database(url)
+        upgrade(db)
+        yield PrivateDatabase(url, db)
+        return
+    for url in _postgres_schema():
+        db = open_database(url)
+        upgrade(db)
+        yield PrivateDatabase(url, db)
+        db.dispose()

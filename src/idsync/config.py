@@ -75,6 +75,17 @@ class Settings:
     scheduler_poll_seconds: float = 5.0
     """How often ``idsync serve`` looks for sync jobs that are due."""
 
+    audit_log_days: float = 90
+    """How long audit-log rows are kept (security reviews often look back 90 days; Entra
+    keeps its audit log 30). Pruned by ``idsync serve``'s scheduler and as rejections
+    are recorded."""
+
+    rejected_token_limit: int = 30
+    """Requests from one address whose credentials one kind of refusal (one token prefix)
+    may get per window; past it they are answered 429 without being checked."""
+
+    rejected_token_window_seconds: int = 60
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Build settings from ``IDSYNC_<FIELD>`` variables, then apply non-None overrides."""

@@ -47,3 +47,26 @@ def test_every_scim_endpoint_is_documented(scim: httpx.Client) -> None:
             for status in documented[method]["responses"]:
                 assert status.isdigit()
     assert "/healthz" in paths and "/openapi.json" in paths
+
+
+def test_health_and_the_document_are_public_and_scim_needs_a_token() -> None:
+    document = openapi_document()
+    assert document["security"] == [{"bearer": []}]
+    for path in ("/healthz", "/openapi.json"):
+        assert document["paths"][path]["get"]["security"] == []
+    users = document["paths"]["/scim/{org_id}/v2/Users"]["get"]
+    assert "security" not in users
+
+
+def test_the_document_describes_what_the_hub_refuses() -> None:
+    document = openapi_document()
+    parameters = {
+        p["name"]: p["schema"]
+        for p in document["paths"]["/scim/{org_id}/v2/Users"]["get"]["parameters"]
+    }
+    assert parameters["startIndex"] == {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+    assert parameters["count"]["minimum"] == 0
+    schemas = document["components"]["schemas"]
+    for name in ("User", "Group", "PatchOp", "SearchRequest", "BulkRequest"):
+        listed = schemas[name]["properties"]["schemas"]
+        assert listed["minItems"] == 1 and "const" in listed["contains"]

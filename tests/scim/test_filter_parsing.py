@@ -14,13 +14,22 @@ from idsync.health.catalogue import IdsyncError
 from idsync.scim.filter import parse_filter
 
 names = st.from_regex(r"[A-Za-z][A-Za-z0-9_-]{0,20}", fullmatch=True)
-values = st.text(max_size=40)
+# U+0000 is refused before parsing (IDS-400-016: PostgreSQL cannot store it).
+values = st.text(alphabet=st.characters(exclude_characters="\x00"), max_size=40)
 
 
 @given(names, values, st.sampled_from(["eq", "EQ", "Eq"]), st.sampled_from(["", " ", "  "]))
 def test_fast_path_matches_the_grammar(name: str, value: str, op: str, pad: str) -> None:
     text = f"{pad}{name} {op} {json.dumps(value)}{pad}"
     assert parse_filter(text) == ScimFilter(text).ast
+
+
+@given(names, values, values)
+def test_an_escaped_nul_in_a_filter_value_is_refused(name: str, before: str, after: str) -> None:
+    text = f"{name} eq {json.dumps(before + chr(0) + after)}"
+    with pytest.raises(IdsyncError) as refused:
+        parse_filter(text)
+    assert refused.value.error.code == "IDS-400-016"
 
 
 @given(st.text(max_size=200))
@@ -31,7 +40,7 @@ def test_any_string_parses_or_is_an_invalid_filter(text: str) -> None:
         parse_filter(text)
     except IdsyncError as exc:
         code = exc.error.code
-    assert code in (None, "IDS-400-001")
+    assert code in (None, "IDS-400-001", "IDS-400-016")
 
 
 @given(

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from idsync.api.errors import error_body, error_headers
 from idsync.api.http import SCIM_MEDIA_TYPE, ScimEndpoint, ScimRouter
@@ -45,10 +45,12 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         return _error(request, IdsyncError(ENDPOINT_NOT_FOUND, path=request.url.path))
 
     async def not_allowed(request: Request, exc: Exception) -> Response:
+        allow = getattr(exc, "headers", None) or {}
+        allowed = ", ".join(sorted(m.strip() for m in allow.get("Allow", "GET").split(",")))
         return _error(
             request,
             IdsyncError(
-                METHOD_NOT_ALLOWED, method=request.method, path=request.url.path, allowed="GET"
+                METHOD_NOT_ALLOWED, method=request.method, path=request.url.path, allowed=allowed
             ),
         )
 
@@ -65,7 +67,19 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         exception_handlers={404: not_found, 405: not_allowed},
         lifespan=lifespan,
     )
-    return RequestContextMiddleware(ScimRouter(ScimEndpoint(hub), app))
+    return RequestContextMiddleware(ScimRouter(ScimEndpoint(hub), _no_line_breaks(app)))
+
+
+def _no_line_breaks(app: ASGIApp) -> ASGIApp:
+    """Starlette matches routes with ``$``, which also matches before a trailing newline:
+    ``/healthz%0A`` would be ``/healthz``. No route has a line break, so none matches."""
+
+    async def routed(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and "\n" in scope["path"]:
+            scope["path"] = scope["path"].replace("\n", "%0A")
+        await app(scope, receive, send)
+
+    return routed
 
 
 def _error(request: Request, error: IdsyncError) -> Response:

@@ -29,6 +29,11 @@ def error_body(error: IdsyncError, tracking_id: str | None) -> dict[str, Any]:
 
 def error_headers(error: IdsyncError) -> dict[str, str]:
     headers = {"X-Idsync-Error": error.error.code}
+    if error.error.status == 405:
+        # RFC 9110 §15.5.6: a 405 MUST list the methods the resource supports.
+        headers["Allow"] = str(error.params.get("allowed", ""))
+    if "retry_after" in error.params:
+        headers["Retry-After"] = str(error.params["retry_after"])
     if error.error.status == 401:
         # RFC 6750 §3: tell the client which scheme to use and what went wrong.
         description = error.error.title.replace('"', "'")

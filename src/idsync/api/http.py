@@ -28,21 +28,30 @@ from idsync.api.scim import ScimApi
 from idsync.config import Settings
 from idsync.health.catalogue import (
     INVALID_SYNTAX,
+    NESTED_TOO_DEEP,
     NOT_ACCEPTABLE,
+    NUL_CHARACTER,
     ORG_NOT_FOUND,
     PAYLOAD_TOO_LARGE,
     UNSUPPORTED_MEDIA_TYPE,
     IdsyncError,
 )
 from idsync.hub import tokens
+from idsync.hub.rejections import RejectionLimiter
 from idsync.hub.tenant import Hub, Tenant
 
 SCIM_MEDIA_TYPE = "application/scim+json"
-SCIM_PATH = re.compile(r"^/scim/(?P<org>[^/]+)/v2(?P<rest>/.*)?$")
+# fullmatch with DOTALL: a trailing %0A is part of the path (``$`` alone matches before it).
+SCIM_PATH = re.compile(r"/scim/(?P<org>[^/]+)/v2(?P<rest>/.*)?", re.DOTALL)
+MAX_JSON_DEPTH = 32
+"""Deepest nesting of objects and arrays a body may have (RFC 8259 §9 lets a server limit it).
+
+A SCIM body nests about six levels (Bulk → Operations → data → extension → complex
+attribute → value); without a limit, a body nested a few hundred levels deep runs the
+parsers and validators out of Python's recursion limit."""
 _ACCEPTED_BODY_TYPES = ("application/scim+json", "application/json", "text/json")
 _ACCEPTABLE = ("application/scim+json", "application/json", "application/*", "*/*", "text/json")
 _BODY_METHODS = ("POST", "PUT", "PATCH")
-_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 _FORWARDED = frozenset({"if-match", "if-none-match", "prefer"})
 _INLINE_METHODS = ("GET", "POST", "DELETE")
 _INLINE_BODY_BYTES = 64 * 1024
@@ -57,8 +66,9 @@ class ScimRouter:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in _METHODS:
-            match = SCIM_PATH.match(scope["path"])
+        if scope["type"] == "http":
+            # Every method: one the endpoint does not serve gets 405 with Allow there.
+            match = SCIM_PATH.fullmatch(scope["path"])
             if match is not None:
                 await self.scim(scope, receive, send, match["org"], match["rest"] or "")
                 return
@@ -72,6 +82,7 @@ class ScimEndpoint:
         self.api = ScimApi(hub)
         self.touch_after = timedelta(seconds=hub.settings.token_touch_seconds)
         self.tokens = tokens.TokenCache(hub.settings.token_cache_seconds)
+        self.rejections = RejectionLimiter(hub.db, hub.settings)
         self.inline = hub.db.is_sqlite
 
     async def __call__(
@@ -81,15 +92,18 @@ class ScimEndpoint:
         info["org_id"] = org_id
         tracking_id: str | None = info.get("tracking_id")
         reply = await self._reply(scope, receive, org_id, rest, tracking_id)
-        await self._send(send, info, reply)
+        # RFC 9110 §9.3.2: HEAD answers as GET would, without the body.
+        await self._send(send, info, reply, with_body=scope["method"] != "HEAD")
 
     async def _reply(
         self, scope: Scope, receive: Receive, org_id: str, rest: str, tracking_id: str | None
     ) -> Reply:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        method = scope["method"]
+        method = "GET" if scope["method"] == "HEAD" else scope["method"]
+        params = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
         try:
             _check_accept(headers.get("accept"))
+            _refuse_nul(org_id, rest, params)
         except IdsyncError as exc:
             return error_reply(exc, tracking_id)
         body, body_error, size = None, None, 0
@@ -103,14 +117,16 @@ class ScimEndpoint:
         call = Call(
             method=method,
             path=rest,
-            params=dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)),
+            params=params,
             headers={k: v for k, v in headers.items() if k in _FORWARDED},
             body=body,
             body_error=body_error,
         )
+        client = scope.get("client")
         arguments = (
             org_id,
             headers.get("authorization"),
+            client[0] if client else "unknown",
             call,
             self._base_url(scope, headers, org_id),
             tracking_id,
@@ -135,24 +151,32 @@ class ScimEndpoint:
         self,
         org_id: str,
         authorization: str | None,
+        source: str,
         call: Call,
         base_url: str,
         tracking_id: str | None,
     ) -> Reply:
         with self.hub.db.read():
             try:
-                tenant = self._tenant(org_id, authorization, base_url, tracking_id)
+                tenant = self._tenant(org_id, authorization, source, base_url, tracking_id)
             except IdsyncError as exc:
                 return error_reply(exc, tracking_id)
             return self.api.handle(tenant, call)
 
     def _tenant(
-        self, org_id: str, authorization: str | None, base_url: str, tracking_id: str | None
+        self,
+        org_id: str,
+        authorization: str | None,
+        source: str,
+        base_url: str,
+        tracking_id: str | None,
     ) -> Tenant:
         auth = tokens.authenticate(
             self.hub.db,
             authorization,
             touch_after=self.touch_after,
+            limiter=self.rejections,
+            source=source,
             cache=self.tokens,
             tracking_id=tracking_id,
         )
@@ -189,12 +213,17 @@ class ScimEndpoint:
         if not raw.strip():
             raise IdsyncError(INVALID_SYNTAX, reason="the request has no body")
         try:
-            return orjson.loads(raw), len(raw)
+            body = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
+            if "depth limit" in str(exc):
+                # orjson stops at 1024 levels, before the walk below could.
+                raise IdsyncError(NESTED_TOO_DEEP, limit=MAX_JSON_DEPTH) from None
             raise IdsyncError(INVALID_SYNTAX, reason=f"it is not valid JSON ({exc})") from None
+        _check_json(body)
+        return body, len(raw)
 
     @staticmethod
-    async def _send(send: Send, info: dict[str, Any], reply: Reply) -> None:
+    async def _send(send: Send, info: dict[str, Any], reply: Reply, *, with_body: bool) -> None:
         headers: list[tuple[bytes, bytes]] = [
             (name.lower().encode("latin-1"), value.encode("latin-1"))
             for name, value in reply.headers.items()
@@ -213,7 +242,39 @@ class ScimEndpoint:
         if reply.status != 304:
             headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await send({"type": "http.response.body", "body": body if with_body else b""})
+
+
+def _refuse_nul(org_id: str, rest: str, params: dict[str, str]) -> None:
+    """A NUL in the URL (``%00``) is refused here, so that no backend ever sees it."""
+    if "\x00" in org_id or "\x00" in rest:
+        raise IdsyncError(NUL_CHARACTER, where="the URL path")
+    for name, value in params.items():
+        if "\x00" in name or "\x00" in value:
+            raise IdsyncError(NUL_CHARACTER, where=f"the query parameter {name!r}")
+
+
+def _check_json(body: Any) -> None:
+    """Refuse bodies nested deeper than MAX_JSON_DEPTH, or holding a NUL in any string.
+
+    One walk without recursion, before any code that recurses over the body runs.
+    """
+    stack: list[tuple[Any, int]] = [(body, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+            if any("\x00" in key for key in node):
+                raise IdsyncError(NUL_CHARACTER, where="an attribute name of the body")
+        elif isinstance(node, list):
+            children = node
+        else:
+            if isinstance(node, str) and "\x00" in node:
+                raise IdsyncError(NUL_CHARACTER, where="a value of the body")
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise IdsyncError(NESTED_TOO_DEEP, limit=MAX_JSON_DEPTH)
+        stack.extend((child, depth + 1) for child in children)
 
 
 def _hashes_a_password(body: Any) -> bool:

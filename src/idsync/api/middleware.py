@@ -19,6 +19,14 @@ from idsync.logs import get_logger
 
 log = get_logger("idsync.http")
 
+_SECURITY_HEADERS = (
+    # Browsers must not guess a type for a body (an error echoing input as HTML).
+    (b"x-content-type-options", b"nosniff"),
+    # SCIM answers carry personal data: no proxy or browser may keep a copy (RFC 9111
+    # §5.2.2.5). The few answers that do not (health, the OpenAPI document) lose little.
+    (b"cache-control", b"no-store"),
+)
+
 
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp) -> None:
@@ -36,14 +44,14 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         status = 500
         response_started = False
-        header = (b"x-tracking-id", tracking_id.encode("ascii"))
+        headers = [(b"x-tracking-id", tracking_id.encode("ascii")), *_SECURITY_HEADERS]
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, response_started
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), header]
+                message["headers"] = [*message.get("headers", []), *headers]
             await send(message)
 
         try:

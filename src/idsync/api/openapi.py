@@ -9,8 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from idsync import __version__
+from idsync.hub.listing import MAX_START_INDEX
 from idsync.scim.attributes import AttributeDef
 from idsync.scim.provider import default_description
+from idsync.scim.schemas import BULK_REQUEST, CORE_SCHEMA, PATCH_OP, SEARCH_REQUEST
 
 JSON = dict[str, Any]
 
@@ -46,9 +48,20 @@ def _attribute_schema(attribute: AttributeDef) -> JSON:
     return schema
 
 
+def _schemas(urn: str) -> JSON:
+    """``schemas``: the hub refuses a message whose list lacks its URN (RFC 7644 §3)."""
+    return {
+        "type": "array",
+        "items": {"type": "string"},
+        "minItems": 1,
+        "contains": {"const": urn},
+        "description": f"Must list {urn} (compared without regard to case).",
+    }
+
+
 def _resource_schema(name: str) -> JSON:
     rts = default_description().resource_types[name]
-    properties: JSON = {"schemas": {"type": "array", "items": {"type": "string"}}}
+    properties: JSON = {"schemas": _schemas(CORE_SCHEMA[name])}
     required = ["schemas"]
     for extension, attribute in rts.all_attributes():
         if extension is None:
@@ -87,6 +100,21 @@ _COMMON_ERRORS = {
     "400": _error("Invalid request (scimType says why: invalidFilter, invalidValue, …)."),
     "401": _error("Missing, unknown, expired or revoked bearer token."),
     "404": _error("No such resource, endpoint or organisation."),
+    "406": _error("The Accept header asks for a type other than (scim+)json."),
+    "429": {
+        **_error("Too many requests with refused credentials from this address."),
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds until credentials are checked again.",
+                "schema": {"type": "string"},
+            }
+        },
+    },
+    "503": _error("The hub cannot reach its database."),
+}
+_BODY_ERRORS = {
+    "413": _error("The body is larger than the hub takes."),
+    "415": _error("The body is not application/scim+json or application/json."),
 }
 
 _TRACKING = {
@@ -106,8 +134,10 @@ def _operation(
     tags: tuple[str, ...] = ("SCIM",),
 ) -> JSON:
     operation: JSON = {"summary": summary, "tags": list(tags), "responses": {}}
-    for status, response in {**responses, **_COMMON_ERRORS}.items():
-        operation["responses"][status] = {**response, "headers": _TRACKING}
+    errors = {**_COMMON_ERRORS, **(_BODY_ERRORS if body is not None else {})}
+    for status, response in {**responses, **errors}.items():
+        headers = {**response.get("headers", {}), **_TRACKING}
+        operation["responses"][status] = {**response, "headers": headers}
     if body is not None:
         operation["requestBody"] = {"required": True, "content": _content(body)}
     if parameters:
@@ -115,14 +145,20 @@ def _operation(
     return operation
 
 
-def _query(name: str, description: str, kind: str = "string") -> JSON:
+def _query(name: str, description: str, schema: JSON | None = None) -> JSON:
     return {
         "name": name,
         "in": "query",
         "required": False,
         "description": description,
-        "schema": {"type": kind},
+        "schema": schema or {"type": "string"},
     }
+
+
+# RFC 7644 §3.4.2.4: a startIndex below 1 is read as 1 and a negative count as 0; the
+# document asks for what a client should send. Beyond 2^63-1 no database can page.
+_START_INDEX = {"type": "integer", "minimum": 1, "maximum": MAX_START_INDEX}
+_COUNT = {"type": "integer", "minimum": 0}
 
 
 _PROJECTION = [
@@ -133,8 +169,8 @@ _LISTING = [
     _query("filter", 'RFC 7644 §3.4.2.2 filter, e.g. userName eq "bjensen@example.com".'),
     _query("sortBy", "Attribute to sort by."),
     _query("sortOrder", "ascending or descending."),
-    _query("startIndex", "1-based index of the first result.", "integer"),
-    _query("count", "Page size (at most filter.maxResults).", "integer"),
+    _query("startIndex", "1-based index of the first result.", _START_INDEX),
+    _query("count", "Page size (at most filter.maxResults).", _COUNT),
     *_PROJECTION,
 ]
 _IF_MATCH = {
@@ -293,11 +329,13 @@ def openapi_document() -> JSON:
                 body=_ref("BulkRequest"),
             )
         },
+        # RFC 7644 §3.11 defines /Me for every SCIM method; without it each answers 501.
         "/Me": {
-            "get": _operation(
+            method: _operation(
                 "Not available: tokens belong to organisations, not users",
                 {"501": _error("Not implemented.")},
             )
+            for method in ("get", "post", "put", "patch", "delete")
         },
     }
     paths: JSON = {
@@ -305,8 +343,20 @@ def openapi_document() -> JSON:
             "get": {
                 "summary": "Liveness and database reachability",
                 "tags": ["Operations"],
+                "security": [],
                 "responses": {
-                    "200": {"description": "Ready."},
+                    "200": {
+                        "description": "Ready.",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["status"],
+                                    "properties": {"status": {"const": "ok"}},
+                                }
+                            }
+                        },
+                    },
                     "503": _error("The database is unreachable."),
                 },
             }
@@ -315,7 +365,13 @@ def openapi_document() -> JSON:
             "get": {
                 "summary": "This document",
                 "tags": ["Operations"],
-                "responses": {"200": {"description": "OpenAPI 3.1."}},
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "OpenAPI 3.1.",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    }
+                },
             }
         },
     }
@@ -373,7 +429,7 @@ def openapi_document() -> JSON:
                     "type": "object",
                     "required": ["schemas", "Operations"],
                     "properties": {
-                        "schemas": {"type": "array", "items": {"type": "string"}},
+                        "schemas": _schemas(PATCH_OP),
                         "Operations": {
                             "type": "array",
                             "items": {
@@ -389,22 +445,24 @@ def openapi_document() -> JSON:
                 },
                 "SearchRequest": {
                     "type": "object",
+                    "required": ["schemas"],
                     "properties": {
-                        "schemas": {"type": "array", "items": {"type": "string"}},
+                        "schemas": _schemas(SEARCH_REQUEST),
                         "filter": {"type": "string"},
                         "sortBy": {"type": "string"},
-                        "sortOrder": {"type": "string"},
-                        "startIndex": {"type": "integer"},
-                        "count": {"type": "integer"},
+                        "sortOrder": {"type": "string", "enum": ["ascending", "descending"]},
+                        "startIndex": _START_INDEX,
+                        "count": _COUNT,
                         "attributes": {"type": "array", "items": {"type": "string"}},
                         "excludedAttributes": {"type": "array", "items": {"type": "string"}},
                     },
                 },
                 "BulkRequest": {
                     "type": "object",
+                    "required": ["schemas", "Operations"],
                     "properties": {
-                        "schemas": {"type": "array", "items": {"type": "string"}},
-                        "failOnErrors": {"type": "integer"},
+                        "schemas": _schemas(BULK_REQUEST),
+                        "failOnErrors": {"type": "integer", "minimum": 0},
                         "Operations": {"type": "array", "items": {"type": "object"}},
                     },
                 },

@@ -73,8 +73,13 @@ class ScimApi:
 
     def _allow(self, call: Call, *methods: str) -> None:
         if call.method not in methods:
+            # HEAD is served wherever GET is (the HTTP layer turns it into a GET).
+            allowed = ("HEAD", *methods) if "GET" in methods else methods
             raise IdsyncError(
-                METHOD_NOT_ALLOWED, method=call.method, path=call.path, allowed=", ".join(methods)
+                METHOD_NOT_ALLOWED,
+                method=call.method,
+                path=call.path,
+                allowed=", ".join(sorted(allowed)),
             )
 
     # --- discovery ------------------------------------------------------------------------------
@@ -106,6 +111,8 @@ class ScimApi:
         return Reply(200, discovery.schema(tenant, urn))
 
     def _me(self, tenant: Tenant, call: Call, rest: list[str]) -> Reply:
+        # RFC 7644 §3.11 defines /Me for the SCIM methods; any other method is a 405.
+        self._allow(call, "GET", "POST", "PUT", "PATCH", "DELETE")
         raise IdsyncError(
             NOT_IMPLEMENTED,
             feature="/Me",

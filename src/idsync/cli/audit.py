@@ -57,7 +57,17 @@ def list_(
         return
     table(
         "Audit log",
-        ["time", "org", "category", "activity", "result", "actor", "target", "tracking id"],
+        [
+            "time",
+            "org",
+            "category",
+            "activity",
+            "result",
+            "count",
+            "actor",
+            "target",
+            "tracking id",
+        ],
         [
             [
                 e.occurred_at,
@@ -65,6 +75,7 @@ def list_(
                 e.category,
                 e.activity,
                 e.result,
+                e.count,
                 e.actor,
                 e.target,
                 e.tracking_id,

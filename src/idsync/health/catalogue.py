@@ -176,6 +176,22 @@ PATCH_TOO_COSTLY = _entry(
     "operations over several requests.",
     "tooMany",
 )
+NUL_CHARACTER = _entry(
+    "IDS-400-016",
+    "NUL character",
+    "The request holds the NUL character (U+0000) in {where}: no attribute can store it "
+    "(PostgreSQL text cannot hold it, so idsync refuses it on every database).",
+    "Remove the character from the value and send the request again.",
+    "invalidValue",
+)
+NESTED_TOO_DEEP = _entry(
+    "IDS-400-017",
+    "JSON nested too deep",
+    "The request body nests JSON objects and arrays more than {limit} levels deep.",
+    "SCIM messages nest a few levels at most (RFC 7643 §2); send the body without the extra "
+    "nesting (RFC 8259 §9 lets a server limit it).",
+    "invalidSyntax",
+)
 BULK_CIRCULAR = _entry(
     "IDS-409-003",
     "circular bulk reference",
@@ -214,7 +230,7 @@ TOKEN_EXPIRED = _entry(
 AUTH_SCHEME = _entry(
     "IDS-401-005",
     "wrong authentication scheme",
-    "The Authorization header uses the {scheme!r} scheme; this endpoint takes only bearer tokens.",
+    "The Authorization header uses {scheme}; this endpoint takes only bearer tokens.",
     "Send 'Authorization: Bearer <token>'.",
 )
 
@@ -313,6 +329,22 @@ BULK_TOO_MANY_OPERATIONS = _entry(
     "The bulk request has {count} operations; this hub takes at most {limit}.",
     "Send the operations in several bulk requests (ServiceProviderConfig bulk.maxOperations).",
     "tooMany",
+)
+
+CONCURRENT_CHANGE = _entry(
+    "IDS-409-008",
+    "concurrent change",
+    "Another request changed the same resources at the same moment ({reason}); this "
+    "request changed nothing.",
+    "Send the request again.",
+)
+TOO_MANY_REJECTED = _entry(
+    "IDS-429-001",
+    "too many rejected credentials",
+    "More than {limit} requests from {source} had their credentials refused within {window} "
+    "seconds.",
+    "Fix the client's secret token (idsync token create --org <org id> makes a new one); "
+    "requests are refused without being checked for the next {retry_after} seconds.",
 )
 
 # --- 5xx: our side ----------------------------------------------------------------------

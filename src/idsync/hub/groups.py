@@ -196,7 +196,7 @@ class GroupService(ResourceService):
 
     def delete(self, tenant: Tenant, group_id: str, if_match: str | None) -> None:
         with self.db.write() as conn:
-            row = self._existing(conn, tenant, group_id, for_update=True)
+            row = self._existing(conn, tenant, group_id, for_delete=True)
             check_version(row, if_match, "Group")
             store.touch_groups(conn, store.groups_containing(conn, group_id=group_id), utcnow())
             store.delete_row(conn, "Group", tenant.org_id, group_id)
@@ -208,9 +208,10 @@ class GroupService(ResourceService):
     ) -> tuple[list[str], list[str]]:
         """Split ids into users and groups of this organisation; report the others."""
         wanted = list(dict.fromkeys(ids))
-        users = store.existing_ids(conn, "User", tenant.org_id, wanted)
+        # Kept (locked) until the memberships are written: see store.existing_ids.
+        users = store.existing_ids(conn, "User", tenant.org_id, wanted, keep=True)
         groups = store.existing_ids(
-            conn, "Group", tenant.org_id, [i for i in wanted if i not in users]
+            conn, "Group", tenant.org_id, [i for i in wanted if i not in users], keep=True
         )
         unknown = [i for i in wanted if i not in users and i not in groups]
         if unknown:
@@ -221,6 +222,7 @@ class GroupService(ResourceService):
         if group_id in groups:
             raise IdsyncError(MEMBERSHIP_CYCLE, member=group_id, group=group_id)
         if groups:
+            store.lock_nesting(conn, tenant.org_id)
             cycle = store.ancestors(conn, group_id) & groups
             if cycle:
                 raise IdsyncError(MEMBERSHIP_CYCLE, member=sorted(cycle)[0], group=group_id)
@@ -231,33 +233,27 @@ class GroupService(ResourceService):
     ) -> bool:
         if not ids:
             return False
-        user_ids, group_ids = self._resolve(conn, tenant, group_id, ids)
-        present = store.present_members(conn, group_id, [*user_ids, *group_ids])
-        added = store.insert_members(
-            conn,
-            tenant.org_id,
-            group_id,
-            [u for u in user_ids if u not in present],
-            [g for g in group_ids if g not in present],
-            now,
+        # Members already there are neither resolved nor locked: a user being deleted
+        # holds its row and waits for this group, and must not wait for us in turn.
+        present = store.present_members(conn, group_id, ids)
+        user_ids, group_ids = self._resolve(
+            conn, tenant, group_id, [i for i in ids if i not in present]
         )
+        added = store.insert_members(conn, tenant.org_id, group_id, user_ids, group_ids, now)
         return added > 0
 
     def _replace_members(
         self, conn: Connection, tenant: Tenant, group_id: str, ids: Sequence[str], now: datetime
     ) -> bool:
-        user_ids, group_ids = self._resolve(conn, tenant, group_id, ids) if ids else ([], [])
         current_users, current_groups = store.member_ids(conn, group_id)
-        wanted = set(user_ids) | set(group_ids)
-        removed = store.remove_members(conn, group_id, (current_users | current_groups) - wanted)
-        added = store.insert_members(
-            conn,
-            tenant.org_id,
-            group_id,
-            [u for u in user_ids if u not in current_users],
-            [g for g in group_ids if g not in current_groups],
-            now,
+        current = current_users | current_groups
+        # As in _add: only members not there yet are resolved (and locked).
+        new_ids = [i for i in ids if i not in current]
+        user_ids, group_ids = (
+            self._resolve(conn, tenant, group_id, new_ids) if new_ids else ([], [])
         )
+        removed = store.remove_members(conn, group_id, current - set(ids))
+        added = store.insert_members(conn, tenant.org_id, group_id, user_ids, group_ids, now)
         return bool(removed or added)
 
     def _member_step(

@@ -11,6 +11,8 @@ from idsync.health.catalogue import INVALID_PARAMETER, INVALID_SYNTAX, IdsyncErr
 from idsync.scim.projection import split_list
 from idsync.scim.schemas import LIST_RESPONSE, SEARCH_REQUEST
 
+MAX_START_INDEX = 2**63 - 1
+
 
 @dataclass(frozen=True)
 class ListQuery:
@@ -63,12 +65,21 @@ def _build(
 ) -> ListQuery:
     # RFC 7644 §3.4.2.4: startIndex below 1 reads as 1, a negative count as 0.
     start = max(1, _integer("startIndex", start_index)) if start_index not in (None, "") else 1
+    if start > MAX_START_INDEX:
+        # Both databases take a signed 64-bit OFFSET; nothing lies beyond it anyway.
+        raise IdsyncError(
+            INVALID_PARAMETER, name="startIndex", reason=f"it must be at most {MAX_START_INDEX}"
+        )
     size = _integer("count", count) if count not in (None, "") else settings.default_page_size
     size = min(max(0, size), settings.max_page_size)
     if filter is not None and not isinstance(filter, str):
         raise IdsyncError(INVALID_PARAMETER, name="filter", reason="it must be a string")
     if sort_by is not None and not isinstance(sort_by, str):
         raise IdsyncError(INVALID_PARAMETER, name="sortBy", reason="it must be a string")
+    for name, names in (("attributes", attributes), ("excludedAttributes", excluded)):
+        # RFC 7644 §3.4.3: a list of strings in a SearchRequest (a comma list in a URL).
+        if names is not None and not isinstance(names, str | list):
+            raise IdsyncError(INVALID_PARAMETER, name=name, reason="it must be a list of strings")
     return ListQuery(
         filter=filter or None,
         sort_by=sort_by or None,

@@ -150,10 +150,21 @@ class ResourceService:
             return self.render(conn, tenant, [row], projection)[0], row.version
 
     def _existing(
-        self, conn: Connection, tenant: Tenant, resource_id: str, *, for_update: bool = False
+        self,
+        conn: Connection,
+        tenant: Tenant,
+        resource_id: str,
+        *,
+        for_update: bool = False,
+        for_delete: bool = False,
     ) -> Row[Any]:
         row = store.get_row(
-            conn, self.resource_type, tenant.org_id, resource_id, for_update=for_update
+            conn,
+            self.resource_type,
+            tenant.org_id,
+            resource_id,
+            for_update=for_update,
+            for_delete=for_delete,
         )
         if row is None:
             raise IdsyncError(RESOURCE_NOT_FOUND, resource_type=self.resource_type, id=resource_id)

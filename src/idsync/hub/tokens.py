@@ -27,6 +27,7 @@ from idsync.health.catalogue import (
     TOKEN_UNKNOWN,
     IdsyncError,
 )
+from idsync.hub.rejections import Refusal, RejectionLimiter
 from idsync.scim.values import format_datetime
 from idsync.store import audit, orgs, tokens
 from idsync.store.database import Database
@@ -127,11 +128,42 @@ def bearer_secret(authorization: str | None) -> str:
         raise IdsyncError(TOKEN_MISSING)
     scheme, _, secret = authorization.strip().partition(" ")
     if scheme.lower() != "bearer":
-        raise IdsyncError(AUTH_SCHEME, scheme=scheme[:20])
+        raise IdsyncError(AUTH_SCHEME, scheme=_named_scheme(scheme))
     secret = secret.strip()
     if not secret:
         raise IdsyncError(TOKEN_MISSING)
     return secret
+
+
+# The IANA HTTP Authentication Scheme Registry (RFC 9110 §16.4), plus the schemes SCIM
+# clients are known to send by mistake. Anything else may be the secret itself, sent
+# without "Bearer ": none of it is echoed.
+_KNOWN_SCHEMES = {
+    s.lower(): s
+    for s in (
+        "Basic",
+        "Concealed",
+        "Digest",
+        "DPoP",
+        "GNAP",
+        "HOBA",
+        "Mutual",
+        "Negotiate",
+        "OAuth",
+        "PrivateToken",
+        "SCRAM-SHA-1",
+        "SCRAM-SHA-256",
+        "vapid",
+        "Token",
+        "SSWS",
+        "ApiKey",
+    )
+}
+
+
+def _named_scheme(scheme: str) -> str:
+    known = _KNOWN_SCHEMES.get(scheme.lower())
+    return f"the {known!r} scheme" if known else "no scheme idsync knows (or none at all)"
 
 
 class TokenCache:
@@ -168,15 +200,17 @@ def authenticate(
     authorization: str | None,
     *,
     touch_after: timedelta,
+    limiter: RejectionLimiter,
+    source: str,
     cache: TokenCache | None = None,
     tracking_id: str | None = None,
 ) -> Authenticated:
-    """The token's organisation, or an IdsyncError (401) that is also written to the audit log."""
+    """The token's organisation, or an IdsyncError: 401, counted in the audit log, or 429
+    once ``source`` has been refused too often (see ``hub.rejections``)."""
     try:
         secret = bearer_secret(authorization)
     except IdsyncError as exc:
-        _record_rejection(db, None, None, exc, tracking_id)
-        raise
+        raise limiter.refuse(Refusal(source, exc, None, tracking_id)) from None
     digest = hash_secret(secret)
     match = cache.get(digest) if cache is not None else None
     cached = match is not None
@@ -184,9 +218,7 @@ def authenticate(
         with db.read() as conn:
             match = tokens.find_by_hash(conn, digest)
     if match is None or not hmac.compare_digest(match.secret_hash, digest):
-        error = IdsyncError(TOKEN_UNKNOWN)
-        _record_rejection(db, None, None, error, tracking_id)
-        raise error
+        raise limiter.refuse(Refusal(source, IdsyncError(TOKEN_UNKNOWN), None, tracking_id))
     token = match.token
     now = utcnow()
     if token.revoked_at is not None:
@@ -209,30 +241,4 @@ def authenticate(
         return Authenticated(
             token.org_id, token.id, match.schema_revision, match.group_patch_response
         )
-    _record_rejection(db, token.org_id, token, error, tracking_id)
-    raise error
-
-
-def _record_rejection(
-    db: Database,
-    org_id: str | None,
-    token: TokenRecord | None,
-    error: IdsyncError,
-    tracking_id: str | None,
-) -> None:
-    with db.write() as conn:
-        audit.record(
-            conn,
-            org_id=org_id,
-            category="Security",
-            activity="Reject token",
-            result="failure",
-            actor=f"token:{token.id}" if token else "anonymous",
-            target=token.id if token else None,
-            tracking_id=tracking_id,
-            details={
-                "code": error.error.code,
-                "reason": error.error.title,
-                **({"prefix": token.prefix} if token else {}),
-            },
-        )
+    raise limiter.refuse(Refusal(source, error, token, tracking_id))

@@ -248,7 +248,7 @@ class UserService(ResourceService):
 
     def delete(self, tenant: Tenant, user_id: str, if_match: str | None) -> None:
         with self.db.write() as conn:
-            row = self._existing(conn, tenant, user_id, for_update=True)
+            row = self._existing(conn, tenant, user_id, for_delete=True)
             check_version(row, if_match, "User")
             now = utcnow()
             store.touch_groups(conn, store.groups_containing(conn, user_id=user_id), now)

@@ -26,7 +26,7 @@ from scim2_models.path import (
     ValuePath,
 )
 
-from idsync.health.catalogue import INVALID_FILTER, SENSITIVE, IdsyncError
+from idsync.health.catalogue import INVALID_FILTER, NUL_CHARACTER, SENSITIVE, IdsyncError
 from idsync.scim.resource_types import Resolved, ResourceTypeSchema
 from idsync.scim.values import parse_datetime
 
@@ -36,6 +36,9 @@ _SIMPLE_EQ = re.compile(
     r'\s*(?P<attr>[A-Za-z][A-Za-z0-9_-]*)\s+(?i:eq)\s+"(?P<value>(?:[^"\\]|\\["\\/bfnrt])*)"\s*'
 )
 
+# A \u0000 escape not itself escaped (an even number of backslashes before it).
+_ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
 
 def parse_filter(text: str) -> FilterNode:
     """Parse a filter string; raises IdsyncError(INVALID_FILTER) on bad syntax."""
@@ -43,9 +46,18 @@ def parse_filter(text: str) -> FilterNode:
         raise IdsyncError(
             INVALID_FILTER, reason=f"it is longer than {MAX_FILTER_LENGTH} characters"
         )
+    if "\\u0000" in text and _ESCAPED_NUL.search(text):
+        raise IdsyncError(NUL_CHARACTER, where="the filter")
     fast = _SIMPLE_EQ.fullmatch(text)
     if fast is not None:
-        value = json.loads(f'"{fast["value"]}"')
+        try:
+            value = json.loads(f'"{fast["value"]}"')
+        except ValueError:
+            # RFC 7644 §3.4.2.2 compares with JSON values, and RFC 8259 §7 allows
+            # control characters in a JSON string only escaped (a tab as \t).
+            raise IdsyncError(
+                INVALID_FILTER, reason="a control character in a string must be escaped"
+            ) from None
         return Comparison(AttrPath(attr=fast["attr"]), CompareOperator.eq, value)
     try:
         return ScimFilter(text).ast

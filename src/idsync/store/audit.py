@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql, sqlite
 
 from idsync.store.models import AUDIT_EVENTS
 from idsync.store.types import utcnow
@@ -27,6 +28,8 @@ class AuditRecord:
     target: str | None
     tracking_id: str | None
     details: dict[str, Any]
+    count: int = 1
+    """How many events the row stands for (rejections are counted per source and window)."""
 
 
 def record(
@@ -54,6 +57,63 @@ def record(
             details=details or {},
         )
     )
+
+
+def count(
+    conn: Connection,
+    key: str,
+    *,
+    org_id: str | None,
+    category: str,
+    activity: str,
+    result: str,
+    actor: str,
+    target: str | None,
+    tracking_id: str | None,
+    details: dict[str, Any],
+) -> int:
+    """Add one event to the row named ``key`` (made by the first one); the row's new count.
+
+    One statement, atomic on both databases (INSERT … ON CONFLICT DO UPDATE … RETURNING),
+    so processes counting the same key at once never lose a count.
+    """
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(_events)
+        .values(
+            org_id=org_id,
+            occurred_at=utcnow(),
+            category=category,
+            activity=activity,
+            result=result,
+            actor=actor,
+            target=target,
+            tracking_id=tracking_id,
+            details=details,
+            count=1,
+            aggregate_key=key,
+        )
+        .on_conflict_do_update(
+            index_elements=[_events.c.aggregate_key], set_={"count": _events.c.count + 1}
+        )
+        .returning(_events.c.count)
+    )
+    return int(conn.execute(statement).scalar_one())
+
+
+def prune(conn: Connection, before: datetime, *, limit: int) -> int:
+    """Delete up to ``limit`` of the oldest events before ``before``; how many went.
+
+    A range scan of the ``occurred_at`` index: it reads only the rows it deletes, so
+    callers can prune a little on every write without a full scan.
+    """
+    doomed = (
+        sa.select(_events.c.id)
+        .where(_events.c.occurred_at < before)
+        .order_by(_events.c.occurred_at)
+        .limit(limit)
+    )
+    return int(conn.execute(_events.delete().where(_events.c.id.in_(doomed))).rowcount or 0)
 
 
 def query(
@@ -91,6 +151,7 @@ def query(
             r.target,
             r.tracking_id,
             r.details,
+            r._mapping["count"],  # ``r.count`` is the tuple method
         )
         for r in conn.execute(stmt)
     ]

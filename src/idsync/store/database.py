@@ -6,6 +6,7 @@ same code; the differences are confined here and in ``filter_sql.py``.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -16,10 +17,16 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
-from idsync.health.catalogue import DATABASE_UNAVAILABLE, INVALID_DATABASE_URL, IdsyncError
+from idsync.health.catalogue import (
+    CONCURRENT_CHANGE,
+    DATABASE_UNAVAILABLE,
+    INVALID_DATABASE_URL,
+    NUL_CHARACTER,
+    IdsyncError,
+)
 from idsync.scim.compare import fold
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -56,7 +63,13 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = normalize_url(url)
         self.dialect = self.url.get_backend_name()
-        self.engine: Engine = create_engine(self.url, echo=echo, **self._engine_options())
+        if self.dialect == "sqlite":
+            _create_private_file(self.url)
+        # hide_parameters: a statement's values (argon2 hashes, users' documents) never
+        # reach an exception's text, and so never a log line.
+        self.engine: Engine = create_engine(
+            self.url, echo=echo, hide_parameters=True, **self._engine_options()
+        )
         # Within one process, SQLite writers queue on this lock instead of in
         # SQLite's busy handler, which sleeps in coarse steps under contention.
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
@@ -66,6 +79,8 @@ class Database:
         self._main_reader: Connection | None = None
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
+        else:
+            event.listen(self.engine, "handle_error", _terse_postgres_error)
 
     def _engine_options(self) -> dict[str, Any]:
         json_options = {"json_serializer": _dumps, "json_deserializer": orjson.loads}
@@ -175,13 +190,72 @@ class Database:
 
 @contextmanager
 def _unavailable_as_error() -> Iterator[None]:
+    """Database errors a client or an operator can act on, as catalogue errors."""
     try:
         yield
     except OperationalError as exc:
         if _is_connection_failure(exc):
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "connection failed"
             raise IdsyncError(DATABASE_UNAVAILABLE, reason=reason) from exc
+        _raise_if_concurrent(exc)
         raise
+    except DBAPIError as exc:
+        _raise_if_concurrent(exc)
+        if "NUL (0x00)" in str(exc.orig):
+            # psycopg refuses it before sending; the API refuses it earlier, this is for
+            # every other writer (sync cycles) and any path the API does not check.
+            raise IdsyncError(NUL_CHARACTER, where="a value") from exc
+        raise
+
+
+_CONCURRENT_STATES = {
+    "40P01": "the database broke a deadlock between them",
+    "40001": "the database could not serialise them",
+    "23503": "a row it refers to was deleted by the other request",
+}
+
+
+def _raise_if_concurrent(exc: DBAPIError) -> None:
+    """PostgreSQL's answers to two transactions colliding: retrying the request is the fix."""
+    reason = _CONCURRENT_STATES.get(getattr(exc.orig, "sqlstate", None) or "")
+    if reason is not None:
+        raise IdsyncError(CONCURRENT_CHANGE, reason=reason) from exc
+
+
+def _terse_postgres_error(context: ExceptionContext) -> None:
+    """Keep only PostgreSQL's primary message in a database error's text.
+
+    Its DETAIL carries values: "Key (user_name_key)=(…) already exists", "Failing row
+    contains (…)" with the whole row, password hash included. The diagnostics stay on
+    the exception (``orig.diag``) for code that needs them; only the text changes.
+    """
+    original = context.original_exception
+    diag = getattr(original, "diag", None)
+    primary = diag.message_primary if diag is not None else None
+    wrapped = context.sqlalchemy_exception
+    if wrapped is None or not primary:
+        return
+    name = f"{type(original).__module__}.{type(original).__name__}"
+    wrapped.args = (f"({name}) {primary}", *wrapped.args[1:])
+    original.args = (primary,)
+
+
+def _create_private_file(url: URL) -> None:
+    """Create a new SQLite database file readable by its owner only, as the key file is.
+
+    SQLite creates its -wal and -shm files with the database file's permissions, so
+    they are private too. An existing file keeps the permissions it has.
+    """
+    path = url.database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return
+    except OSError:
+        # A missing folder or no permission: SQLite reports it, with the path, on connect.
+        return
 
 
 def _is_connection_failure(exc: OperationalError) -> bool:

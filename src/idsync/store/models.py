@@ -200,10 +200,16 @@ class AuditEvent(Base):
     target: Mapped[str | None] = mapped_column(String(300))
     tracking_id: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    count: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    """How many events this row stands for (repeated rejections are counted, not repeated)."""
+    aggregate_key: Mapped[str | None] = mapped_column(String(200))
+    """Names the events a counted row gathers (source, token prefix, time window)."""
 
     __table_args__ = (
         Index("ix_audit_org_time", "org_id", "occurred_at"),
         Index("ix_audit_activity", "activity", "occurred_at"),
+        Index("ix_audit_aggregate_key", "aggregate_key", unique=True),
+        Index("ix_audit_time", "occurred_at"),
     )
 
 

@@ -40,12 +40,29 @@ class Page:
 
 
 def get_row(
-    conn: Connection, resource_type: str, org_id: str, resource_id: str, *, for_update: bool = False
+    conn: Connection,
+    resource_type: str,
+    org_id: str,
+    resource_id: str,
+    *,
+    for_update: bool = False,
+    for_delete: bool = False,
 ) -> Row[Any] | None:
-    """One resource's row; read to render (with a user's direct groups) or to lock and change."""
-    if for_update:
+    """One resource's row; read to render (with a user's direct groups) or to lock and change.
+
+    On PostgreSQL a row locked to change takes FOR NO KEY UPDATE, the lock an UPDATE of
+    non-key columns takes anyway: it does not block another transaction's foreign-key
+    check on the row (FOR KEY SHARE), such as adding this group to another one. With FOR
+    UPDATE, nesting A in B while B is nested in A deadlocked. A row about to be deleted
+    takes FOR UPDATE, which waits for those checks to finish.
+    """
+    if for_update or for_delete:
         t = table(resource_type)
-        locked = sa.select(t).where(t.c.org_id == org_id, t.c.id == resource_id).with_for_update()
+        locked = (
+            sa.select(t)
+            .where(t.c.org_id == org_id, t.c.id == resource_id)
+            .with_for_update(key_share=not for_delete)
+        )
         return conn.execute(locked).first()
     rows = lookup(conn, resource_type, org_id, "id", resource_id, 0, 1).rows
     return rows[0] if rows else None
@@ -227,14 +244,38 @@ def lookup(
     return Page(found[offset : offset + limit], len(found))
 
 
-def existing_ids(conn: Connection, resource_type: str, org_id: str, ids: Iterable[str]) -> set[str]:
+def existing_ids(
+    conn: Connection, resource_type: str, org_id: str, ids: Iterable[str], *, keep: bool = False
+) -> set[str]:
+    """Which of ``ids`` exist; with ``keep``, they cannot be deleted until this transaction ends.
+
+    ``keep`` takes FOR KEY SHARE on PostgreSQL, the lock a foreign key to the row takes:
+    a membership about to be inserted for a user found here cannot lose its user in
+    between (a concurrent DELETE waits, then sees the membership and removes it too).
+    """
     t = table(resource_type)
     found: set[str] = set()
     for chunk in _chunks(list(set(ids))):
-        found.update(
-            conn.execute(sa.select(t.c.id).where(t.c.org_id == org_id, t.c.id.in_(chunk))).scalars()
-        )
+        query = sa.select(t.c.id).where(t.c.org_id == org_id, t.c.id.in_(chunk))
+        if keep:
+            query = query.with_for_update(read=True, key_share=True)
+        found.update(conn.execute(query).scalars())
     return found
+
+
+def lock_nesting(conn: Connection, org_id: str) -> None:
+    """Serialise the changes that nest groups in one organisation, until the transaction ends.
+
+    A nesting cycle check reads the ancestors of a group; two transactions that each
+    nest one group in the other would both find none and make a cycle. On SQLite,
+    writers are serialised already.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            sa.select(
+                sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(f"nesting:{org_id}", 0))
+            )
+        )
 
 
 # --- memberships --------------------------------------------------------------------------

@@ -8,11 +8,14 @@ can call it (or ``integrations.run_cycle`` per job) instead of this thread.
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from idsync.config import Settings
 from idsync.health.catalogue import IdsyncError
 from idsync.logs import get_logger
+from idsync.store import audit
 from idsync.store import integrations as store
 from idsync.store.database import Database
 from idsync.store.types import utcnow
@@ -38,6 +41,26 @@ def disable_abandoned(db: Database) -> None:
                     status=JobStatus.DISABLED,
                     reason=f"in quarantine since {job.quarantined_at:%Y-%m-%d}; {job.reason}",
                 )
+
+
+AUDIT_PRUNE_EVERY = 3600.0
+"""Seconds between two prunings of the audit log by the scheduler."""
+
+
+def prune_audit_log(db: Database, config: Settings, *, batch: int = 1000) -> int:
+    """Delete audit rows older than ``audit_log_days``, a batch per transaction; how many.
+
+    Small transactions: the first pruning of a large log never holds SQLite's writer
+    for long.
+    """
+    cutoff = utcnow() - timedelta(days=config.audit_log_days)
+    total = 0
+    while True:
+        with db.write() as conn:
+            deleted = audit.prune(conn, cutoff, limit=batch)
+        total += deleted
+        if deleted < batch:
+            return total
 
 
 def run_due_jobs(db: Database, config: Settings, pool: ThreadPoolExecutor) -> int:
@@ -75,6 +98,7 @@ class Scheduler:
         self.db = db
         self.config = config
         self._stop = threading.Event()
+        self._next_prune = 0.0
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="idsync-sync")
         self._thread = threading.Thread(target=self._loop, name="idsync-scheduler", daemon=True)
 
@@ -91,6 +115,9 @@ class Scheduler:
             try:
                 disable_abandoned(self.db)
                 run_due_jobs(self.db, self.config, self._pool)
+                if time.monotonic() >= self._next_prune:
+                    self._next_prune = time.monotonic() + AUDIT_PRUNE_EVERY
+                    prune_audit_log(self.db, self.config)
             except Exception:
                 log.exception("scheduler tick failed")
             self._stop.wait(self.config.scheduler_poll_seconds)
