@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import random
 import shutil
 import socket
 import ssl
+import stat
 import subprocess
 import time
 import uuid
@@ -61,6 +63,8 @@ USER_PASSWORD = "Us3r-p4ssw0rd!"
 RECYCLE_BIN = "766ddcd8-acd0-445e-f3b9-a7f9b6744f2a"
 """The Recycle Bin optional feature's GUID (MS-ADTS §3.1.1.9.1)."""
 _LDAP_PORTS = (389, 636, 3268, 3269)
+PROVISIONED_CONF = Path("etc") / "smb.conf.provisioned"
+"""The smb.conf samba-tool wrote; each DC's own is made from it (:func:`_smb_conf`)."""
 
 # userAccountControl flags (Microsoft: "UserAccountControl property flags").
 NORMAL_ACCOUNT = 0x200
@@ -76,7 +80,11 @@ def samba_version() -> str:
 
 
 def provision(target: Path) -> None:
-    """A fresh domain ``idsync.test`` in ``target`` (no DNS, no services yet)."""
+    """A fresh domain ``idsync.test`` in ``target``, with the OUs and the bind account.
+
+    It is started once here, so that Samba makes its TLS key (RSA 4096: seconds of CPU)
+    once for every DC copied from it, and the base entries are made once too.
+    """
     if target.exists():
         shutil.rmtree(target)
     _run(
@@ -85,6 +93,13 @@ def provision(target: Path) -> None:
         f"--adminpass={ADMIN_PASSWORD}", f"--targetdir={target}",
         "--option=interfaces=127.0.0.1/8", "--option=bind interfaces only=yes",
     )  # fmt: skip
+    (target / "etc" / "smb.conf").rename(target / PROVISIONED_CONF)
+    dc = SambaDC(target, target)
+    dc.start()
+    try:
+        dc.seed_base()
+    finally:
+        dc.stop()
     (target / "ready").write_text(samba_version())
 
 
@@ -184,7 +199,7 @@ class SambaDC:
 
     def configure(self, address: str) -> None:
         self.address = address
-        text = (self.template_root / "etc" / "smb.conf").read_text()
+        text = (self.template_root / PROVISIONED_CONF).read_text()
         self.smb_conf.write_text(_smb_conf(text, self.template_root, self.root, address))
         (self.root / "run").mkdir(exist_ok=True)
 
@@ -415,15 +430,26 @@ def _run(*command: str) -> None:
         raise RuntimeError(f"{' '.join(command[:4])}… failed: {done.stderr.strip()[-2000:]}")
 
 
+def _runtime_files(folder: str, names: list[str]) -> set[str]:
+    """What the template's one run left behind that a copy must not inherit: its sockets
+    and logs (copytree cannot copy a socket)."""
+    return {
+        name
+        for name in names
+        if stat.S_ISSOCK(os.lstat(os.path.join(folder, name)).st_mode)
+        or name == "samba.log"
+        or name.startswith("log.")
+    }
+
+
 def start_dc(template_root: Path, root: Path, *, recycle_bin: bool = False) -> SambaDC:
-    """A DC copied from the template into ``root``, started, with the base OUs and bind account."""
-    shutil.copytree(template_root, root, symlinks=True)
+    """A DC copied from the template into ``root`` and started (OUs and bind account included)."""
+    shutil.copytree(template_root, root, symlinks=True, ignore=_runtime_files)
     dc = SambaDC(root, template_root)
     dc.configure("127.0.0.1")  # an smb.conf for the offline tools; start() picks the address
     if recycle_bin:
         dc.enable_recycle_bin()
     dc.start()
-    dc.seed_base()
     return dc
 
 

@@ -48,7 +48,7 @@ from idsync.store.sync_state import Link, Pending
 from idsync.store.types import utcnow
 from idsync.sync.mapping import AttributeMapping, profile
 from idsync.sync.pages import PageContext, PageProcessor, out_of_scope
-from idsync.sync.records import OBJECT_TYPES, ObjectType, ReadStart, Rejected
+from idsync.sync.records import OBJECT_TYPES, ObjectType, Page, ReadStart, Rejected, Removals
 from idsync.sync.report import CycleReport, LogBook, Tally
 from idsync.sync.scoping import Scope
 from idsync.sync.status import (
@@ -346,11 +346,20 @@ class Cycle:
             watermarks = dict(checkpoint["watermarks"])
             if page.watermark is not None:
                 watermarks[object_type] = page.watermark
+                self._note_removals(object_type, page, full, checkpoint)
             checkpoint.update(phase=object_type, resume=page.resume, watermarks=watermarks)
             self._save(checkpoint)
             written = sum(self.tally.counts[a] for a in ("create", "update", "disable", "delete"))
             if self.progress is not None:
                 self.progress(Progress(object_type, read, written, "read"))
+
+    @staticmethod
+    def _note_removals(
+        object_type: ObjectType, page: Page, full: bool, checkpoint: dict[str, Any]
+    ) -> None:
+        """How the read saw removals, for ``sync status`` (kept with the job at the end)."""
+        removals = page.removals or Removals.of_read(full, page.present is not None)
+        checkpoint["removals"] = {**checkpoint.get("removals", {}), object_type: removals.to_json()}
 
     def _save(self, checkpoint: dict[str, Any]) -> None:
         if self.preview:
@@ -550,6 +559,7 @@ class Cycle:
             "last_cycle_at": now,
             "counts": dict(self.tally.counts),
             "next_run_at": now + timedelta(seconds=self.integration.interval_seconds),
+            "removals": {**(job.removals or {}), **checkpoint.get("removals", {})},
         }
         if refusal is None:
             values.update(

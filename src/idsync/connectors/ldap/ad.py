@@ -117,6 +117,16 @@ def tombstone_object(
     )
 
 
+def deleted_control(supported: Sequence[str]) -> str:
+    """The control that shows deleted objects to a search."""
+    return SHOW_DELETED_OID
+
+
+def is_deleted(attributes: Mapping[str, Sequence[bytes]]) -> bool:
+    """Whether an entry read back ``isDeleted: TRUE`` (LDAP booleans are upper case, RFC 4517 §3.3.3)."""
+    return [value.upper() for value in attributes.get("isdeleted") or ()] == [b"TRUE"]
+
+
 def deleted_objects_base(naming_context: str) -> str:
     return f"<WKGUID={DELETED_OBJECTS_WKGUID},{naming_context}>"
 

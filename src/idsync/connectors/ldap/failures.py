@@ -66,6 +66,14 @@ class Failures:
     def tls_failed(self, reason: str) -> AccessDenied:
         return AccessDenied(catalogue.LDAP_TLS_FAILED, reason=self.scrub(reason), **self._common())
 
+    def deleted_objects_unreadable(self, reason: str) -> AccessDenied:
+        return AccessDenied(
+            catalogue.LDAP_DELETED_OBJECTS_UNREADABLE,
+            reason=reason,
+            bind_dn=self._settings.bind_dn,
+            **self._common(),
+        )
+
     def limit_exceeded(self, result: int) -> Unavailable:
         return Unavailable(
             catalogue.LDAP_LIMIT_EXCEEDED,
