@@ -70,7 +70,7 @@ def test_bind_failure_sub_codes() -> None:
     message = (
         "80090308: LdapErr: DSID-0C09044E, comment: AcceptSecurityContext error, data 52e, v4563"
     )
-    assert ad.bind_reason(message) == "AD data 52e: the password is wrong"
+    assert ad.bind_reason(message) == "AD data 52e: the user name or password is incorrect"
     assert ad.bind_reason(message.replace("52e", "533")) == "AD data 533: the account is disabled"
     assert ad.bind_reason("invalid credentials") is None
 

@@ -28,10 +28,12 @@ ACCOUNTDISABLE = 0x2
 _RANGE = re.compile(r"^(?P<name>[^;]+);range=(?P<low>\d+)-(?P<high>\d+|\*)$", re.IGNORECASE)
 _BIND_DATA = re.compile(r"\bdata ([0-9a-f]{3,8})\b", re.IGNORECASE)
 
-# Sub-codes of a refused bind (Microsoft: "LDAP error 49" / AcceptSecurityContext data codes).
+# Sub-codes of a refused bind (Microsoft: "LDAP error 49" / AcceptSecurityContext data codes,
+# the Win32 errors of the same number: 0x52e ERROR_LOGON_FAILURE "The user name or password
+# is incorrect"). Samba answers 52e for an unknown user too, where Windows answers 525.
 BIND_REASONS: dict[str, str] = {
     "525": "the user does not exist",
-    "52e": "the password is wrong",
+    "52e": "the user name or password is incorrect",
     "530": "the account may not sign in at this time",
     "531": "the account may not sign in from this computer",
     "532": "the password has expired",
