@@ -157,6 +157,26 @@ def test_tombstones_required_but_unreadable_is_an_error_not_silence(dc: SambaDC)
     assert health.details["code"] == "IDS-502-071"
 
 
+def test_a_recycled_object_is_read_as_gone_for_good(recycle_bin_dc: SambaDC) -> None:
+    dc = recycle_bin_dc
+    bob = dc.add_user("bob")
+    gone = dc.guid(bob)
+    with LdapSource(as_admin(dc)) as source:
+        watermark = read(source, "user")[-1].watermark
+        dc.delete(bob)
+        deleted = read(source, "user", watermark)
+        assert by_id(deleted)[gone].removed
+        assert not by_id(deleted)[gone].permanently  # in the Recycle Bin: restorable
+
+        dc.recycle_deleted()
+        state = dc.deleted(gone)
+        assert state is not None
+        assert state.get("isRecycled") == [b"TRUE"]
+        recycled = read(source, "user", deleted[-1].watermark)
+    assert by_id(recycled)[gone].removed
+    assert by_id(recycled)[gone].permanently
+
+
 # --- binds ---------------------------------------------------------------------------------------
 
 

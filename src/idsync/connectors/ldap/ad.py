@@ -6,8 +6,10 @@
 - ``userAccountControl`` bit 0x2 (ADS_UF_ACCOUNTDISABLE) marks a disabled account.
 - Large multi-valued attributes (``member``) come in ranges: ``member;range=0-1499``,
   and the last range ends in ``*`` ("Searching Using Range Retrieval", MS-ADTS §3.1.1.3.1.3.3).
-- Deleted objects stay as tombstones under the Deleted Objects container, found only
-  with the Show Deleted control (LDAP_SERVER_SHOW_DELETED_OID, 1.2.840.113556.1.4.417).
+- Deleted objects stay under the Deleted Objects container, found only with the Show
+  Deleted control (LDAP_SERVER_SHOW_DELETED_OID, 1.2.840.113556.1.4.417) or, once the
+  Recycle Bin has recycled them, only with Show Recycled (LDAP_SERVER_SHOW_RECYCLED_OID,
+  1.2.840.113556.1.4.2064).
 - A refused bind carries a ``data NNN`` sub-code in its diagnostic message
   ("80090308: LdapErr: DSID-0C09044E, comment: AcceptSecurityContext error, data 52e, v4563").
 """
@@ -21,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from idsync.sync.records import ObjectType, SourceObject
 
 SHOW_DELETED_OID = "1.2.840.113556.1.4.417"
+SHOW_RECYCLED_OID = "1.2.840.113556.1.4.2064"
 DELETED_OBJECTS_WKGUID = "18E2EA80684F11D2B9AA00C04F79F805"
 """GUID_DELETED_OBJECTS_CONTAINER_W (MS-ADTS §6.1.1.4): bind to ``<WKGUID=…,NC>``."""
 ACCOUNTDISABLE = 0x2
@@ -120,8 +123,14 @@ def tombstone_object(
 
 
 def deleted_control(supported: Sequence[str]) -> str:
-    """The control that shows deleted objects to a search."""
-    return SHOW_DELETED_OID
+    """The control that shows every deleted object to a search: Show Recycled where the
+    DC has it (Windows Server 2008 R2 and later, Samba 4), else Show Deleted.
+
+    With the Recycle Bin on, an object that moves on from deleted to recycled is visible
+    only under Show Recycled (MS-ADTS §3.1.1.3.4.1.26): with Show Deleted alone, the
+    step that makes a deletion final would never be seen.
+    """
+    return SHOW_RECYCLED_OID if SHOW_RECYCLED_OID in supported else SHOW_DELETED_OID
 
 
 def is_deleted(attributes: Mapping[str, Sequence[bytes]]) -> bool:
