@@ -19,6 +19,8 @@ import pytest
 from idsync.store.database import Database
 from tests.conftest import Server, make_org
 from tests.samba import (
+    ADMIN_DN,
+    ADMIN_PASSWORD,
     BIND_DN,
     BIND_PASSWORD,
     GROUPS,
@@ -137,3 +139,43 @@ def test_active_directory_syncs_into_the_hub_with_an_ordinary_account(
             "cannot read the Deleted Objects container"
             in (status["removals"][object_type]["reason"])
         )
+
+
+def test_a_deleted_user_leaves_its_groups_at_once(dc: SambaDC, connect: Any) -> None:
+    ann, bob, cid = (dc.add_user(n) for n in ("ann", "bob", "cid"))
+    dc.add_group("team", [ann, bob, cid])
+    dc.add_group("ops", [bob])
+    hub = connect(dc)
+    hub.sync()
+    assert hub.groups() == {"team": {upn("ann"), upn("bob"), upn("cid")}, "ops": {upn("bob")}}
+
+    # The groups' uSNChanged does not move when a member is deleted: only the user changes.
+    dc.delete(bob)
+    dc.set_enabled(cid, False)  # disabled in the directory, still a member there
+    report = hub.sync()
+    assert report["counts"]["disable"] == 2, report["counts"]
+    assert hub.users()[upn("bob")]["active"] is False
+    assert hub.groups() == {"team": {upn("ann"), upn("cid")}, "ops": set()}
+
+
+def test_a_user_in_the_recycle_bin_is_disabled_then_deleted_once_recycled(
+    recycle_bin_dc: SambaDC, connect: Any
+) -> None:
+    dc = recycle_bin_dc
+    ann, bob = dc.add_user("ann"), dc.add_user("bob")
+    dc.add_group("team", [ann, bob])
+    hub = connect(dc, bind_dn=ADMIN_DN, password=ADMIN_PASSWORD)
+    hub.sync()
+
+    dc.delete(bob)
+    report = hub.sync()
+    assert report["counts"]["disable"] == 1, report["counts"]
+    assert hub.users()[upn("bob")]["active"] is False  # restorable: kept, disabled
+    assert hub.groups() == {"team": {upn("ann")}}
+
+    dc.recycle_deleted()
+    report = hub.sync()
+    assert report["counts"]["delete"] == 1, report["counts"]
+    assert upn("bob") not in hub.users()  # gone for good
+    status = idsync(hub.database_url, "sync", "status", hub.integration_id)
+    assert status["removals"]["user"]["mode"] == "tombstones"

@@ -47,7 +47,7 @@ from idsync.store.integrations import IntegrationRecord, JobRecord
 from idsync.store.sync_state import Link, Pending
 from idsync.store.types import utcnow
 from idsync.sync.mapping import AttributeMapping, profile
-from idsync.sync.pages import PageContext, PageProcessor, out_of_scope
+from idsync.sync.pages import OUT_OF_SCOPE, PageContext, PageProcessor, out_of_scope
 from idsync.sync.records import OBJECT_TYPES, ObjectType, Page, ReadStart, Rejected, Removals
 from idsync.sync.report import CycleReport, LogBook, Tally
 from idsync.sync.scoping import Scope
@@ -830,7 +830,7 @@ def apply_removals(
                 else target.delete(object_type, ids)
             )
             by_target = {p.target_id: p for p in items}
-            done = []
+            done: list[Pending] = []
             for result in results:
                 item = by_target[result.target_id or result.source_id]
                 if result.error is not None:
@@ -845,7 +845,7 @@ def apply_removals(
                         error=result.error,
                     )
                     continue
-                done.append(item.source_id)
+                done.append(item)
                 tally.add(action)
                 book.add(
                     object_type,
@@ -856,13 +856,28 @@ def apply_removals(
                     target_id=item.target_id,
                     reason=item.reason,
                 )
+            if action == "disable":
+                _leave_groups(target, object_type, done, tally)
             with db.write() as conn:
                 state.set_link_state(
                     conn,
                     integration.id,
                     object_type,
-                    done,
+                    [p.source_id for p in done],
                     "disabled" if action == "disable" else "removed",
                 )
                 state.drop_pending(conn, integration.id, object_type, [p.source_id for p in items])
                 state.write_log(conn, book.take())
+
+
+def _leave_groups(
+    target: Target, object_type: ObjectType, disabled: list[Pending], tally: Tally
+) -> None:
+    """Objects disabled because they left the source leave the groups this integration put
+    them in, now: no group in the source lists them any more, but a source that reads
+    whole member lists (LDAP) re-reads a group only when the group itself changes, and
+    deleting a member does not change it (AD's uSNChanged stays). A user merely disabled
+    in the source, or out of scope, is still listed by its groups and keeps them."""
+    gone = [p.target_id for p in disabled if p.reason != OUT_OF_SCOPE]
+    if gone:
+        tally.add("membersRemoved", target.remove_memberships_of(object_type, gone))
