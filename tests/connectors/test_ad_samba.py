@@ -231,4 +231,25 @@ def test_the_ordinary_bind_account_binds(shared_dc: SambaDC) -> None:
 # --- TLS --------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("mode", ["ldaps", "starttls"])
+def test_a_certificate_for_another_host_name_is_named_as_such(
+    shared_dc: SambaDC, mode: str
+) -> None:
+    url = shared_dc.ldaps_url if mode == "ldaps" else shared_dc.url
+    settings = ad_settings(
+        shared_dc, url=url, start_tls=mode == "starttls", ca_file=shared_dc.ca_file
+    )
+    with LdapSource(settings) as source:
+        health = source.check()
+    assert not health.ok
+    assert health.details["code"] == "IDS-502-070"
+    message = health.details["message"]
+    assert f"does not name {shared_dc.address!r}" in message
+    assert "DC1.idsync.test" in message
+    assert "serialNumber" not in message  # not ldap3's dump of the certificate
+    assert "Samba Administration" not in message
+    scheme = "ldaps" if mode == "ldaps" else "ldap"
+    assert f"--url {scheme}://DC1.idsync.test" in health.details["action"]
+
+
 # --- large groups: range retrieval ---------------------------------------------------------------
