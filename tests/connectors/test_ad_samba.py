@@ -27,7 +27,8 @@ from typing import Any
 import pytest
 
 from idsync.connectors.errors import AccessDenied
-from idsync.connectors.ldap import LdapSource
+from idsync.connectors.ldap import LdapSettings, LdapSource
+from idsync.health.catalogue import IdsyncError
 from idsync.sync.records import MemberRef, ObjectType, Page, ReadStart, SourceObject
 from tests.samba import (
     ADMIN_DN,
@@ -253,3 +254,32 @@ def test_a_certificate_for_another_host_name_is_named_as_such(
 
 
 # --- large groups: range retrieval ---------------------------------------------------------------
+
+
+def test_a_group_larger_than_the_range_is_read_whole(dc: SambaDC) -> None:
+    names = [f"member{n:02d}" for n in range(27)]
+    members = dc.add_users(names)
+    big = dc.add_group("big", members)
+    outer = dc.add_group("outer", [big])  # flattened: its members are big's, read by range too
+    expected = {MemberRef("user", dc.guid(dn)) for dn in members}
+    with LdapSource(ad_settings(dc, range_size=10)) as source:
+        read(source, "user")
+        groups = by_id(read(source, "group"))
+        one = source.read_one("group", dc.guid(big))
+    assert len(groups[dc.guid(big)].members_added) == 27
+    assert set(groups[dc.guid(big)].members_added) == expected
+    assert set(groups[dc.guid(outer)].members_added) == expected
+    assert one is not None
+    assert set(one.members_added) == expected
+
+
+def test_range_size_is_an_active_directory_setting() -> None:
+    with pytest.raises(IdsyncError) as caught:
+        LdapSettings(
+            url="ldap://127.0.0.1",
+            bind_dn="cn=x,dc=example,dc=org",
+            password="x-Secret-9",
+            user_base_dns=("dc=example,dc=org",),
+            range_size=10,
+        )
+    assert "range_size" in caught.value.message

@@ -68,6 +68,10 @@ def test_member_range_retrieval() -> None:
     done = {"member;range=1500-*": [b"CN=last"]}
     assert ad.ranged_values(done, "member") == ([b"CN=last"], None)
     assert ad.ranged_values({"member": [b"CN=a"]}, "member") == ([b"CN=a"], None)
+    sized = {"member;range=10-19": [f"CN=u{n}".encode() for n in range(10, 20)]}
+    assert ad.ranged_values(sized, "member", 10)[1] == "member;range=20-29"  # range_size
+    past_the_end = Entry.of({"dn": "CN=g", "raw_attributes": {"member;range=20-*": None}})
+    assert ad.ranged_values(past_the_end.attributes, "member", 10) == ([], None)
 
 
 def test_bind_failure_sub_codes() -> None:

@@ -78,10 +78,12 @@ def parse_range(description: str) -> tuple[str, int, int | None] | None:
 
 
 def ranged_values(
-    attributes: Mapping[str, Sequence[bytes]], name: str
+    attributes: Mapping[str, Sequence[bytes]], name: str, size: int | None = None
 ) -> tuple[list[bytes], str | None]:
     """The values of ``name`` in an entry, and the attribute to ask for next when AD sent
-    only a range of them (``member;range=1500-*``), or None when it sent all."""
+    only a range of them, or None when it sent the last one (``…-*``). The next range is
+    ``size`` values long (``member;range=1500-1999``), or open (``member;range=1500-*``:
+    as many as the DC sends) without a size."""
     values = list(attributes.get(name.lower(), ()))
     following: str | None = None
     for key, chunk in attributes.items():
@@ -91,7 +93,8 @@ def ranged_values(
         values.extend(chunk)
         _, _, high = parsed
         if high is not None:
-            following = f"{parsed[0]};range={high + 1}-*"
+            end = "*" if size is None else str(high + size)
+            following = f"{parsed[0]};range={high + 1}-{end}"
     return values, following
 
 

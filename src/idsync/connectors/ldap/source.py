@@ -481,16 +481,22 @@ class LdapSource:
         return group_object(entry, self._member_dns(entry), self.settings, index, self.failures)
 
     def _member_dns(self, entry: Entry) -> list[str]:
-        """Every member DN, fetching the further ranges AD sends for large groups."""
+        """Every member DN, asking for the further ranges AD sends of large groups."""
         dns: list[str] = []
+        size = self.settings.range_size
         for name in self.settings.member_attributes:
-            values, following = ad.ranged_values(entry.attributes, name)
+            values, following = ad.ranged_values(entry.attributes, name, size)
             while following is not None:
-                more = self._client.read(entry.dn, [following])
+                asked = following
+                more = self._client.read(entry.dn, [asked])
                 if more is None:
                     break
-                chunk, following = ad.ranged_values(more.attributes, name)
+                chunk, following = ad.ranged_values(more.attributes, name, size)
                 values.extend(chunk)
+                if following == asked:  # no progress: never loop on a server's mistake
+                    raise self.failures.unavailable(
+                        f"{entry.dn}: the server answered {asked} with the same range again"
+                    )
             dns.extend(text(value) for value in values)
         return dns
 
@@ -501,7 +507,7 @@ class LdapSource:
         for kind_ in kinds:
             if not under(dn, self._bases(kind_)):
                 continue
-            attributes = [anchor_attribute, *self.settings.member_attributes]
+            attributes = [anchor_attribute, *self.settings.member_requests]
             entry = self._client.read(dn, attributes, self._filter(kind_))
             anchor = anchor_of(entry, anchor_attribute) if entry else None
             if entry is not None and anchor is not None:
