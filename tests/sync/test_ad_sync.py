@@ -8,6 +8,9 @@ Where tombstones are the point (the Recycle Bin), the domain Administrator binds
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,11 +139,19 @@ def test_active_directory_syncs_into_the_hub_with_an_ordinary_account(
 
     status = idsync(hub.database_url, "sync", "status", hub.integration_id)
     for object_type in ("user", "group"):
-        assert status["removals"][object_type]["mode"] == "sweep"
-        assert (
-            "cannot read the Deleted Objects container"
-            in (status["removals"][object_type]["reason"])
-        )
+        removals = status["removals"][object_type]
+        assert removals["mode"] == "sweep"
+        assert "cannot read the Deleted Objects container" in removals["reason"]
+    shown = subprocess.run(
+        [sys.executable, "-m", "idsync", "sync", "status", hub.integration_id,
+         "--database", hub.database_url],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "80"},
+        check=True,
+    ).stdout  # fmt: skip
+    assert "(users/groups): deletions seen by sweep:" in shown
+    assert "cannot read the Deleted Objects container" in " ".join(shown.split())
 
 
 def test_a_deleted_user_leaves_its_groups_at_once(dc: SambaDC, connect: Any) -> None:
