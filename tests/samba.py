@@ -19,8 +19,9 @@ Tests change the directory with ldap3 as the domain Administrator over LDAPS
 idsync binds as an ordinary *Domain Users* account (:data:`BIND_DN`), as
 docs/ldap.md recommends. What only the DC itself may do (SYSTEM rights) goes
 through Samba's own tools on the DC's database: enabling the AD Recycle Bin
-(:meth:`SambaDC.enable_recycle_bin`, before the start) and recycling deleted objects
-(:meth:`SambaDC.recycle_deleted`, ``samba-tool domain tombstones expunge``).
+(:meth:`SambaDC.enable_recycle_bin`, before the start), granting an account read access
+to the Deleted Objects container (:meth:`SambaDC.grant_deleted_objects`) and recycling
+deleted objects (:meth:`SambaDC.recycle_deleted`, ``samba-tool domain tombstones expunge``).
 """
 
 from __future__ import annotations
@@ -268,6 +269,27 @@ class SambaDC:
             "db.modify(m)\n"
         )
         _run(SYSTEM_PYTHON, "-c", script, str(self.smb_conf), str(self.sam_ldb), RECYCLE_BIN)
+
+    def grant_deleted_objects(self, account: str = BIND_DN) -> None:
+        """Let ``account`` read the Deleted Objects container: *List Contents* and *Read
+        Property* (``LCRP``), what docs/ldap.md tells an administrator to grant with
+        dsacls. Samba's tools need SYSTEM to find the container's security descriptor."""
+        script = (
+            "import sys, ldb\n"
+            "from samba.samdb import SamDB\n"
+            "from samba.auth import system_session\n"
+            "from samba.param import LoadParm\n"
+            "from samba.sd_utils import SDUtils\n"
+            "from samba.dcerpc import security\n"
+            "from samba.ndr import ndr_unpack\n"
+            "lp = LoadParm(); lp.load(sys.argv[1])\n"
+            "db = SamDB(url=sys.argv[2], session_info=system_session(), lp=lp)\n"
+            "found = db.search(base=sys.argv[3], scope=ldb.SCOPE_BASE, attrs=['objectSid'])\n"
+            "sid = ndr_unpack(security.dom_sid, found[0]['objectSid'][0])\n"
+            "container = 'CN=Deleted Objects,%s' % db.domain_dn()\n"
+            "SDUtils(db).dacl_add_ace(container, '(A;;LCRP;;;%s)' % sid)\n"
+        )
+        _run(SYSTEM_PYTHON, "-c", script, str(self.smb_conf), str(self.sam_ldb), account)
 
     def recycle_deleted(self) -> None:
         """Move every deleted object on to the recycled state, as the DC's garbage
