@@ -149,7 +149,7 @@ def test_active_directory_syncs_into_the_hub_with_an_ordinary_account(
         env={**os.environ, "COLUMNS": "80"},
         check=True,
     ).stdout  # fmt: skip
-    assert "(users/groups): deletions seen by sweep:" in shown
+    assert "(users/groups) deletions: sweep — " in shown
     assert "cannot read the Deleted Objects container" in " ".join(shown.split())
 
 

@@ -203,7 +203,7 @@ def _removal_lines(name: str, removals: dict[str, Any]) -> list[str]:
         for r in removals.values()
     }
     return [
-        f"{name} ({'/'.join(f'{t}s' for t in types)}): deletions seen by {mode}: {reason}"
+        f"{name} ({'/'.join(f'{t}s' for t in types)}) deletions: {mode} — {reason}"
         for (mode, reason), types in seen.items()
     ]
 
