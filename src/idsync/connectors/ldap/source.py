@@ -38,6 +38,7 @@ from idsync.connectors.ldap.entries import DnIndex, Entry, anchor_of, normal_dn,
 from idsync.connectors.ldap.groups import group_attribute_names, group_object
 from idsync.connectors.ldap.settings import LdapSettings
 from idsync.connectors.ldap.users import user_attribute_names, user_object
+from idsync.health.catalogue import LDAP_BASE_MISSING
 from idsync.logs import get_logger
 from idsync.sync.records import (
     ObjectType,
@@ -314,7 +315,8 @@ class LdapSource:
                 controls=[(ad.deleted_control(_texts(root, "supportedControl")), True, None)],
             )
         except AccessDenied as exc:
-            return exc.error.title
+            hidden = exc.error is LDAP_BASE_MISSING
+            return "the container is hidden from it" if hidden else "access to it is denied"
         if not found:
             return "the container is hidden from it"
         if not ad.is_deleted(found[0].attributes):
