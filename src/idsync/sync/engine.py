@@ -457,7 +457,15 @@ class Cycle:
             if not (action == "disable" and link.state == "disabled")
         ]
         with self.db.write() as conn:
-            state.add_pending(conn, self.integration.id, self.cycle_id, pending)
+            # A removal the source itself reported (deleted, perhaps for good, before a
+            # crash and resume) keeps its verdict over "not found"; leaving the scope does not.
+            decided = {
+                p.source_id
+                for p in state.list_pending(conn, self.integration.id)
+                if p.object_type == object_type and p.reason != OUT_OF_SCOPE
+            }
+            fresh = [p for p in pending if p.source_id not in decided]
+            state.add_pending(conn, self.integration.id, self.cycle_id, fresh)
         # Only what would change now counts: users disabled long ago (their source objects
         # deleted and the removals approved) are missing from every read after that.
         if known >= SHRINK_MINIMUM and len(pending) > known * SHRINK_RATIO:
