@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import uuid
 
+from ldap3.core import exceptions as ldap_exc
+
+from idsync.connectors.errors import AccessDenied
 from idsync.connectors.ldap import ad
 from idsync.connectors.ldap.entries import Entry, anchor_of
+from idsync.connectors.ldap.failures import Failures
 from idsync.connectors.ldap.settings import LdapSettings
 from idsync.connectors.ldap.users import disabled
 
@@ -64,13 +68,17 @@ def test_member_range_retrieval() -> None:
     done = {"member;range=1500-*": [b"CN=last"]}
     assert ad.ranged_values(done, "member") == ([b"CN=last"], None)
     assert ad.ranged_values({"member": [b"CN=a"]}, "member") == ([b"CN=a"], None)
+    sized = {"member;range=10-19": [f"CN=u{n}".encode() for n in range(10, 20)]}
+    assert ad.ranged_values(sized, "member", 10)[1] == "member;range=20-29"  # range_size
+    past_the_end = Entry.of({"dn": "CN=g", "raw_attributes": {"member;range=20-*": None}})
+    assert ad.ranged_values(past_the_end.attributes, "member", 10) == ([], None)
 
 
 def test_bind_failure_sub_codes() -> None:
     message = (
         "80090308: LdapErr: DSID-0C09044E, comment: AcceptSecurityContext error, data 52e, v4563"
     )
-    assert ad.bind_reason(message) == "AD data 52e: the password is wrong"
+    assert ad.bind_reason(message) == "AD data 52e: the user name or password is incorrect"
     assert ad.bind_reason(message.replace("52e", "533")) == "AD data 533: the account is disabled"
     assert ad.bind_reason("invalid credentials") is None
 
@@ -94,3 +102,29 @@ def test_tombstones_are_removals() -> None:
     assert ad.deleted_objects_base("DC=example,DC=org") == (
         "<WKGUID=18E2EA80684F11D2B9AA00C04F79F805,DC=example,DC=org>"
     )
+
+
+def test_a_host_name_mismatch_names_the_certificate_s_names() -> None:
+    """ldap3's own text for a mismatch (the peer certificate as ssl's getpeercert() dict)
+    becomes IDS-502-070; Samba's certificate (subject CN only) is tested in test_ad_samba."""
+    settings = LdapSettings(
+        url="ldaps://10.0.0.5:636",
+        bind_dn="CN=svc,DC=example,DC=org",
+        password="x-Secret-9",
+        user_base_dns=("DC=example,DC=org",),
+        dialect="ad",
+    )
+    certificate = {
+        "subject": ((("commonName", "dc1"),),),
+        "subjectAltName": (("DNS", "dc1.corp.example.org"), ("DNS", "*.corp.example.org")),
+        "serialNumber": "0A",
+    }
+    raw = f"socket ssl wrapping error: certificate {certificate} doesn't match any name in ['10.0.0.5'] "
+    error = Failures(settings).classify(ldap_exc.LDAPCertificateError(raw))
+    assert isinstance(error, AccessDenied)
+    assert error.error.code == "IDS-502-070"
+    assert "does not name '10.0.0.5'" in error.message
+    assert "it names dc1.corp.example.org, *.corp.example.org." in error.message
+    assert "serialNumber" not in error.message
+    assert "--url ldaps://dc1.corp.example.org:636" in error.action
+    assert ad.deleted_control(["1.2.840.113556.1.4.417"]) == ad.SHOW_DELETED_OID  # before 2008 R2

@@ -167,3 +167,27 @@ def test_value_list_removal_against_idsync(database: Database, server: Server) -
         assert members_of(org.scim_url, org.token, group_id) == {b}
     finally:
         proxy.stop()
+
+
+def test_a_member_that_left_the_source_leaves_every_group_idsync_put_it_in(
+    database: Database, peer: Peer, proxy: Proxy
+) -> None:
+    push = target(database, proxy.url, peer.token)
+    a, b = users(push, 2)
+    one, two, by_hand = group(push, "One"), group(push, "Two"), group(push, "By hand")
+    push.add_members([(one, "user", a), (one, "user", b), (two, "user", a)])
+    httpx.patch(
+        f"{peer.url}/Groups/{by_hand}",
+        headers={"Authorization": f"Bearer {peer.token}"},
+        json={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "add", "path": "members", "value": [{"value": a}]}],
+        },
+    ).raise_for_status()
+    proxy.reset()
+    assert push.remove_memberships_of("user", [a]) == 2
+    assert members_of(peer.url, peer.token, one) == {b}
+    assert members_of(peer.url, peer.token, two) == set()
+    assert members_of(peer.url, peer.token, by_hand) == {a}  # not idsync's to remove
+    assert len(proxy.of("PATCH", "/Groups/")) == 2
+    never_a_member_list_replace(proxy.requests)

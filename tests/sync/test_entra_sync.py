@@ -87,6 +87,7 @@ def test_initial_then_incremental_cycle(connected: Connected, emulator: Emulator
     assert first["create"] == len(users) + len(groups)
     assert first["failed"] == 0
     assert_hub_equals_directory(connected, emulator)
+    assert connected.status()["removals"]["user"]["mode"] == "full"
 
     changes = change_directory(emulator)
     second = connected.sync()
@@ -96,6 +97,8 @@ def test_initial_then_incremental_cycle(connected: Connected, emulator: Emulator
     assert second["delete"] == 1  # the group; the deleted user is disabled, as Entra does
     assert second["counts"]["usersRead"] < len(users)  # only the changes were read
     assert_hub_equals_directory(connected, emulator)
+    removals = connected.status()["removals"]
+    assert removals["user"]["mode"] == removals["group"]["mode"] == "delta"
     hub_users = {u["externalId"]: u for u in hub_resources(connected.scim, "/Users")}
     assert hub_users[changes["deleted"]]["active"] is False
     assert hub_users[changes["disabled"]]["active"] is False

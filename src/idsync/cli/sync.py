@@ -169,6 +169,7 @@ def status(
             "running_since": j.running_since,
             "counts": j.counts,
             "resumable": j.checkpoint is not None,
+            "removals": j.removals or {},
         }
         for r, j in pairs
     ]
@@ -190,6 +191,21 @@ def status(
             for d in described
         ],
     )
+    for r, j in pairs:
+        for line in _removal_lines(r.name, j.removals or {}):
+            console.print(line, highlight=False, soft_wrap=True)
+
+
+def _removal_lines(name: str, removals: dict[str, Any]) -> list[str]:
+    """How the latest cycle saw deletions, per object type (one line when they agree)."""
+    seen = {
+        (r["mode"], r["reason"]): [t for t in removals if removals[t] == r]
+        for r in removals.values()
+    }
+    return [
+        f"{name} ({'/'.join(f'{t}s' for t in types)}) deletions: {mode} — {reason}"
+        for (mode, reason), types in seen.items()
+    ]
 
 
 @app.command("restart")

@@ -111,6 +111,11 @@ class Target(Protocol):
 
     def remove_members(self, members: Sequence[Membership]) -> int: ...
 
+    def remove_memberships_of(self, object_type: ObjectType, member_ids: Sequence[str]) -> int:
+        """Drop every membership this integration made for these members (by target id), in
+        whatever group: they left the source, and no group there lists them any more."""
+        ...
+
     def replace_members(
         self,
         lists: Mapping[str, Sequence[tuple[ObjectType, str]]],

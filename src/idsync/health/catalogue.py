@@ -471,6 +471,29 @@ LDAP_LIMIT_EXCEEDED = _entry(
     "page_size, or raise the limit for the bind account (OpenLDAP: olcLimits size.pr / "
     "time; Active Directory: MaxPageSize / MaxQueryDuration in the LDAP policy).",
 )
+# 502-07x: what the LDAP connector found in a real domain controller's answers.
+LDAP_TLS_HOST_MISMATCH = _entry(
+    "IDS-502-070",
+    "LDAP server certificate names another host",
+    "The TLS certificate of {system} (integration {integration!r}) does not name {host!r}, "
+    "the host idsync connects to: it names {names}.",
+    "Nothing was changed and the job is in Quarantine. Connect by a name the certificate "
+    "carries (idsync integration update {integration} --url {suggestion}), or have the "
+    "certificate reissued with {host} among its subject alternative names, then run: "
+    "idsync sync restart {integration} --reset quarantine",
+)
+LDAP_DELETED_OBJECTS_UNREADABLE = _entry(
+    "IDS-502-071",
+    "Deleted Objects not readable",
+    "Integration {integration!r} is set to read deletions from tombstones (deletions: "
+    "tombstones), but {bind_dn!r} cannot read the Deleted Objects container of {system}: "
+    "{reason}.",
+    "Nothing was changed and the job is in Quarantine. Grant the account List Contents and "
+    'Read Property on CN=Deleted Objects (dsacls "CN=Deleted Objects,<domain DN>" '
+    '/takeownership, then /G "<DOMAIN>\\<account>:LCRP"), or let idsync sweep for '
+    "deletions instead (idsync integration update {integration} --deletions sweep), then run: "
+    "idsync sync restart {integration} --reset quarantine",
+)
 LDAP_INVALID_ENTRY = _entry(
     "IDS-400-040",
     "LDAP entry cannot be synced",

@@ -56,6 +56,7 @@ class JobRecord:
     last_cycle_at: datetime | None
     counts: dict[str, Any]
     updated_at: datetime
+    removals: dict[str, Any] | None = None
 
 
 def _integration(row: Any) -> IntegrationRecord:

@@ -270,6 +270,8 @@ class SyncJob(Base):
     last_cycle_id: Mapped[str | None] = mapped_column(ID)
     last_cycle_at: Mapped[datetime | None]
     counts: Mapped[dict[str, Any]]
+    removals: Mapped[dict[str, Any] | None]
+    """Per object type, how the latest read saw removals (``Removals.to_json()``)."""
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -210,6 +210,22 @@ def group_members(conn: Connection, integration_id: str, group_ids: Sequence[str
     return found
 
 
+def memberships_of(
+    conn: Connection, integration_id: str, member_type: str, member_ids: Sequence[str]
+) -> set[Member]:
+    """Every membership this integration pushed for these members, in any group."""
+    m = PUSH_MEMBERS
+    found: set[Member] = set()
+    for chunk in _chunks(sorted(set(member_ids))):
+        query = sa.select(m.c.group_id, m.c.member_type, m.c.member_id).where(
+            m.c.integration_id == integration_id,
+            m.c.member_type == member_type,
+            m.c.member_id.in_(chunk),
+        )
+        found.update((row[0], row[1], row[2]) for row in conn.execute(query))
+    return found
+
+
 def mark_seen(conn: Connection, integration_id: str, group_ids: Sequence[str], seen: str) -> None:
     m = PUSH_MEMBERS
     for chunk in _chunks(sorted(set(group_ids))):

@@ -47,8 +47,8 @@ from idsync.store.integrations import IntegrationRecord, JobRecord
 from idsync.store.sync_state import Link, Pending
 from idsync.store.types import utcnow
 from idsync.sync.mapping import AttributeMapping, profile
-from idsync.sync.pages import PageContext, PageProcessor, out_of_scope
-from idsync.sync.records import OBJECT_TYPES, ObjectType, ReadStart, Rejected
+from idsync.sync.pages import OUT_OF_SCOPE, PageContext, PageProcessor, out_of_scope
+from idsync.sync.records import OBJECT_TYPES, ObjectType, Page, ReadStart, Rejected, Removals
 from idsync.sync.report import CycleReport, LogBook, Tally
 from idsync.sync.scoping import Scope
 from idsync.sync.status import (
@@ -346,11 +346,20 @@ class Cycle:
             watermarks = dict(checkpoint["watermarks"])
             if page.watermark is not None:
                 watermarks[object_type] = page.watermark
+                self._note_removals(object_type, page, full, checkpoint)
             checkpoint.update(phase=object_type, resume=page.resume, watermarks=watermarks)
             self._save(checkpoint)
             written = sum(self.tally.counts[a] for a in ("create", "update", "disable", "delete"))
             if self.progress is not None:
                 self.progress(Progress(object_type, read, written, "read"))
+
+    @staticmethod
+    def _note_removals(
+        object_type: ObjectType, page: Page, full: bool, checkpoint: dict[str, Any]
+    ) -> None:
+        """How the read saw removals, for ``sync status`` (kept with the job at the end)."""
+        removals = page.removals or Removals.of_read(full, page.present is not None)
+        checkpoint["removals"] = {**checkpoint.get("removals", {}), object_type: removals.to_json()}
 
     def _save(self, checkpoint: dict[str, Any]) -> None:
         if self.preview:
@@ -448,7 +457,15 @@ class Cycle:
             if not (action == "disable" and link.state == "disabled")
         ]
         with self.db.write() as conn:
-            state.add_pending(conn, self.integration.id, self.cycle_id, pending)
+            # A removal the source itself reported (deleted, perhaps for good, before a
+            # crash and resume) keeps its verdict over "not found"; leaving the scope does not.
+            decided = {
+                p.source_id
+                for p in state.list_pending(conn, self.integration.id)
+                if p.object_type == object_type and p.reason != OUT_OF_SCOPE
+            }
+            fresh = [p for p in pending if p.source_id not in decided]
+            state.add_pending(conn, self.integration.id, self.cycle_id, fresh)
         # Only what would change now counts: users disabled long ago (their source objects
         # deleted and the removals approved) are missing from every read after that.
         if known >= SHRINK_MINIMUM and len(pending) > known * SHRINK_RATIO:
@@ -550,6 +567,7 @@ class Cycle:
             "last_cycle_at": now,
             "counts": dict(self.tally.counts),
             "next_run_at": now + timedelta(seconds=self.integration.interval_seconds),
+            "removals": {**(job.removals or {}), **checkpoint.get("removals", {})},
         }
         if refusal is None:
             values.update(
@@ -820,7 +838,7 @@ def apply_removals(
                 else target.delete(object_type, ids)
             )
             by_target = {p.target_id: p for p in items}
-            done = []
+            done: list[Pending] = []
             for result in results:
                 item = by_target[result.target_id or result.source_id]
                 if result.error is not None:
@@ -835,7 +853,7 @@ def apply_removals(
                         error=result.error,
                     )
                     continue
-                done.append(item.source_id)
+                done.append(item)
                 tally.add(action)
                 book.add(
                     object_type,
@@ -846,13 +864,28 @@ def apply_removals(
                     target_id=item.target_id,
                     reason=item.reason,
                 )
+            if action == "disable":
+                _leave_groups(target, object_type, done, tally)
             with db.write() as conn:
                 state.set_link_state(
                     conn,
                     integration.id,
                     object_type,
-                    done,
+                    [p.source_id for p in done],
                     "disabled" if action == "disable" else "removed",
                 )
                 state.drop_pending(conn, integration.id, object_type, [p.source_id for p in items])
                 state.write_log(conn, book.take())
+
+
+def _leave_groups(
+    target: Target, object_type: ObjectType, disabled: list[Pending], tally: Tally
+) -> None:
+    """Objects disabled because they left the source leave the groups this integration put
+    them in, now: no group in the source lists them any more, but a source that reads
+    whole member lists (LDAP) re-reads a group only when the group itself changes, and
+    deleting a member does not change it (AD's uSNChanged stays). A user merely disabled
+    in the source, or out of scope, is still listed by its groups and keeps them."""
+    gone = [p.target_id for p in disabled if p.reason != OUT_OF_SCOPE]
+    if gone:
+        tally.add("membersRemoved", target.remove_memberships_of(object_type, gone))

@@ -499,11 +499,15 @@ class PageProcessor:
         )
 
 
+OUT_OF_SCOPE = "out of scope"
+"""The reason of a removal for leaving the scope: every other reason is leaving the source."""
+
+
 def out_of_scope(object_type: ObjectType, source_id: str, target_id: str) -> Pending:
     """An object that left the scope: a user is disabled, a group deleted (groups have
     no disabled state), as Entra does."""
     action = "disable" if object_type == "user" else "delete"
-    return Pending(object_type, source_id, target_id, action, "out of scope", False)
+    return Pending(object_type, source_id, target_id, action, OUT_OF_SCOPE, False)
 
 
 def _match_value(attribute: str, mapped: Mapped) -> str | None:

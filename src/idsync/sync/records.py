@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 ObjectType = Literal["user", "group"]
+RemovalMode = Literal["full", "delta", "sweep", "tombstones"]
 OBJECT_TYPES: tuple[ObjectType, ...] = ("user", "group")
 
 JSON = Any
@@ -68,6 +69,38 @@ class Rejected:
 
 
 @dataclass(frozen=True, slots=True)
+class Removals:
+    """How a read sees objects removed from the source, and why that way.
+
+    The engine keeps the latest per object type on the job and ``sync status`` shows
+    it, so an administrator can tell whether a deletion in the directory will reach
+    the target. ``mode``:
+
+    - ``full``: a full read; what it does not return is gone;
+    - ``delta``: the source reports each removal itself (Graph delta queries' ``@removed``);
+    - ``sweep``: the last page lists every id the source still holds (``Page.present``);
+      what idsync provisioned and is not in it is gone;
+    - ``tombstones``: deleted objects are read from the directory's own record of them
+      (AD's Deleted Objects container), which tells a restorable deletion from a final one.
+    """
+
+    mode: RemovalMode
+    reason: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"mode": self.mode, "reason": self.reason}
+
+    @classmethod
+    def of_read(cls, full: bool, present: bool) -> Removals:
+        """What a read that does not say shows, from its shape alone."""
+        if full:
+            return cls("full", "a full read: what it no longer returns is removed")
+        if present:
+            return cls("sweep", "the source lists every object it holds; the rest is removed")
+        return cls("delta", "the source reports each removal itself")
+
+
+@dataclass(frozen=True, slots=True)
 class Page:
     """A batch of objects plus where to resume reading once it is applied.
 
@@ -82,11 +115,17 @@ class Page:
     watermark: JSON = None
     rejected: tuple[Rejected, ...] = ()
     present: frozenset[str] | None = None
-    """On the last page of an incremental read from a source without tombstones (LDAP
-    without a readable deleted-objects container, a file, a SCIM server): the ids of
+    """On the last page of an incremental read from a source that cannot report every
+    removal itself (LDAP, a file, a SCIM server): the ids of
     every object of the type the source still holds (an anchors-only sweep). The engine
     treats the objects it provisioned that are not in it as removed, under the same
-    deletion threshold and shrink check as a full read."""
+    deletion threshold and shrink check as a full read. A source that also reports
+    removals itself (AD tombstones) lists the ids it reported: what it said about them
+    (deleted, or deleted for good) stands."""
+    removals: Removals | None = None
+    """On the last page: how this read saw removals, when the source can say more than
+    its shape shows (:meth:`Removals.of_read`), e.g. why LDAP sweeps instead of reading
+    tombstones."""
 
     @property
     def is_last(self) -> bool:

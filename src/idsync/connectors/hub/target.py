@@ -351,6 +351,21 @@ class HubTarget:
             removed += max(conn.execute(statement, pairs).rowcount, 0)
         return removed
 
+    def remove_memberships_of(self, object_type: ObjectType, member_ids: Sequence[str]) -> int:
+        m = MEMBERSHIPS
+        column = m.c.user_id if object_type == "user" else m.c.member_group_id
+        removed = 0
+        with self.db.write() as conn:
+            for chunk in _chunks(list(member_ids)):
+                mine = (column.in_(chunk), m.c.owner_integration_id == self.integration_id)
+                groups = set(
+                    conn.execute(sa.select(m.c.group_id).where(*mine).distinct()).scalars()
+                )
+                if groups:
+                    removed += max(conn.execute(m.delete().where(*mine)).rowcount, 0)
+                    touch_groups(conn, groups, utcnow())
+        return removed
+
     def replace_members(
         self,
         lists: Mapping[str, Sequence[tuple[ObjectType, str]]],

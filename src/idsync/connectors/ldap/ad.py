@@ -6,8 +6,10 @@
 - ``userAccountControl`` bit 0x2 (ADS_UF_ACCOUNTDISABLE) marks a disabled account.
 - Large multi-valued attributes (``member``) come in ranges: ``member;range=0-1499``,
   and the last range ends in ``*`` ("Searching Using Range Retrieval", MS-ADTS §3.1.1.3.1.3.3).
-- Deleted objects stay as tombstones under the Deleted Objects container, found only
-  with the Show Deleted control (LDAP_SERVER_SHOW_DELETED_OID, 1.2.840.113556.1.4.417).
+- Deleted objects stay under the Deleted Objects container, found only with the Show
+  Deleted control (LDAP_SERVER_SHOW_DELETED_OID, 1.2.840.113556.1.4.417) or, once the
+  Recycle Bin has recycled them, only with Show Recycled (LDAP_SERVER_SHOW_RECYCLED_OID,
+  1.2.840.113556.1.4.2064).
 - A refused bind carries a ``data NNN`` sub-code in its diagnostic message
   ("80090308: LdapErr: DSID-0C09044E, comment: AcceptSecurityContext error, data 52e, v4563").
 """
@@ -21,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from idsync.sync.records import ObjectType, SourceObject
 
 SHOW_DELETED_OID = "1.2.840.113556.1.4.417"
+SHOW_RECYCLED_OID = "1.2.840.113556.1.4.2064"
 DELETED_OBJECTS_WKGUID = "18E2EA80684F11D2B9AA00C04F79F805"
 """GUID_DELETED_OBJECTS_CONTAINER_W (MS-ADTS §6.1.1.4): bind to ``<WKGUID=…,NC>``."""
 ACCOUNTDISABLE = 0x2
@@ -28,10 +31,12 @@ ACCOUNTDISABLE = 0x2
 _RANGE = re.compile(r"^(?P<name>[^;]+);range=(?P<low>\d+)-(?P<high>\d+|\*)$", re.IGNORECASE)
 _BIND_DATA = re.compile(r"\bdata ([0-9a-f]{3,8})\b", re.IGNORECASE)
 
-# Sub-codes of a refused bind (Microsoft: "LDAP error 49" / AcceptSecurityContext data codes).
+# Sub-codes of a refused bind (Microsoft: "LDAP error 49" / AcceptSecurityContext data codes,
+# the Win32 errors of the same number: 0x52e ERROR_LOGON_FAILURE "The user name or password
+# is incorrect"). Samba answers 52e for an unknown user too, where Windows answers 525.
 BIND_REASONS: dict[str, str] = {
     "525": "the user does not exist",
-    "52e": "the password is wrong",
+    "52e": "the user name or password is incorrect",
     "530": "the account may not sign in at this time",
     "531": "the account may not sign in from this computer",
     "532": "the password has expired",
@@ -73,10 +78,12 @@ def parse_range(description: str) -> tuple[str, int, int | None] | None:
 
 
 def ranged_values(
-    attributes: Mapping[str, Sequence[bytes]], name: str
+    attributes: Mapping[str, Sequence[bytes]], name: str, size: int | None = None
 ) -> tuple[list[bytes], str | None]:
     """The values of ``name`` in an entry, and the attribute to ask for next when AD sent
-    only a range of them (``member;range=1500-*``), or None when it sent all."""
+    only a range of them, or None when it sent the last one (``…-*``). The next range is
+    ``size`` values long (``member;range=1500-1999``), or open (``member;range=1500-*``:
+    as many as the DC sends) without a size."""
     values = list(attributes.get(name.lower(), ()))
     following: str | None = None
     for key, chunk in attributes.items():
@@ -86,7 +93,8 @@ def ranged_values(
         values.extend(chunk)
         _, _, high = parsed
         if high is not None:
-            following = f"{parsed[0]};range={high + 1}-*"
+            end = "*" if size is None else str(high + size)
+            following = f"{parsed[0]};range={high + 1}-{end}"
     return values, following
 
 
@@ -115,6 +123,22 @@ def tombstone_object(
     return SourceObject(
         object_type, guid_string(guids[0]), removed=True, permanently=b"TRUE" in recycled
     )
+
+
+def deleted_control(supported: Sequence[str]) -> str:
+    """The control that shows every deleted object to a search: Show Recycled where the
+    DC has it (Windows Server 2008 R2 and later, Samba 4), else Show Deleted.
+
+    With the Recycle Bin on, an object that moves on from deleted to recycled is visible
+    only under Show Recycled (MS-ADTS §3.1.1.3.4.1.26): with Show Deleted alone, the
+    step that makes a deletion final would never be seen.
+    """
+    return SHOW_RECYCLED_OID if SHOW_RECYCLED_OID in supported else SHOW_DELETED_OID
+
+
+def is_deleted(attributes: Mapping[str, Sequence[bytes]]) -> bool:
+    """Whether an entry read back ``isDeleted: TRUE`` (LDAP booleans are upper case, RFC 4517 §3.3.3)."""
+    return [value.upper() for value in attributes.get("isdeleted") or ()] == [b"TRUE"]
 
 
 def deleted_objects_base(naming_context: str) -> str:

@@ -34,7 +34,11 @@ class Entry:
     def of(cls, item: Mapping[str, Any]) -> Entry:
         """From one ldap3 ``searchResEntry`` (its ``raw_attributes``: bytes, as sent)."""
         raw = item.get("raw_attributes") or {}
-        return cls(str(item.get("dn") or ""), {str(k).lower(): list(v) for k, v in raw.items()})
+        # An attribute sent without values (AD's last range past the end, ``member;range=
+        # 1500-*`` with none left) comes from ldap3 as None.
+        return cls(
+            str(item.get("dn") or ""), {str(k).lower(): list(v or ()) for k, v in raw.items()}
+        )
 
     def first(self, names: Iterable[str]) -> list[bytes] | None:
         """The values of the first of ``names`` the entry has; None if it has none of them."""

@@ -9,7 +9,10 @@ into "refused" (``AccessDenied``: quarantine, never "no users"), "may pass"
 
 from __future__ import annotations
 
+import ast
+import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from ldap3.core import exceptions as ldap_exc  # type: ignore[import-untyped, unused-ignore]
 
@@ -66,6 +69,26 @@ class Failures:
     def tls_failed(self, reason: str) -> AccessDenied:
         return AccessDenied(catalogue.LDAP_TLS_FAILED, reason=self.scrub(reason), **self._common())
 
+    def tls_host_mismatch(self, host: str, names: list[str]) -> AccessDenied:
+        url = urlsplit(self._settings.url)
+        port = f":{url.port}" if url.port else ""
+        wanted = next((n for n in names if "*" not in n), host)
+        return AccessDenied(
+            catalogue.LDAP_TLS_HOST_MISMATCH,
+            host=host,
+            names=", ".join(names) or "no host name at all",
+            suggestion=f"{url.scheme}://{wanted}{port}",
+            **self._common(),
+        )
+
+    def deleted_objects_unreadable(self, reason: str) -> AccessDenied:
+        return AccessDenied(
+            catalogue.LDAP_DELETED_OBJECTS_UNREADABLE,
+            reason=reason,
+            bind_dn=self._settings.bind_dn,
+            **self._common(),
+        )
+
     def limit_exceeded(self, result: int) -> Unavailable:
         return Unavailable(
             catalogue.LDAP_LIMIT_EXCEEDED,
@@ -99,6 +122,11 @@ class Failures:
         """An ldap3 exception as AccessDenied / Unavailable, or Retry when it may pass."""
         if isinstance(exc, ldap_exc.LDAPOperationResult):
             return self._result(exc, base, what)
+        if isinstance(exc, ldap_exc.LDAPCertificateError):
+            # From the raw text: it holds the certificate's names, never a secret.
+            mismatch = _host_mismatch(str(exc))
+            if mismatch is not None:
+                return self.tls_host_mismatch(*mismatch)
         text = self.scrub(str(exc) or type(exc).__name__)
         if isinstance(exc, ldap_exc.LDAPCertificateError | ldap_exc.LDAPStartTLSError) or (
             isinstance(exc, ldap_exc.LDAPSocketOpenError) and _mentions_tls(text)
@@ -141,6 +169,43 @@ def _result_name(code: int, description: Any = None) -> str:
 def _mentions_tls(text: str) -> bool:
     lowered = text.lower()
     return any(word in lowered for word in _TLS_WORDS)
+
+
+# ldap3 checks the host name itself (ldap3.core.tls.check_hostname) and reports a mismatch
+# as this text, the certificate being ssl.SSLSocket.getpeercert()'s dict.
+_MISMATCH = re.compile(r"certificate (\{.*\}) doesn't match any name in (\[.*\])", re.DOTALL)
+
+
+def _host_mismatch(text: str) -> tuple[str, list[str]] | None:
+    """(the host asked for, the names the certificate carries) from ldap3's mismatch text."""
+    match = _MISMATCH.search(text)
+    if match is None:
+        return None
+    try:
+        certificate, asked = ast.literal_eval(match.group(1)), ast.literal_eval(match.group(2))
+    except (ValueError, SyntaxError):
+        return None
+    if not isinstance(certificate, dict) or not isinstance(asked, list) or not asked:
+        return None
+    return str(asked[0]), _certificate_names(certificate)
+
+
+def _certificate_names(certificate: dict[str, Any]) -> list[str]:
+    """The names a certificate is valid for: its subjectAltName DNS and IP entries, else
+    its subject's common name (RFC 6125 §6.4.4)."""
+    names = [
+        str(value)
+        for kind, value in certificate.get("subjectAltName", ())
+        if kind in ("DNS", "IP Address")
+    ]
+    if names:
+        return names
+    return [
+        str(value)
+        for rdn in certificate.get("subject", ())
+        for key, value in rdn
+        if key == "commonName"
+    ]
 
 
 def _tls_reason(text: str) -> str:

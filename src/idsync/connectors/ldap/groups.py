@@ -21,7 +21,7 @@ log = get_logger("idsync.connectors.ldap")
 def group_attribute_names(settings: LdapSettings, *, members: bool = True) -> list[str]:
     names = [settings.anchor_attribute, *settings.group_name_attributes]
     if members:
-        names.extend(settings.member_attributes)
+        names.extend(settings.member_requests)
     return list(dict.fromkeys(names))
 
 

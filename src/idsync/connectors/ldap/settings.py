@@ -146,6 +146,9 @@ class LdapSettings:
     first of several that the entry has wins)."""
     extra_attributes: tuple[str, ...] = ()
     page_size: int = 500
+    range_size: int | None = None
+    """AD: how many ``member`` values to ask for per request (range retrieval, MS-ADTS
+    §3.1.1.3.1.3.3); None: as many as the DC sends (its MaxValRange, 1500 by default)."""
     nested: Nested = "flatten"
     disabled: DisabledRule | None = None
     deletions: Deletions = "auto"
@@ -170,6 +173,11 @@ class LdapSettings:
             "OpenLDAP has no tombstones: use sweep (the default).",
         )
         _require(1 <= self.page_size <= 10_000, "page_size must be 1…10000", "E.g. 500.")
+        _require(
+            self.range_size is None or (self.dialect == "ad" and 1 <= self.range_size <= 100_000),
+            "range_size must be 1…100000, with the ad dialect",
+            "Leave it unset unless the DC's MaxValRange must be overridden; OpenLDAP has no ranges.",
+        )
         _require(self.timeout > 0, "timeout must be positive", "Use seconds, e.g. 30.")
         self._fill_defaults()
 
@@ -210,6 +218,14 @@ class LdapSettings:
     @property
     def member_attributes(self) -> tuple[str, ...]:
         return _MEMBER[self.dialect]
+
+    @property
+    def member_requests(self) -> tuple[str, ...]:
+        """The member attributes as a search asks for them: the first range of each when
+        ``range_size`` is set (``member;range=0-999``), else plain."""
+        if self.range_size is None:
+            return self.member_attributes
+        return tuple(f"{name};range=0-{self.range_size - 1}" for name in self.member_attributes)
 
     @property
     def group_name_attributes(self) -> tuple[str, ...]:
@@ -307,8 +323,8 @@ _CONFIG_KEYS = frozenset(
     {
         "url", "bind_dn", "dialect", "user_base_dns", "group_base_dns", "user_base", "group_base",
         "user_filter", "group_filter", "start_tls", "ca_file", "tls_verify", "attributes",
-        "extra_attributes", "page_size", "nested", "disabled", "deletions", "anchor_attribute",
-        "timeout",
+        "extra_attributes", "page_size", "range_size", "nested", "disabled", "deletions",
+        "anchor_attribute", "timeout",
     }
 )  # fmt: skip
 

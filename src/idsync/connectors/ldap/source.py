@@ -11,8 +11,12 @@ A read of one object type goes:
 3. the entries (all, or those changed since the watermark) are read page by page
    (RFC 2696), one :class:`Page` per LDAP page, each with a ``resume`` checkpoint
    that a new source can continue from (see :class:`~.client.Position`);
-4. the last page carries the watermark and, in an incremental read, the ids present
-   (or, on AD with a readable Deleted Objects container, the tombstones come as removals).
+4. the last page carries the watermark and, in an incremental read, the ids present:
+   whatever idsync provisioned and the sweep no longer finds is gone. On AD, when the
+   bind account can be *shown* to read the Deleted Objects container (see
+   :meth:`LdapSource._deletions`), the tombstones come first as removals, which tell a
+   deletion still in the Recycle Bin (disabled) from a final one (deleted). The last
+   page says which of the two ways the read saw removals, and why (``Page.removals``).
 """
 
 from __future__ import annotations
@@ -34,12 +38,14 @@ from idsync.connectors.ldap.entries import DnIndex, Entry, anchor_of, normal_dn,
 from idsync.connectors.ldap.groups import group_attribute_names, group_object
 from idsync.connectors.ldap.settings import LdapSettings
 from idsync.connectors.ldap.users import user_attribute_names, user_object
+from idsync.health.catalogue import LDAP_BASE_MISSING
 from idsync.logs import get_logger
 from idsync.sync.records import (
     ObjectType,
     Page,
     ReadStart,
     Rejected,
+    Removals,
     SourceHealth,
     SourceObject,
 )
@@ -61,14 +67,19 @@ class _Plan:
     next: Mark | None
     base: int = 0
     position: Position = field(default_factory=Position)
-    tombstones: bool = False
+    removals: Removals | None = None
+    """How this read sees removals (incremental reads only)."""
+
+    @property
+    def tombstones(self) -> bool:
+        return self.removals is not None and self.removals.mode == "tombstones"
 
     def checkpoint(self, next_mark: Mark, base: int, position: Position) -> dict[str, Any]:
         return {
             "v": 1,
             "since": self.since.to_json() if self.since else None,
             "next": next_mark.to_json(),
-            "tombstones": self.tombstones,
+            "removals": self.removals.to_json() if self.removals else None,
             "base": base,
             "skip": position.skip,
             "digest": position.digest,
@@ -164,6 +175,7 @@ class LdapSource:
             for base in dict.fromkeys((*settings.user_base_dns, *settings.group_base_dns)):
                 if self._client.read(base, ["1.1"]) is None:
                     raise self.failures.base_missing(base)
+            details["deletions"] = self._deletions().to_json()
         except ConnectorError as exc:
             return SourceHealth(False, {**details, **error_details(exc)})
         return SourceHealth(True, details)
@@ -190,8 +202,7 @@ class LdapSource:
         current = self._current_mark()
         if since is not None and current is not None and self.settings.dialect == "ad":
             self._same_dc(since, current)
-        tombstones = since is not None and self._tombstones_readable()
-        return _Plan(since, current, tombstones=tombstones)
+        return _Plan(since, current, removals=self._deletions() if since is not None else None)
 
     def _resumed(self, saved: Any) -> _Plan:
         dialect, failures = self.settings.dialect, self.failures
@@ -202,7 +213,7 @@ class LdapSource:
                 Mark.from_json(saved["next"], dialect, failures),
                 int(saved["base"]),
                 Position(int(saved["skip"]), str(saved["digest"])),
-                bool(saved["tombstones"]),
+                _removals(saved.get("removals")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise failures.watermark_expired("the saved checkpoint is malformed") from exc
@@ -256,25 +267,61 @@ class LdapSource:
         attribute = sweep.mark_attribute or MARK_ATTRIBUTES["openldap"][1]
         return Mark(self.settings.dialect, attribute, newest(sweep.marks, attribute))
 
-    def _tombstones_readable(self) -> bool:
+    def _deletions(self) -> Removals:
+        """How an incremental read sees deletions: from AD's tombstones only on proof.
+
+        An account without rights on the Deleted Objects container still *finds* it
+        under the Show Deleted control, but sees none of its attributes and none of the
+        tombstones in it (Samba and AD alike; Microsoft: "Retrieving Deleted Objects"):
+        an empty answer proves nothing. The container itself carries ``isDeleted=TRUE``;
+        an account that reads that value back reads the tombstones. Whatever the mode,
+        the last page also lists what is present, so an object that leaves the bases
+        (or a tombstone the account cannot list after all) is still seen as gone.
+        """
         settings = self.settings
-        if settings.dialect != "ad" or settings.deletions == "sweep":
-            return False
+        sweep = "each incremental read lists every entry still in the bases; the rest is gone"
+        if settings.dialect != "ad":
+            return Removals("sweep", f"LDAP servers keep no tombstones: {sweep}")
+        if settings.deletions == "sweep":
+            return Removals("sweep", f"the integration's deletions setting is sweep: {sweep}")
+        why_not = self._deleted_objects_unreadable()
+        if why_not is None:
+            return Removals(
+                "tombstones",
+                "the bind account reads the Deleted Objects container: deleted objects come "
+                "from it (still in the Recycle Bin: disabled; recycled: deleted), and objects "
+                "that leave the bases from the sweep",
+            )
+        if settings.deletions == "tombstones":
+            raise self.failures.deleted_objects_unreadable(why_not)
+        log.info("ldap.tombstones_unreadable", integration=settings.integration, reason=why_not)
+        return Removals(
+            "sweep",
+            f"{settings.bind_dn} cannot read the Deleted Objects container ({why_not}): {sweep}",
+        )
+
+    def _deleted_objects_unreadable(self) -> str | None:
+        """Why the bind account cannot read the Deleted Objects container; None if it can."""
+        root = self._root_dse()
+        contexts = _texts(root, "defaultNamingContext")
+        if not contexts:
+            return "the rootDSE names no defaultNamingContext"
         try:
-            contexts = _texts(self._root_dse(), "defaultNamingContext")
-            self._client.search(
+            found = self._client.search(
                 ad.deleted_objects_base(contexts[0]),
                 "(objectClass=*)",
-                ["1.1"],
+                ["isDeleted"],
                 scope=BASE,
-                controls=[(ad.SHOW_DELETED_OID, True, None)],
+                controls=[(ad.deleted_control(_texts(root, "supportedControl")), True, None)],
             )
-        except (AccessDenied, IndexError):
-            if settings.deletions == "tombstones":
-                raise
-            log.info("ldap.tombstones_unreadable", integration=settings.integration)
-            return False
-        return True
+        except AccessDenied as exc:
+            hidden = exc.error is LDAP_BASE_MISSING
+            return "the container is hidden from it" if hidden else "access to it is denied"
+        if not found:
+            return "the container is hidden from it"
+        if not ad.is_deleted(found[0].attributes):
+            return "it sees the container but not its attributes nor what it holds"
+        return None
 
     # --- the sweep ---------------------------------------------------------------------------
 
@@ -353,14 +400,15 @@ class LdapSource:
     ) -> Iterator[Page]:
         assert plan.since is not None
         assert plan.since.value is not None
-        context = _texts(self._root_dse(), "defaultNamingContext")[0]
+        root = self._root_dse()
+        context = _texts(root, "defaultNamingContext")[0]
         pages = self._client.paged(
             ad.deleted_objects_base(context),
             ad.tombstone_filter(object_type, int(plan.since.value)),
             ["objectGUID", "isDeleted", "isRecycled", "lastKnownParent"],
             self._key,
             start,
-            controls=[(ad.SHOW_DELETED_OID, True, None)],
+            controls=[(ad.deleted_control(_texts(root, "supportedControl")), True, None)],
         )
         for entries, position in pages:
             removed = [ad.tombstone_object(object_type, entry.attributes) for entry in entries]
@@ -384,14 +432,15 @@ class LdapSource:
         if plan.since is not None:
             if object_type == "group" and self.settings.nested == "flatten":
                 objects += tuple(self._affected_ancestors(plan.since, sweep, emitted))
-            if not plan.tombstones:
-                # Present at the sweep, or seen since (added during this read): the rest is gone.
-                present = frozenset(sweep.anchors[object_type] | emitted)
+            # Present at the sweep, or reported by this read (added since the sweep, or a
+            # tombstone, whose own verdict stands): the rest is gone.
+            present = frozenset(sweep.anchors[object_type] | emitted)
         return Page(
             objects,
             watermark=next_mark.to_json(),
             rejected=held.rejected if held else (),
             present=present,
+            removals=plan.removals,
         )
 
     def _affected_ancestors(
@@ -434,16 +483,22 @@ class LdapSource:
         return group_object(entry, self._member_dns(entry), self.settings, index, self.failures)
 
     def _member_dns(self, entry: Entry) -> list[str]:
-        """Every member DN, fetching the further ranges AD sends for large groups."""
+        """Every member DN, asking for the further ranges AD sends of large groups."""
         dns: list[str] = []
+        size = self.settings.range_size
         for name in self.settings.member_attributes:
-            values, following = ad.ranged_values(entry.attributes, name)
+            values, following = ad.ranged_values(entry.attributes, name, size)
             while following is not None:
-                more = self._client.read(entry.dn, [following])
+                asked = following
+                more = self._client.read(entry.dn, [asked])
                 if more is None:
                     break
-                chunk, following = ad.ranged_values(more.attributes, name)
+                chunk, following = ad.ranged_values(more.attributes, name, size)
                 values.extend(chunk)
+                if following == asked:  # no progress: never loop on a server's mistake
+                    raise self.failures.unavailable(
+                        f"{entry.dn}: the server answered {asked} with the same range again"
+                    )
             dns.extend(text(value) for value in values)
         return dns
 
@@ -454,7 +509,7 @@ class LdapSource:
         for kind_ in kinds:
             if not under(dn, self._bases(kind_)):
                 continue
-            attributes = [anchor_attribute, *self.settings.member_attributes]
+            attributes = [anchor_attribute, *self.settings.member_requests]
             entry = self._client.read(dn, attributes, self._filter(kind_))
             anchor = anchor_of(entry, anchor_attribute) if entry else None
             if entry is not None and anchor is not None:
@@ -487,6 +542,12 @@ def _texts(entry: Entry | None, name: str) -> list[str]:
     if entry is None:
         return []
     return [text(value) for value in entry.attributes.get(name.lower(), ())]
+
+
+def _removals(saved: Any) -> Removals | None:
+    if saved is None:
+        return None
+    return Removals(saved["mode"], str(saved["reason"]))
 
 
 def _first_text(entry: Entry, name: str) -> str | None:

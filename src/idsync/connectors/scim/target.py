@@ -653,6 +653,11 @@ class ScimTarget:
             known = push_state.known_members(conn, self.integration_id, list(members))
         return self._remove(_memberships(known))
 
+    def remove_memberships_of(self, object_type: ObjectType, member_ids: Sequence[str]) -> int:
+        with self.db.read() as conn:
+            pushed = push_state.memberships_of(conn, self.integration_id, object_type, member_ids)
+        return self._remove(_memberships(pushed))
+
     def replace_members(
         self,
         lists: Mapping[str, Sequence[tuple[ObjectType, str]]],
