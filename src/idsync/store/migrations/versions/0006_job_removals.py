@@ -1,7 +1,7 @@
 """sync_jobs.removals: how each object type's latest read saw removals
 
-Revision ID: 0004_ad_removals
-Revises: 0003
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-30 06:00:00.000000
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0004_ad_removals"
-down_revision = "0003"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
