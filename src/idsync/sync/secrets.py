@@ -15,7 +15,7 @@ import orjson
 from cryptography.fernet import Fernet, InvalidToken
 
 from idsync.config import Settings
-from idsync.health.catalogue import SECRET_KEY_UNUSABLE, IdsyncError
+from idsync.health.catalogue import SECRET_KEY_MALFORMED, SECRET_KEY_UNUSABLE, IdsyncError
 
 
 def load_key(settings: Settings) -> bytes:
@@ -40,9 +40,7 @@ class SecretBox:
         try:
             self._fernet = Fernet(key)
         except ValueError as exc:
-            raise IdsyncError(
-                SECRET_KEY_UNUSABLE, integration="*", reason=f"the key is malformed: {exc}"
-            ) from None
+            raise IdsyncError(SECRET_KEY_MALFORMED, reason=str(exc)) from None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SecretBox:
