@@ -182,3 +182,57 @@ def _add_args(kind: str, item: Setting, folder: Path) -> list[str]:
     # of the other settings valid together (StartTLS over ldaps://, a CA file with
     # verification off are refused).
     return [item.flag if item.default else str(item.off_flag)]
+
+
+def test_update_checks_the_merged_settings_and_refuses_with_the_catalogue_error(
+    hub: tuple[str, str, Path],
+) -> None:
+    database, org, folder = hub
+    password = folder / "password"
+    password.write_text("first-Secret-1")
+    idsync(
+        database, "integration", "add", "ldap", "--org", org, "--name", "Corp AD",
+        "--url", "ldaps://dc1.example.org", "--bind-dn", "cn=a,dc=example,dc=org",
+        "--password-file", str(password), "--user-base", "ou=people,dc=example,dc=org",
+    )  # fmt: skip
+    before = json.loads(idsync(database, "integration", "show", "Corp AD", "--json").stdout)
+    for refused in (
+        ["--deletions", "sometimes"],  # the connector's own check
+        ["--start-tls"],  # valid alone, not with the stored ldaps:// URL
+        ["--tenant-id", "t"],  # another kind's setting
+        ["--unset", "url"],  # required: no default to go back to
+        ["--unset", "no-such-setting"],
+        ["--page-size", "many"],
+        ["--disabled", "{not json"],
+    ):
+        result = idsync(database, "integration", "update", "Corp AD", *refused, check=False)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 1 and len(lines) == 1, (refused, result.stderr)
+        assert lines[0].startswith("error IDS-400-031: "), lines[0]
+    after = json.loads(idsync(database, "integration", "show", "Corp AD", "--json").stdout)
+    assert after == before
+    # The default, given: nothing changes (and nothing is read again).
+    same = idsync(database, "integration", "update", "Corp AD", "--dialect", "ad", "--json")
+    assert json.loads(same.stdout)["changed"] == []
+
+    new = folder / "new-password"
+    new.write_text("second-Secret-2")
+    idsync(
+        database,
+        "integration",
+        "update",
+        "Corp AD",
+        "--password-file",
+        str(new),
+        "--dialect",
+        "openldap",
+    )
+    events = json.loads(
+        idsync(
+            database, "audit", "list", "--org", org, "--activity", "Update integration", "--json"
+        ).stdout
+    )
+    assert [e["details"] for e in events] == [
+        {"changed": ["settings.dialect", "credentials.password"], "full_read_next": True}
+    ]
+    assert "second-Secret-2" not in json.dumps(events)

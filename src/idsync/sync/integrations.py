@@ -257,7 +257,8 @@ def update_integration(
     values.update(_option_values(options))
     if changes.name is not None:
         values["name"] = _checked_name(changes.name)
-    changed = _changed(record, values) + [f"credentials.{name}" for name in sorted(changes.secrets)]
+    changed = _changed(record, values, described)
+    changed += [f"credentials.{name}" for name in sorted(changes.secrets)]
     full_read = any(
         name.startswith("settings.") or name in ("mappings", "scoping") for name in changed
     )
@@ -398,19 +399,22 @@ def _option_values(options: IntegrationOptions) -> dict[str, Any]:
     return values
 
 
-def _changed(record: IntegrationRecord, values: Mapping[str, Any]) -> list[str]:
-    """The names of what differs from the record (settings as ``settings.<name>``)."""
+def _changed(
+    record: IntegrationRecord, values: Mapping[str, Any], described: Connector
+) -> list[str]:
+    """The names of what differs from the record (settings as ``settings.<name>``; a
+    setting left out counts as its default)."""
     changed = [
         name
         for name, value in values.items()
         if name not in ("settings", "secrets") and getattr(record, name) != value
     ]
     stored, wanted = record.settings, values["settings"]
-    changed += [
-        f"settings.{key}"
-        for key in sorted(set(stored) | set(wanted))
-        if stored.get(key) != wanted.get(key)
-    ]
+    for key in sorted(set(stored) | set(wanted)):
+        item = described.setting(key)
+        default = item.default if item else None
+        if stored.get(key, default) != wanted.get(key, default):
+            changed.append(f"settings.{key}")
     return changed
 
 
