@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 import shlex
 import string
@@ -23,6 +24,7 @@ from typing import Any
 
 import pytest
 import typer
+from cryptography.fernet import Fernet
 from typer._click.exceptions import MissingParameter  # Typer carries its own click
 from typer.core import TyperGroup
 
@@ -52,6 +54,9 @@ NAMES = {
 }
 URN = "urn:example:params:scim:schemas:extension:Advice:2.0:User"
 WHERE = "the cycle"  # what any other template parameter is filled with
+
+# The credentials key of these commands (no key file is written into the checkout).
+KEY = Fernet.generate_key().decode()
 
 
 def commands_in(text: str) -> list[str]:
@@ -189,6 +194,7 @@ def idsync(database: str, *args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=120,
+        env={**os.environ, "IDSYNC_SECRET_KEY": KEY},
         check=False,
     )
 

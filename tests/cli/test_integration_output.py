@@ -11,9 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 ISO_UTC = re.compile(r"\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\b")
 REPRS = ("datetime", "True", "False", "None", "{'")
+
+# The credentials key of these commands (no key file is written into the checkout).
+KEY = Fernet.generate_key().decode()
 
 
 def idsync(database: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -22,7 +26,7 @@ def idsync(database: str, *args: str, check: bool = True) -> subprocess.Complete
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "COLUMNS": "80"},
+        env={**os.environ, "COLUMNS": "80", "IDSYNC_SECRET_KEY": KEY},
         check=False,
     )
     if check:

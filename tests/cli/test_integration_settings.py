@@ -5,12 +5,14 @@ walk the description (a setting added without a working flag fails here)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 
 from idsync.connectors import registry
 from idsync.connectors.description import Setting
@@ -38,6 +40,9 @@ CREDENTIALS: dict[str, str] = {
     "scim": "--token-file",
 }
 
+# The credentials key of these commands (no key file is written into the checkout).
+KEY = Fernet.generate_key().decode()
+
 
 def idsync(database: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
@@ -45,6 +50,7 @@ def idsync(database: str, *args: str, check: bool = True) -> subprocess.Complete
         capture_output=True,
         text=True,
         timeout=120,
+        env={**os.environ, "IDSYNC_SECRET_KEY": KEY},
         check=False,
     )
     if check:
