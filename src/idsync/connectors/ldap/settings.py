@@ -171,9 +171,9 @@ class LdapSettings:
     """PEM bundle of the CA(s) to trust; None: the system trust store."""
     tls_verify: bool = setting(
         True,
-        help="Check the server's certificate (the default). --insecure-skip-tls-verify is for a "
-        "diagnosis only: anyone on the path can read the credentials, and every connection "
-        "logs a warning.",
+        help="Check the server's certificate. --insecure-skip-tls-verify is for a diagnosis "
+        "only: anyone on the path can read the credentials, and every connection logs a "
+        "warning.",
         flag="--verify-tls",
         off_flag="--insecure-skip-tls-verify",
     )

@@ -43,8 +43,8 @@ class ScimSettings:
     """PEM bundle to trust; None: the system trust store."""
     tls_verify: bool = setting(
         True,
-        help="Check the application's certificate (the default). --insecure-skip-tls-verify "
-        "is for testing only: anyone on the path can read the token.",
+        help="Check the application's certificate. --insecure-skip-tls-verify is for testing "
+        "only: anyone on the path can read the token.",
         flag="--verify-tls",
         off_flag="--insecure-skip-tls-verify",
     )
