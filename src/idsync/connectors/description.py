@@ -130,6 +130,8 @@ class Setting:
         whether the value is acceptable is the connector's settings' to say."""
         if self.kind == "boolean":
             return bool(value)
+        if self.repeatable and isinstance(value, str):
+            value = [value]  # one value typed into a form
         if self.kind == "list":
             return [part for item in value for part in self._split(str(item))]
         if self.kind == "pairs":
