@@ -238,6 +238,8 @@ def measure(users: int, groups: int, args: argparse.Namespace) -> SizeResult:
             "IDSYNC_LOG_LEVEL": "warning",
         }
         org = idsync(env, "org", "create", f"Bench {users}")
+        secret = workdir / "client-secret"
+        secret.write_text(info["client_secret"])
         integration = idsync(
             env,
             "integration",
@@ -249,8 +251,8 @@ def measure(users: int, groups: int, args: argparse.Namespace) -> SizeResult:
             info["tenant_id"],
             "--client-id",
             info["client_id"],
-            "--client-secret",
-            info["client_secret"],
+            "--client-secret-file",
+            str(secret),
             "--authority",
             info["url"],
             "--graph-url",

@@ -116,7 +116,7 @@ def test_a_size_limit_is_unavailable_with_a_hint(server: SlapdProcess) -> None:
         read_users(source)
     assert caught.value.error.code == "IDS-503-020"
     assert "size limit" in caught.value.message
-    assert "page_size" in caught.value.action
+    assert "idsync integration update corp-ldap --page-size N" in caught.value.action
     assert USER_PASSWORD not in str(caught.value)
 
 

@@ -68,10 +68,12 @@ class Connected:
 def add_entra(database_url: str, org_id: str, emulator: Emulator, *options: str) -> str:
     """``idsync integration add entra`` pointed at the emulator; the integration's id."""
     info = emulator.info
+    secret = emulator.log_path.with_name("client-secret")
+    secret.write_text(info["client_secret"])
     added = idsync(
         database_url, "integration", "add", "entra", "--org", org_id,
         "--tenant-id", info["tenant_id"], "--client-id", info["client_id"],
-        "--client-secret", info["client_secret"], "--authority", info["url"],
+        "--client-secret-file", str(secret), "--authority", info["url"],
         "--graph-url", info["graph_url"], "--ca-file", info["ca_file"], *options,
     )  # fmt: skip
     return str(added["id"])

@@ -20,9 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from idsync.config import Settings
 from idsync.store.database import Database
-from idsync.sync import integrations
 from tests.conftest import Server, make_org
 from tests.samba import (
     BIND_DN,
@@ -194,21 +192,13 @@ def test_a_user_in_the_recycle_bin_is_disabled_then_deleted_once_recycled(
     assert status["removals"]["user"]["mode"] == "tombstones"
 
 
-def test_a_group_larger_than_the_range_reaches_the_hub_whole(
-    dc: SambaDC, connect: Any, database: Database
-) -> None:
+def test_a_group_larger_than_the_range_reaches_the_hub_whole(dc: SambaDC, connect: Any) -> None:
     names = [f"member{n:02d}" for n in range(27)]
     members = dc.add_users(names)
     big = dc.add_group("big", members)
     hub = connect(dc)
-    record = integrations.get_integration(database, hub.integration_id)
-    integrations.update_integration(
-        database,
-        Settings.from_env(),
-        hub.integration_id,
-        actor="test",
-        settings={**record.settings, "range_size": 10},  # three requests for 27 members
-    )
+    # Three requests for 27 members.
+    idsync(hub.database_url, "integration", "update", hub.integration_id, "--range-size", "10")
     hub.sync()
     assert hub.groups() == {"big": {upn(n) for n in names}}
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import stat
 import subprocess
 import sys
@@ -17,7 +19,7 @@ from cryptography.fernet import Fernet
 
 from idsync.store.database import Database
 from idsync.store.models import AUDIT_EVENTS, INTEGRATIONS
-from tests.conftest import _postgres_schema
+from tests.conftest import Server, _postgres_schema, make_org
 from tests.sync.conftest import Connected, Emulator, idsync
 
 
@@ -71,11 +73,13 @@ def test_a_wrong_key_is_a_clear_error(connected: Connected) -> None:
 # --- where the key file is -------------------------------------------------------------
 
 
-def run(cwd: Path, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
+def run(
+    cwd: Path, *args: str, check: bool = True, stdin: str = "", **env: str
+) -> subprocess.CompletedProcess[str]:
     """``idsync …`` from ``cwd``, configured only by ``env`` (no key in the environment)."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("IDSYNC_SECRET_KEY")}
     result = subprocess.run(
-        [sys.executable, "-m", "idsync", *args],
+        [sys.executable, "-m", "idsync", *args], input=stdin,
         cwd=cwd, env={**base, **env}, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     if check:
@@ -91,9 +95,9 @@ def add_entra(cwd: Path, database_url: str, emulator_info: dict[str, Any], **env
     added = run(
         cwd, "integration", "add", "entra", "--org", org["id"], "--no-auto-sync",
         "--tenant-id", emulator_info["tenant_id"], "--client-id", emulator_info["client_id"],
-        "--client-secret", emulator_info["client_secret"], "--authority", emulator_info["url"],
+        "--client-secret-file", "-", "--authority", emulator_info["url"],
         "--graph-url", emulator_info["graph_url"], "--ca-file", emulator_info["ca_file"],
-        "--database", database_url, "--json", **env,
+        "--database", database_url, "--json", stdin=emulator_info["client_secret"], **env,
     )  # fmt: skip
     return str(json.loads(added.stdout)["id"])
 
@@ -143,17 +147,21 @@ def test_a_missing_key_is_never_replaced_by_a_new_one(tmp_path: Path) -> None:
     elsewhere.mkdir()
     for command in (
         ("sync", "run", integration),
-        ("integration", "update", integration, "--client-secret", "another-secret"),
+        ("integration", "update", integration, "--client-secret-file", "-"),
     ):
         result = run(
-            elsewhere, *command, "--database", url, check=False, IDSYNC_SECRET_KEY_FILE=str(key)
-        )
+            elsewhere, *command, "--database", url, check=False, stdin="another-secret",
+            IDSYNC_SECRET_KEY_FILE=str(key),
+        )  # fmt: skip
         assert result.returncode == 1
         assert result.stderr.strip().startswith("error IDS-500-110: "), result.stderr
         assert str(key) in result.stderr and "IDSYNC_SECRET_KEY_FILE" in result.stderr
         assert not key.exists()
     (tmp_path / "elsewhere.key").rename(key)
-    run(elsewhere, "integration", "update", integration, "--client-secret", "x", "--database", url)
+    run(
+        elsewhere, "integration", "update", integration, "--client-secret-file", "-",
+        "--database", url, stdin="another-secret", IDSYNC_SECRET_KEY_FILE=str(key),
+    )  # fmt: skip
 
 
 def test_a_key_in_the_old_place_still_opens_the_credentials_and_says_how_to_move_it(
@@ -177,3 +185,70 @@ def test_a_key_in_the_old_place_still_opens_the_credentials_and_says_how_to_move
     result = run(tmp_path, "sync", "run", integration, "--database", url, "--json")
     assert json.loads(result.stdout)["status"] == "Active"
     assert result.stderr == ""
+
+
+def _run(database_url: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "idsync", *args, "--database", database_url],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_client_secret_is_read_from_standard_input_never_from_the_command_line(
+    database: Database, server: Server, emulator: Emulator
+) -> None:
+    info = emulator.info
+    secret = info["client_secret"]
+    org = make_org(database, server)
+    options = (
+        "--org", org.id, "--tenant-id", info["tenant_id"], "--client-id", info["client_id"],
+        "--authority", info["url"], "--graph-url", info["graph_url"],
+        "--ca-file", info["ca_file"], "--no-auto-sync", "--json",
+    )  # fmt: skip
+    # On the command line, other users of the machine would read it in the process list.
+    refused = _run(
+        server.database_url, "integration", "add", "entra", *options, "--client-secret", secret
+    )
+    assert refused.returncode != 0 and "--client-secret-file" in refused.stderr
+    assert secret not in refused.stdout + refused.stderr
+    added = _run(
+        server.database_url, "integration", "add", "entra", *options,
+        "--client-secret-file", "-", stdin=secret + "\n",
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    integration = json.loads(added.stdout)["id"]
+    report = idsync(server.database_url, "sync", "run", integration)
+    assert report["status"] == "Active", (report["reason_code"], report["reason"])
+
+
+def test_the_advice_for_a_rejected_client_secret_repairs_the_integration_as_printed(
+    connected: Connected, emulator: Emulator, tmp_path: Path
+) -> None:
+    """IDS-502-013 says how to store a new secret and restart: done exactly as printed.
+    The commands name the integration by id: the session's database holds many
+    integrations named "Entra ID" (one per organisation), as a multi-tenant hub does."""
+    wrong = tmp_path / "wrong"
+    wrong.write_text("not-the-secret")
+    url = connected.database_url
+    idsync(
+        url, "integration", "update", connected.integration_id, "--client-secret-file", str(wrong)
+    )
+    report = connected.sync()
+    assert (report["status"], report["reason_code"]) == ("Quarantine", "IDS-502-013")
+    advice = re.findall(
+        r"idsync (integration update .*? FILE|sync restart .*? quarantine)", report["reason"]
+    )
+    assert len(advice) == 2, report["reason"]
+    secret = tmp_path / "secret"
+    secret.write_text(emulator.info["client_secret"])
+    for command in advice:
+        args = shlex.split(command.replace("FILE", shlex.quote(str(secret))))
+        assert connected.integration_id in args
+        done = _run(url, *args)
+        assert done.returncode == 0, f"{command}: {done.stderr}"
+    report = connected.sync()
+    assert report["status"] == "Active", (report["reason_code"], report["reason"])

@@ -173,3 +173,54 @@ def test_a_wrong_bind_password_quarantines_without_changing_anything(
     assert report["reason_code"] == "IDS-502-020"
     assert "not the password" not in report["reason"]
     assert report["counts"].get("create", 0) == 0
+
+
+def test_a_new_user_base_is_read_in_full_by_the_next_cycle(
+    database: Database, server: Server, directory: SlapdProcess, tmp_path: Path
+) -> None:
+    """Users that were already in a base added with ``integration update`` are provisioned
+    by the next cycle, though they did not change since the watermark."""
+    seed(directory, users=3)
+    contractors = "ou=contractors,dc=example,dc=org"
+    conn = directory.admin()
+    assert conn.add(contractors, "organizationalUnit")
+    contractor = dict(user_attributes(50))
+    assert conn.add(f"uid=user00050,{contractors}", attributes=contractor)
+    conn.unbind()
+    password = tmp_path / "password"
+    password.write_text(ADMIN_PASSWORD)
+    org = make_org(database, server)
+    url = server.database_url
+    added = idsync(
+        url, "integration", "add", "ldap", "--org", org.id, "--name", "Corp LDAP",
+        "--url", directory.url, "--bind-dn", ADMIN_DN, "--password-file", str(password),
+        "--dialect", "openldap", "--user-base", PEOPLE, "--group-base", GROUPS,
+        "--no-auto-sync",
+    )  # fmt: skip
+    assert idsync(url, "sync", "run", added["id"])["counts"]["create"] == 3
+    # A change moves the directory's contextCSN past the contractor's entryCSN, so an
+    # incremental read from the next watermark would not see the contractor again.
+    conn = directory.admin()
+    assert conn.modify(user_dn(1), {"title": [(ldap3.MODIFY_REPLACE, ["Lead"])]})
+    conn.unbind()
+    incremental = idsync(url, "sync", "run", added["id"])
+    assert (incremental["mode"], incremental["counts"]["update"]) == ("incremental", 1)
+    assert idsync(url, "sync", "run", added["id"])["mode"] == "incremental"
+
+    updated = idsync(
+        url, "integration", "update", added["id"], "--user-base", PEOPLE,
+        "--user-base", contractors,
+    )  # fmt: skip
+    assert updated["changed"] == ["settings.user_base_dns"]
+    report = idsync(url, "sync", "run", added["id"])
+    assert report["status"] == "Active", (report["reason_code"], report["reason"])
+    assert report["counts"].get("create") == 1, report["counts"]
+    with httpx.Client(
+        base_url=org.scim_url, headers={"Authorization": f"Bearer {org.token}"}, timeout=30
+    ) as scim:
+        names = {u["userName"] for u in hub_resources(scim, "/Users")}
+    assert "user00050" in names
+    events = idsync(url, "audit", "list", "--org", org.id, "--activity", "Update integration")
+    assert [e["details"] for e in events] == [
+        {"changed": ["settings.user_base_dns"], "full_read_next": True}
+    ]

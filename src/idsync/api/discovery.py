@@ -29,7 +29,7 @@ def service_provider_config(settings: Settings, tenant: Tenant) -> dict[str, Any
             {
                 "type": "oauthbearertoken",
                 "name": "OAuth Bearer Token",
-                "description": "A bearer token issued with 'idsync token create --org <org id>'.",
+                "description": "A bearer token issued by idsync token create --org <org id>.",
                 "specUri": "https://www.rfc-editor.org/info/rfc6750",
                 "documentationUri": DOCUMENTATION_URI,
                 "primary": True,

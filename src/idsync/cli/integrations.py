@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
-import json as jsonlib
-from pathlib import Path
+import inspect
 from typing import Annotated, Any
 
 import typer
 
-from idsync.cli.common import DatabaseOption, JsonOption, console, emit_json, open_db, table
-from idsync.cli.integration_add import add_app, secret_file
+from idsync.cli import integration_view as view
+from idsync.cli.common import DatabaseOption, JsonOption, console, emit_json, open_db
+from idsync.cli.integration_add import JOB_FLAGS, add_app, common_parameters, job_parameters
+from idsync.cli.integration_flags import (
+    Flag,
+    command,
+    given,
+    not_for,
+    options_given,
+    parameter_name,
+    plain_parameter,
+    scoping_rules,
+    setting_parameter,
+    shortcut_parameter,
+)
 from idsync.config import Settings
+from idsync.connectors import registry
+from idsync.connectors.description import Setting
+from idsync.connectors.registry import KINDS
+from idsync.health.catalogue import INVALID_INTEGRATION, IdsyncError
 from idsync.store.integrations import IntegrationRecord, JobRecord
 from idsync.sync import integrations
 
@@ -21,7 +37,8 @@ app = typer.Typer(
 )
 app.add_typer(add_app, name="add")
 
-IntegrationArgument = Annotated[str, typer.Argument(help="Integration id (or its unique name).")]
+INTEGRATION_HELP = "Integration id (or its unique name)."
+IntegrationArgument = Annotated[str, typer.Argument(help=INTEGRATION_HELP)]
 
 
 def describe(record: IntegrationRecord, job: JobRecord | None = None) -> dict[str, Any]:
@@ -66,80 +83,122 @@ def list_(
     if json:
         emit_json([describe(record, job) for record, job in rows])
         return
-    table(
-        "Integrations",
-        ["id", "org", "kind", "name", "status", "auto sync", "last cycle"],
-        [[r.id, r.org_id, r.kind, r.name, j.status, r.auto_sync, j.last_cycle_at] for r, j in rows],
-    )
+    view.listing(console, rows, org)
 
 
 @app.command("show")
 def show(
     integration: IntegrationArgument, database: DatabaseOption = None, json: JsonOption = False
 ) -> None:
-    """Show one integration (credentials are never shown)."""
+    """Show one integration: its settings (never its credentials) and its job."""
     db = open_db(database)
     record = integrations.get_integration(db, integration)
-    described = describe(record, integrations.get_job(db, record.id))
+    job = integrations.get_job(db, record.id)
     if json:
-        emit_json(described)
+        emit_json(describe(record, job))
         return
-    table(
-        f"Integration {record.name}",
-        ["setting", "value"],
-        [
-            [k, jsonlib.dumps(v, default=str) if isinstance(v, dict | list) else v]
-            for k, v in described.items()
-        ],
-    )
+    view.show(console, registry.connector(record.kind), record, job)
 
 
-@app.command("update")
-def update(
-    integration: IntegrationArgument,
-    client_secret: Annotated[str | None, typer.Option(help="A new client secret.")] = None,
-    password_file: Annotated[
-        Path | None, typer.Option(help="LDAP: a file holding the new bind password.")
-    ] = None,
-    token_file: Annotated[
-        Path | None, typer.Option(help="SCIM: a file holding the new bearer token.")
-    ] = None,
-    interval: Annotated[int | None, typer.Option(help="Minutes between cycles.")] = None,
-    auto_sync: Annotated[bool | None, typer.Option(help="Run cycles on schedule.")] = None,
-    deletion_threshold: Annotated[
-        int | None, typer.Option(help="Deletion threshold (0: none).")
-    ] = None,
-    adopt_existing: Annotated[
-        bool | None, typer.Option(help="Take over unowned matching objects.")
-    ] = None,
-    database: DatabaseOption = None,
-    json: JsonOption = False,
-) -> None:
-    """Change an integration's settings or credentials."""
-    secrets = {
-        key: value
-        for key, value in (
-            ("client_secret", client_secret),
-            ("password", secret_file(password_file, "bind password")),
-            ("token", secret_file(token_file, "bearer token")),
-        )
-        if value
-    }
-    record = integrations.update_integration(
-        open_db(database),
-        Settings.from_env(),
-        integration,
-        actor="cli",
-        secrets=secrets or None,
-        interval_seconds=interval * 60 if interval is not None else None,
-        auto_sync=auto_sync,
-        deletion_threshold=deletion_threshold,
-        adopt_existing=adopt_existing,
-    )
-    if json:
-        emit_json(describe(record))
+def _update_flags() -> list[Flag]:
+    """One flag per setting name across kinds (``--url`` is LDAP's and SCIM's)."""
+    by_flag: dict[str, dict[str, Setting]] = {}
+    for described in registry.connectors():
+        for item in described.settings:
+            by_flag.setdefault(item.flag, {})[described.kind] = item
+    for flag, settings in by_flag.items():
+        shapes = {(s.kind, s.file, s.secret, s.off_flag) for s in settings.values()}
+        if len(shapes) > 1:
+            raise TypeError(f"{flag} means different kinds of values for {sorted(settings)}")
+    return [Flag(parameter_name(flag), settings) for flag, settings in by_flag.items()]
+
+
+def _update_parameter(flag: Flag) -> inspect.Parameter:
+    items = flag.settings
+    first = next(iter(items.values()))
+    helps = {item.help for item in items.values()}
+    if len(helps) == 1:
+        text = f"{first.help} [{', '.join(items)}]" if len(items) < len(KINDS) else first.help
     else:
-        console.print(f"Integration {record.id} updated.")
+        text = " · ".join(f"{kind}: {item.help}" for kind, item in items.items())
+    panel = (
+        f"{registry.connector(next(iter(items))).title} settings"
+        if len(items) == 1
+        else "Settings of several kinds"
+    )
+    return setting_parameter(first, panel=panel, required=False, help_text=text)
+
+
+UPDATE_FLAGS = _update_flags()
+SHORTCUTS = {s.flag: s for c in registry.connectors() for s in c.scoping_shortcuts}
+
+
+def _update(values: dict[str, Any]) -> None:
+    db = open_db(values["database"])
+    record = integrations.get_integration(db, values["integration"])
+    described = registry.connector(record.kind)
+    own = {s.flag for s in described.scoping_shortcuts}
+    wrong = not_for(UPDATE_FLAGS, record.kind, values) + [
+        flag for flag in SHORTCUTS if flag not in own and values.get(parameter_name(flag))
+    ]
+    if wrong:
+        raise IdsyncError(
+            INVALID_INTEGRATION,
+            reason=f"{', '.join(wrong)}: not a setting of {described.title} integrations",
+            hint=f"See idsync integration update --help, panel '{described.title} settings'.",
+        )
+    settings, secrets = given(UPDATE_FLAGS, record.kind, values)
+    changes = integrations.Changes(
+        settings=settings,
+        secrets=secrets,
+        options=options_given(JOB_FLAGS, values),
+        unset=tuple(values["unset"] or ()),
+        name=values["name"],
+        scoping_rules=scoping_rules(described.scoping_shortcuts, values),
+    )
+    updated = integrations.update_integration(
+        db, Settings.from_env(), record.id, changes, actor="cli"
+    )
+    if values["json"]:
+        emit_json({**describe(updated.record), "changed": updated.changed})
+        return
+    if not updated.changed:
+        console.print(f"Integration {record.id}: nothing to change.", soft_wrap=True)
+        return
+    console.print(f"Integration {record.id} updated: {', '.join(updated.changed)}.", soft_wrap=True)
+    if updated.full_read:
+        console.print("The next cycle reads everything again.")
+
+
+app.command(
+    "update",
+    help="Change an integration's settings, credentials or job options; they are checked "
+    "as a whole, as when it was added.",
+)(
+    command(
+        "update",
+        [
+            plain_parameter("integration", str, typer.Argument(help=INTEGRATION_HELP)),
+            plain_parameter("name", str | None, typer.Option(help="Rename the integration."), None),
+            plain_parameter(
+                "unset",
+                list[str] | None,
+                typer.Option(
+                    metavar="SETTING",
+                    help="Take a setting or job option back to its default, by name or flag "
+                    "(e.g. group-base); repeatable.",
+                ),
+                None,
+            ),
+            *(_update_parameter(flag) for flag in UPDATE_FLAGS),
+            *job_parameters(None),
+            *(shortcut_parameter(shortcut) for shortcut in SHORTCUTS.values()),
+            *common_parameters(),
+        ],
+        _update,
+        "Change an integration's settings, credentials or job options.",
+    )
+)
 
 
 @app.command("remove")

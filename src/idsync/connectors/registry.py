@@ -1,52 +1,62 @@
-"""Which connector serves which kind of integration: the one place that knows them all.
+"""Which connector serves which kind of integration: each connector package's description.
 
 An integration either brings a directory into the organisation (direction
 ``source``: Entra ID, LDAP/AD, a SCIM server, a file → the hub) or pushes the
 organisation out to an application (direction ``push``: the hub → a SCIM app).
-Connectors are imported only when an integration of their kind is opened.
+Everything else about a kind (its settings, their validation, how to open it) is
+in its package's ``CONNECTOR`` (:class:`idsync.connectors.description.Connector`).
 """
 
 from __future__ import annotations
 
+import importlib
+from functools import cache
 from typing import Any
 
 from idsync.connectors.base import Source, Target
+from idsync.connectors.description import DIRECTIONS, Connector
 from idsync.connectors.hub import HubSource, HubTarget
 from idsync.health.catalogue import INVALID_INTEGRATION, IdsyncError
 from idsync.store.database import Database
 from idsync.store.integrations import IntegrationRecord
 
-SOURCE_KINDS = ("entra", "ldap", "scim", "file")
-PUSH_KINDS = ("scim",)
-DIRECTIONS = ("source", "push")
-NEEDS_SECRETS = frozenset({"entra", "ldap", "scim"})
-"""Kinds that cannot run without credentials (a file needs none)."""
+KINDS = ("entra", "ldap", "scim", "file")
+"""The connector packages under idsync.connectors, in the order forms list them."""
+
+
+@cache
+def connector(kind: str) -> Connector:
+    """The description of a kind (its package is imported on first use)."""
+    if kind not in KINDS:
+        raise IdsyncError(
+            INVALID_INTEGRATION,
+            reason=f"idsync has no connector {kind!r}",
+            hint=f"Kinds: {', '.join(KINDS)}.",
+        )
+    described: Connector = importlib.import_module(f"idsync.connectors.{kind}").CONNECTOR
+    return described
+
+
+def connectors() -> tuple[Connector, ...]:
+    return tuple(connector(kind) for kind in KINDS)
+
+
+def _pushes_to() -> str:
+    return ", ".join(c.kind for c in connectors() if "push" in c.directions)
 
 
 def validate(
     kind: str, direction: str, name: str, settings: dict[str, Any], secrets: dict[str, Any]
 ) -> Any:
     """The connector's validated settings (raises INVALID_INTEGRATION on bad values)."""
-    kinds = PUSH_KINDS if direction == "push" else SOURCE_KINDS
-    if direction not in DIRECTIONS or kind not in kinds:
+    described = connector(kind)
+    if direction not in DIRECTIONS or direction not in described.directions:
         raise IdsyncError(
             INVALID_INTEGRATION,
             reason=f"idsync cannot {'push to' if direction == 'push' else 'read from'} {kind!r}",
-            hint=f"Sources: {', '.join(SOURCE_KINDS)}; push targets: {', '.join(PUSH_KINDS)}.",
+            hint=f"Sources: {', '.join(KINDS)}; push targets: {_pushes_to()}.",
         )
-    if kind == "entra":
-        return entra_settings(name, settings, secrets)
-    if kind == "ldap":
-        from idsync.connectors.ldap import LdapSettings
-
-        return LdapSettings.from_integration(name, settings, secrets)
-    if kind == "scim":
-        from idsync.connectors.scim import scim_settings
-
-        return scim_settings(name, settings, secrets)
-    from idsync.connectors.file import file_settings
-
-    return file_settings(name, settings)
+    return described.build(name, settings, secrets)
 
 
 def open_source(db: Database, integration: IntegrationRecord, secrets: dict[str, Any]) -> Source:
@@ -55,50 +65,20 @@ def open_source(db: Database, integration: IntegrationRecord, secrets: dict[str,
     settings = validate(
         integration.kind, integration.direction, integration.name, integration.settings, secrets
     )
-    if integration.kind == "entra":
-        from idsync.connectors.entra import EntraSource
-
-        return EntraSource(settings)
-    if integration.kind == "ldap":
-        from idsync.connectors.ldap import LdapSource
-
-        return LdapSource(settings)
-    if integration.kind == "scim":
-        from idsync.connectors.scim import ScimSource
-
-        return ScimSource(settings)
-    from idsync.connectors.file import FileSource
-
-    return FileSource(settings)
+    opener = connector(integration.kind).open_source
+    assert opener is not None  # validate() accepted the direction
+    source: Source = opener(settings)
+    return source
 
 
 def open_target(db: Database, integration: IntegrationRecord, secrets: dict[str, Any]) -> Target:
     """Sources sync into the organisation's own store; a push writes to its application."""
     if integration.direction != "push":
         return HubTarget(db, integration.org_id, integration.id)
-    from idsync.connectors.scim import ScimTarget
-
     settings = validate(
         integration.kind, integration.direction, integration.name, integration.settings, secrets
     )
-    return ScimTarget(settings, db, integration.id)
-
-
-def entra_settings(name: str, settings: dict[str, Any], secrets: dict[str, Any]) -> Any:
-    """Validated Entra settings (raises INVALID_INTEGRATION on bad values)."""
-    from idsync.connectors.entra.settings import ClientCertificate, EntraSettings
-
-    certificate = secrets.get("certificate")
-    options = {
-        k: v
-        for k, v in settings.items()
-        if k in ("authority", "graph_url", "ca_file", "page_size", "timeout")
-    }
-    return EntraSettings(
-        tenant_id=settings["tenant_id"],
-        client_id=settings["client_id"],
-        client_secret=secrets.get("client_secret"),
-        certificate=ClientCertificate(**certificate) if certificate else None,
-        integration=name,
-        **{k: v for k, v in options.items() if v is not None},
-    )
+    opener = connector(integration.kind).open_target
+    assert opener is not None  # validate() accepted the direction
+    target: Target = opener(settings, db, integration.id)
+    return target

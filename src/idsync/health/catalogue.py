@@ -6,11 +6,17 @@ tell from the code alone whether the request, the credentials or the service
 was at fault. The CLI prints the same codes.
 
 Each entry says what happened (``message``) and what to do next (``action``);
-both are templates filled from the keyword arguments of :class:`IdsyncError`.
+both are templates filled from the keyword arguments of :class:`IdsyncError`. A
+command printed as advice must run as printed: ``{integration!q}`` names the
+integration for the shell (its id when the error knows it, else its name quoted:
+``'Entra ID'``), and placeholders are UPPERCASE (``FILE``) or ``<in angle
+brackets>`` (a test runs every such command against the real CLI).
 """
 
 from __future__ import annotations
 
+import shlex
+import string
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +40,12 @@ class IdsyncError(Exception):
         self.params = params
         super().__init__(self.detail)
 
+    def for_integration(self, integration_id: str) -> IdsyncError:
+        """This error, with the commands it advises naming the integration by id: a name
+        is unique only within its organisation, an id everywhere."""
+        self.params.setdefault("integration_id", integration_id)
+        return self
+
     @property
     def message(self) -> str:
         return _fill(self.error.message, self.params)
@@ -47,10 +59,24 @@ class IdsyncError(Exception):
         return f"{self.message} {self.action}".strip()
 
 
+class _Formatter(string.Formatter):
+    """``str.format`` plus ``!q``: the value quoted for a POSIX shell."""
+
+    def convert_field(self, value: Any, conversion: str | None) -> Any:
+        if conversion == "q":
+            return shlex.quote(str(value))
+        return super().convert_field(value, conversion)
+
+
+_FORMATTER = _Formatter()
+
+
 def _fill(template: str, params: dict[str, Any]) -> str:
+    if params.get("integration_id"):
+        template = template.replace("{integration!q}", "{integration_id!q}")
     try:
-        return template.format(**params)
-    except (KeyError, IndexError):
+        return _FORMATTER.format(template, **params)
+    except (KeyError, IndexError, AttributeError, ValueError):
         # A missing parameter must never turn an error report into a crash.
         return template
 
@@ -246,7 +272,7 @@ ORG_NOT_FOUND = _entry(
     "organisation not found",
     "No organisation {org!r} is reachable with these credentials.",
     "Check the tenant URL: it must be /scim/<org id>/v2 with the org id the token was created for "
-    "(idsync org list shows them).",
+    "(see idsync org list).",
 )
 ENDPOINT_NOT_FOUND = _entry(
     "IDS-404-003",
@@ -375,14 +401,15 @@ SOURCE_UNAUTHORIZED = _entry(
     "directory refused the credentials",
     "{system} refused idsync's credentials for integration {integration!r} (HTTP {status}{upstream}).",
     "Nothing was changed and the job is in Quarantine. Check the integration's credentials "
-    "(idsync integration show), fix them, then run: idsync sync restart {integration} --reset quarantine",
+    "(idsync integration show {integration!q}), fix them, then run: "
+    "idsync sync restart {integration!q} --reset quarantine",
 )
 SOURCE_FORBIDDEN = _entry(
     "IDS-502-011",
     "directory denied access",
     "{system} denied integration {integration!r} access to {resource} (HTTP {status}{upstream}).",
     "Grant the application the permissions it needs ({permissions}), then run: "
-    "idsync sync restart {integration} --reset quarantine",
+    "idsync sync restart {integration!q} --reset quarantine",
 )
 ENTRA_SERVICE_PRINCIPAL_MISSING = _entry(
     "IDS-502-012",
@@ -390,14 +417,15 @@ ENTRA_SERVICE_PRINCIPAL_MISSING = _entry(
     "Entra ID tenant {tenant} has no service principal for application {client_id} any more "
     "({upstream}): someone deleted the enterprise application idsync uses to read the directory.",
     "Grant admin consent again at {consent_url} (this re-creates the enterprise application), "
-    "then run: idsync sync restart {integration} --reset quarantine",
+    "then run: idsync sync restart {integration!q} --reset quarantine",
 )
 ENTRA_INVALID_SECRET = _entry(
     "IDS-502-013",
     "client secret rejected",
     "Entra ID rejected the client secret of application {client_id} ({upstream}).",
     "Create a new client secret for the app registration, store it with "
-    "idsync integration update {integration} --client-secret …, then restart the job.",
+    "idsync integration update {integration!q} --client-secret-file FILE, then run: "
+    "idsync sync restart {integration!q} --reset quarantine",
 )
 ENTRA_UNKNOWN_APPLICATION = _entry(
     "IDS-502-014",
@@ -411,7 +439,8 @@ SOURCE_THROTTLED = _entry(
     "directory throttled",
     "{system} kept throttling integration {integration!r} (HTTP 429, retry after {retry_after} s).",
     "Nothing is lost: the cycle resumes from its last checkpoint at the next run. If it keeps "
-    "happening, lengthen the job's interval.",
+    "happening, lengthen the job's interval (idsync integration update {integration!q} "
+    "--interval MINUTES).",
 )
 SOURCE_UNAVAILABLE = _entry(
     "IDS-503-011",
@@ -433,8 +462,8 @@ LDAP_BIND_REFUSED = _entry(
     "{system} refused the bind of {bind_dn!r} for integration {integration!r} "
     "(LDAP result {result}{reason}).",
     "Nothing was changed and the job is in Quarantine. Check the bind DN and its password "
-    "(idsync integration update {integration} --password-file …) and that the account is "
-    "enabled and not locked, then run: idsync sync restart {integration} --reset quarantine",
+    "(idsync integration update {integration!q} --password-file FILE) and that the account is "
+    "enabled and not locked, then run: idsync sync restart {integration!q} --reset quarantine",
 )
 LDAP_ACCESS_DENIED = _entry(
     "IDS-502-021",
@@ -443,7 +472,7 @@ LDAP_ACCESS_DENIED = _entry(
     "(LDAP result 50 insufficientAccessRights).",
     "Nothing was changed and the job is in Quarantine. Give the bind account read access to "
     "the user and group bases (and their anchor attribute), then run: "
-    "idsync sync restart {integration} --reset quarantine",
+    "idsync sync restart {integration!q} --reset quarantine",
 )
 LDAP_BASE_MISSING = _entry(
     "IDS-502-022",
@@ -451,15 +480,15 @@ LDAP_BASE_MISSING = _entry(
     "The base DN {base!r} of integration {integration!r} does not exist on {system} "
     "(LDAP result 32 noSuchObject{matched}); idsync does not read that as 'nobody is left'.",
     "Nothing was changed and the job is in Quarantine. Fix the base DN "
-    "(idsync integration update {integration} --user-base … / --group-base …) or restore the "
-    "container, then run: idsync sync restart {integration} --reset quarantine",
+    "(idsync integration update {integration!q} --user-base DN, or --group-base DN) or "
+    "restore the container, then run: idsync sync restart {integration!q} --reset quarantine",
 )
 LDAP_TLS_FAILED = _entry(
     "IDS-502-023",
     "LDAP server certificate not trusted",
     "The TLS connection of integration {integration!r} to {system} failed: {reason}.",
     "Give the PEM file of the CA that issued the server's certificate (idsync integration "
-    "update {integration} --ca-file ca.pem) and connect with the host name the certificate "
+    "update {integration!q} --ca-file ca.pem) and connect with the host name the certificate "
     "names; --insecure-skip-tls-verify is only for a diagnosis.",
 )
 LDAP_LIMIT_EXCEEDED = _entry(
@@ -468,7 +497,8 @@ LDAP_LIMIT_EXCEEDED = _entry(
     "{system} stopped a search of integration {integration!r} at its {limit} limit "
     "(LDAP result {result}).",
     "Nothing is lost: the cycle resumes from its last checkpoint. Lower the integration's "
-    "page_size, or raise the limit for the bind account (OpenLDAP: olcLimits size.pr / "
+    "page size (idsync integration update {integration!q} --page-size N), or raise the limit "
+    "for the bind account (OpenLDAP: olcLimits size.pr / "
     "time; Active Directory: MaxPageSize / MaxQueryDuration in the LDAP policy).",
 )
 # 502-07x: what the LDAP connector found in a real domain controller's answers.
@@ -478,9 +508,9 @@ LDAP_TLS_HOST_MISMATCH = _entry(
     "The TLS certificate of {system} (integration {integration!r}) does not name {host!r}, "
     "the host idsync connects to: it names {names}.",
     "Nothing was changed and the job is in Quarantine. Connect by a name the certificate "
-    "carries (idsync integration update {integration} --url {suggestion}), or have the "
+    "carries (idsync integration update {integration!q} --url {suggestion}), or have the "
     "certificate reissued with {host} among its subject alternative names, then run: "
-    "idsync sync restart {integration} --reset quarantine",
+    "idsync sync restart {integration!q} --reset quarantine",
 )
 LDAP_DELETED_OBJECTS_UNREADABLE = _entry(
     "IDS-502-071",
@@ -491,8 +521,8 @@ LDAP_DELETED_OBJECTS_UNREADABLE = _entry(
     "Nothing was changed and the job is in Quarantine. Grant the account List Contents and "
     'Read Property on CN=Deleted Objects (dsacls "CN=Deleted Objects,<domain DN>" '
     '/takeownership, then /G "<DOMAIN>\\<account>:LCRP"), or let idsync sweep for '
-    "deletions instead (idsync integration update {integration} --deletions sweep), then run: "
-    "idsync sync restart {integration} --reset quarantine",
+    "deletions instead (idsync integration update {integration!q} --deletions sweep), then run: "
+    "idsync sync restart {integration!q} --reset quarantine",
 )
 LDAP_INVALID_ENTRY = _entry(
     "IDS-400-040",
@@ -546,7 +576,7 @@ FILE_ROW_UNDECODABLE = _entry(
     "IDS-400-066",
     "undecodable bytes in file row",
     "{file} {reference}: the row holds bytes that are not valid {encoding}.",
-    "Save the file as {encoding} (or set the integration's encoding to the one the file uses); "
+    "Save the file as {encoding} (or give the integration the file's encoding with --encoding); "
     "the row was skipped.",
 )
 FILE_UNKNOWN_MANAGER = _entry(
@@ -575,7 +605,7 @@ FILE_BAD_HEADER = _entry(
     "file header unusable",
     "The {what} file {path} of integration {integration!r} {reason} (its header: {header}).",
     "Nothing was changed. Add the columns to the first line of the file, or map your own "
-    "column names with --column canonical=header (idsync integration update {integration}).",
+    "column names: idsync integration update {integration!q} --column CANONICAL=HEADER",
 )
 # SCIM applications (push targets and SCIM sources): codes …-030…039 / …-050…059.
 SCIM_APP_UNAUTHORIZED = _entry(
@@ -583,8 +613,8 @@ SCIM_APP_UNAUTHORIZED = _entry(
     "application refused the token",
     "{app} refused idsync's token for integration {integration!r} (HTTP 401{upstream}).",
     "Nothing more was sent and the job is in Quarantine. Create a new API token in {app}'s "
-    "provisioning settings, store it with idsync integration update {integration} --token-file "
-    "FILE, then run: idsync sync restart {integration} --reset quarantine",
+    "provisioning settings, store it with idsync integration update {integration!q} --token-file "
+    "FILE, then run: idsync sync restart {integration!q} --reset quarantine",
 )
 SCIM_APP_FORBIDDEN = _entry(
     "IDS-502-031",
@@ -592,14 +622,15 @@ SCIM_APP_FORBIDDEN = _entry(
     "{app} denied integration {integration!r} {operation} (HTTP 403{upstream}).",
     "The token is valid but lacks a permission: give the account or token that idsync uses "
     "the right to manage users and groups in {app}, then run: idsync sync restart "
-    "{integration} --reset quarantine",
+    "{integration!q} --reset quarantine",
 )
 SCIM_APP_NOT_SCIM = _entry(
     "IDS-502-032",
     "not a SCIM service",
     "{app} does not answer as a SCIM 2.0 service at this URL for integration "
     "{integration!r} ({reason}).",
-    "Check the integration's --url: it must be the SCIM base URL, the one /Users, /Groups and "
+    "Correct the integration's URL (idsync integration update {integration!q} --url URL): it "
+    "must be the SCIM base URL, the one /Users, /Groups and "
     "/ServiceProviderConfig live under (e.g. https://app.example.com/scim/v2).",
 )
 SCIM_APP_THROTTLED = _entry(
@@ -607,7 +638,8 @@ SCIM_APP_THROTTLED = _entry(
     "application throttled",
     "{app} kept throttling integration {integration!r} (HTTP 429, retry after {retry_after} s).",
     "Nothing is lost: the cycle resumes from its last checkpoint at the next run. If it keeps "
-    "happening, lower the integration's --concurrency or lengthen the job's interval.",
+    "happening, lower the integration's concurrency (idsync integration update "
+    "{integration!q} --concurrency N) or lengthen the job's interval (--interval MINUTES).",
 )
 SCIM_APP_UNAVAILABLE = _entry(
     "IDS-503-031",
@@ -629,7 +661,7 @@ SCIM_APP_CONFLICT = _entry(
     "{app} already holds a {object_type} with {attribute} {value!r} (id {other_id}) that "
     "idsync did not create ({detail}).",
     "If it is the same person or group, let the integration take it over: idsync integration "
-    "update {integration} --adopt-existing; otherwise rename or remove it in {app}.",
+    "update {integration!q} --adopt-existing; otherwise rename or remove it in {app}.",
 )
 SCIM_APP_DELETED = _entry(
     "IDS-409-051",
@@ -637,7 +669,7 @@ SCIM_APP_DELETED = _entry(
     "{object_type} {target_id} that integration {integration!r} provisioned was deleted in "
     "{app} (HTTP 404 on {operation}).",
     "If that was intended, take the object out of the integration's scope; to create it "
-    "again, run: idsync sync restart {integration} --reset full",
+    "again, run: idsync sync restart {integration!q} --reset full",
 )
 
 # --- sync: what a cycle refuses to do on its own ---------------------------------------------
@@ -646,8 +678,8 @@ DELETION_THRESHOLD = _entry(
     "deletion threshold exceeded",
     "The cycle would delete or disable {count} objects, more than the job's threshold of "
     "{threshold}; they were staged, not applied.",
-    "Review them (idsync sync logs {integration} --action stagedDelete) and approve with "
-    "idsync sync approve-deletes {integration}, or fix the source and restart the job.",
+    "Review them (idsync sync logs {integration!q} --action stagedDelete) and approve with "
+    "idsync sync approve-deletes {integration!q}, or fix the source and restart the job.",
 )
 SOURCE_SHRANK = _entry(
     "IDS-409-011",
@@ -655,20 +687,20 @@ SOURCE_SHRANK = _entry(
     "A full read of {system} returned {seen} {object_type}s where the hub holds {known} from "
     "this integration; idsync does not read that as everyone leaving.",
     "Check the integration's scope and the directory; if the drop is real, approve it with "
-    "idsync sync approve-deletes {integration}.",
+    "idsync sync approve-deletes {integration!q}.",
 )
 FAILURE_RATE = _entry(
     "IDS-409-012",
     "too many objects failed",
     "{failed} of {total} objects failed in the last cycle (more than {limit}%).",
-    "See why in idsync sync logs {integration} --result failure, fix the cause, then run "
-    "idsync sync restart {integration} --reset quarantine.",
+    "See why in idsync sync logs {integration!q} --result failure, fix the cause, then run "
+    "idsync sync restart {integration!q} --reset quarantine.",
 )
 OWNED_ELSEWHERE = _entry(
     "IDS-409-013",
     "object owned elsewhere",
     "{object_type} {key!r} already exists in the hub and is managed by {owner}.",
-    "Leave it, or let this integration take it over: idsync integration update {integration} "
+    "Leave it, or let this integration take it over: idsync integration update {integration!q} "
     "--adopt-existing",
 )
 MAPPING_FAILED = _entry(
@@ -693,10 +725,11 @@ INVALID_INTEGRATION = _entry(
 WORKER_NEEDS_POSTGRES = _entry(
     "IDS-400-032",
     "worker needs PostgreSQL",
-    "idsync worker runs cycles on a task engine that keeps its queue in PostgreSQL, and the "
+    "The worker (idsync worker) runs cycles on a task engine that keeps its queue in "
+    "PostgreSQL, and the "
     "database is {dialect}.",
     "Point --database (or IDSYNC_DATABASE_URL) at the hub's PostgreSQL; with SQLite, let "
-    "idsync serve run cycles in process (its embedded scheduler).",
+    "the server (idsync serve) run cycles in process (its embedded scheduler).",
 )
 SECRET_KEY_UNUSABLE = _entry(
     "IDS-500-010",
@@ -704,13 +737,21 @@ SECRET_KEY_UNUSABLE = _entry(
     "The stored credentials of integration {integration!r} cannot be decrypted with the "
     "configured key ({reason}).",
     "Start idsync with the key the credentials were stored with (IDSYNC_SECRET_KEY or the key "
-    "file), or store the credentials again with idsync integration update.",
+    "file), or store the credentials again: idsync integration update {integration!q} "
+    "--password-file FILE (LDAP; SCIM: --token-file FILE; Entra ID: --client-secret-file FILE).",
+)
+SECRET_KEY_MALFORMED = _entry(
+    "IDS-500-080",
+    "credentials key malformed",
+    "The key that encrypts connector credentials is not usable: {reason}.",
+    "Set IDSYNC_SECRET_KEY to the Fernet key (32 url-safe base64-encoded bytes) the "
+    "credentials were stored with, or point IDSYNC_SECRET_KEY_FILE at its key file.",
 )
 JOB_BUSY = _entry(
     "IDS-409-014",
     "cycle already running",
     "A cycle of integration {integration!r} is already running (since {since}).",
-    "Wait for it to finish (idsync sync status {integration}).",
+    "Wait for it to finish (idsync sync status {integration!q}).",
 )
 
 # --- CLI and configuration ----------------------------------------------------------------
@@ -736,7 +777,7 @@ SCHEMA_IN_USE = _entry(
     "IDS-409-005",
     "schema already declared",
     "The schema {schema!r} is already declared for this organisation.",
-    "Remove it first (idsync schema remove) if you mean to replace it.",
+    "Remove it first (idsync schema remove --org <org id> {schema!q}) if you mean to replace it.",
 )
 
 # --- serving and the credentials key -------------------------------------------------------

@@ -97,7 +97,7 @@ def _undeclared(urn: str, rts: ResourceTypeSchema) -> IdsyncError:
         reason=(
             f"the extension schema {urn!r} is not declared for {rts.name} in this organisation "
             f"(declared: {', '.join(u for u, _ in rts.extensions) or 'none'}); an administrator "
-            "can declare it with 'idsync schema add'"
+            "can declare it with idsync schema add --org <org id> FILE"
         ),
     )
 

@@ -579,6 +579,7 @@ class Cycle:
             )
             cycle_status = "succeeded"
         else:
+            refusal.for_integration(self.integration.id)
             values.update(
                 status=JobStatus.QUARANTINE,
                 reason_code=refusal.error.code,
@@ -670,6 +671,7 @@ class Cycle:
 
     def _quarantine(self, exc: AccessDenied) -> CycleReport:
         """Credentials refused: stop at once, change nothing more, keep the checkpoint."""
+        exc.for_integration(self.integration.id)
         now = utcnow()
         job = self._job()
         failures = job.successive_failures + 1
@@ -707,6 +709,7 @@ class Cycle:
 
     def _transient_failure(self, exc: IdsyncError, cause: Exception | None = None) -> CycleReport:
         """Throttled, unreachable, or our own fault: keep the checkpoint, retry later."""
+        exc.for_integration(self.integration.id)
         now = utcnow()
         failures = self._job().successive_failures + 1
         quarantine = failures >= TRANSIENT_FAILURES_LIMIT
@@ -808,7 +811,9 @@ class Cycle:
                     )
         if not claimed:
             job = self._job()
-            raise IdsyncError(JOB_BUSY, integration=self.integration.name, since=job.running_since)
+            raise IdsyncError(
+                JOB_BUSY, integration=self.integration.name, since=job.running_since
+            ).for_integration(self.integration.id)
         try:
             yield
         finally:

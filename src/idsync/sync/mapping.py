@@ -116,9 +116,12 @@ application: the hub's own ``externalId`` travels, the application keeps its ids
 
 
 def profile(kind: str, direction: str) -> str:
-    """Which defaults an integration's mapping starts from: its source's kind, or ``hub``
-    for a push (the hub is then the source)."""
-    return "hub" if direction == "push" else kind
+    """Which defaults an integration's mapping starts from, as its connector says: its
+    source's kind, or ``hub`` for a push (the hub is then the source)."""
+    from idsync.connectors.registry import connector  # the registry imports this module
+
+    profiles: Mapping[str, str] = connector(kind).mapping_profiles
+    return profiles.get(direction, kind)
 
 
 KEY_TARGETS: dict[ObjectType, str] = {"user": "userName", "group": "displayName"}

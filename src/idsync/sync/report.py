@@ -95,6 +95,8 @@ class LogBook:
         reason: str | None = None,
         changes: dict[str, Any] | None = None,
     ) -> None:
+        if error is not None:
+            error.for_integration(self.base["integration_id"])
         self.entries.append(
             {
                 **self.base,

@@ -22,7 +22,12 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet, InvalidToken
 
 from idsync.config import Settings, user_config_folder
-from idsync.health.catalogue import SECRET_KEY_MISSING, SECRET_KEY_UNUSABLE, IdsyncError
+from idsync.health.catalogue import (
+    SECRET_KEY_MALFORMED,
+    SECRET_KEY_MISSING,
+    SECRET_KEY_UNUSABLE,
+    IdsyncError,
+)
 from idsync.logs import get_logger
 from idsync.store.database import Database
 from idsync.store.models import INTEGRATIONS
@@ -130,9 +135,7 @@ class SecretBox:
             try:
                 self._cipher = Fernet(key)
             except ValueError as exc:
-                raise IdsyncError(
-                    SECRET_KEY_UNUSABLE, integration="*", reason=f"the key is malformed: {exc}"
-                ) from None
+                raise IdsyncError(SECRET_KEY_MALFORMED, reason=str(exc)) from None
         return self._cipher
 
     def seal(self, secrets: dict[str, Any]) -> str:

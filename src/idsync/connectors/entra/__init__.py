@@ -6,7 +6,43 @@ tokens), ``client`` (Graph requests, retries, errors), ``users`` / ``groups`` (G
 JSON to source objects), ``directory`` (service principals and the audit log).
 """
 
-from idsync.connectors.entra.settings import ClientCertificate, EntraSettings
+from typing import Any
+
+from idsync.connectors.description import Connector, ScopingShortcut
+from idsync.connectors.entra.settings import ClientCertificate, EntraSettings, entra_settings
 from idsync.connectors.entra.source import EntraSource
 
-__all__ = ["ClientCertificate", "EntraSettings", "EntraSource"]
+
+def _enabled_only(on: Any) -> dict[str, list[Any]]:
+    return {"user": [{"attribute": "accountEnabled", "operator": "IS_TRUE"}]} if on else {}
+
+
+CONNECTOR = Connector(
+    kind="entra",
+    title="Microsoft Entra ID",
+    summary="Connect an Entra ID tenant: users and groups sync into the organisation by "
+    "Graph delta queries.",
+    directions=("source",),
+    settings_class=EntraSettings,
+    build=entra_settings,
+    default_name="Entra ID",
+    mapping_profiles={"source": "entra"},
+    open_source=EntraSource,
+    scoping_shortcuts=(
+        ScopingShortcut(
+            "--scope-group",
+            "Provision only this group and its direct user members (Entra's \"assigned "
+            'users and groups"); repeatable, by object id.',
+            repeatable=True,
+            rules=lambda ids: {"groups": list(ids)} if ids else {},
+        ),
+        ScopingShortcut(
+            "--enabled-only",
+            "Only provision enabled accounts.",
+            repeatable=False,
+            rules=_enabled_only,
+        ),
+    ),
+)
+
+__all__ = ["CONNECTOR", "ClientCertificate", "EntraSettings", "EntraSource", "entra_settings"]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from idsync.connectors.description import setting, settings_of
 from idsync.connectors.retry import RetryPolicy
 from idsync.health.catalogue import INVALID_INTEGRATION, IdsyncError
 
@@ -31,8 +33,18 @@ MICROSOFT_LOGIN_HOSTS = frozenset(
 class ClientCertificate:
     """A certificate credential: the PEM private key and the SHA-1 thumbprint Entra shows for it."""
 
-    private_key: str
-    thumbprint: str
+    private_key: str = setting(
+        help="PEM file of the certificate's private key (- : standard input); stored encrypted.",
+        flag="--certificate-key",
+        example="-----BEGIN PRIVATE KEY-----",
+    )
+    thumbprint: str = setting(
+        help="SHA-1 thumbprint of that certificate, as the app registration shows it.",
+        flag="--certificate-thumbprint",
+        file=False,
+        metavar="HEX",
+        example="5CA4CAEBC6F0B65C1CFD5D1D3AF79F1E2F1A8F9B",
+    )
 
     def __repr__(self) -> str:
         return f"ClientCertificate(thumbprint={self.thumbprint!r}, private_key=<hidden>)"
@@ -42,21 +54,59 @@ class ClientCertificate:
 class EntraSettings:
     """One Entra ID integration's connection settings (client credentials flow)."""
 
-    tenant_id: str
-    client_id: str
-    client_secret: str | None = None
-    certificate: ClientCertificate | None = None
+    tenant_id: str = setting(
+        help="Directory (tenant) id.", metavar="ID", example="72f988bf-86f1-41af-91ab-2d7cd011db47"
+    )
+    client_id: str = setting(
+        help="Application (client) id of the app registration.",
+        metavar="ID",
+        example="00000000-0000-0000-0000-00000000c1d5",
+    )
+    client_secret: str | None = setting(
+        None,
+        help="File holding the client secret (- : standard input); stored encrypted. Or use a "
+        "certificate.",
+        flag="--client-secret-file",
+        secret=True,
+        excludes=("certificate",),
+        example="client-secret-value",
+    )
+    certificate: ClientCertificate | None = setting(
+        None, help="A certificate credential.", secret=True, excludes=("client_secret",)
+    )
     integration: str = "entra"
     """The integration's name, as administrators know it (used in every error message)."""
-    authority: str = MICROSOFT_AUTHORITY
-    graph_url: str = MICROSOFT_GRAPH
-    ca_file: str | None = None
+    authority: str = setting(
+        MICROSOFT_AUTHORITY,
+        help="Login endpoint (another cloud's, or the emulator's).",
+        metavar="URL",
+        example="https://login.microsoftonline.us",
+    )
+    graph_url: str = setting(
+        MICROSOFT_GRAPH,
+        help="Microsoft Graph endpoint.",
+        metavar="URL",
+        example="https://graph.microsoft.us",
+    )
+    ca_file: str | None = setting(
+        None,
+        kind="path",
+        help="PEM CA bundle to trust for both endpoints (default: the system's).",
+        example="/etc/ssl/corp-root-ca.pem",
+    )
     """PEM bundle to trust for both hosts; None: the system trust store."""
-    page_size: int = 999
+    page_size: int = setting(999, help="Objects per Graph page (1-999).", example="500")
     """Sent as ``Prefer: odata.maxpagesize`` on delta queries and as ``$top`` on lists."""
-    timeout: float = 30.0
+    timeout: float = setting(30.0, help="Seconds to wait for each response.", example="60")
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    extra_user_attributes: tuple[str, ...] = ()
+    extra_user_attributes: tuple[str, ...] = setting(
+        (),
+        flag="--extra-user-attribute",
+        help="A Graph user property to read on top of the defaults, for custom mappings; "
+        "repeatable.",
+        metavar="PROPERTY",
+        example="companyName",
+    )
     """User properties to read on top of the defaults (Graph names, e.g. ``companyName``)."""
 
     def __post_init__(self) -> None:
@@ -65,7 +115,8 @@ class EntraSettings:
         _require(
             (self.client_secret is None) != (self.certificate is None),
             "give either a client secret or a certificate, exactly one",
-            "Use --client-secret, or a certificate's private key and thumbprint.",
+            "Use --client-secret-file FILE, or --certificate-key FILE and "
+            "--certificate-thumbprint HEX.",
         )
         for name in ("authority", "graph_url"):
             _require_https(name, getattr(self, name))
@@ -130,6 +181,47 @@ class EntraSettings:
             "graph_url": self.graph_url,
             "ca_file": self.ca_file,
         }
+
+
+def entra_settings(
+    name: str, settings: Mapping[str, Any], secrets: Mapping[str, Any]
+) -> EntraSettings:
+    """Validated settings from an integration's stored settings and secrets (the client
+    secret in ``secrets["client_secret"]``, a certificate in ``secrets["certificate"]``)."""
+    known = {s.key for s in settings_of(EntraSettings) if not s.secret}
+    unknown = sorted(set(settings) - known)
+    _require(
+        not unknown,
+        f"unknown Entra ID settings {', '.join(unknown)}",
+        "Known: " + ", ".join(sorted(known)) + ".",
+    )
+    for key in ("tenant_id", "client_id"):
+        _require(
+            isinstance(settings.get(key), str),
+            f"{key} is missing",
+            f"Give --{key.replace('_', '-')}.",
+        )
+    options = {k: v for k, v in settings.items() if v is not None}
+    if "extra_user_attributes" in options:
+        options["extra_user_attributes"] = tuple(options["extra_user_attributes"])
+    return EntraSettings(
+        client_secret=secrets.get("client_secret"),
+        certificate=_certificate(secrets.get("certificate")),
+        integration=name,
+        **options,
+    )
+
+
+def _certificate(value: Any) -> ClientCertificate | None:
+    if value is None:
+        return None
+    parts = value if isinstance(value, Mapping) else {}
+    _require(
+        bool(parts.get("private_key")) and bool(parts.get("thumbprint")),
+        "a certificate needs both its private key and its thumbprint",
+        "Give --certificate-key FILE and --certificate-thumbprint HEX.",
+    )
+    return ClientCertificate(str(parts["private_key"]), str(parts["thumbprint"]))
 
 
 def _require(condition: bool, reason: str, hint: str) -> None:

@@ -7,7 +7,30 @@ line numbers, ``validate`` turns rows into objects (or rejects them whole), and
 The formats are documented in docs/file-import.md.
 """
 
+from collections.abc import Mapping
+from typing import Any
+
+from idsync.connectors.description import Connector
 from idsync.connectors.file.settings import FileSettings, file_settings
 from idsync.connectors.file.source import FileSource
 
-__all__ = ["FileSettings", "FileSource", "file_settings"]
+
+def _build(name: str, settings: Mapping[str, Any], secrets: Mapping[str, Any]) -> FileSettings:
+    return file_settings(name, settings)  # a file needs no credentials
+
+
+CONNECTOR = Connector(
+    kind="file",
+    title="CSV, JSON or JSON Lines files",
+    summary="Import users and groups from a file (one-off loads, HR exports); bad rows are "
+    "skipped and logged.",
+    directions=("source",),
+    settings_class=FileSettings,
+    build=_build,
+    default_name="File import",
+    mapping_profiles={"source": "file"},
+    open_source=FileSource,
+    job_defaults={"source": {"auto_sync": False}},  # re-read only when asked
+)
+
+__all__ = ["CONNECTOR", "FileSettings", "FileSource", "file_settings"]

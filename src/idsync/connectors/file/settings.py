@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import PurePath
 from types import MappingProxyType
 from typing import Any, Literal
 
+from idsync.connectors.description import setting, settings_of
 from idsync.health.catalogue import INVALID_INTEGRATION, IdsyncError
 from idsync.sync.records import ObjectType
 
@@ -45,19 +46,6 @@ _EXTENSIONS: dict[str, Format] = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
 }
-_KNOWN_KEYS = frozenset(
-    {
-        "users",
-        "groups",
-        "format",
-        "encoding",
-        "delimiter",
-        "members_separator",
-        "id_column",
-        "columns",
-        "page_size",
-    }
-)
 MAX_PAGE_SIZE = 100_000
 
 
@@ -65,20 +53,44 @@ MAX_PAGE_SIZE = 100_000
 class FileSettings:
     """One file integration: a users file, optionally a groups file, and how to read them."""
 
-    users: str
+    users: str = setting(
+        kind="path",
+        help="CSV, JSON or JSON Lines file of users (a JSON file may hold the groups too).",
+        example="/srv/hr/users.csv",
+    )
     """Absolute path of the users file (JSON and JSON Lines files may hold groups too)."""
-    groups: str | None = None
+    groups: str | None = setting(
+        None, kind="path", help="File of groups, if separate.", example="/srv/hr/groups.csv"
+    )
     integration: str = "file"
     """The integration's name, as administrators know it (used in every error message)."""
-    format: Literal["auto", "csv", "json", "jsonl"] = "auto"
+    format: Literal["auto", "csv", "json", "jsonl"] = setting(
+        "auto", help="auto (each file by its extension), csv, json or jsonl.", example="csv"
+    )
     """``auto``: each file by its extension (.csv, .json, .jsonl/.ndjson)."""
-    encoding: str = "utf-8"
-    delimiter: str = ","
-    members_separator: str = ";"
-    id_column: str = "id"
-    columns: Mapping[str, str] = field(default_factory=dict)
+    encoding: str = setting(
+        "utf-8",
+        help="The files' text encoding (a byte order mark is always tolerated).",
+        example="cp1252",
+    )
+    delimiter: str = setting(",", help="CSV field delimiter, one character.", example=";")
+    members_separator: str = setting(
+        ";",
+        help="What separates the member ids in a CSV groups file's members cell.",
+        example="|",
+    )
+    id_column: str = setting(
+        "id", help="The column (or JSON key) holding each row's id.", example="Personalnummer"
+    )
+    columns: Mapping[str, str] = setting(
+        default_factory=dict,
+        help="canonical=header, when the file names a column otherwise, e.g. userName=login; "
+        "repeatable (docs/file-import.md).",
+        flag="--column",
+        example="userName=login",
+    )
     """Canonical name → the header that holds it, for files whose headers differ."""
-    page_size: int = 1000
+    page_size: int = setting(1000, help="Rows per page (1-100000).", example="500")
 
     def __post_init__(self) -> None:
         _check_path("users", self.users)
@@ -131,11 +143,12 @@ class FileSettings:
 
 def file_settings(name: str, settings: Mapping[str, Any]) -> FileSettings:
     """Validated file settings from an integration's stored settings (raises INVALID_INTEGRATION)."""
-    unknown = sorted(set(settings) - _KNOWN_KEYS)
+    known = {s.key for s in settings_of(FileSettings)}
+    unknown = sorted(set(settings) - known)
     _require(
         not unknown,
         f"unknown setting(s) {', '.join(unknown)}",
-        "Known settings: " + ", ".join(sorted(_KNOWN_KEYS)) + ".",
+        "Known settings: " + ", ".join(sorted(known)) + ".",
     )
     users = settings.get("users")
     _require(isinstance(users, str), "the users file is not set", "Give --users PATH.")

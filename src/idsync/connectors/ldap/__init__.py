@@ -7,7 +7,20 @@ catalogue errors), ``changes`` (watermarks), ``entries`` (values and the DN inde
 ``users`` / ``groups`` (entries to source objects), ``ad`` (what only AD does).
 """
 
+from idsync.connectors.description import Connector
 from idsync.connectors.ldap.settings import DisabledRule, LdapSettings
 from idsync.connectors.ldap.source import LdapSource
 
-__all__ = ["DisabledRule", "LdapSettings", "LdapSource"]
+CONNECTOR = Connector(
+    kind="ldap",
+    title="Active Directory or OpenLDAP",
+    summary="Connect Active Directory or OpenLDAP: users and groups sync into the organisation.",
+    directions=("source",),
+    settings_class=LdapSettings,
+    build=LdapSettings.from_integration,
+    default_name="Directory",
+    mapping_profiles={"source": "ldap"},
+    open_source=LdapSource,
+)
+
+__all__ = ["CONNECTOR", "DisabledRule", "LdapSettings", "LdapSource"]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from idsync.connectors.description import setting, settings_of
 from idsync.connectors.retry import RetryPolicy
 from idsync.health.catalogue import INVALID_INTEGRATION, IdsyncError
 
@@ -128,32 +129,117 @@ _GROUP_NAME: dict[Dialect, tuple[str, ...]] = {"openldap": ("cn",), "ad": ("cn",
 class LdapSettings:
     """One LDAP / Active Directory integration's settings; dialect defaults filled in."""
 
-    url: str
-    bind_dn: str
-    password: str
-    user_base_dns: tuple[str, ...]
-    group_base_dns: tuple[str, ...] = ()
-    dialect: Dialect = "openldap"
-    start_tls: bool = False
-    ca_file: str | None = None
+    url: str = setting(
+        help="ldap://host:389 or ldaps://host:636.",
+        metavar="URL",
+        example="ldaps://dc1.example.org:636",
+    )
+    bind_dn: str = setting(
+        help="DN idsync binds as (read-only is enough).",
+        metavar="DN",
+        example="CN=svc-idsync,OU=Service Accounts,DC=example,DC=org",
+    )
+    password: str = setting(
+        help="File holding the bind password (- : standard input); stored encrypted.",
+        flag="--password-file",
+        secret=True,
+        example="pw-Secret-1",
+    )
+    user_base_dns: tuple[str, ...] = setting(
+        help="Base DN to read users under; repeatable.",
+        flag="--user-base",
+        metavar="DN",
+        example="OU=Staff,DC=example,DC=org",
+    )
+    group_base_dns: tuple[str, ...] = setting(
+        (),
+        help="Base DN to read groups under; repeatable (default: the user bases).",
+        flag="--group-base",
+        metavar="DN",
+        example="OU=Groups,DC=example,DC=org",
+    )
+    dialect: Dialect = setting(
+        "ad", help="ad (Active Directory) or openldap: which defaults apply.", example="openldap"
+    )
+    start_tls: bool = setting(False, help="Upgrade ldap:// with StartTLS (RFC 4511 §4.14).")
+    ca_file: str | None = setting(
+        None,
+        kind="path",
+        help="PEM file of the CA that issued the server's certificate (default: the system's).",
+        example="/etc/ssl/corp-root-ca.pem",
+    )
     """PEM bundle of the CA(s) to trust; None: the system trust store."""
-    tls_verify: bool = True
+    tls_verify: bool = setting(
+        True,
+        help="Check the server's certificate. --insecure-skip-tls-verify is for a diagnosis "
+        "only: anyone on the path can read the credentials, and every connection logs a "
+        "warning.",
+        flag="--verify-tls",
+        off_flag="--insecure-skip-tls-verify",
+    )
     """False: accept any certificate (an explicit, loudly logged opt-out)."""
-    user_filter: str = ""
-    group_filter: str = ""
-    attributes: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
+    user_filter: str = setting(
+        "",
+        help="RFC 4515 filter for users (default: the dialect's).",
+        metavar="FILTER",
+        example="(&(objectClass=user)(!(isCriticalSystemObject=TRUE)))",
+    )
+    group_filter: str = setting(
+        "",
+        help="RFC 4515 filter for groups (default: the dialect's).",
+        metavar="FILTER",
+        example="(objectClass=group)",
+    )
+    attributes: Mapping[str, str | tuple[str, ...]] = setting(
+        default_factory=dict,
+        help="canonical=ldapAttribute, e.g. userName=mail; repeatable (see docs/ldap.md).",
+        flag="--attribute",
+        example="userName=mail",
+    )
     """Canonical user attribute -> LDAP attribute(s), over the dialect's defaults (the
     first of several that the entry has wins)."""
-    extra_attributes: tuple[str, ...] = ()
-    page_size: int = 500
-    range_size: int | None = None
+    extra_attributes: tuple[str, ...] = setting(
+        (),
+        help="An LDAP attribute passed through under its own name, for custom mappings; "
+        "repeatable.",
+        flag="--extra-attribute",
+        metavar="ATTRIBUTE",
+        example="employeeType",
+    )
+    page_size: int = setting(500, help="Entries per paged search (1-10000).", example="1000")
+    range_size: int | None = setting(
+        None,
+        help="AD: member values to ask for per request (range retrieval); default: as many as "
+        "the domain controller sends (its MaxValRange, 1500 by default).",
+        example="1000",
+    )
     """AD: how many ``member`` values to ask for per request (range retrieval, MS-ADTS
     §3.1.1.3.1.3.3); None: as many as the DC sends (its MaxValRange, 1500 by default)."""
-    nested: Nested = "flatten"
-    disabled: DisabledRule | None = None
-    deletions: Deletions = "auto"
-    anchor_attribute: str = ""
-    timeout: float = 30.0
+    nested: Nested = setting(
+        "flatten", help="flatten (members of nested groups) or direct.", example="direct"
+    )
+    disabled: DisabledRule | None = setting(
+        None,
+        kind="json",
+        help='When an account counts as disabled: {"attribute": "nsAccountLock"} (when '
+        'present) or {"attribute": "userAccountControl", "bit": 2} (when the bit is set). '
+        "Default: the dialect's.",
+        example='{"attribute": "nsAccountLock"}',
+    )
+    deletions: Deletions = setting(
+        "auto",
+        help="How deleted entries are found: tombstones (AD's Deleted Objects container), "
+        "sweep (every anchor in the bases is listed each cycle), or auto.",
+        example="sweep",
+    )
+    anchor_attribute: str = setting(
+        "",
+        help="The attribute that identifies an entry for life (default: entryUUID, AD's "
+        "objectGUID), e.g. nsUniqueId.",
+        metavar="ATTRIBUTE",
+        example="nsUniqueId",
+    )
+    timeout: float = setting(30.0, help="Seconds for connecting and for each answer.", example="60")
     integration: str = "ldap"
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
@@ -186,16 +272,18 @@ class LdapSettings:
         cls, name: str, settings: Mapping[str, Any], secrets: Mapping[str, Any]
     ) -> LdapSettings:
         """From an integration's stored settings and secrets (the password is secrets["password"])."""
-        unknown = sorted(set(settings) - _CONFIG_KEYS)
+        # The CLI of earlier versions stored --user-base / --group-base under short names.
+        known = {s.key for s in settings_of(cls) if not s.secret} | {"user_base", "group_base"}
+        unknown = sorted(set(settings) - known)
         _require(
             not unknown,
             f"unknown LDAP settings {', '.join(unknown)}",
-            "Known: " + ", ".join(sorted(_CONFIG_KEYS)) + ".",
+            "Known: " + ", ".join(sorted(known)) + ".",
         )
         for key in ("url", "bind_dn"):
-            _require(isinstance(settings.get(key), str), f"{key} is missing", f"Give --{key}.")
+            flag = "--" + key.replace("_", "-")
+            _require(isinstance(settings.get(key), str), f"{key} is missing", f"Give {flag}.")
         options = {key: _option(key, value) for key, value in settings.items() if value is not None}
-        # The CLI's --user-base / --group-base may be stored under their short names.
         for short in ("user_base", "group_base"):
             options.setdefault(f"{short}_dns", _dns(options.pop(short, None)))
         return cls(password=str(secrets.get("password") or ""), integration=name, **options)
@@ -317,16 +405,6 @@ class LdapSettings:
         }
         for name, value in defaults.items():
             object.__setattr__(self, name, value)
-
-
-_CONFIG_KEYS = frozenset(
-    {
-        "url", "bind_dn", "dialect", "user_base_dns", "group_base_dns", "user_base", "group_base",
-        "user_filter", "group_filter", "start_tls", "ca_file", "tls_verify", "attributes",
-        "extra_attributes", "page_size", "range_size", "nested", "disabled", "deletions",
-        "anchor_attribute", "timeout",
-    }
-)  # fmt: skip
 
 
 def _option(key: str, value: Any) -> Any:

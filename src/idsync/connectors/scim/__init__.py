@@ -5,13 +5,30 @@
 pushed, in ``push_objects`` / ``push_members``); ``ScimSource(settings)`` reads.
 """
 
+from idsync.connectors.description import Connector
 from idsync.connectors.scim.compat import PRESETS, Compat, parse_compat
 from idsync.connectors.scim.discovery import Capabilities
 from idsync.connectors.scim.settings import ScimSettings, scim_settings
 from idsync.connectors.scim.source import ScimSource
 from idsync.connectors.scim.target import ScimTarget
 
+CONNECTOR = Connector(
+    kind="scim",
+    title="SCIM 2.0 application",
+    summary="Connect a SCIM 2.0 application: push the organisation to it, or read it as a source.",
+    directions=("push", "source"),
+    settings_class=ScimSettings,
+    build=scim_settings,
+    default_name="SCIM application",
+    mapping_profiles={"push": "hub", "source": "scim"},
+    open_source=ScimSource,
+    open_target=ScimTarget,
+    # Entra's provisioning takes over matching objects in the application it pushes to.
+    job_defaults={"push": {"adopt_existing": True}},
+)
+
 __all__ = [
+    "CONNECTOR",
     "PRESETS",
     "Capabilities",
     "Compat",

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from idsync.connectors.description import setting, settings_of
 from idsync.connectors.retry import RetryPolicy
 from idsync.connectors.scim.compat import Compat, parse_compat
 from idsync.health.catalogue import INVALID_INTEGRATION, IdsyncError
@@ -17,23 +20,58 @@ _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 class ScimSettings:
     """One SCIM integration's connection settings (a push target or a SCIM source)."""
 
-    url: str
+    url: str = setting(
+        help="The application's SCIM base URL (…/scim/v2).",
+        metavar="URL",
+        example="https://app.example.com/scim/v2",
+    )
     """The SCIM base URL, e.g. ``https://app.example.com/scim/v2`` (RFC 7644 §3.13)."""
-    token: str
+    token: str = setting(
+        help="File holding the application's bearer token (- : standard input); stored encrypted.",
+        flag="--token-file",
+        secret=True,
+        example="app-token-1",
+    )
     integration: str = "scim"
     """The integration's name, as administrators know it (used in every error message)."""
-    ca_file: str | None = None
+    ca_file: str | None = setting(
+        None,
+        kind="path",
+        help="PEM CA bundle to trust (default: the system's).",
+        example="/etc/ssl/corp-root-ca.pem",
+    )
     """PEM bundle to trust; None: the system trust store."""
-    tls_verify: bool = True
+    tls_verify: bool = setting(
+        True,
+        help="Check the application's certificate. --insecure-skip-tls-verify is for testing "
+        "only: anyone on the path can read the token.",
+        flag="--verify-tls",
+        off_flag="--insecure-skip-tls-verify",
+    )
     """False only as an explicit, loudly warned opt-out (``--insecure-skip-tls-verify``)."""
-    timeout: float = 30.0
-    concurrency: int = 4
+    timeout: float = setting(30.0, help="Seconds to wait for each response.", example="60")
+    concurrency: int = setting(
+        4, help="Requests in flight at once when the app has no Bulk (1-64).", example="8"
+    )
     """Requests in flight at once when Bulk is not used."""
-    page_size: int = 100
+    page_size: int = setting(
+        100, help="Objects asked for per list request (1-1000).", example="200"
+    )
     """``count`` of list requests (the application may answer with fewer)."""
-    member_batch: int = 500
+    member_batch: int = setting(
+        500, help="Members per group PATCH at most (1-10000).", example="100"
+    )
     """Members per PATCH operation at most (the byte limit applies as well)."""
-    compat: Compat = field(default_factory=Compat)
+    compat: Compat = setting(
+        default_factory=Compat,
+        kind="list",
+        separator=",",
+        help="A preset or switch=value for the application's known deviations, e.g. "
+        "entra-compatible or bulk=off; repeatable or comma-separated, later words win "
+        "(docs/scim-push.md).",
+        metavar="WORDS",
+        example="entra-compatible,filter=off",
+    )
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     def __post_init__(self) -> None:
@@ -71,29 +109,45 @@ class ScimSettings:
         )
 
 
-_OPTIONS = ("ca_file", "tls_verify", "timeout", "concurrency", "page_size", "member_batch")
-
-
-def scim_settings(name: str, settings: dict[str, Any], secrets: dict[str, Any]) -> ScimSettings:
+def scim_settings(
+    name: str, settings: Mapping[str, Any], secrets: Mapping[str, Any]
+) -> ScimSettings:
     """Validated settings from an integration's stored settings and secrets (token in
     ``secrets["token"]``); raises INVALID_INTEGRATION on bad values."""
+    known = {s.key for s in settings_of(ScimSettings) if not s.secret}
+    unknown = sorted(set(settings) - known)
+    _require(
+        not unknown,
+        f"unknown SCIM settings {', '.join(unknown)}",
+        "Known: " + ", ".join(sorted(known)) + ".",
+    )
     url = settings.get("url")
     token = secrets.get("token")
     _require(isinstance(url, str) and bool(url), "the SCIM URL is missing", "Give --url.")
     _require(isinstance(token, str), "the token is missing", "Give --token-file FILE.")
-    options = {k: settings[k] for k in _OPTIONS if settings.get(k) is not None}
+    options = {k: v for k, v in settings.items() if k not in ("url", "compat") and v is not None}
     try:
         return ScimSettings(
             url=str(url),
             token=str(token).strip(),
             integration=name,
-            compat=parse_compat(settings.get("compat")),
+            compat=parse_compat(_compat_words(settings.get("compat"))),
             **options,
         )
     except TypeError as exc:  # a value of the wrong type in stored settings
         raise IdsyncError(
-            INVALID_INTEGRATION, reason=str(exc), hint="Check idsync integration show."
+            INVALID_INTEGRATION,
+            reason=str(exc),
+            hint=f"Check the stored settings: idsync integration show {shlex.quote(name)}",
         ) from None
+
+
+def _compat_words(value: Any) -> Any:
+    # Earlier versions stored {"preset": name, switch: value}: the preset comes first.
+    if isinstance(value, dict) and "preset" in value:
+        rest = {k: v for k, v in value.items() if k != "preset"}
+        return [str(value["preset"]), *(f"{k}={v}" for k, v in rest.items())]
+    return value
 
 
 def _require(condition: bool, reason: str, hint: str) -> None:
