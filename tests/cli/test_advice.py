@@ -115,7 +115,9 @@ def filled(entry: ErrorCode) -> str:
         if name
     }
     values: dict[str, Any] = {name: WHERE for name in fields}
-    values.update(integration=NAMES["entra"], schema=URN)
+    # An organisation is named by its id, which the runs below fill in.
+    values.update(integration=NAMES["entra"], schema=URN, org="<org id>")
+    values.update(suggestion="ldaps://dc1.example.org")  # a URL the certificate names
     error = IdsyncError(entry, **values)
     return f"{error.message} {error.action}"
 

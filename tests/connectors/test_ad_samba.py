@@ -286,6 +286,7 @@ def test_range_size_is_an_active_directory_setting() -> None:
             bind_dn="cn=x,dc=example,dc=org",
             password="x-Secret-9",
             user_base_dns=("dc=example,dc=org",),
+            dialect="openldap",
             range_size=10,
         )
     assert "range_size" in caught.value.message

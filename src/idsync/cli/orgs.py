@@ -68,9 +68,9 @@ def set_(
     if group_patch_response is None and patch_upsert is None:
         raise IdsyncError(
             INVALID_ARGUMENT,
-            what="idsync org set",
+            what="org set",
             reason="it names no setting to change",
-            hint="Give --group-patch-response or --patch-upsert (idsync org set --help).",
+            hint="Give --group-patch-response or --patch-upsert (see: idsync org set --help).",
         )
     db = open_db(database)
     record = orgs.get_org(db, org_id)

@@ -369,7 +369,7 @@ TOO_MANY_REJECTED = _entry(
     "too many rejected credentials",
     "More than {limit} requests from {source} had their credentials refused within {window} "
     "seconds.",
-    "Fix the client's secret token (idsync token create --org <org id> makes a new one); "
+    "Fix the client's secret token (make a new one with: idsync token create --org <org id>); "
     "requests are refused without being checked for the next {retry_after} seconds.",
 )
 
@@ -790,7 +790,7 @@ PORT_IN_USE = _entry(
 CANNOT_LISTEN = _entry(
     "IDS-400-111",
     "cannot listen",
-    "idsync serve cannot listen on {host}:{port}: {reason}.",
+    "The server cannot listen on {host}:{port}: {reason}.",
     "{hint}",
 )
 SECRET_KEY_MISSING = _entry(
@@ -800,5 +800,5 @@ SECRET_KEY_MISSING = _entry(
     "{path}; idsync does not make a new key, which could not decrypt them.",
     "Put that key file there (idsync 0.1 kept it as idsync.key in the folder it was started "
     "from), or point IDSYNC_SECRET_KEY_FILE at it. If it is lost, set IDSYNC_SECRET_KEY to a new "
-    "key and store each integration's credentials again (idsync integration update).",
+    "key and store each integration's credentials again (see: idsync integration update --help).",
 )
