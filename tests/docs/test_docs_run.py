@@ -45,7 +45,7 @@ from cryptography.fernet import Fernet
 from tests.conftest import _postgres_schema, free_port
 from tests.docs.markdown import Step, blocks, steps
 from tests.scim_peer import start_scim2_server
-from tests.slapd import ADMIN_DN, SUFFIX, SlapdProcess, seed, ssha, start_slapd
+from tests.slapd import SUFFIX, SlapdProcess, seed, ssha, start_slapd
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = {
@@ -119,8 +119,8 @@ CAPTURE = [
         "docs/sync.md",
         r"^idsync emulator .*--json",
         {
-            "tenant": "tenant_id",
-            "client": "client_id",
+            "emulator tenant": "tenant_id",
+            "emulator client": "client_id",
             "authority": "authority",
             "graph": "graph_url",
             "ca": "ca_file",
@@ -145,8 +145,8 @@ FILL: dict[str, dict[str, str]] = {
         "<tenant id>": "tenant",
         "<application id>": "client",
         "<file>": "secret file",
-        "<tenant_id>": "tenant",
-        "<client_id>": "client",
+        "<tenant_id>": "emulator tenant",
+        "<client_id>": "emulator client",
         "<authority>": "authority",
         "<graph_url>": "graph",
         "<ca_file>": "ca",
@@ -230,10 +230,6 @@ def given_postgres(walk: Walk) -> None:
     walk.values["postgres"] = lambda: walk.stack.enter_context(contextmanager(_postgres_schema)())
 
 
-def given_readme(walk: Walk) -> None:
-    given_postgres(walk)
-
-
 def given_sync(walk: Walk) -> None:
     given_org(walk)
     given_postgres(walk)
@@ -275,7 +271,6 @@ def _add_bind_account(server: SlapdProcess) -> None:
     )
     assert conn.result["result"] == 0, conn.result
     conn.unbind()
-    assert ADMIN_DN != LDAP_BIND_DN
 
 
 def given_files(walk: Walk) -> None:
@@ -296,7 +291,7 @@ def given_scim(walk: Walk) -> None:
 
 
 GIVEN: dict[str, Callable[[Walk], None]] = {
-    "README.md": given_readme,
+    "README.md": given_postgres,
     "docs/clients.md": given_org,
     "docs/sync.md": given_sync,
     "docs/ldap.md": given_ldap,
