@@ -339,7 +339,14 @@ def environment(home: Path) -> dict[str, str]:
     home.mkdir()
     # curl exits 22 on an HTTP error, as every other command does on a failure.
     (home / ".curlrc").write_text("fail-with-body\n")
-    env.update(PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}", HOME=str(home), COLUMNS="80")
+    # What commands leave in temp folders (the emulator's certificates) goes with the test's.
+    (home / "tmp").mkdir()
+    env.update(
+        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+        HOME=str(home),
+        TMPDIR=str(home / "tmp"),
+        COLUMNS="80",
+    )
     return env
 
 
