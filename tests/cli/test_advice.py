@@ -33,6 +33,7 @@ from idsync.connectors import registry
 from idsync.connectors.description import Setting
 from idsync.health.catalogue import CATALOGUE, ErrorCode, IdsyncError
 from idsync.sync.integrations import JOB_OPTIONS
+from tests.docs.markdown import steps
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = typer.main.get_command(app)
@@ -315,13 +316,8 @@ def _doc_commands() -> Iterator[tuple[str, str, bool]]:
     (``[--flag]``, ``a|b``) are not commands."""
     for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         text = path.read_text()
-        blocks = re.findall(r"```[a-z]*\n(.*?)```", text, re.S)
-        lines = [
-            line
-            for block in blocks
-            for line in block.replace("\\\n", " ").splitlines()
-            if line.strip().startswith("idsync ")
-        ]
+        # The shell commands tests/docs runs; a drawing that shows commands is not one.
+        lines = [s.flat for s in steps(path, path.name) if s.flat.startswith("idsync ")]
         spans = re.findall(r"`(idsync [^`]+)`", re.sub(r"```.*?```", "", text, flags=re.S))
         for command, complete in [*((c, True) for c in lines), *((c, False) for c in spans)]:
             if not re.search(r"\[|\|", command.split("#")[0]):
