@@ -163,7 +163,9 @@ def test_library_mode_runs_in_a_thread() -> None:
 
     import httpx
 
-    from idsync.emulator import EmulatorConfig, RunningEmulator, SeedConfig
+    from idsync.emulator.context import EmulatorConfig
+    from idsync.emulator.seed import SeedConfig
+    from idsync.emulator.server import RunningEmulator
 
     with RunningEmulator(EmulatorConfig(seed=SeedConfig(users=5, groups=2))) as running:
         info = running.info

@@ -1,7 +1,7 @@
 """A local Microsoft Entra ID: the slice of the identity platform and Graph v1.0 idsync uses.
 
 Run it with ``idsync emulator`` (the contract: it prints one JSON line once listening),
-or in-process with :class:`RunningEmulator`. Modules, one job each:
+or in-process with ``server.RunningEmulator``. Modules, one job each:
 
 ``directory``  tenant state, versions and the change log  ``seed``    deterministic tenants
 ``delta``      delta rounds, pages and state tokens        ``graph``   Graph v1.0 routes
@@ -11,9 +11,3 @@ or in-process with :class:`RunningEmulator`. Modules, one job each:
 ``admin``      ``/_emulator/`` controls                    ``tls``     certificates
 ``app``        the ASGI app                                ``server``  uvicorn, threads
 """
-
-from idsync.emulator.context import Emulator, EmulatorConfig, build_emulator
-from idsync.emulator.seed import SeedConfig
-from idsync.emulator.server import RunningEmulator
-
-__all__ = ["Emulator", "EmulatorConfig", "RunningEmulator", "SeedConfig", "build_emulator"]
