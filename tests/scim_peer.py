@@ -42,8 +42,14 @@ class Peer:
     root: str = ""
 
 
-def start_scim2_server(tmp_path: Path, *, config: dict[str, Any] | None = None) -> Peer:
-    """A scim2-server process serving SCIM at http://127.0.0.1:<port>/v2 from memory."""
+def start_scim2_server(
+    tmp_path: Path,
+    *,
+    config: dict[str, Any] | None = None,
+    schemas: list[dict[str, Any]] | None = None,
+) -> Peer:
+    """A scim2-server process serving SCIM at http://127.0.0.1:<port>/v2 from memory
+    (``schemas``: its /Schemas instead of RFC 7643's)."""
     executable = shutil.which("scim2-server", path=str(Path(sys.executable).parent))
     executable = executable or shutil.which("scim2-server")
     assert executable, "scim2-server is not installed: pip install -e '.[test]'"
@@ -54,6 +60,10 @@ def start_scim2_server(tmp_path: Path, *, config: dict[str, Any] | None = None) 
         path = tmp_path / f"spc-{port}.json"
         path.write_text(json.dumps(config))
         extra = ["--service-provider-config", str(path)]
+    if schemas is not None:
+        path = tmp_path / f"schemas-{port}.json"
+        path.write_text(json.dumps(schemas))
+        extra += ["--schema", str(path)]
     log = (tmp_path / f"scim2-server-{port}.log").open("wb")
     process = subprocess.Popen(
         # "=": a token may start with "-", which argparse would read as an option.
@@ -89,6 +99,18 @@ def _wait_ready(url: str, token: str, exited: Callable[[], int | None]) -> None:
             pass
         time.sleep(0.05)
     raise RuntimeError(f"{url} did not become ready")
+
+
+def schemas_without(schema: str, attribute: str) -> list[dict[str, Any]]:
+    """scim2-server's own /Schemas (RFC 7643's) without one attribute of one schema."""
+    import scim2_server
+
+    path = Path(scim2_server.__file__).parent / "resources" / "default-schemas.json"
+    schemas: list[dict[str, Any]] = json.loads(path.read_text())
+    for entry in schemas:
+        if entry["id"] == schema:
+            entry["attributes"] = [a for a in entry["attributes"] if a["name"] != attribute]
+    return schemas
 
 
 def small_bulk_config(max_operations: int, max_payload: int) -> dict[str, Any]:

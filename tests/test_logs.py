@@ -192,3 +192,27 @@ def _healthy(url: str, process: subprocess.Popen[bytes]) -> bool:
         return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
     except httpx.TransportError:
         return False
+
+
+def test_no_log_line_carries_a_secret_whoever_logs_it() -> None:
+    """Issue 9 item 4: a secret field, a URL's password, a cursor or a header is redacted
+    in structlog's events and in the standard library's records alike; nothing else is."""
+    script = (
+        "import logging\n"
+        "from idsync.logs import configure, get_logger\n"
+        "configure('info', 'json')\n"
+        "get_logger('idsync.test').info('bind', password='hunter2', code='IDS-502-020',\n"
+        "    reason='Connection refused', url='ldap://cn=admin:pa55word@dc1:389')\n"
+        "logging.getLogger('lib').warning('GET %s with %s',\n"
+        "    'https://graph/v1.0/users/delta?$skiptoken=CURSOR&client_secret=CS',\n"
+        "    {'Authorization': 'Bearer TOKEN'})\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    lines = json_lines(result.stderr)
+    for secret in ("hunter2", "pa55word", "CURSOR", "CS&", "TOKEN"):
+        assert secret not in result.stderr
+    assert lines[0]["code"] == "IDS-502-020"
+    assert lines[0]["reason"] == "Connection refused"
+    assert lines[0]["url"] == "ldap://cn=admin:<redacted>@dc1:389"

@@ -7,7 +7,8 @@ JSON object with ``timestamp``, ``level``, ``logger`` and ``event`` (plus the
 event's own fields); request lines carry their tracking ID. idsync's events are
 rendered by structlog straight onto stderr (one per API request: the fast path);
 the standard library's records by structlog's ``ProcessorFormatter`` on the
-root handler. See docs/architecture.md, "Logs".
+root handler. Every line passes :mod:`idsync.health.scrub` last, so a secret field,
+a URL's password or a paging cursor never reaches it. See docs/architecture.md, "Logs".
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import logging.config
-import re
 import sys
 import threading
 from types import TracebackType
@@ -24,6 +24,8 @@ from typing import Any
 import orjson
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
+
+from idsync.health.scrub import SCRUB
 
 # Libraries whose records are held at WARNING whatever the configured level.
 QUIET_LOGGERS: dict[str, str] = {
@@ -44,11 +46,6 @@ QUIET_LOGGERS: dict[str, str] = {
     "uvicorn.access": "WARNING",
     "asyncio": "WARNING",
 }
-
-# Graph paging cursors (RFC 3986 query parameters, raw or percent-encoded): a URL
-# that holds one reads the directory without further credentials. A last guard for
-# text this process does not control (an exception's message, a library's line).
-_CURSOR = re.compile(r"((?:\$|%24)(?:skip|delta)token=)[^&\s\"'<>]+", re.IGNORECASE)
 
 
 def configure(level: str = "info", fmt: str = "json") -> None:
@@ -138,7 +135,7 @@ def _shared_processors() -> list[Processor]:
 
 
 def _final_processors(fmt: str, *, text: bool = False) -> list[Processor]:
-    """Exceptions as text, cursors hidden, then the line (``text``: a str for logging)."""
+    """Exceptions as text, secrets scrubbed, then the line (``text``: a str for logging)."""
     renderer: Processor = (
         structlog.processors.JSONRenderer(serializer=_dumps_text if text else _dumps)
         if fmt == "json"
@@ -146,7 +143,7 @@ def _final_processors(fmt: str, *, text: bool = False) -> list[Processor]:
             colors=False, exception_formatter=structlog.dev.plain_traceback
         )
     )
-    return [structlog.processors.format_exc_info, _hide_cursors, renderer]
+    return [structlog.processors.format_exc_info, _scrub, renderer]
 
 
 def _numeric(level: str) -> int:
@@ -170,11 +167,10 @@ def _drop_uvicorn_colours(_: WrappedLogger, __: str, event: EventDict) -> EventD
     return event
 
 
-def _hide_cursors(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
-    for key, value in event.items():
-        if isinstance(value, str) and "token=" in value:
-            event[key] = _CURSOR.sub(r"\1<hidden>", value)
-    return event
+def _scrub(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+    # A last guard for text this process does not control (an exception's message, a
+    # library's line): the connectors scrub what they know before it gets here.
+    return SCRUB.fields(event)
 
 
 def _log_uncaught(

@@ -144,3 +144,36 @@ def test_result_codes_are_classified(server: SlapdProcess) -> None:
     assert isinstance(down, Retry)
     assert isinstance(ad_locked, AccessDenied)
     assert "the account is locked out" in ad_locked.message
+
+
+def test_a_short_password_does_not_mangle_the_reason(server: SlapdProcess) -> None:
+    """Issue 9 item 4: a password that is also an ordinary word ("refused", "user")
+    is not cut out of the server's text; the reason reads as the server wrote it."""
+    settings = ldap_settings(server, password="refused")
+    server.stop()
+    with LdapSource(settings, sleep=lambda _: None) as source, pytest.raises(Unavailable) as caught:
+        read_users(source)
+    assert "[Errno 111] Connection refused" in caught.value.message
+    assert "<redacted>" not in caught.value.message
+    ad_refused = Failures(ldap_settings(server, password="user")).classify(
+        ldap_exc.LDAPInvalidCredentialsResult(
+            result=49,
+            description="invalidCredentials",
+            message="80090308: LdapErr: DSID-0C09044E, comment: AcceptSecurityContext error, "
+            "data 52e, v4563",
+        )
+    )
+    assert isinstance(ad_refused, AccessDenied)
+    assert "AD data 52e: the user name or password is incorrect" in ad_refused.message
+
+
+def test_a_long_password_echoed_by_the_server_is_redacted(server: SlapdProcess) -> None:
+    failures = Failures(ldap_settings(server, password=WRONG_PASSWORD))
+    echoed = failures.classify(
+        ldap_exc.LDAPOperationsErrorResult(
+            result=1, description="operationsError", message=f"bind with {WRONG_PASSWORD} failed"
+        )
+    )
+    assert isinstance(echoed, Unavailable)
+    assert WRONG_PASSWORD not in echoed.message
+    assert "bind with <redacted> failed" in echoed.message

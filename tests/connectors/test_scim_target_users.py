@@ -188,7 +188,10 @@ def test_match_is_case_insensitive_batched_and_knows_the_owner(
     assert set(found) == {"USERours@EXAMPLE.com", "hand.made@example.com"}
     assert found["USERours@EXAMPLE.com"].target_id == ours.target_id
     assert found["USERours@EXAMPLE.com"].owner == push.integration_id
-    assert found["hand.made@example.com"] == type(found["hand.made@example.com"])(handmade, None)
+    hand_made = found["hand.made@example.com"]
+    assert (hand_made.target_id, hand_made.owner, hand_made.transferable) == (handmade, None, False)
+    assert hand_made.owner_name.startswith("no integration of idsync")
+    assert hand_made.where.endswith(f"(id {handmade})")
     gets = [g for g in proxy.of("GET", "/Users") if "filter" in g.query]
     assert len(gets) == 3  # 122 values, at most 50 per filter
     assert all(g.query["filter"][0].count(" eq ") <= 50 for g in gets)

@@ -11,7 +11,10 @@ from tests.sync.conftest import (
     assert_hub_equals_directory,
     directory_state,
     hub_resources,
+    idsync,
 )
+
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
 
 def _ref(emulator: Emulator, object_id: str) -> dict[str, str]:
@@ -117,3 +120,27 @@ def test_rerun_creates_no_duplicates(connected: Connected, emulator: Emulator) -
     hub = hub_resources(connected.scim, "/Users")
     assert len(hub) == len(users)
     assert len({u["userName"].lower() for u in hub}) == len(hub)
+
+
+def test_a_full_read_clears_a_manager_the_directory_no_longer_has(
+    connected: Connected, emulator: Emulator
+) -> None:
+    """Issue 9 item 24: after ``sync restart --reset watermark`` (as after an expired delta
+    token) the first round lists the user without ``manager@delta``: the manager is gone."""
+    users, _ = directory_state(emulator)
+    employee, boss = sorted(users)[:2]
+    _ok(emulator.admin.put(f"/v1.0/users/{employee}/manager/$ref", json=_ref(emulator, boss)))
+    assert connected.sync()["status"] == "Active"
+
+    def manager() -> Any:
+        hub_users = {u["externalId"]: u for u in hub_resources(connected.scim, "/Users")}
+        return hub_users[employee].get(ENTERPRISE, {}).get("manager")
+
+    assert manager() is not None
+    _ok(emulator.admin.delete(f"/v1.0/users/{employee}/manager/$ref"))
+    idsync(
+        connected.database_url, "sync", "restart", connected.integration_id, "--reset", "watermark"
+    )
+    report = connected.sync()
+    assert report["status"] == "Active", report
+    assert manager() is None

@@ -4,6 +4,7 @@ exactly what the hub holds: users, their state, managers, groups and their membe
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 
 from idsync.store.database import Database
 from tests.conftest import Org, Server, make_org
-from tests.scim_peer import start_proxy, start_scim2_server
+from tests.scim_peer import schemas_without, start_proxy, start_scim2_server
 from tests.sync.conftest import hub_resources, idsync
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -214,4 +215,94 @@ def test_a_one_member_change_to_a_big_group_sends_one_small_patch(
                 assert not [r for r in proxy.requests if r.method == "PUT"]
     finally:
         proxy.stop()
+        peer.stop()
+
+
+def test_a_second_push_integration_leaves_the_first_ones_objects_alone(
+    database: Database, server: Server, app: App, tmp_path: Path
+) -> None:
+    """Issue 9 item 11: objects another integration created in the application are logged
+    ``skip`` with IDS-409-013 naming that integration, and nothing is written to them; with
+    --adopt-existing the second takes them over, and the first then leaves them alone."""
+    org = make_org(database, server)
+    token_file = tmp_path / "token"
+    token_file.write_text(app.token)
+    url = server.database_url
+
+    def add(name: str) -> Any:
+        return idsync(
+            url, "integration", "add", "scim", "--org", org.id, "--url", app.url,
+            "--token-file", str(token_file), "--no-auto-sync", "--name", name,
+        )  # fmt: skip
+
+    with _client(org.scim_url, org.token) as hub, _client(app.url, app.token) as target:
+        ids = [_user(hub, n) for n in range(3)]
+        group = {"schemas": [GROUP], "displayName": "Staff", "members": [{"value": ids[0]}]}
+        assert hub.post("/Groups", json=group).status_code == 201
+        first = add("first")
+        assert idsync(url, "sync", "run", first["id"])["status"] == "Active"
+        before = _state(target)
+        _patch(hub, f"/Users/{ids[0]}", {"op": "replace", "path": "displayName", "value": "New"})
+
+        second = add("second")
+        report = idsync(url, "sync", "run", second["id"])
+        assert report["status"] == "Active", (report["reason_code"], report["reason"])
+        counts = report["counts"]
+        assert counts.get("skip") == 4, counts
+        assert not any(counts.get(k) for k in ("create", "update", "delete", "disable")), counts
+        assert _state(target) == before
+        skipped = idsync(url, "sync", "logs", second["id"], "--action", "skip")
+        assert len(skipped) == 4
+        for entry in skipped:
+            text = json.dumps(entry)
+            assert "IDS-409-013" in text
+            assert f"integration 'first' ({first['id']})" in text
+            assert "in the SCIM application at" in text
+
+        idsync(url, "integration", "update", second["id"], "--adopt-existing")
+        report = idsync(url, "sync", "run", second["id"], "--full")
+        assert report["status"] == "Active", (report["reason_code"], report["reason"])
+        assert not report["counts"].get("skip"), report["counts"]
+        assert _state(target)[0]["user0@example.org"]["displayName"] == "New"
+
+        # The first no longer owns them: its next change is skipped, not written.
+        _patch(hub, f"/Users/{ids[0]}", {"op": "replace", "path": "displayName", "value": "Later"})
+        report = idsync(url, "sync", "run", first["id"])
+        assert report["status"] == "Active", (report["reason_code"], report["reason"])
+        assert report["counts"].get("skip") == 1, report["counts"]
+        assert _state(target)[0]["user0@example.org"]["displayName"] == "New"
+
+
+def test_attributes_the_application_does_not_declare_are_logged_per_object(
+    database: Database, server: Server, tmp_path: Path
+) -> None:
+    """Issue 9 item 12: an application whose /Schemas lacks ``title``: each user written
+    without it gets IDS-400-100 naming the attribute in the provisioning log, and the
+    cycle's counts say how many objects lost attributes."""
+    peer = start_scim2_server(tmp_path, schemas=schemas_without(USER, "title"))
+    org = make_org(database, server)
+    token_file = tmp_path / "token"
+    token_file.write_text(peer.token)
+    url = server.database_url
+    try:
+        with _client(org.scim_url, org.token) as hub:
+            for n in range(3):
+                body = {"schemas": [USER], "userName": f"u{n}@example.org", "title": "Engineer"}
+                assert hub.post("/Users", json=body).status_code == 201
+            assert hub.post("/Users", json={"schemas": [USER], "userName": "plain@example.org"})
+        push = idsync(
+            url, "integration", "add", "scim", "--org", org.id, "--url", peer.url,
+            "--token-file", str(token_file), "--no-auto-sync",
+        )  # fmt: skip
+        report = idsync(url, "sync", "run", push["id"])
+        assert report["status"] == "Active", (report["reason_code"], report["reason"])
+        assert report["counts"].get("create") == 4, report["counts"]
+        assert report["counts"].get("attributesDropped") == 3, report["counts"]
+        created = idsync(url, "sync", "logs", push["id"], "--action", "create")
+        dropped = {e["display"]: e for e in created if e["error_code"] == "IDS-400-100"}
+        assert set(dropped) == {f"u{n}@example.org" for n in range(3)}
+        assert all("does not declare title for users" in e["reason"] for e in dropped.values())
+        status = idsync(url, "sync", "status", push["id"])
+        assert "attributesDropped" in json.dumps(status)
+    finally:
         peer.stop()

@@ -21,6 +21,7 @@ from idsync.cli.common import (
 )
 from idsync.config import Settings
 from idsync.health.catalogue import CANNOT_LISTEN, PORT_IN_USE, IdsyncError
+from idsync.health.scrub import SCRUB
 from idsync.logs import configure, get_logger, logging_config
 
 # uvicorn's default backlog.
@@ -155,4 +156,4 @@ def _shown(host: str) -> str:
 
 
 def _redacted(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
+    return SCRUB(make_url(url).render_as_string(hide_password=False))

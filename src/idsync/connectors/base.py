@@ -57,6 +57,13 @@ class Existing:
     target_id: str
     owner: str | None
     """The integration that provisions it; None: created by hand or by a client."""
+    owner_name: str = ""
+    """How messages name the owner (its id when empty)."""
+    where: str = "in the hub"
+    """Where the object is, for messages."""
+    transferable: bool = False
+    """Another integration owns it, yet ``adopt`` may take it over (a push ledger: the
+    ownership moves, so the two never write the same object)."""
 
 
 @dataclass(slots=True)
@@ -69,6 +76,8 @@ class Exported:
     """The attributes that changed (empty: the target already held all of it)."""
     error: IdsyncError | None = None
     deactivated: bool = False
+    dropped: IdsyncError | None = None
+    """Written without some attributes, which the target cannot store (the code lists them)."""
 
 
 Membership = tuple[str, ObjectType, str]

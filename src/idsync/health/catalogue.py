@@ -699,9 +699,17 @@ FAILURE_RATE = _entry(
 OWNED_ELSEWHERE = _entry(
     "IDS-409-013",
     "object owned elsewhere",
-    "{object_type} {key!r} already exists in the hub and is managed by {owner}.",
+    "{object_type} {key!r} already exists {where} and is managed by {owner}; it was left alone.",
     "Leave it, or let this integration take it over: idsync integration update {integration!q} "
-    "--adopt-existing",
+    "--adopt-existing, then read everything again: idsync sync run {integration!q} --full",
+)
+ATTRIBUTES_DROPPED = _entry(
+    "IDS-400-100",
+    "attributes the application cannot store",
+    "{app} does not declare {attributes} for {object_type}s in its /Schemas: {object_type} "
+    "{key!r} was written without them.",
+    "Nothing to do if the application does not need them. Otherwise remove them from the "
+    "integration's attribute mappings (docs/sync.md), or have the application declare them.",
 )
 MAPPING_FAILED = _entry(
     "IDS-400-030",

@@ -16,6 +16,7 @@ costs a handful of statements.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,7 +24,7 @@ from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 
 from idsync.store.bulk import insert_many
-from idsync.store.models import PUSH_MEMBERS, PUSH_OBJECTS
+from idsync.store.models import INTEGRATIONS, PUSH_MEMBERS, PUSH_OBJECTS
 
 _CHUNK = 500
 
@@ -57,6 +58,50 @@ def pushed_objects(
         )
         found.update((row.target_id, dict(row.assignments)) for row in conn.execute(query))
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Another push integration whose ledger holds an object of the same application."""
+
+    integration_id: str
+    name: str
+    same_org: bool
+    """Of the asking integration's organisation (another's is named by id only)."""
+
+
+def other_owners(
+    conn: Connection,
+    integration_id: str,
+    object_type: str,
+    target_ids: Iterable[str],
+) -> dict[str, Owner]:
+    """Target id → the other push integration that created (or adopted) it, among those
+    pushing to the same application as ``integration_id`` (the same base URL): an id is
+    the application's, so ledgers of other applications do not count."""
+    i, p = INTEGRATIONS, PUSH_OBJECTS
+    ours = conn.execute(sa.select(i.c.settings, i.c.org_id).where(i.c.id == integration_id)).one()
+    base = _base_url(ours.settings)
+    found: dict[str, Owner] = {}
+    for chunk in _chunks(sorted(set(target_ids))):
+        query = (
+            sa.select(p.c.target_id, i.c.id, i.c.name, i.c.org_id, i.c.settings)
+            .join(i, i.c.id == p.c.integration_id)
+            .where(
+                p.c.integration_id != integration_id,
+                p.c.object_type == object_type,
+                p.c.target_id.in_(chunk),
+            )
+        )
+        for row in conn.execute(query):
+            if base and _base_url(row.settings) == base:
+                found[row.target_id] = Owner(row.id, row.name, row.org_id == ours.org_id)
+    return found
+
+
+def _base_url(settings: Any) -> str:
+    url = settings.get("url") if isinstance(settings, Mapping) else None
+    return str(url).rstrip("/").lower() if url else ""
 
 
 def save_objects(

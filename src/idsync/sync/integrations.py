@@ -61,7 +61,8 @@ class IntegrationOptions:
     )
     adopt_existing: bool = setting(
         False,
-        help="Take over objects with the same userName/displayName that no integration owns.",
+        help="Take over objects with the same userName/displayName that no integration owns "
+        "(a push: also those another push integration to the same application owns).",
     )
     matching_attribute: Literal["userName", "externalId"] = setting(
         "userName",

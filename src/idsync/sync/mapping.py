@@ -194,6 +194,8 @@ class AttributeMapping:
                 value: Any = obj.source_id
             elif rule.source in obj.attributes:
                 value = _scalar(obj.attributes[rule.source])
+            elif obj.whole:
+                value = None
             else:
                 continue  # not in this (incremental) record: unchanged
             if rule.target == MANAGER_TARGET:

@@ -26,6 +26,7 @@ from idsync.sync.scoping import Scope
 from idsync.sync.status import escrow_retry_at
 
 MEMBER_CACHE_SIZE = 250_000
+_BY_HAND = "no integration (it was created by hand)"
 """About 40 MB at most: enough for every user of a 200k-user directory."""
 
 
@@ -178,16 +179,16 @@ class PageProcessor:
                 creates.append((obj, mapped))
             elif found.owner == self.ctx.integration_id:
                 plan.updates.append((found.target_id, obj, mapped, False))
-            elif found.owner is None and self.ctx.adopt_existing:
+            elif self.ctx.adopt_existing and (found.owner is None or found.transferable):
                 plan.updates.append((found.target_id, obj, mapped, True))
             else:
                 error = IdsyncError(
                     OWNED_ELSEWHERE,
                     object_type=object_type,
                     key=mapped.key,
-                    owner=f"integration {found.owner}"
-                    if found.owner
-                    else "no integration (it was created by hand)",
+                    owner=found.owner_name
+                    or (f"integration {found.owner}" if found.owner else _BY_HAND),
+                    where=found.where,
                     integration=self.ctx.integration_name,
                 )
                 self.tally.add("skip")
@@ -272,6 +273,10 @@ class PageProcessor:
                 ]
         for action, result in results:
             _, mapped = by_source[result.source_id]
+            if result.error is not None and result.error.error is OWNED_ELSEWHERE:
+                # Taken over by another integration since: left alone, not a failure.
+                self._skip_owned(object_type, result, mapped)
+                continue
             if result.error is not None:
                 self._fail(object_type, result.source_id, mapped, action, result.error, "export")
                 continue
@@ -309,6 +314,8 @@ class PageProcessor:
         if result.deactivated:
             action = "disable"
         self.tally.add(action)
+        if result.dropped is not None:
+            self.tally.add("attributesDropped")
         self.log.add(
             object_type,
             result.source_id,
@@ -317,7 +324,21 @@ class PageProcessor:
             "export",
             target_id=result.target_id,
             display=mapped.key,
+            error=result.dropped,
             changes={"attributes": list(result.changed)},
+        )
+
+    def _skip_owned(self, object_type: ObjectType, result: Exported, mapped: Mapped) -> None:
+        self.tally.add("skip")
+        self.log.add(
+            object_type,
+            result.source_id,
+            "skip",
+            "skipped",
+            "export",
+            target_id=result.target_id,
+            display=mapped.key,
+            error=result.error,
         )
 
     def _fail(

@@ -47,6 +47,10 @@ class SourceObject:
     """With ``removed``: gone for good, not restorable (Entra: hard delete, not the recycle bin)."""
     members_added: tuple[MemberRef, ...] = ()
     members_removed: tuple[MemberRef, ...] = ()
+    whole: bool = False
+    """The record holds the whole object (a full read): a mapped attribute it lacks was
+    cleared in the source, so the target's value is cleared too. Without it, a full read
+    after a reset watermark kept values the directory no longer has (a removed manager)."""
     members_complete: bool = False
     """``members_added`` is the group's whole member list, not a delta (LDAP's ``member``,
     a file row, a SCIM group): the engine replaces the group's memberships with it,

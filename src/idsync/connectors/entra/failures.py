@@ -2,7 +2,7 @@
 
 Each method returns (does not raise) the exception, so call sites read
 ``raise failures.forbidden(…)``. Any text that came from the other side passes
-:meth:`Failures.scrub` first: should a server ever echo our credentials back,
+:attr:`Failures.scrub` (:mod:`idsync.health.scrub`) first: should a server ever echo our credentials back,
 they still never reach a message, a log line or the provisioning log.
 """
 
@@ -13,18 +13,13 @@ from collections.abc import Callable
 from idsync.connectors.entra.settings import EntraSettings
 from idsync.connectors.errors import AccessDenied, Throttled, Unavailable, WatermarkExpired
 from idsync.health import catalogue
+from idsync.health.scrub import Scrubber
 
 
 class Failures:
     def __init__(self, settings: EntraSettings, secrets: Callable[[], list[str]]) -> None:
         self._settings = settings
-        self._secrets = secrets
-
-    def scrub(self, text: str) -> str:
-        for secret in self._secrets():
-            if secret:
-                text = text.replace(secret, "<redacted>")
-        return text
+        self.scrub = Scrubber(secrets)
 
     def _common(self) -> dict[str, str]:
         return {"system": self._settings.system, "integration": self._settings.integration}

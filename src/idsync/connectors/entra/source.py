@@ -61,12 +61,16 @@ class EntraSource:
 
     def read(self, object_type: ObjectType, start: ReadStart) -> Iterator[Page]:
         target, params = self._start(object_type, start)
+        # A first round (begun here or in the cycle this one resumes) lists whole users.
+        whole = start.is_full or (
+            isinstance(start.resume, Mapping) and bool(start.resume.get("whole"))
+        )
         while True:
             body = self._delta_page(target, params)
-            objects = self._objects(object_type, body.get("value") or [])
+            objects = self._objects(object_type, body.get("value") or [], whole)
             next_link, delta_link = body.get("@odata.nextLink"), body.get("@odata.deltaLink")
             if next_link:
-                yield Page(objects, resume={"next": str(next_link)})
+                yield Page(objects, resume={"next": str(next_link), "whole": whole})
                 target, params = str(next_link), None
             elif delta_link:
                 yield Page(objects, watermark={"delta": str(delta_link)})
@@ -162,12 +166,16 @@ class EntraSource:
         except NotFound as exc:
             raise self._client.failures.unavailable(f"the delta query answered {exc}") from exc
 
-    def _objects(self, object_type: ObjectType, items: list[Any]) -> tuple[SourceObject, ...]:
+    def _objects(
+        self, object_type: ObjectType, items: list[Any], whole: bool
+    ) -> tuple[SourceObject, ...]:
+        """``whole`` for users only: a group of a first round may come in several records,
+        each with part of its members and not necessarily all its properties."""
         usable = [item for item in items if isinstance(item, dict) and item.get("id")]
         if len(usable) < len(items):
             log.warning("entra.items_without_id", count=len(items) - len(usable))
         if object_type == "user":
-            return tuple(user_from_delta(item) for item in usable)
+            return tuple(user_from_delta(item, whole) for item in usable)
         skipped: Counter[str] = Counter()
         groups = tuple(group_from_delta(item, skipped) for item in usable)
         if skipped:

@@ -47,14 +47,16 @@ def user_delta_select(extra: Iterable[str] = ()) -> str:
     return f"{user_properties(extra)},manager"
 
 
-def user_from_delta(item: Mapping[str, Any]) -> SourceObject:
+def user_from_delta(item: Mapping[str, Any], whole: bool = False) -> SourceObject:
+    """``whole``: the item comes from a delta query's first round, which lists every user
+    as it is: no ``manager@delta`` then means no manager, not "unchanged"."""
     removed = item.get("@removed")
     if removed is not None:
         return removed_object("user", item["id"], removed)
     attributes = plain_properties(item)
-    if "manager@delta" in item:
-        attributes["manager"] = _manager(item["manager@delta"])
-    return SourceObject("user", str(item["id"]), attributes)
+    if whole or "manager@delta" in item:
+        attributes["manager"] = _manager(item.get("manager@delta"))
+    return SourceObject("user", str(item["id"]), attributes, whole=whole)
 
 
 def user_from_get(item: Mapping[str, Any], manager_id: str | None) -> SourceObject:

@@ -178,6 +178,7 @@ class HubTarget:
             object_type=object_type,
             key=row.doc.get("userName") or row.doc.get("displayName"),
             owner=f"integration {owner}" if owner else "no integration (it was created by hand)",
+            where="in the hub",
             integration=self.integration_id,
         )
 

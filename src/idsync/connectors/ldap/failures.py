@@ -1,8 +1,8 @@
 """LDAP failures turned into the connector errors the engine acts on (RFC 4511 §4.1.9 result codes).
 
 Each method returns (does not raise) the exception. Text that came from the server
-passes :meth:`Failures.scrub` first, so the bind password could never reach a message
-even if a server echoed it back. :meth:`Failures.classify` sorts an ldap3 exception
+passes :attr:`Failures.scrub` (:mod:`idsync.health.scrub`) first, so the bind password
+could never reach a message even if a server echoed it back. :meth:`Failures.classify` sorts an ldap3 exception
 into "refused" (``AccessDenied``: quarantine, never "no users"), "may pass"
 (:class:`~idsync.connectors.retry.Retry`) and "failed" (``Unavailable``).
 """
@@ -22,6 +22,7 @@ from idsync.connectors.ldap.settings import LdapSettings
 from idsync.connectors.retry import Retry
 from idsync.health import catalogue
 from idsync.health.catalogue import IdsyncError
+from idsync.health.scrub import Scrubber
 
 # RFC 4511 §4.1.9 result codes.
 TIME_LIMIT, SIZE_LIMIT, ADMIN_LIMIT = 3, 4, 11
@@ -35,10 +36,7 @@ _TLS_WORDS = ("certificate", "ssl", "tls", "hostname")
 class Failures:
     def __init__(self, settings: LdapSettings) -> None:
         self._settings = settings
-
-    def scrub(self, text: str) -> str:
-        password = self._settings.password
-        return text.replace(password, "<redacted>") if password else text
+        self.scrub = Scrubber([settings.password])
 
     def _common(self) -> dict[str, Any]:
         return {"system": self._settings.system, "integration": self._settings.integration}

@@ -23,8 +23,9 @@ CONNECTOR = Connector(
     mapping_profiles={"push": "hub", "source": "scim"},
     open_source=ScimSource,
     open_target=ScimTarget,
-    # Entra's provisioning takes over matching objects in the application it pushes to.
-    job_defaults={"push": {"adopt_existing": True}},
+    # Objects already in the application are another integration's or someone else's:
+    # left alone (IDS-409-013) unless the administrator says --adopt-existing.
+    job_defaults={"push": {"adopt_existing": False}},
 )
 
 __all__ = [

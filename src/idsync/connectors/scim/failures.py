@@ -1,7 +1,7 @@
 """The SCIM connector's errors, filled in for one integration: every catalogue parameter, no token.
 
 Each method returns (does not raise) the exception. Text that came from the
-application passes :meth:`Failures.scrub` first: should it ever echo our token
+application passes :attr:`Failures.scrub` (:mod:`idsync.health.scrub`) first: should it ever echo our token
 back, the token still never reaches a message, a log line or the provisioning log.
 """
 
@@ -13,15 +13,13 @@ from idsync.connectors.errors import AccessDenied, Throttled, Unavailable, Water
 from idsync.connectors.scim.settings import ScimSettings
 from idsync.health import catalogue
 from idsync.health.catalogue import IdsyncError
+from idsync.health.scrub import Scrubber
 
 
 class Failures:
     def __init__(self, settings: ScimSettings) -> None:
         self._settings = settings
-
-    def scrub(self, text: str) -> str:
-        token = self._settings.token
-        return text.replace(token, "<redacted>") if token else text
+        self.scrub = Scrubber([settings.token])
 
     def _common(self) -> dict[str, str]:
         return {"app": self._settings.app, "integration": self._settings.integration}

@@ -39,7 +39,7 @@ from idsync.connectors.scim.patches import (
     remove_members_operations,
 )
 from idsync.connectors.scim.settings import ScimSettings
-from idsync.health.catalogue import OWNED_ELSEWHERE, IdsyncError
+from idsync.health.catalogue import ATTRIBUTES_DROPPED, OWNED_ELSEWHERE, IdsyncError
 from idsync.logs import get_logger
 from idsync.scim.compare import fold
 from idsync.scim.flatten import flatten_group, flatten_user
@@ -63,6 +63,14 @@ _PATCH_BYTES = 256 * 1024
 limit SCIM advertises)."""
 _BULK_GONE = frozenset({404, 405, 413, 501})
 """Answers to a Bulk request that mean "no Bulk here after all"."""
+_NOT_IDSYNCS = "no integration of idsync (it was created in the application)"
+
+
+def _named(owner: push_state.Owner) -> str:
+    """Another organisation's integration is named by id only: its name is that org's."""
+    if owner.same_org:
+        return f"integration {owner.name!r} ({owner.integration_id})"
+    return f"an integration of another organisation ({owner.integration_id})"
 
 
 class ScimTarget:
@@ -115,6 +123,24 @@ class ScimTarget:
             return SourceHealth(False, error_details(exc))
         return SourceHealth(reply.ok, {"status": reply.status, **capabilities.describe()})
 
+    def _dropped_values(self, object_type: ObjectType, item: Desired) -> IdsyncError | None:
+        """The values of ``item`` the application cannot store, for its provisioning log row
+        (a cleared value is no loss)."""
+        paths = [
+            path
+            for path, value in item.assignments
+            if value is not None and not self.capabilities.supports(object_type, path)
+        ]
+        if not paths:
+            return None
+        return IdsyncError(
+            ATTRIBUTES_DROPPED,
+            app=self.settings.app,
+            attributes=", ".join(paths),
+            object_type=object_type,
+            key=item.key or item.source_id,
+        )
+
     def _supported(
         self, object_type: ObjectType, assignments: Iterable[tuple[str, Any]]
     ) -> dict[str, Any]:
@@ -148,11 +174,27 @@ class ScimTarget:
             ours = push_state.pushed_objects(
                 conn, self.integration_id, object_type, found_ids.values()
             )
-        owner = self.integration_id
+            others = push_state.other_owners(
+                conn, self.integration_id, object_type, set(found_ids.values()) - set(ours)
+            )
         return {
-            value: Existing(target_id, owner if target_id in ours else None)
+            value: self._existing(target_id, target_id in ours, others.get(target_id))
             for value, target_id in found_ids.items()
         }
+
+    def _existing(self, target_id: str, ours: bool, other: push_state.Owner | None) -> Existing:
+        """Who owns an object found in the application: this integration, another push
+        integration to the same application (whose ledger holds it), or nobody in idsync."""
+        if ours:
+            return Existing(target_id, self.integration_id)
+        where = self._where(target_id)
+        if other is None:
+            return Existing(target_id, None, _NOT_IDSYNCS, where)
+        return Existing(target_id, other.integration_id, _named(other), where, transferable=True)
+
+    def _where(self, target_id: str) -> str:
+        app = self.settings.app
+        return f"in {app[:1].lower()}{app[1:]} (id {target_id})"
 
     def _was_empty(self, object_type: ObjectType) -> bool:
         """Whether the application held no object of this type when this target was opened
@@ -266,6 +308,9 @@ class ScimTarget:
                 list(zip(items, docs, strict=True)),
             )
         self._remember_created(object_type, results, wanted)
+        for item, result in zip(items, results, strict=True):
+            if result.error is None:
+                result.dropped = self._dropped_values(object_type, item)
         return results
 
     def _new_document(self, object_type: ObjectType, values: dict[str, Any]) -> JsonObject:
@@ -451,7 +496,26 @@ class ScimTarget:
         }
         with self.db.write() as conn:
             push_state.save_objects(conn, self.integration_id, object_type, pushed)
+            if adopt:
+                self._take_over(conn, object_type, set(pushed) - set(ledger))
         return [result for result, _ in results]
+
+    def _take_over(self, conn: Any, object_type: ObjectType, adopted: set[str]) -> None:
+        """Adopted objects leave the ledger of the push integration that held them: one
+        owner at a time, so the two never write (or delete) the same object."""
+        owners = push_state.other_owners(conn, self.integration_id, object_type, adopted)
+        by_owner: dict[str, list[str]] = {}
+        for target_id, owner in owners.items():
+            by_owner.setdefault(owner.integration_id, []).append(target_id)
+            log.info(
+                "scim.taken_over",
+                integration=self.settings.integration,
+                object_type=object_type,
+                target_id=target_id,
+                previous_owner=owner.integration_id,
+            )
+        for owner_id, target_ids in by_owner.items():
+            push_state.forget_objects(conn, owner_id, object_type, target_ids)
 
     def _update_one(
         self,
@@ -465,7 +529,7 @@ class ScimTarget:
         result = Exported(item.source_id, target_id)
         if previous is None:
             if not adopt:
-                result.error = self._not_ours(object_type, item)
+                result.error = self._not_ours(object_type, item, target_id)
                 return result, None
             previous = self._current(object_type, target_id, item, result)
             if previous is None:
@@ -480,6 +544,7 @@ class ScimTarget:
             result.error = self._update_failure(object_type, target_id, item, reply, adopt)
             return result, None
         result.changed = changed
+        result.dropped = self._dropped_values(object_type, item)
         result.deactivated = (
             previous.get("active", True) is not False and wanted.get("active") is False
         )
@@ -534,12 +599,17 @@ class ScimTarget:
             return self._conflict(object_type, item, reply.body)
         return self._rejected("an update", object_type, item, reply.status, reply.body)
 
-    def _not_ours(self, object_type: ObjectType, item: Desired) -> IdsyncError:
+    def _not_ours(self, object_type: ObjectType, item: Desired, target_id: str) -> IdsyncError:
+        with self.db.read() as conn:
+            other = push_state.other_owners(
+                conn, self.integration_id, object_type, [target_id]
+            ).get(target_id)
         return IdsyncError(
             OWNED_ELSEWHERE,
             object_type=object_type,
             key=item.key or item.source_id,
-            owner="no integration of idsync (it was created in the application)",
+            owner=_named(other) if other else _NOT_IDSYNCS,
+            where=self._where(target_id),
             integration=self.settings.integration,
         )
 
@@ -567,7 +637,7 @@ class ScimTarget:
         result = Exported(target_id, target_id, ("deleted",))
         item = Desired(target_id, (), None)
         if not ours:
-            result.error = self._not_ours(object_type, item)
+            result.error = self._not_ours(object_type, item, target_id)
             return result
         reply = self.client.send("DELETE", f"{self.capabilities.endpoint(object_type)}/{target_id}")
         if not reply.ok and reply.status != 404:  # 404: already gone, which is the goal
