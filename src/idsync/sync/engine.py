@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from idsync.connectors.base import Source, Target
@@ -32,6 +33,7 @@ from idsync.connectors.errors import (
     WatermarkExpired,
 )
 from idsync.health.catalogue import (
+    DATABASE_UNAVAILABLE,
     DELETION_THRESHOLD,
     FAILURE_RATE,
     INTERNAL,
@@ -65,6 +67,8 @@ STALE_CLAIM = timedelta(minutes=2)
 SHRINK_RATIO = 0.5
 """A full read missing more than this share of the objects the hub holds is not believed."""
 SHRINK_MINIMUM = 20
+RECORD_WAIT = 60.0
+"""How long a cycle that lost its database waits for it, to record why it stopped."""
 STATISTICS_AFTER_PAGES = frozenset({2, 8, 32, 128, 512})
 """When a read refreshes the database's planner statistics (see
 ``Database.refresh_statistics``): geometrically, so a big first cycle pays a few
@@ -170,6 +174,11 @@ class Cycle:
                 if self.preview:
                     raise
                 return self._transient_failure(exc)
+            except IdsyncError as exc:  # a catalogued failure (the hub's database gone): itself
+                if self.preview:
+                    raise
+                log.warning("cycle failed", integration=self.integration.id, code=exc.error.code)
+                return self._recorded(partial(self._transient_failure, exc))
             except Exception as exc:
                 log.exception("cycle failed", integration=self.integration.id, cycle=self.cycle_id)
                 if self.preview:
@@ -752,6 +761,21 @@ class Cycle:
             state.update_cycle(conn, self.cycle_id, status="interrupted")
         log.info("cycle interrupted", integration=self.integration.id, cycle=self.cycle_id)
         return self._report(self._job())
+
+    def _recorded(self, record: Callable[[], CycleReport]) -> CycleReport:
+        """Record a failure once the database answers again: a cycle cut off from it
+        (a failover, a restart) says why it stopped, and the failure counts toward
+        quarantine. Past RECORD_WAIT the claim goes stale and the next cycle resumes."""
+        deadline = time.monotonic() + RECORD_WAIT
+        delay = 0.25
+        while True:
+            try:
+                return record()
+            except IdsyncError as exc:
+                if exc.error.code != DATABASE_UNAVAILABLE.code or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     def _transient_failure(self, exc: IdsyncError, cause: Exception | None = None) -> CycleReport:
         """Throttled, unreachable, or our own fault: keep the checkpoint, retry later."""
