@@ -16,6 +16,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from idsync.cli.changes import print_log_changes, print_preview
 from idsync.cli.common import DatabaseOption, JsonOption, console, emit_json, errors, open_db, table
 from idsync.config import Settings
 from idsync.store import sync_state as state
@@ -125,16 +126,7 @@ def _print_report(report: CycleReport) -> None:
         status + (f" — {report.reason_code}: {report.reason}" if report.reason_code else "")
     )
     if report.preview:
-        table(
-            "Preview: what a cycle would change",
-            ["type", "action", "source id", "name", "reason"],
-            [
-                [p["objectType"], p["action"], p["sourceId"], p["display"], p["reason"]]
-                for p in report.preview[:200]
-            ],
-        )
-        if len(report.preview) > 200:
-            console.print(f"… and {len(report.preview) - 200:,} more (use --json for all).")
+        print_preview(report.preview)
 
 
 @app.command("status")
@@ -296,6 +288,7 @@ def logs(
             for d in entries
         ],
     )
+    print_log_changes(entries)
 
 
 @app.command("approve-deletes")

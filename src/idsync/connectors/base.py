@@ -66,6 +66,16 @@ class Existing:
     ownership moves, so the two never write the same object)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One attribute an update changes, by its mapping path: what the target held, and
+    what it holds after (None: absent)."""
+
+    path: str
+    old: Any
+    new: Any
+
+
 @dataclass(slots=True)
 class Exported:
     """The outcome of one object's export."""
@@ -78,6 +88,8 @@ class Exported:
     deactivated: bool = False
     dropped: IdsyncError | None = None
     """Written without some attributes, which the target cannot store (the code lists them)."""
+    changes: tuple[Change, ...] = ()
+    """For an update: each changed attribute, old → new."""
 
 
 Membership = tuple[str, ObjectType, str]
@@ -101,9 +113,17 @@ class Target(Protocol):
     def create(self, object_type: ObjectType, items: Sequence[Desired]) -> list[Exported]: ...
 
     def update(
-        self, object_type: ObjectType, items: Sequence[tuple[str, Desired]], *, adopt: bool = False
+        self,
+        object_type: ObjectType,
+        items: Sequence[tuple[str, Desired]],
+        *,
+        adopt: bool = False,
+        dry_run: bool = False,
     ) -> list[Exported]:
-        """Apply assignments to existing objects (``adopt``: take ownership of unowned ones)."""
+        """Apply assignments to existing objects (``adopt``: take ownership of unowned ones).
+
+        ``dry_run``: decide and report exactly as a real update would, but write
+        nothing; a preview uses it, so it predicts what the run will count."""
         ...
 
     def deactivate(self, object_type: ObjectType, target_ids: Sequence[str]) -> list[Exported]: ...

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from idsync.connectors.base import Source, Target
@@ -32,6 +33,7 @@ from idsync.connectors.errors import (
     WatermarkExpired,
 )
 from idsync.health.catalogue import (
+    DATABASE_UNAVAILABLE,
     DELETION_THRESHOLD,
     FAILURE_RATE,
     INTERNAL,
@@ -65,6 +67,8 @@ STALE_CLAIM = timedelta(minutes=2)
 SHRINK_RATIO = 0.5
 """A full read missing more than this share of the objects the hub holds is not believed."""
 SHRINK_MINIMUM = 20
+RECORD_WAIT = 60.0
+"""How long a cycle that lost its database waits for it, to record why it stopped."""
 STATISTICS_AFTER_PAGES = frozenset({2, 8, 32, 128, 512})
 """When a read refreshes the database's planner statistics (see
 ``Database.refresh_statistics``): geometrically, so a big first cycle pays a few
@@ -170,6 +174,11 @@ class Cycle:
                 if self.preview:
                     raise
                 return self._transient_failure(exc)
+            except IdsyncError as exc:  # a catalogued failure (the hub's database gone): itself
+                if self.preview:
+                    raise
+                log.warning("cycle failed", integration=self.integration.id, code=exc.error.code)
+                return self._recorded(partial(self._transient_failure, exc))
             except Exception as exc:
                 log.exception("cycle failed", integration=self.integration.id, cycle=self.cycle_id)
                 if self.preview:
@@ -278,13 +287,13 @@ class Cycle:
                 "resume": None,
             }
             self._save(checkpoint)
-        if self.preview:
-            return
         self.checkpoint = checkpoint
         for object_type in checkpoint["full_types"]:
             self._detect_missing(object_type, checkpoint)
         self._retry_escrow()
         self._reconcile_assignment()
+        if self.preview:
+            return
         # Managers and memberships of users that only now exist (out of escrow, into scope).
         self._resolve_references()
         self.processor.add_waiting_members(full=False)
@@ -336,7 +345,7 @@ class Cycle:
             self.processor.process(object_type, page.objects, full)
             if page.rejected:
                 self._reject(object_type, page.rejected, full)
-            if page.present is not None and not full and not self.preview:
+            if page.present is not None and not full:
                 self._absent(object_type, page.present, checkpoint)
             pages_done += 1
             if pages_done in STATISTICS_AFTER_PAGES:
@@ -395,7 +404,11 @@ class Cycle:
         """Records the source could not read are logged and skipped whole; what idsync
         already provisioned from them stays as it is."""
         self.tally.add("rejected", len(rejected))
-        if self.preview:
+        kept = [item.source_id for item in rejected if item.source_id]
+        if self.processor.book is not None:  # a preview
+            self.processor.book.drop(object_type, kept)
+            if full:
+                self.processor.book.see(object_type, kept)
             return
         book = LogBook(self.integration.org_id, self.integration.id, self.cycle_id)
         for item in rejected:
@@ -408,7 +421,6 @@ class Cycle:
                 display=item.reference,
                 error=item.error,
             )
-        kept = [item.source_id for item in rejected if item.source_id]
         with self.db.write() as conn:
             state.write_log(conn, book.take())
             if kept:
@@ -429,7 +441,12 @@ class Cycle:
     def _detect_missing(self, object_type: ObjectType, checkpoint: dict[str, Any]) -> None:
         """After a full read: objects it did not report are gone from the source."""
         with self.db.read() as conn:
-            missing = state.unseen_links(conn, self.integration.id, object_type, self.cycle_id)
+            if self.processor.book is None:
+                missing = state.unseen_links(conn, self.integration.id, object_type, self.cycle_id)
+            else:  # a preview: the objects its reads reported are kept in memory
+                seen = self.processor.book.seen[object_type]
+                links = state.live_links(conn, self.integration.id, object_type)
+                missing = [link for link in links if link.source_id not in seen]
             known = state.count_links(conn, self.integration.id, object_type)
         missing = [link for link in missing if link.target_id]
         self._remove_missing(object_type, missing, known, checkpoint)
@@ -456,16 +473,14 @@ class Cycle:
             for link in missing
             if not (action == "disable" and link.state == "disabled")
         ]
-        with self.db.write() as conn:
-            # A removal the source itself reported (deleted, perhaps for good, before a
-            # crash and resume) keeps its verdict over "not found"; leaving the scope does not.
-            decided = {
-                p.source_id
-                for p in state.list_pending(conn, self.integration.id)
-                if p.object_type == object_type and p.reason != OUT_OF_SCOPE
-            }
-            fresh = [p for p in pending if p.source_id not in decided]
-            state.add_pending(conn, self.integration.id, self.cycle_id, fresh)
+        # A removal the source itself reported (deleted, perhaps for good, before a
+        # crash and resume) keeps its verdict over "not found"; leaving the scope does not.
+        decided = {
+            p.source_id
+            for p in self._pending()
+            if p.object_type == object_type and p.reason != OUT_OF_SCOPE
+        }
+        self._add_pending([p for p in pending if p.source_id not in decided])
         # Only what would change now counts: users disabled long ago (their source objects
         # deleted and the removals approved) are missing from every read after that.
         if known >= SHRINK_MINIMUM and len(pending) > known * SHRINK_RATIO:
@@ -521,8 +536,7 @@ class Cycle:
                 for source_id, target_id in active.items()
                 if source_id not in assignment[object_type]
             ]
-            with self.db.write() as conn:
-                state.add_pending(conn, self.integration.id, self.cycle_id, leaving)
+            self._add_pending(leaving)
             for source_id in sorted(assignment[object_type] - active.keys() - waiting):
                 obj = self.source.read_one(object_type, source_id)
                 if obj is not None:
@@ -535,6 +549,8 @@ class Cycle:
             due = state.due_escrow(conn, self.integration.id, self.started_at)
         for object_type, source_id in due:
             obj = self.source.read_one(object_type, source_id)  # type: ignore[arg-type]
+            if obj is None and self.preview:
+                continue
             if obj is None:
                 with self.db.write() as conn:
                     state.release_escrow(conn, self.integration.id, object_type, [source_id])
@@ -544,8 +560,23 @@ class Cycle:
 
     # --- the end --------------------------------------------------------------------------------
 
+    def _pending(self, *, staged: bool | None = None) -> list[Pending]:
+        """Removals waiting for the end of the cycle (a preview's are in memory)."""
+        if self.processor.book is not None:
+            return self.processor.book.listed(staged=staged)
+        with self.db.read() as conn:
+            return state.list_pending(conn, self.integration.id, staged=staged)
+
+    def _add_pending(self, items: list[Pending]) -> None:
+        if self.processor.book is not None:
+            self.processor.book.add(items)
+            return
+        with self.db.write() as conn:
+            state.add_pending(conn, self.integration.id, self.cycle_id, items)
+
     def _finish(self) -> CycleReport:
         if self.preview:
+            self._preview_removals()
             return self._report(self._job())
         checkpoint = self.checkpoint
         refusal = self._apply_or_stage_removals() or self._still_staged()
@@ -631,20 +662,44 @@ class Cycle:
             self.tally.counts[a] for a in ("create", "update", "disable", "delete", "failed")
         )
 
-    def _apply_or_stage_removals(self) -> IdsyncError | None:
-        with self.db.read() as conn:
-            pending = state.list_pending(conn, self.integration.id, staged=False)
-        if not pending:
-            return None
+    def _removals_refusal(self, pending: list[Pending]) -> IdsyncError | None:
+        """Why the removals must be staged instead of applied, if they must."""
         threshold = self.integration.deletion_threshold
-        refusal = self.shrank
-        if refusal is None and threshold > 0 and len(pending) > threshold:
-            refusal = IdsyncError(
+        if self.shrank is None and threshold > 0 and len(pending) > threshold:
+            return IdsyncError(
                 DELETION_THRESHOLD,
                 count=len(pending),
                 threshold=threshold,
                 integration=self.integration.name,
             )
+        return self.shrank
+
+    def _preview_removals(self) -> None:
+        """The removals a run would apply at its end, or stage, as the preview lists them."""
+        pending = self._pending(staged=False)
+        staged = pending and self._removals_refusal(pending) is not None
+        for item in pending:
+            action = "stagedDelete" if staged else item.action
+            self.tally.add(action)
+            self.processor.preview.append(
+                {
+                    "objectType": item.object_type,
+                    "action": action,
+                    "sourceId": item.source_id,
+                    "display": None,
+                    "targetId": item.target_id,
+                    "result": "staged" if staged else "success",
+                    "code": None,
+                    "reason": item.reason,
+                    "changes": [],
+                }
+            )
+
+    def _apply_or_stage_removals(self) -> IdsyncError | None:
+        pending = self._pending(staged=False)
+        if not pending:
+            return None
+        refusal = self._removals_refusal(pending)
         if refusal is not None:
             self._stage(pending, refusal)
             return refusal
@@ -706,6 +761,21 @@ class Cycle:
             state.update_cycle(conn, self.cycle_id, status="interrupted")
         log.info("cycle interrupted", integration=self.integration.id, cycle=self.cycle_id)
         return self._report(self._job())
+
+    def _recorded(self, record: Callable[[], CycleReport]) -> CycleReport:
+        """Record a failure once the database answers again: a cycle cut off from it
+        (a failover, a restart) says why it stopped, and the failure counts toward
+        quarantine. Past RECORD_WAIT the claim goes stale and the next cycle resumes."""
+        deadline = time.monotonic() + RECORD_WAIT
+        delay = 0.25
+        while True:
+            try:
+                return record()
+            except IdsyncError as exc:
+                if exc.error.code != DATABASE_UNAVAILABLE.code or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     def _transient_failure(self, exc: IdsyncError, cause: Exception | None = None) -> CycleReport:
         """Throttled, unreachable, or our own fault: keep the checkpoint, retry later."""
@@ -794,6 +864,8 @@ class Cycle:
         )
         with self.db.read() as conn:
             processor.escrow_pending = state.has_escrow(conn, integration.id)
+            if processor.book is not None:  # a preview starts from the removals waiting
+                processor.book.add(state.list_pending(conn, integration.id))
         return processor
 
     @contextmanager

@@ -247,6 +247,34 @@ def assign(doc: dict[str, Any], target: str, value: Any) -> None:
         doc["schemas"].remove(urn)
 
 
+_SECRET_NAME = re.compile(r"password|passwd|secret|token|credential", re.IGNORECASE)
+
+
+def is_secret(target: str) -> bool:
+    """Whether a mapping path holds a secret (``password``: RFC 7643 §4.1.1, never
+    returned; or anything named like one), whose values no log or output may show."""
+    match = _PATH.match(target)
+    names = match.group("attr", "sub") if match else (target,)
+    return any(name and _SECRET_NAME.search(name) for name in names)
+
+
+def value_at(doc: Mapping[str, Any], target: str) -> Any:
+    """What a SCIM resource document holds at one mapping path (None: nothing), so an
+    update can say what it changes, old → new, in the terms of the mapping."""
+    match = _PATH.match(target)
+    if match is None:
+        raise ValueError(target)
+    urn, attr, type_, sub = match.group("urn", "attr", "type", "sub")
+    container = doc.get(urn) or {} if urn else doc
+    value = container.get(attr)
+    if type_ is not None:
+        entry = next((i for i in value or [] if i.get("type") == type_), None)
+        value = entry.get(sub or "value") if entry else None
+    elif sub is not None:
+        value = (value or {}).get(sub)
+    return None if value == "" else value
+
+
 def _assign_sub(container: dict[str, Any], attr: str, sub: str, value: Any) -> None:
     complex_value = dict(container.get(attr) or {})
     if value is None or value == "":

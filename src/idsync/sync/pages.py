@@ -13,13 +13,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from idsync.connectors.base import Desired, Exported, Membership, Target
+from idsync.connectors.base import Change, Desired, Exported, Membership, Target
 from idsync.health.catalogue import OWNED_ELSEWHERE, IdsyncError
 from idsync.store import sync_state as state
 from idsync.store.database import Database
 from idsync.store.sync_state import Link, Pending
 from idsync.store.types import utcnow
-from idsync.sync.mapping import KEY_TARGETS, MANAGER_TARGET, AttributeMapping, Mapped
+from idsync.sync.mapping import (
+    KEY_TARGETS,
+    MANAGER_TARGET,
+    AttributeMapping,
+    Mapped,
+    is_secret,
+)
 from idsync.sync.records import MemberRef, ObjectType, SourceObject
 from idsync.sync.report import LogBook, Tally
 from idsync.sync.scoping import Scope
@@ -71,6 +77,8 @@ class PageProcessor:
         self.mark_members = True
         """Mark memberships seen in full reads (for the reconcile that follows them);
         off in a first cycle, which has no memberships of its own to reconcile."""
+        self.book: PreviewBook | None = PreviewBook() if ctx.preview else None
+        """A preview's removals and reads, in memory (a preview writes nothing)."""
         self.escrow_pending = True
         """Whether objects may wait in escrow (the engine clears it when none do): if
         none do, a page need not release any."""
@@ -90,13 +98,12 @@ class PageProcessor:
             )
         plan = self._plan(object_type, objects, links)
         self._match(object_type, plan)
-        if ctx.preview:
-            self._record_preview(object_type, plan)
-            self.tally.seconds["diff"] += time.perf_counter() - started
-            return
         if object_type == "user":
             self._resolve_managers(plan)
         self.tally.seconds["diff"] += time.perf_counter() - started
+        if ctx.preview:
+            self._preview_page(object_type, plan, full)
+            return
         with self.tally.timed("write", "writeObjects"):
             rows = self._export(object_type, plan, full)
         if object_type == "group":
@@ -249,7 +256,7 @@ class PageProcessor:
                 )
             )
         results: list[tuple[str, Exported]] = [
-            ("create", r) for r in ctx.target.create(object_type, creates)
+            ("create", r) for r in self._create(object_type, creates)
         ]
         for adopt in (False, True):
             batch = [
@@ -269,7 +276,8 @@ class PageProcessor:
                     by_source[obj.source_id] = (obj, mapped)
             if batch:
                 results += [
-                    ("update", r) for r in ctx.target.update(object_type, batch, adopt=adopt)
+                    ("update", r)
+                    for r in ctx.target.update(object_type, batch, adopt=adopt, dry_run=ctx.preview)
                 ]
         for action, result in results:
             _, mapped = by_source[result.source_id]
@@ -291,6 +299,11 @@ class PageProcessor:
         if self.escrow_pending:
             self._release_escrow(object_type, [r["source_id"] for r in rows])
         return rows
+
+    def _create(self, object_type: ObjectType, creates: list[Desired]) -> list[Exported]:
+        if not self.ctx.preview:
+            return self.ctx.target.create(object_type, creates)
+        return [Exported(d.source_id, None, tuple(t for t, _ in d.assignments)) for d in creates]
 
     def _link_row(
         self, target_id: str | None, mapped: Mapped, seen: str | None, reference: str | None
@@ -316,6 +329,11 @@ class PageProcessor:
         self.tally.add(action)
         if result.dropped is not None:
             self.tally.add("attributesDropped")
+        changes: dict[str, Any] = {"attributes": [c.path for c in result.changes]}
+        if result.changes:
+            changes["changes"] = change_details(result.changes)
+        else:
+            changes["attributes"] = list(result.changed)
         self.log.add(
             object_type,
             result.source_id,
@@ -325,7 +343,7 @@ class PageProcessor:
             target_id=result.target_id,
             display=mapped.key,
             error=result.dropped,
-            changes={"attributes": list(result.changed)},
+            changes=changes,
         )
 
     def _skip_owned(self, object_type: ObjectType, result: Exported, mapped: Mapped) -> None:
@@ -351,6 +369,11 @@ class PageProcessor:
         step: str,
     ) -> None:
         self.tally.add("failed")
+        self.log.add(
+            object_type, source_id, action, "failure", step, display=mapped.key, error=error
+        )
+        if self.ctx.preview:
+            return
         self.escrow_pending = True
         with self.ctx.db.write() as conn:
             state.escrow(
@@ -362,9 +385,6 @@ class PageProcessor:
                 error.message,
                 lambda attempts: escrow_retry_at(utcnow(), attempts),
             )
-        self.log.add(
-            object_type, source_id, action, "failure", step, display=mapped.key, error=error
-        )
 
     def _release_escrow(self, object_type: ObjectType, source_ids: list[str]) -> None:
         if source_ids and self.ctx.preview is False:
@@ -482,42 +502,17 @@ class PageProcessor:
 
     # --- preview ------------------------------------------------------------------------------
 
-    def _record_preview(self, object_type: ObjectType, plan: _Plan) -> None:
-        for obj, mapped in plan.creates:
-            self._preview(object_type, "create", obj.source_id, mapped.key)
-        for tid, obj, mapped, _ in plan.updates:
-            self._preview(object_type, "update", obj.source_id, mapped.key, tid)
-        for pending in plan.pending:
-            self._preview(
-                object_type,
-                pending.action,
-                pending.source_id,
-                None,
-                pending.target_id,
-                pending.reason,
-            )
-        self.tally.add("unchanged", len(plan.unchanged))
-
-    def _preview(
-        self,
-        object_type: ObjectType,
-        action: str,
-        source_id: str,
-        display: str | None,
-        target_id: str | None = None,
-        reason: str | None = None,
-    ) -> None:
-        self.tally.add(action)
-        self.preview.append(
-            {
-                "objectType": object_type,
-                "action": action,
-                "sourceId": source_id,
-                "display": display,
-                "targetId": target_id,
-                "reason": reason,
-            }
-        )
+    def _preview_page(self, object_type: ObjectType, plan: _Plan, full: bool) -> None:
+        """What a run would do with this page, decided by the same code (the target asked
+        with ``dry_run``), kept in memory: its log entries become the preview."""
+        book = self.book
+        assert book is not None
+        rows = self._export(object_type, plan, full)
+        if full:
+            book.see(object_type, [r["source_id"] for r in rows])
+        book.add(plan.pending)
+        book.drop(object_type, plan.present)
+        self.preview.extend(preview_entry(e) for e in self.log.take())
 
 
 OUT_OF_SCOPE = "out of scope"
@@ -529,6 +524,71 @@ def out_of_scope(object_type: ObjectType, source_id: str, target_id: str) -> Pen
     no disabled state), as Entra does."""
     action = "disable" if object_type == "user" else "delete"
     return Pending(object_type, source_id, target_id, action, OUT_OF_SCOPE, False)
+
+
+class PreviewBook:
+    """What a preview keeps in memory where a run writes: the removals waiting for the
+    end of the cycle (as ``sync_pending``) and the objects its full reads reported (as
+    the links' ``seen_cycle``)."""
+
+    def __init__(self) -> None:
+        self.pending: dict[tuple[str, str], Pending] = {}
+        self.seen: dict[str, set[str]] = {"user": set(), "group": set()}
+
+    def add(self, items: Sequence[Pending]) -> None:
+        for item in items:
+            key = (item.object_type, item.source_id)
+            before = self.pending.get(key)
+            staged = before.staged if before is not None else item.staged
+            self.pending[key] = Pending(
+                item.object_type, item.source_id, item.target_id, item.action, item.reason, staged
+            )
+
+    def drop(self, object_type: str, source_ids: Sequence[str]) -> None:
+        for source_id in source_ids:
+            self.pending.pop((object_type, source_id), None)
+
+    def see(self, object_type: str, source_ids: Sequence[str]) -> None:
+        self.seen[object_type].update(source_ids)
+
+    def listed(self, *, staged: bool | None = None) -> list[Pending]:
+        return [p for p in self.pending.values() if staged is None or p.staged is staged]
+
+
+HIDDEN = "(secret)"
+
+
+def change_details(changes: Sequence[Change]) -> list[dict[str, Any]]:
+    """An update's changes as the provisioning log and ``--json`` show them; secret
+    attributes' values never leave the target."""
+    return [
+        {"attribute": c.path, "old": _shown(c.path, c.old), "new": _shown(c.path, c.new)}
+        for c in changes
+    ]
+
+
+def _shown(path: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if is_secret(path):
+        return HIDDEN
+    return value
+
+
+def preview_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """A provisioning log entry a run would write, as the preview lists it."""
+    changes = entry.get("changes") or {}
+    return {
+        "objectType": entry["object_type"],
+        "action": entry["action"],
+        "sourceId": entry["source_id"],
+        "display": entry["display"],
+        "targetId": entry["target_id"],
+        "result": entry["result"],
+        "code": entry["error_code"],
+        "reason": entry["reason"],
+        "changes": changes.get("changes", []),
+    }
 
 
 def _match_value(attribute: str, mapped: Mapped) -> str | None:

@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from idsync.connectors.base import Desired, Existing, Exported, Membership
+from idsync.connectors.base import Change, Desired, Existing, Exported, Membership
 from idsync.health.catalogue import OWNED_ELSEWHERE, RESOURCE_NOT_FOUND, UNIQUENESS, IdsyncError
 from idsync.scim.compare import fold
 from idsync.scim.urns import ENTERPRISE_USER, GROUP, USER
@@ -27,7 +27,7 @@ from idsync.store.database import Database
 from idsync.store.models import GROUPS, MEMBERSHIPS, USERS
 from idsync.store.resources import group_columns, touch_groups, user_columns
 from idsync.store.types import utcnow
-from idsync.sync.mapping import assign
+from idsync.sync.mapping import assign, value_at
 from idsync.sync.records import ObjectType
 
 _CHUNK = 500
@@ -138,11 +138,16 @@ class HubTarget:
         return result
 
     def update(
-        self, object_type: ObjectType, items: Sequence[tuple[str, Desired]], *, adopt: bool = False
+        self,
+        object_type: ObjectType,
+        items: Sequence[tuple[str, Desired]],
+        *,
+        adopt: bool = False,
+        dry_run: bool = False,
     ) -> list[Exported]:
         table = _TABLES[object_type]
         results: list[Exported] = []
-        with self.db.write() as conn:
+        with self.db.read() if dry_run else self.db.write() as conn:
             rows = self._rows(conn, table, [target_id for target_id, _ in items])
             now = utcnow()
             changes: list[dict[str, Any]] = []
@@ -154,15 +159,14 @@ class HubTarget:
                     result.error = error
                     continue
                 assert row is not None
-                doc = _copy(row.doc)
-                for target, value in item.assignments:
-                    assign(doc, target, value)
+                doc, result.changes = _assigned(row.doc, item.assignments)
                 result.changed = _changed(row.doc, doc)
                 owner_changes = row.owner_integration_id != self.integration_id
                 if result.changed or owner_changes:
                     result.deactivated = row.doc.get("active", True) and not doc.get("active", True)
                     changes.append(self._change(object_type, row, doc, now))
-            self._write_changes(conn, table, changes)
+            if not dry_run:
+                self._write_changes(conn, table, changes)
         return results
 
     def _refusal(
@@ -420,6 +424,23 @@ class HubTarget:
                 removed += max(result.rowcount, 0)
                 touch_groups(conn, touched, utcnow())
         return removed
+
+
+def _assigned(
+    before: dict[str, Any], assignments: Sequence[tuple[str, Any]]
+) -> tuple[dict[str, Any], tuple[Change, ...]]:
+    """The document after the assignments, and what each changed, old → new."""
+    doc = _copy(before)
+    changes: list[Change] = []
+    for target, value in assignments:
+        old = value_at(doc, target)
+        assign(doc, target, value)
+        new = value_at(doc, target)
+        if old != new:
+            changes.append(Change(target, old, new))
+    if not changes:  # a change no mapping path shows (a dropped empty value): name it whole
+        changes = [Change(k, before.get(k), doc.get(k)) for k in _changed(before, doc)]
+    return doc, tuple(changes)
 
 
 def _copy(doc: dict[str, Any]) -> dict[str, Any]:

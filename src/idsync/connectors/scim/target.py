@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from idsync.connectors.base import Desired, Existing, Exported, Membership
+from idsync.connectors.base import Change, Desired, Existing, Exported, Membership
 from idsync.connectors.errors import ConnectorError
 from idsync.connectors.scim.client import Reply, ScimClient, encode
 from idsync.connectors.scim.discovery import Capabilities, discover
@@ -477,7 +477,12 @@ class ScimTarget:
     # --- update ------------------------------------------------------------------------------
 
     def update(
-        self, object_type: ObjectType, items: Sequence[tuple[str, Desired]], *, adopt: bool = False
+        self,
+        object_type: ObjectType,
+        items: Sequence[tuple[str, Desired]],
+        *,
+        adopt: bool = False,
+        dry_run: bool = False,
     ) -> list[Exported]:
         if not items:
             return []
@@ -487,10 +492,12 @@ class ScimTarget:
             )
         results = self._parallel(
             lambda pair: self._update_one(
-                object_type, pair[0], pair[1], ledger.get(pair[0]), adopt
+                object_type, pair[0], pair[1], ledger.get(pair[0]), adopt, dry_run
             ),
             list(items),
         )
+        if dry_run:
+            return [result for result, _ in results]
         pushed = {
             r.target_id: values for r, values in results if r.target_id and values is not None
         }
@@ -524,6 +531,7 @@ class ScimTarget:
         item: Desired,
         previous: dict[str, Any] | None,
         adopt: bool,
+        dry_run: bool = False,
     ) -> tuple[Exported, dict[str, Any] | None]:
         """The outcome, and the assignments to remember (None: nothing to remember)."""
         result = Exported(item.source_id, target_id)
@@ -539,12 +547,14 @@ class ScimTarget:
         changed = tuple(sorted(p for p, v in desired.items() if _differs(previous.get(p), v)))
         if not changed:
             return result, _stored(wanted)
-        reply = self._send_update(object_type, target_id, previous, wanted, changed)
-        if not reply.ok:
-            result.error = self._update_failure(object_type, target_id, item, reply, adopt)
-            return result, None
+        if not dry_run:
+            reply = self._send_update(object_type, target_id, previous, wanted, changed)
+            if not reply.ok:
+                result.error = self._update_failure(object_type, target_id, item, reply, adopt)
+                return result, None
         result.changed = changed
         result.dropped = self._dropped_values(object_type, item)
+        result.changes = tuple(Change(p, previous.get(p), wanted[p]) for p in changed)
         result.deactivated = (
             previous.get("active", True) is not False and wanted.get("active") is False
         )
