@@ -127,14 +127,7 @@ class HubTarget:
                 conn.execute(table.insert(), row)
         except IntegrityError:
             result.target_id = None
-            result.error = IdsyncError(
-                UNIQUENESS,
-                resource_type=table.name[:-1],
-                attribute="userName or externalId"
-                if table is USERS
-                else "displayName or externalId",
-                value=row.get("user_name") or row.get("display_name"),
-            )
+            result.error = _clash(table, row.get("user_name") or row.get("display_name"))
         return result
 
     def update(
@@ -144,6 +137,31 @@ class HubTarget:
         *,
         adopt: bool = False,
         dry_run: bool = False,
+    ) -> list[Exported]:
+        try:
+            return self._update(object_type, items, adopt, dry_run)
+        except IntegrityError:
+            # As in create: one object's new userName, displayName or externalId is
+            # another's; update one by one so only that object fails, not the cycle.
+            return [self._update_one(object_type, item, adopt) for item in items]
+
+    def _update_one(
+        self, object_type: ObjectType, item: tuple[str, Desired], adopt: bool
+    ) -> Exported:
+        try:
+            return self._update(object_type, [item], adopt, dry_run=False)[0]
+        except IntegrityError:
+            target_id, desired = item
+            result = Exported(desired.source_id, target_id)
+            result.error = _clash(_TABLES[object_type], desired.key)
+            return result
+
+    def _update(
+        self,
+        object_type: ObjectType,
+        items: Sequence[tuple[str, Desired]],
+        adopt: bool,
+        dry_run: bool,
     ) -> list[Exported]:
         table = _TABLES[object_type]
         results: list[Exported] = []
@@ -424,6 +442,16 @@ class HubTarget:
                 removed += max(result.rowcount, 0)
                 touch_groups(conn, touched, utcnow())
         return removed
+
+
+def _clash(table: sa.Table, value: Any) -> IdsyncError:
+    """An object that would take a unique value another object of the org has."""
+    return IdsyncError(
+        UNIQUENESS,
+        resource_type=table.name[:-1],
+        attribute="userName or externalId" if table is USERS else "displayName or externalId",
+        value=value,
+    )
 
 
 def _assigned(
