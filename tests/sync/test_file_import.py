@@ -3,6 +3,7 @@ their line numbers, the rest is applied, and a later import applies only the dif
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -120,3 +121,36 @@ def test_users_removed_long_ago_do_not_count_as_the_source_shrinking(
     report = idsync(url, "sync", "run", added["id"])
     assert report["status"] == "Active", (report["reason_code"], report["reason"])
     assert report["counts"]["disable"] == 1
+
+
+def test_a_user_whose_update_fails_is_not_read_as_gone(
+    database: Database, server: Server, tmp_path: Path
+) -> None:
+    """A row still in the file whose update the hub refuses (the new userName is another
+    user's) fails alone, is kept as it was and tried again, and is never disabled as if
+    it had left, by an incremental read or a full one."""
+    users = tmp_path / "users.csv"
+    rows = {n: f"user{n}@example.org" for n in range(1, 11)}
+    users.write_text("id,userName\n" + "".join(f"{n},{name}\n" for n, name in rows.items()))
+    org = make_org(database, server)
+    url = server.database_url
+    added = idsync(
+        url, "integration", "add", "file", "--org", org.id, "--users", str(users),
+        "--no-auto-sync",  # the server's scheduler would run the cycle this test runs
+    )  # fmt: skip
+    assert idsync(url, "sync", "run", added["id"])["status"] == "Active"
+    with httpx.Client(
+        base_url=org.scim_url, headers={"Authorization": f"Bearer {org.token}"}
+    ) as scim:
+        taken = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "zed"}
+        assert scim.post("/Users", json=taken).status_code == 201
+        rows[5] = "zed"  # the hub refuses the rename: another user has that userName
+        users.write_text("id,userName\n" + "".join(f"{n},{name}\n" for n, name in rows.items()))
+        for run in (["sync", "run", added["id"]], ["sync", "run", added["id"], "--full"]):
+            report = idsync(url, *run)
+            assert report["counts"].get("failed") == 1, json.dumps(report)
+            assert report["failed"] == 1 and not report["disable"], report["counts"]
+        hub = {u["userName"]: u for u in hub_resources(scim, "/Users")}
+        assert hub["user5@example.org"]["active"] is True
+    entries = idsync(url, "sync", "logs", added["id"], "--limit", "1000")
+    assert not [e for e in entries if e["action"] in ("disable", "delete")], entries

@@ -63,6 +63,9 @@ class _Plan:
     pending: list[Pending] = field(default_factory=list)
     present: list[str] = field(default_factory=list)
     """Source ids reported present and in scope: any pending removal of theirs is void."""
+    kept: list[str] = field(default_factory=list)
+    """Linked source ids whose update failed or was left alone: still in the source, so a
+    full read must not take them for gone; their links keep the old digest (tried again)."""
 
 
 class PageProcessor:
@@ -111,6 +114,8 @@ class PageProcessor:
                 self._sync_members(objects, rows, links, full)
         with self.tally.timed("write", "writeState"), ctx.db.write() as conn:
             state.save_links(conn, ctx.integration_id, object_type, rows)
+            if full:
+                state.touch_links(conn, ctx.integration_id, object_type, plan.kept, ctx.cycle_id)
             state.add_pending(conn, ctx.integration_id, ctx.cycle_id, plan.pending)
             state.drop_pending(conn, ctx.integration_id, object_type, plan.present)
             state.write_log(conn, self.log.take())
@@ -279,8 +284,11 @@ class PageProcessor:
                     ("update", r)
                     for r in ctx.target.update(object_type, batch, adopt=adopt, dry_run=ctx.preview)
                 ]
+        linked = {obj.source_id for _, obj, _, adopt in plan.updates if not adopt}
         for action, result in results:
             _, mapped = by_source[result.source_id]
+            if result.error is not None and result.source_id in linked:
+                plan.kept.append(result.source_id)
             if result.error is not None and result.error.error is OWNED_ELSEWHERE:
                 # Taken over by another integration since: left alone, not a failure.
                 self._skip_owned(object_type, result, mapped)
@@ -509,7 +517,7 @@ class PageProcessor:
         assert book is not None
         rows = self._export(object_type, plan, full)
         if full:
-            book.see(object_type, [r["source_id"] for r in rows])
+            book.see(object_type, [r["source_id"] for r in rows] + plan.kept)
         book.add(plan.pending)
         book.drop(object_type, plan.present)
         self.preview.extend(preview_entry(e) for e in self.log.take())
