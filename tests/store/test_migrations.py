@@ -7,7 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from idsync.store.database import Database
-from idsync.store.migrate import _config, current_revision, head_revision, upgrade
+from idsync.store.migrate import HEAD, _config, current_revision, head_revision, upgrade
 from idsync.store.models import Base
 
 
@@ -17,6 +17,10 @@ def test_migrated_schema_matches_the_models(database: Database) -> None:
     with database.engine.connect() as conn:
         differences = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert differences == []
+
+
+def test_the_head_every_command_checks_is_alembics() -> None:
+    assert head_revision() == HEAD
 
 
 def test_upgrade_is_idempotent(database: Database) -> None:
