@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
@@ -55,6 +56,13 @@ def _summary(report: CycleReport) -> dict[str, Any]:
     }
 
 
+def _live(json: bool) -> bool:
+    """A progress bar only for a person watching: on a pipe or in a log file (stderr is no
+    terminal) its frames would be dumped as text. Not ``Console.is_terminal``: that
+    believes FORCE_COLOR, which CI services set for their logs."""
+    return not json and sys.stderr.isatty()
+
+
 @contextmanager
 def _progress(enabled: bool, estimates: dict[str, int]) -> Iterator[engine.ProgressCallback | None]:
     if not enabled:
@@ -101,11 +109,12 @@ def run(
     """Run one cycle now (with a progress bar), then print what it did."""
     db = open_db(database)
     record = integrations.get_integration(db, integration)
+    live = _live(json)
     estimates: dict[str, int] = {}
-    if not json:  # for the progress bar's ETA: the object counts of the last cycle
+    if live:  # for the progress bar's ETA: the object counts of the last cycle
         with db.read() as conn:
             estimates = {t: state.count_links(conn, record.id, t) for t in ("user", "group")}
-    with _progress(not json, estimates) as progress:
+    with _progress(live, estimates) as progress:
         report = integrations.run_cycle(
             db, Settings.from_env(), record.id, full=full, preview=preview, progress=progress
         )

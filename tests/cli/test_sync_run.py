@@ -1,0 +1,105 @@
+"""``idsync sync run`` as scripts and people run it: its exit code says whether the job
+is healthy after the run, a paused job stays paused, and a progress bar is drawn only
+on a terminal."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet
+
+# The credentials key of these commands (no key file is written into the checkout).
+KEY = Fernet.generate_key().decode()
+ENV = {**os.environ, "COLUMNS": "80", "IDSYNC_SECRET_KEY": KEY}
+ENV.pop("FORCE_COLOR", None)
+
+
+@dataclass
+class Hub:
+    database: str
+    org: str
+    users: Path
+    integration: str
+
+    def run(self, *args: str, **options: Any) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "idsync", *args, "--database", self.database],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=ENV,
+            check=False,
+            **options,
+        )
+
+    def json(self, *args: str) -> Any:
+        result = self.run(*args, "--json")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    def write_users(self, count: int) -> None:
+        rows = [f"u{n},user{n}@example.org,User {n}" for n in range(count)]
+        self.users.write_text("\n".join(["id,userName,displayName", *rows]) + "\n")
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Hub:
+    """An organisation and a file integration (name with a space) reading 5 users."""
+    hub = Hub(f"sqlite:///{tmp_path / 'run.db'}", "", tmp_path / "users.csv", "")
+    hub.org = hub.json("org", "create", "Contoso")["id"]
+    hub.write_users(5)
+    added = hub.json(
+        "integration", "add", "file", "--org", hub.org, "--name", "HR export",
+        "--users", str(hub.users), "--deletion-threshold", "2",
+    )  # fmt: skip
+    hub.integration = added["id"]
+    return hub
+
+
+# --- item 18: the progress bar ------------------------------------------------------------------
+
+
+def _run_on_a_terminal(hub: Hub, *args: str) -> tuple[int, str]:
+    """Run with stderr on a pseudo-terminal; its exit code and what it drew there."""
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "idsync", *args, "--database", hub.database],
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
+        env=ENV,
+    )
+    os.close(follower)
+    drawn = b""
+    while True:
+        ready, _, _ = select.select([leader], [], [], 60)
+        try:
+            chunk = os.read(leader, 65536) if ready else b""
+        except OSError:  # the child closed the terminal
+            chunk = b""
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(leader)
+    return process.wait(timeout=60), drawn.decode(errors="replace")
+
+
+def test_no_progress_bar_when_stderr_is_not_a_terminal(hub: Hub) -> None:
+    result = hub.run("sync", "run", hub.integration)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # no frame of a bar, no escape sequence
+    assert "Job status: Active" in result.stdout
+
+
+def test_a_progress_bar_on_a_terminal(hub: Hub) -> None:
+    code, drawn = _run_on_a_terminal(hub, "sync", "run", hub.integration)
+    assert code == 0, drawn
+    assert "5 read" in drawn and "users" in drawn
