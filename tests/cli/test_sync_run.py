@@ -103,3 +103,38 @@ def test_a_progress_bar_on_a_terminal(hub: Hub) -> None:
     code, drawn = _run_on_a_terminal(hub, "sync", "run", hub.integration)
     assert code == 0, drawn
     assert "5 read" in drawn and "users" in drawn
+
+
+# --- item 14: a paused job ----------------------------------------------------------------------
+
+
+def test_a_paused_job_is_not_run_unless_asked_and_stays_paused(hub: Hub) -> None:
+    hub.json("sync", "pause", hub.integration)
+    refused = hub.run("sync", "run", "HR export")
+    assert refused.returncode == 1
+    [line] = refused.stderr.splitlines()
+    assert line.startswith("error IDS-409-015: ")
+    # Both ways out, runnable as printed (the name quoted for the shell).
+    assert f"idsync sync resume {hub.integration}" in line
+    assert f"idsync sync run {hub.integration} --even-if-paused" in line
+    status = hub.json("sync", "status", hub.integration)
+    assert (status["status"], status["last_cycle_id"]) == ("Paused", None)
+
+    ran = hub.json("sync", "run", "HR export", "--even-if-paused")
+    assert (ran["create"], ran["status"]) == (5, "Paused")
+    status = hub.json("sync", "status", hub.integration)
+    assert status["status"] == "Paused"
+    assert status["last_cycle_id"] == ran["cycle_id"]
+    assert status["reason"] == "paused by an administrator"
+    events = hub.json("audit", "list", "--org", hub.org)
+    assert [e["activity"] for e in events][:2] == ["Run paused sync job", "Pause sync job"]
+    assert events[0]["actor"] == "cli"
+
+
+def test_a_paused_job_run_anyway_stays_paused_when_its_cycle_fails(hub: Hub) -> None:
+    hub.json("sync", "pause", hub.integration)
+    hub.users.unlink()
+    failed = hub.run("sync", "run", hub.integration, "--even-if-paused", "--json")
+    report = json.loads(failed.stdout)
+    assert (report["status"], report["reason_code"]) == ("Paused", "IDS-503-040")
+    assert hub.json("sync", "status", hub.integration)["status"] == "Paused"

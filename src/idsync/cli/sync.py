@@ -103,6 +103,12 @@ def run(
     full: Annotated[
         bool, typer.Option(help="Read everything, not only changes since the last cycle.")
     ] = False,
+    even_if_paused: Annotated[
+        bool,
+        typer.Option(
+            help="Run a paused job's cycle anyway (recorded in the audit log); it stays paused."
+        ),
+    ] = False,
     database: DatabaseOption = None,
     json: JsonOption = False,
 ) -> None:
@@ -116,7 +122,14 @@ def run(
             estimates = {t: state.count_links(conn, record.id, t) for t in ("user", "group")}
     with _progress(live, estimates) as progress:
         report = integrations.run_cycle(
-            db, Settings.from_env(), record.id, full=full, preview=preview, progress=progress
+            db,
+            Settings.from_env(),
+            record.id,
+            full=full,
+            preview=preview,
+            progress=progress,
+            even_if_paused=even_if_paused,
+            actor="cli",
         )
     if json:
         emit_json(_summary(report))

@@ -753,6 +753,13 @@ JOB_BUSY = _entry(
     "A cycle of integration {integration!r} is already running (since {since}).",
     "Wait for it to finish (idsync sync status {integration!q}).",
 )
+JOB_PAUSED = _entry(
+    "IDS-409-015",
+    "sync job paused",
+    "The sync job of integration {integration!r} is paused: no cycle runs until it is resumed.",
+    "Resume it with idsync sync resume {integration!q}, or run one cycle and leave it paused "
+    "with idsync sync run {integration!q} --even-if-paused",
+)
 
 # --- CLI and configuration ----------------------------------------------------------------
 INVALID_DATABASE_URL = _entry(

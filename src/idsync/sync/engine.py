@@ -36,6 +36,7 @@ from idsync.health.catalogue import (
     FAILURE_RATE,
     INTERNAL,
     JOB_BUSY,
+    JOB_PAUSED,
     SOURCE_SHRANK,
     IdsyncError,
 )
@@ -53,6 +54,7 @@ from idsync.sync.report import CycleReport, LogBook, Tally
 from idsync.sync.scoping import Scope
 from idsync.sync.status import (
     FAILURE_RATE_LIMIT,
+    PAUSED_REASON,
     TRANSIENT_FAILURES_LIMIT,
     JobStatus,
     quarantine_retry_at,
@@ -122,8 +124,11 @@ class Cycle:
         progress: ProgressCallback | None = None,
         log_days: float = 30,
         should_stop: Callable[[], bool] | None = None,
+        even_if_paused: bool = False,
     ) -> None:
         self.db = db
+        self.even_if_paused = even_if_paused
+        self.paused = False
         self.should_stop = should_stop
         """Asked after every checkpoint: a worker shutting down stops the cycle there,
         and whichever process runs the job next resumes it from that checkpoint."""
@@ -148,6 +153,7 @@ class Cycle:
     def run(self) -> CycleReport:
         with self._claimed():
             job = self._job()
+            self._check_paused(job)
             checkpoint = dict(job.checkpoint or {})
             if checkpoint and not self.preview:
                 self.tally = Tally.from_dict(checkpoint.get("tally"))
@@ -176,6 +182,28 @@ class Cycle:
                     raise IdsyncError(INTERNAL) from exc
                 return self._transient_failure(IdsyncError(INTERNAL), cause=exc)
             return self._finish()
+
+    def _check_paused(self, job: JobRecord) -> None:
+        """A paused job runs only when asked explicitly, and stays paused: its status is
+        the administrator's choice, which a cycle must not undo (the scheduler would then
+        run it again)."""
+        self.paused = job.status == JobStatus.PAUSED
+        if self.paused and not (self.even_if_paused or self.preview):
+            raise IdsyncError(JOB_PAUSED, integration=self.integration.name).for_integration(
+                self.integration.id
+            )
+        if self.paused and not self.preview:
+            log.info("running a paused job, as asked", integration=self.integration.id)
+
+    def _kept_paused(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The job's new values, but a paused job keeps its status; what the cycle found
+        wrong is still its reason (and the exit code of ``sync run``)."""
+        if not self.paused:
+            return values
+        kept = {k: v for k, v in values.items() if k not in ("status", "quarantined_at")}
+        if "reason_code" in kept and kept["reason_code"] is None:
+            kept["reason"] = PAUSED_REASON
+        return kept
 
     def run_one(self, object_type: ObjectType, source_id: str) -> str:
         """Provision one object now (Entra's "provision on demand"); returns the cycle id.
@@ -589,7 +617,7 @@ class Cycle:
             )
             cycle_status = "quarantined"
         with self.db.write() as conn:
-            jobs.update_job(conn, self.integration.id, **values)
+            jobs.update_job(conn, self.integration.id, **self._kept_paused(values))
             pruned = state.prune_log(conn, self.integration.id, now - timedelta(days=self.log_days))
             self.tally.add("logEntriesPruned", pruned)
             state.update_cycle(
@@ -676,16 +704,15 @@ class Cycle:
         job = self._job()
         failures = job.successive_failures + 1
         with self.db.write() as conn:
-            jobs.update_job(
-                conn,
-                self.integration.id,
-                status=JobStatus.QUARANTINE,
-                reason_code=exc.error.code,
-                reason=exc.detail,
-                quarantined_at=job.quarantined_at or now,
-                successive_failures=failures,
-                next_run_at=quarantine_retry_at(now, failures),
-            )
+            values = {
+                "status": JobStatus.QUARANTINE,
+                "reason_code": exc.error.code,
+                "reason": exc.detail,
+                "quarantined_at": job.quarantined_at or now,
+                "successive_failures": failures,
+                "next_run_at": quarantine_retry_at(now, failures),
+            }
+            jobs.update_job(conn, self.integration.id, **self._kept_paused(values))
             state.update_cycle(
                 conn,
                 self.cycle_id,
@@ -729,7 +756,7 @@ class Cycle:
             }
             if quarantine:
                 values.update(status=JobStatus.QUARANTINE, quarantined_at=now)
-            jobs.update_job(conn, self.integration.id, **values)
+            jobs.update_job(conn, self.integration.id, **self._kept_paused(values))
             if not self.preview:
                 state.update_cycle(
                     conn,

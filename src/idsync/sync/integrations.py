@@ -32,7 +32,7 @@ from idsync.sync.records import OBJECT_TYPES, ObjectType
 from idsync.sync.report import CycleReport, Tally
 from idsync.sync.scoping import Scope
 from idsync.sync.secrets import SecretBox
-from idsync.sync.status import JobStatus
+from idsync.sync.status import PAUSED_REASON, JobStatus
 
 DEFAULT_INTERVAL_SECONDS = 40 * 60
 """Entra's provisioning service runs about every 40 minutes; idsync keeps that default."""
@@ -453,8 +453,14 @@ def run_cycle(
     preview: bool = False,
     progress: ProgressCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
+    even_if_paused: bool = False,
+    actor: str = "scheduler",
 ) -> CycleReport:
+    """Run one cycle of the integration's job. A paused job is refused (IDS-409-015) unless
+    ``even_if_paused``; such a run is recorded in the audit log, and the job stays paused."""
     record = get_integration(db, ref)
+    if even_if_paused and not preview:
+        _audit_paused_run(db, record, actor)
     with _connected(db, config, record) as (source, target):
         cycle = Cycle(
             db,
@@ -466,8 +472,15 @@ def run_cycle(
             progress=progress,
             log_days=config.provisioning_log_days,
             should_stop=should_stop,
+            even_if_paused=even_if_paused,
         )
         return cycle.run()
+
+
+def _audit_paused_run(db: Database, record: IntegrationRecord, actor: str) -> None:
+    with db.write() as conn:
+        if store.get_job(conn, record.id).status == JobStatus.PAUSED:
+            _audit(conn, record, record.org_id, "Run paused sync job", actor)
 
 
 @contextmanager
@@ -542,7 +555,7 @@ def set_paused(db: Database, ref: str, paused: bool, *, actor: str) -> JobRecord
             record.id,
             status=JobStatus.PAUSED if paused else resumed,
             reason_code=None,
-            reason="paused by an administrator" if paused else None,
+            reason=PAUSED_REASON if paused else None,
         )
         _audit(
             conn, record, record.org_id, "Pause sync job" if paused else "Resume sync job", actor
