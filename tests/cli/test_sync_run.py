@@ -114,9 +114,9 @@ def test_a_paused_job_is_not_run_unless_asked_and_stays_paused(hub: Hub) -> None
     assert refused.returncode == 1
     [line] = refused.stderr.splitlines()
     assert line.startswith("error IDS-409-015: ")
-    # Both ways out, runnable as printed (the name quoted for the shell).
+    # Both ways out: the command that resumes it, runnable as printed, or the flag.
     assert f"idsync sync resume {hub.integration}" in line
-    assert f"idsync sync run {hub.integration} --even-if-paused" in line
+    assert line.endswith("add --even-if-paused to the command.")
     status = hub.json("sync", "status", hub.integration)
     assert (status["status"], status["last_cycle_id"]) == ("Paused", None)
 
@@ -138,3 +138,43 @@ def test_a_paused_job_run_anyway_stays_paused_when_its_cycle_fails(hub: Hub) -> 
     report = json.loads(failed.stdout)
     assert (report["status"], report["reason_code"]) == ("Paused", "IDS-503-040")
     assert hub.json("sync", "status", hub.integration)["status"] == "Paused"
+
+
+# --- item 16: exit codes ------------------------------------------------------------------------
+
+
+def _run_json(hub: Hub, *args: str) -> tuple[int, dict[str, Any]]:
+    result = hub.run("sync", "run", hub.integration, "--json", *args)
+    return result.returncode, json.loads(result.stdout)  # printed whatever the exit code
+
+
+def test_exit_code_5_after_a_failed_cycle(hub: Hub) -> None:
+    hub.users.unlink()
+    code, report = _run_json(hub)
+    assert code == 5
+    assert (report["outcome"], report["status"]) == ("failed", "NotRun")
+    assert report["reason_code"] == "IDS-503-040"
+
+
+def test_exit_code_3_in_quarantine(hub: Hub) -> None:
+    hub.users.unlink()
+    codes = [_run_json(hub)[0] for _ in range(5)]  # five failed cycles in a row: quarantine
+    assert codes == [5, 5, 5, 5, 3]
+    assert hub.json("sync", "status", hub.integration)["status"] == "Quarantine"
+
+
+def test_exit_code_4_with_deletions_waiting_for_approval(hub: Hub) -> None:
+    assert _run_json(hub)[0] == 0
+    hub.write_users(2)  # three gone: more than the threshold of 2
+    code, report = _run_json(hub)
+    assert code == 4
+    assert (report["status"], report["reason_code"]) == ("Quarantine", "IDS-409-010")
+    assert report["stagedDelete"] == 3
+    approved = hub.run("sync", "approve-deletes", hub.integration)
+    assert approved.returncode == 0, approved.stderr
+    assert _run_json(hub)[0] == 0
+
+
+def test_a_preview_exits_with_the_jobs_health_and_changes_nothing(hub: Hub) -> None:
+    code, report = _run_json(hub, "--preview")
+    assert (code, report["outcome"], report["status"]) == (0, "preview", "NotRun")

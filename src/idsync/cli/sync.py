@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import IntEnum
 from typing import Annotated, Any
 
 import typer
@@ -19,10 +20,12 @@ from rich.progress import (
 
 from idsync.cli.common import DatabaseOption, JsonOption, console, emit_json, errors, open_db, table
 from idsync.config import Settings
+from idsync.health.catalogue import DELETION_THRESHOLD, SOURCE_SHRANK
 from idsync.store import sync_state as state
 from idsync.sync import engine, integrations
 from idsync.sync.integrations import RESETS
 from idsync.sync.report import CycleReport
+from idsync.sync.status import JobStatus
 
 app = typer.Typer(help="Run and watch sync cycles.", no_args_is_help=True)
 IntegrationArgument = Annotated[str, typer.Argument(help="Integration id (or its unique name).")]
@@ -33,6 +36,7 @@ def _summary(report: CycleReport) -> dict[str, Any]:
         "integration_id": report.integration_id,
         "cycle_id": report.cycle_id,
         "mode": report.mode,
+        "outcome": report.outcome,
         "status": report.status,
         "reason_code": report.reason_code,
         "reason": report.reason,
@@ -133,8 +137,34 @@ def run(
         )
     if json:
         emit_json(_summary(report))
-        return
-    _print_report(report)
+    else:
+        _print_report(report)
+    raise typer.Exit(exit_code(report))
+
+
+class RunExit(IntEnum):
+    """``sync run``'s exit codes (docs/sync.md): is the job healthy after the run? A
+    catalogue error that stopped the command before any cycle exits 1, as every command."""
+
+    HEALTHY = 0
+    QUARANTINE = 3
+    STAGED = 4
+    FAILED = 5
+
+
+STAGED_CODES = (DELETION_THRESHOLD.code, SOURCE_SHRANK.code)
+
+
+def exit_code(report: CycleReport) -> RunExit:
+    if report.reason_code in STAGED_CODES:
+        return RunExit.STAGED
+    if report.status in (JobStatus.QUARANTINE, JobStatus.DISABLED):
+        return RunExit.QUARANTINE
+    if report.outcome == "quarantined":  # a paused job, run anyway, keeps its status
+        return RunExit.QUARANTINE
+    if report.outcome in ("failed", "interrupted"):
+        return RunExit.FAILED
+    return RunExit.HEALTHY
 
 
 def _print_report(report: CycleReport) -> None:

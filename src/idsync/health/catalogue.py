@@ -757,8 +757,8 @@ JOB_PAUSED = _entry(
     "IDS-409-015",
     "sync job paused",
     "The sync job of integration {integration!r} is paused: no cycle runs until it is resumed.",
-    "Resume it with idsync sync resume {integration!q}, or run one cycle and leave it paused "
-    "with idsync sync run {integration!q} --even-if-paused",
+    "Resume it with idsync sync resume {integration!q}; to run one cycle and leave it paused, "
+    "add --even-if-paused to the command.",
 )
 
 # --- CLI and configuration ----------------------------------------------------------------

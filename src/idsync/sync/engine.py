@@ -574,7 +574,7 @@ class Cycle:
 
     def _finish(self) -> CycleReport:
         if self.preview:
-            return self._report(self._job())
+            return self._report(self._job(), "preview")
         checkpoint = self.checkpoint
         refusal = self._apply_or_stage_removals() or self._still_staged()
         failed, attempted = self.tally.counts["failed"], self._attempted()
@@ -638,7 +638,7 @@ class Cycle:
             status=values["status"],
             counts=dict(self.tally.counts),
         )
-        return self._report(self._job())
+        return self._report(self._job(), cycle_status)
 
     def _still_staged(self) -> IdsyncError | None:
         """Removals staged by an earlier cycle keep the job in quarantine until approved:
@@ -724,15 +724,21 @@ class Cycle:
                 reason=exc.detail,
             )
         log.warning("job quarantined", integration=self.integration.id, code=exc.error.code)
-        return self._report(self._job())
+        return self._report(self._job(), "quarantined")
 
     def _interrupted(self) -> CycleReport:
         """Stopped on request at a checkpoint: due again at once, resumed from there."""
         with self.db.write() as conn:
             jobs.update_job(conn, self.integration.id, next_run_at=utcnow())
-            state.update_cycle(conn, self.cycle_id, status="interrupted")
+            state.update_cycle(
+                conn,
+                self.cycle_id,
+                status="interrupted",
+                counts=dict(self.tally.counts),
+                timings=self.tally.as_dict()["seconds"],
+            )
         log.info("cycle interrupted", integration=self.integration.id, cycle=self.cycle_id)
-        return self._report(self._job())
+        return self._report(self._job(), "interrupted")
 
     def _transient_failure(self, exc: IdsyncError, cause: Exception | None = None) -> CycleReport:
         """Throttled, unreachable, or our own fault: keep the checkpoint, retry later."""
@@ -768,13 +774,14 @@ class Cycle:
                     error_code=exc.error.code,
                     reason=detail,
                 )
-        return self._report(self._job())
+        return self._report(self._job(), "failed")
 
-    def _report(self, job: JobRecord) -> CycleReport:
+    def _report(self, job: JobRecord, outcome: str) -> CycleReport:
         return CycleReport(
             integration_id=self.integration.id,
             cycle_id=self.cycle_id,
             mode=self.mode,
+            outcome=outcome,
             status=job.status,
             reason_code=job.reason_code,
             reason=job.reason,
