@@ -19,9 +19,11 @@ from rich.progress import (
 )
 
 from idsync.cli.common import DatabaseOption, JsonOption, console, emit_json, errors, open_db, table
+from idsync.cli.integration_view import text
 from idsync.config import Settings
 from idsync.health.catalogue import DELETION_THRESHOLD, SOURCE_SHRANK
 from idsync.store import sync_state as state
+from idsync.store.integrations import JobRecord
 from idsync.sync import engine, integrations
 from idsync.sync.integrations import RESETS
 from idsync.sync.report import CycleReport
@@ -134,12 +136,23 @@ def run(
             progress=progress,
             even_if_paused=even_if_paused,
             actor="cli",
+            follow_running=True,
+            following=None if json else _following,
         )
     if json:
         emit_json(_summary(report))
     else:
         _print_report(report)
     raise typer.Exit(exit_code(report))
+
+
+def _following(job: JobRecord) -> None:
+    errors.print(
+        f"A cycle of this job is already running (since {text(job.running_since)}, "
+        f"by {job.running_by}): following it to its end.",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 class RunExit(IntEnum):

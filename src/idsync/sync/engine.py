@@ -93,7 +93,7 @@ def _owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def _died_here(owner: str) -> bool:
+def died_here(owner: str) -> bool:
     """Whether a claim was made on this host by a process that no longer exists
     (killed mid-cycle): its cycle can be resumed at once instead of after STALE_CLAIM."""
     host, _, rest = owner.partition(":")
@@ -839,7 +839,7 @@ class Cycle:
             claimed = jobs.claim_job(conn, self.integration.id, self.owner, utcnow() - STALE_CLAIM)
             if not claimed:
                 job = jobs.get_job(conn, self.integration.id)
-                if job.running_by and _died_here(job.running_by):
+                if job.running_by and died_here(job.running_by):
                     claimed = jobs.take_over_job(
                         conn, self.integration.id, job.running_by, self.owner
                     )
