@@ -30,15 +30,14 @@ class Hub:
     users: Path
     integration: str
 
-    def run(self, *args: str, **options: Any) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str, columns: int = 80) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "idsync", *args, "--database", self.database],
             capture_output=True,
             text=True,
             timeout=120,
-            env=ENV,
+            env={**ENV, "COLUMNS": str(columns)},
             check=False,
-            **options,
         )
 
     def json(self, *args: str) -> Any:

@@ -71,7 +71,9 @@ def test_a_second_sync_run_follows_the_running_cycle_to_its_result(
     # A person sees the same summary: the cycle's id, its counts and the job's status.
     assert person_code == 0, person_err
     assert "already running" in person_err and "following it" in person_err
+    assert started["cycle_id"] in person_out.split()
     assert "Job status: Active" in person_out
+    assert f"create {started['create']}" in " ".join(person_out.split())
     # Nothing ran twice: one cycle in all.
     assert (
         idsync(connected.database_url, "sync", "status", connected.integration_id)["last_cycle_id"]

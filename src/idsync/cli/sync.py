@@ -18,12 +18,13 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from idsync.cli import sync_view
 from idsync.cli.common import DatabaseOption, JsonOption, console, emit_json, errors, open_db, table
 from idsync.cli.integration_view import text
 from idsync.config import Settings
 from idsync.health.catalogue import DELETION_THRESHOLD, SOURCE_SHRANK
 from idsync.store import sync_state as state
-from idsync.store.integrations import JobRecord
+from idsync.store.integrations import IntegrationRecord, JobRecord
 from idsync.sync import engine, integrations
 from idsync.sync.integrations import RESETS
 from idsync.sync.report import CycleReport
@@ -181,14 +182,7 @@ def exit_code(report: CycleReport) -> RunExit:
 
 
 def _print_report(report: CycleReport) -> None:
-    counts = report.counts
-    rows = [[key, f"{value:,}"] for key, value in sorted(counts.items())]
-    rows += [[f"seconds {k}", f"{v:.2f}"] for k, v in report.seconds.items()]
-    table(f"Cycle {report.cycle_id} ({report.mode})", ["", "count"], rows)
-    status = f"Job status: [bold]{report.status}[/]"
-    console.print(
-        status + (f" — {report.reason_code}: {report.reason}" if report.reason_code else "")
-    )
+    sync_view.cycle(console, report)
     if report.preview:
         table(
             "Preview: what a cycle would change",
@@ -217,60 +211,32 @@ def status(
         pairs = [(record, integrations.get_job(db, record.id))]
     else:
         pairs = integrations.list_integrations(db)
-    described = [
-        {
-            "integration_id": r.id,
-            "name": r.name,
-            "org_id": r.org_id,
-            "status": j.status,
-            "reason_code": j.reason_code,
-            "reason": j.reason,
-            "auto_sync": r.auto_sync,
-            "last_cycle_id": j.last_cycle_id,
-            "last_cycle_at": j.last_cycle_at,
-            "next_run_at": j.next_run_at,
-            "successive_failures": j.successive_failures,
-            "quarantined_at": j.quarantined_at,
-            "running_since": j.running_since,
-            "counts": j.counts,
-            "resumable": j.checkpoint is not None,
-            "removals": j.removals or {},
-        }
-        for r, j in pairs
-    ]
-    if json:
-        emit_json(described[0] if integration is not None else described)
+    if not json:
+        sync_view.jobs(console, pairs)
         return
-    table(
-        "Sync jobs",
-        ["integration", "name", "status", "reason", "last cycle", "next run"],
-        [
-            [
-                d["integration_id"],
-                d["name"],
-                d["status"],
-                f"{d['reason_code']}: {d['reason']}" if d["reason_code"] else (d["reason"] or ""),
-                d["last_cycle_at"],
-                d["next_run_at"],
-            ]
-            for d in described
-        ],
-    )
-    for r, j in pairs:
-        for line in _removal_lines(r.name, j.removals or {}):
-            console.print(line, highlight=False, soft_wrap=True)
+    described = [_described(r, j) for r, j in pairs]
+    emit_json(described[0] if integration is not None else described)
 
 
-def _removal_lines(name: str, removals: dict[str, Any]) -> list[str]:
-    """How the latest cycle saw deletions, per object type (one line when they agree)."""
-    seen = {
-        (r["mode"], r["reason"]): [t for t in removals if removals[t] == r]
-        for r in removals.values()
+def _described(record: IntegrationRecord, job: JobRecord) -> dict[str, Any]:
+    return {
+        "integration_id": record.id,
+        "name": record.name,
+        "org_id": record.org_id,
+        "status": job.status,
+        "reason_code": job.reason_code,
+        "reason": job.reason,
+        "auto_sync": record.auto_sync,
+        "last_cycle_id": job.last_cycle_id,
+        "last_cycle_at": job.last_cycle_at,
+        "next_run_at": job.next_run_at,
+        "successive_failures": job.successive_failures,
+        "quarantined_at": job.quarantined_at,
+        "running_since": job.running_since,
+        "counts": job.counts,
+        "resumable": job.checkpoint is not None,
+        "removals": job.removals or {},
     }
-    return [
-        f"{name} ({'/'.join(f'{t}s' for t in types)}) deletions: {mode} — {reason}"
-        for (mode, reason), types in seen.items()
-    ]
 
 
 @app.command("restart")
@@ -289,8 +255,12 @@ def restart(
             {"integration_id": job.integration_id, "status": job.status, "reason": job.reason}
         )
     else:
-        console.print(
-            f"Job restarted; status {job.status}. It runs at the next scheduler tick, or now with: idsync sync run {job.integration_id}"
+        sync_view.print_command(
+            console,
+            f"Job restarted; status {job.status}. It runs at the next scheduler tick, or now with:",
+            "sync",
+            "run",
+            job.integration_id,
         )
 
 
@@ -344,23 +314,7 @@ def logs(
     if json:
         emit_json(entries)
         return
-    table(
-        "Provisioning log",
-        ["time", "type", "name", "action", "result", "step", "code", "reason"],
-        [
-            [
-                d["occurred_at"],
-                d["object_type"],
-                d["display"] or d["source_id"],
-                d["action"],
-                d["result"],
-                d["step"],
-                d["error_code"],
-                d["reason"],
-            ]
-            for d in entries
-        ],
-    )
+    sync_view.log_entries(console, f"Provisioning log of {record.name}, newest first", entries)
 
 
 @app.command("approve-deletes")
@@ -396,11 +350,4 @@ def user(
     if json:
         emit_json(entries)
         return
-    table(
-        "Provisioned on demand",
-        ["type", "action", "result", "step", "code", "reason"],
-        [
-            [e["object_type"], e["action"], e["result"], e["step"], e["error_code"], e["reason"]]
-            for e in entries
-        ],
-    )
+    sync_view.log_entries(console, "Provisioned on demand", entries)
