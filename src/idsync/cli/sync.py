@@ -119,7 +119,9 @@ def run(
     database: DatabaseOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Run one cycle now (with a progress bar), then print what it did."""
+    """Run one cycle now (a progress bar on a terminal), or follow the one already running,
+    then print what it did. Exit code: 0 healthy, 3 quarantine, 4 deletions staged for
+    approval, 5 cycle failed (docs/sync.md)."""
     db = open_db(database)
     record = integrations.get_integration(db, integration)
     live = _live(json)
