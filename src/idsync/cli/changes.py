@@ -91,16 +91,3 @@ def print_preview(entries: Sequence[dict[str, Any]]) -> None:
         print_lines(lines + change_lines(entry.get("changes") or [], width))
     if len(entries) > SHOWN:
         print_lines([f"… and {len(entries) - SHOWN:,} more (use --json for all)."])
-
-
-def print_log_changes(entries: Sequence[dict[str, Any]]) -> None:
-    """Below the provisioning log's table: what each update changed, old → new."""
-    width = console.width
-    changed = [e for e in entries if (e.get("changes") or {}).get("changes")]
-    if not changed:
-        return
-    print_lines(["", "Changed attributes"])
-    for entry in changed:
-        name = entry["display"]
-        lines = [heading(entry["action"], entry["object_type"], entry["source_id"], name, width)]
-        print_lines(lines + change_lines(entry["changes"]["changes"], width))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import IntEnum
 from typing import Annotated, Any
 
 import typer
@@ -16,13 +18,18 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from idsync.cli.changes import print_log_changes, print_preview
-from idsync.cli.common import DatabaseOption, JsonOption, console, emit_json, errors, open_db, table
+from idsync.cli import sync_view
+from idsync.cli.changes import print_preview
+from idsync.cli.common import DatabaseOption, JsonOption, console, emit_json, errors, open_db
+from idsync.cli.integration_view import text
 from idsync.config import Settings
+from idsync.health.catalogue import DELETION_THRESHOLD, SOURCE_SHRANK
 from idsync.store import sync_state as state
+from idsync.store.integrations import IntegrationRecord, JobRecord
 from idsync.sync import engine, integrations
 from idsync.sync.integrations import RESETS
 from idsync.sync.report import CycleReport
+from idsync.sync.status import JobStatus
 
 app = typer.Typer(help="Run and watch sync cycles.", no_args_is_help=True)
 IntegrationArgument = Annotated[str, typer.Argument(help="Integration id (or its unique name).")]
@@ -33,6 +40,7 @@ def _summary(report: CycleReport) -> dict[str, Any]:
         "integration_id": report.integration_id,
         "cycle_id": report.cycle_id,
         "mode": report.mode,
+        "outcome": report.outcome,
         "status": report.status,
         "reason_code": report.reason_code,
         "reason": report.reason,
@@ -54,6 +62,13 @@ def _summary(report: CycleReport) -> dict[str, Any]:
         "finished_at": report.finished_at,
         **({"preview": report.preview} if report.preview is not None else {}),
     }
+
+
+def _live(json: bool) -> bool:
+    """A progress bar only for a person watching: on a pipe or in a log file (stderr is no
+    terminal) its frames would be dumped as text. Not ``Console.is_terminal``: that
+    believes FORCE_COLOR, which CI services set for their logs."""
+    return not json and sys.stderr.isatty()
 
 
 @contextmanager
@@ -96,35 +111,81 @@ def run(
     full: Annotated[
         bool, typer.Option(help="Read everything, not only changes since the last cycle.")
     ] = False,
+    even_if_paused: Annotated[
+        bool,
+        typer.Option(
+            help="Run a paused job's cycle anyway (recorded in the audit log); it stays paused."
+        ),
+    ] = False,
     database: DatabaseOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Run one cycle now (with a progress bar), then print what it did."""
+    """Run one cycle now (a progress bar on a terminal), or follow the one already running,
+    then print what it did. Exit code: 0 healthy, 3 quarantine, 4 deletions staged for
+    approval, 5 cycle failed (docs/sync.md)."""
     db = open_db(database)
     record = integrations.get_integration(db, integration)
+    live = _live(json)
     estimates: dict[str, int] = {}
-    if not json:  # for the progress bar's ETA: the object counts of the last cycle
+    if live:  # for the progress bar's ETA: the object counts of the last cycle
         with db.read() as conn:
             estimates = {t: state.count_links(conn, record.id, t) for t in ("user", "group")}
-    with _progress(not json, estimates) as progress:
+    with _progress(live, estimates) as progress:
         report = integrations.run_cycle(
-            db, Settings.from_env(), record.id, full=full, preview=preview, progress=progress
+            db,
+            Settings.from_env(),
+            record.id,
+            full=full,
+            preview=preview,
+            progress=progress,
+            even_if_paused=even_if_paused,
+            actor="cli",
+            follow_running=True,
+            following=None if json else _following,
         )
     if json:
         emit_json(_summary(report))
-        return
-    _print_report(report)
+    else:
+        _print_report(report)
+    raise typer.Exit(exit_code(report))
+
+
+def _following(job: JobRecord) -> None:
+    errors.print(
+        f"A cycle of this job is already running (since {text(job.running_since)}, "
+        f"by {job.running_by}): following it to its end.",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+class RunExit(IntEnum):
+    """``sync run``'s exit codes (docs/sync.md): is the job healthy after the run? A
+    catalogue error that stopped the command before any cycle exits 1, as every command."""
+
+    HEALTHY = 0
+    QUARANTINE = 3
+    STAGED = 4
+    FAILED = 5
+
+
+STAGED_CODES = (DELETION_THRESHOLD.code, SOURCE_SHRANK.code)
+
+
+def exit_code(report: CycleReport) -> RunExit:
+    if report.reason_code in STAGED_CODES:
+        return RunExit.STAGED
+    if report.status in (JobStatus.QUARANTINE, JobStatus.DISABLED):
+        return RunExit.QUARANTINE
+    if report.outcome == "quarantined":  # a paused job, run anyway, keeps its status
+        return RunExit.QUARANTINE
+    if report.outcome in ("failed", "interrupted"):
+        return RunExit.FAILED
+    return RunExit.HEALTHY
 
 
 def _print_report(report: CycleReport) -> None:
-    counts = report.counts
-    rows = [[key, f"{value:,}"] for key, value in sorted(counts.items())]
-    rows += [[f"seconds {k}", f"{v:.2f}"] for k, v in report.seconds.items()]
-    table(f"Cycle {report.cycle_id} ({report.mode})", ["", "count"], rows)
-    status = f"Job status: [bold]{report.status}[/]"
-    console.print(
-        status + (f" — {report.reason_code}: {report.reason}" if report.reason_code else "")
-    )
+    sync_view.cycle(console, report)
     if report.preview:
         print_preview(report.preview)
 
@@ -144,60 +205,32 @@ def status(
         pairs = [(record, integrations.get_job(db, record.id))]
     else:
         pairs = integrations.list_integrations(db)
-    described = [
-        {
-            "integration_id": r.id,
-            "name": r.name,
-            "org_id": r.org_id,
-            "status": j.status,
-            "reason_code": j.reason_code,
-            "reason": j.reason,
-            "auto_sync": r.auto_sync,
-            "last_cycle_id": j.last_cycle_id,
-            "last_cycle_at": j.last_cycle_at,
-            "next_run_at": j.next_run_at,
-            "successive_failures": j.successive_failures,
-            "quarantined_at": j.quarantined_at,
-            "running_since": j.running_since,
-            "counts": j.counts,
-            "resumable": j.checkpoint is not None,
-            "removals": j.removals or {},
-        }
-        for r, j in pairs
-    ]
-    if json:
-        emit_json(described[0] if integration is not None else described)
+    if not json:
+        sync_view.jobs(console, pairs)
         return
-    table(
-        "Sync jobs",
-        ["integration", "name", "status", "reason", "last cycle", "next run"],
-        [
-            [
-                d["integration_id"],
-                d["name"],
-                d["status"],
-                f"{d['reason_code']}: {d['reason']}" if d["reason_code"] else (d["reason"] or ""),
-                d["last_cycle_at"],
-                d["next_run_at"],
-            ]
-            for d in described
-        ],
-    )
-    for r, j in pairs:
-        for line in _removal_lines(r.name, j.removals or {}):
-            console.print(line, highlight=False, soft_wrap=True)
+    described = [_described(r, j) for r, j in pairs]
+    emit_json(described[0] if integration is not None else described)
 
 
-def _removal_lines(name: str, removals: dict[str, Any]) -> list[str]:
-    """How the latest cycle saw deletions, per object type (one line when they agree)."""
-    seen = {
-        (r["mode"], r["reason"]): [t for t in removals if removals[t] == r]
-        for r in removals.values()
+def _described(record: IntegrationRecord, job: JobRecord) -> dict[str, Any]:
+    return {
+        "integration_id": record.id,
+        "name": record.name,
+        "org_id": record.org_id,
+        "status": job.status,
+        "reason_code": job.reason_code,
+        "reason": job.reason,
+        "auto_sync": record.auto_sync,
+        "last_cycle_id": job.last_cycle_id,
+        "last_cycle_at": job.last_cycle_at,
+        "next_run_at": job.next_run_at,
+        "successive_failures": job.successive_failures,
+        "quarantined_at": job.quarantined_at,
+        "running_since": job.running_since,
+        "counts": job.counts,
+        "resumable": job.checkpoint is not None,
+        "removals": job.removals or {},
     }
-    return [
-        f"{name} ({'/'.join(f'{t}s' for t in types)}) deletions: {mode} — {reason}"
-        for (mode, reason), types in seen.items()
-    ]
 
 
 @app.command("restart")
@@ -216,8 +249,12 @@ def restart(
             {"integration_id": job.integration_id, "status": job.status, "reason": job.reason}
         )
     else:
-        console.print(
-            f"Job restarted; status {job.status}. It runs at the next scheduler tick, or now with: idsync sync run {job.integration_id}"
+        sync_view.print_command(
+            console,
+            f"Job restarted; status {job.status}. It runs at the next scheduler tick, or now with:",
+            "sync",
+            "run",
+            job.integration_id,
         )
 
 
@@ -271,24 +308,7 @@ def logs(
     if json:
         emit_json(entries)
         return
-    table(
-        "Provisioning log",
-        ["time", "type", "name", "action", "result", "step", "code", "reason"],
-        [
-            [
-                d["occurred_at"],
-                d["object_type"],
-                d["display"] or d["source_id"],
-                d["action"],
-                d["result"],
-                d["step"],
-                d["error_code"],
-                d["reason"],
-            ]
-            for d in entries
-        ],
-    )
-    print_log_changes(entries)
+    sync_view.log_entries(console, f"Provisioning log of {record.name}, newest first", entries)
 
 
 @app.command("approve-deletes")
@@ -324,11 +344,4 @@ def user(
     if json:
         emit_json(entries)
         return
-    table(
-        "Provisioned on demand",
-        ["type", "action", "result", "step", "code", "reason"],
-        [
-            [e["object_type"], e["action"], e["result"], e["step"], e["error_code"], e["reason"]]
-            for e in entries
-        ],
-    )
+    sync_view.log_entries(console, "Provisioned on demand", entries)

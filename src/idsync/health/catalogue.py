@@ -761,6 +761,13 @@ JOB_BUSY = _entry(
     "A cycle of integration {integration!r} is already running (since {since}).",
     "Wait for it to finish (idsync sync status {integration!q}).",
 )
+JOB_PAUSED = _entry(
+    "IDS-409-015",
+    "sync job paused",
+    "The sync job of integration {integration!r} is paused: no cycle runs until it is resumed.",
+    "Resume it with idsync sync resume {integration!q}; to run one cycle and leave it paused, "
+    "add --even-if-paused to the command.",
+)
 
 # --- CLI and configuration ----------------------------------------------------------------
 INVALID_DATABASE_URL = _entry(

@@ -511,6 +511,17 @@ def get_cycle(conn: Connection, cycle_id: str) -> Any:
     return conn.execute(sa.select(SYNC_CYCLES).where(SYNC_CYCLES.c.id == cycle_id)).first()
 
 
+def latest_cycle(conn: Connection, integration_id: str, since: datetime) -> Any:
+    """The integration's newest cycle started at or after ``since`` (None if none)."""
+    query = (
+        sa.select(SYNC_CYCLES)
+        .where(SYNC_CYCLES.c.integration_id == integration_id, SYNC_CYCLES.c.started_at >= since)
+        .order_by(SYNC_CYCLES.c.started_at.desc())
+        .limit(1)
+    )
+    return conn.execute(query).first()
+
+
 def write_log(conn: Connection, entries: list[dict[str, Any]]) -> None:
     if entries:
         conn.execute(PROVISIONING_LOG.insert(), entries)

@@ -38,6 +38,7 @@ from idsync.health.catalogue import (
     FAILURE_RATE,
     INTERNAL,
     JOB_BUSY,
+    JOB_PAUSED,
     SOURCE_SHRANK,
     IdsyncError,
 )
@@ -55,6 +56,7 @@ from idsync.sync.report import CycleReport, LogBook, Tally
 from idsync.sync.scoping import Scope
 from idsync.sync.status import (
     FAILURE_RATE_LIMIT,
+    PAUSED_REASON,
     TRANSIENT_FAILURES_LIMIT,
     JobStatus,
     quarantine_retry_at,
@@ -95,7 +97,7 @@ def _owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def _died_here(owner: str) -> bool:
+def died_here(owner: str) -> bool:
     """Whether a claim was made on this host by a process that no longer exists
     (killed mid-cycle): its cycle can be resumed at once instead of after STALE_CLAIM."""
     host, _, rest = owner.partition(":")
@@ -126,8 +128,11 @@ class Cycle:
         progress: ProgressCallback | None = None,
         log_days: float = 30,
         should_stop: Callable[[], bool] | None = None,
+        even_if_paused: bool = False,
     ) -> None:
         self.db = db
+        self.even_if_paused = even_if_paused
+        self.paused = False
         self.should_stop = should_stop
         """Asked after every checkpoint: a worker shutting down stops the cycle there,
         and whichever process runs the job next resumes it from that checkpoint."""
@@ -152,6 +157,7 @@ class Cycle:
     def run(self) -> CycleReport:
         with self._claimed():
             job = self._job()
+            self._check_paused(job)
             checkpoint = dict(job.checkpoint or {})
             if checkpoint and not self.preview:
                 self.tally = Tally.from_dict(checkpoint.get("tally"))
@@ -185,6 +191,28 @@ class Cycle:
                     raise IdsyncError(INTERNAL) from exc
                 return self._transient_failure(IdsyncError(INTERNAL), cause=exc)
             return self._finish()
+
+    def _check_paused(self, job: JobRecord) -> None:
+        """A paused job runs only when asked explicitly, and stays paused: its status is
+        the administrator's choice, which a cycle must not undo (the scheduler would then
+        run it again)."""
+        self.paused = job.status == JobStatus.PAUSED
+        if self.paused and not (self.even_if_paused or self.preview):
+            raise IdsyncError(JOB_PAUSED, integration=self.integration.name).for_integration(
+                self.integration.id
+            )
+        if self.paused and not self.preview:
+            log.info("running a paused job, as asked", integration=self.integration.id)
+
+    def _kept_paused(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The job's new values, but a paused job keeps its status; what the cycle found
+        wrong is still its reason (and the exit code of ``sync run``)."""
+        if not self.paused:
+            return values
+        kept = {k: v for k, v in values.items() if k not in ("status", "quarantined_at")}
+        if "reason_code" in kept and kept["reason_code"] is None:
+            kept["reason"] = PAUSED_REASON
+        return kept
 
     def run_one(self, object_type: ObjectType, source_id: str) -> str:
         """Provision one object now (Entra's "provision on demand"); returns the cycle id.
@@ -577,7 +605,7 @@ class Cycle:
     def _finish(self) -> CycleReport:
         if self.preview:
             self._preview_removals()
-            return self._report(self._job())
+            return self._report(self._job(), "preview")
         checkpoint = self.checkpoint
         refusal = self._apply_or_stage_removals() or self._still_staged()
         failed, attempted = self.tally.counts["failed"], self._attempted()
@@ -620,7 +648,7 @@ class Cycle:
             )
             cycle_status = "quarantined"
         with self.db.write() as conn:
-            jobs.update_job(conn, self.integration.id, **values)
+            jobs.update_job(conn, self.integration.id, **self._kept_paused(values))
             pruned = state.prune_log(conn, self.integration.id, now - timedelta(days=self.log_days))
             self.tally.add("logEntriesPruned", pruned)
             state.update_cycle(
@@ -641,7 +669,7 @@ class Cycle:
             status=values["status"],
             counts=dict(self.tally.counts),
         )
-        return self._report(self._job())
+        return self._report(self._job(), cycle_status)
 
     def _still_staged(self) -> IdsyncError | None:
         """Removals staged by an earlier cycle keep the job in quarantine until approved:
@@ -731,16 +759,15 @@ class Cycle:
         job = self._job()
         failures = job.successive_failures + 1
         with self.db.write() as conn:
-            jobs.update_job(
-                conn,
-                self.integration.id,
-                status=JobStatus.QUARANTINE,
-                reason_code=exc.error.code,
-                reason=exc.detail,
-                quarantined_at=job.quarantined_at or now,
-                successive_failures=failures,
-                next_run_at=quarantine_retry_at(now, failures),
-            )
+            values = {
+                "status": JobStatus.QUARANTINE,
+                "reason_code": exc.error.code,
+                "reason": exc.detail,
+                "quarantined_at": job.quarantined_at or now,
+                "successive_failures": failures,
+                "next_run_at": quarantine_retry_at(now, failures),
+            }
+            jobs.update_job(conn, self.integration.id, **self._kept_paused(values))
             state.update_cycle(
                 conn,
                 self.cycle_id,
@@ -752,15 +779,21 @@ class Cycle:
                 reason=exc.detail,
             )
         log.warning("job quarantined", integration=self.integration.id, code=exc.error.code)
-        return self._report(self._job())
+        return self._report(self._job(), "quarantined")
 
     def _interrupted(self) -> CycleReport:
         """Stopped on request at a checkpoint: due again at once, resumed from there."""
         with self.db.write() as conn:
             jobs.update_job(conn, self.integration.id, next_run_at=utcnow())
-            state.update_cycle(conn, self.cycle_id, status="interrupted")
+            state.update_cycle(
+                conn,
+                self.cycle_id,
+                status="interrupted",
+                counts=dict(self.tally.counts),
+                timings=self.tally.as_dict()["seconds"],
+            )
         log.info("cycle interrupted", integration=self.integration.id, cycle=self.cycle_id)
-        return self._report(self._job())
+        return self._report(self._job(), "interrupted")
 
     def _recorded(self, record: Callable[[], CycleReport]) -> CycleReport:
         """Record a failure once the database answers again: a cycle cut off from it
@@ -799,7 +832,7 @@ class Cycle:
             }
             if quarantine:
                 values.update(status=JobStatus.QUARANTINE, quarantined_at=now)
-            jobs.update_job(conn, self.integration.id, **values)
+            jobs.update_job(conn, self.integration.id, **self._kept_paused(values))
             if not self.preview:
                 state.update_cycle(
                     conn,
@@ -811,13 +844,14 @@ class Cycle:
                     error_code=exc.error.code,
                     reason=detail,
                 )
-        return self._report(self._job())
+        return self._report(self._job(), "failed")
 
-    def _report(self, job: JobRecord) -> CycleReport:
+    def _report(self, job: JobRecord, outcome: str) -> CycleReport:
         return CycleReport(
             integration_id=self.integration.id,
             cycle_id=self.cycle_id,
             mode=self.mode,
+            outcome=outcome,
             status=job.status,
             reason_code=job.reason_code,
             reason=job.reason,
@@ -877,7 +911,7 @@ class Cycle:
             claimed = jobs.claim_job(conn, self.integration.id, self.owner, utcnow() - STALE_CLAIM)
             if not claimed:
                 job = jobs.get_job(conn, self.integration.id)
-                if job.running_by and _died_here(job.running_by):
+                if job.running_by and died_here(job.running_by):
                     claimed = jobs.take_over_job(
                         conn, self.integration.id, job.running_by, self.owner
                     )

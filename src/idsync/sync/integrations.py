@@ -16,6 +16,7 @@ from idsync.health.catalogue import (
     DELETION_THRESHOLD,
     INTEGRATION_NOT_FOUND,
     INVALID_INTEGRATION,
+    JOB_BUSY,
     SECRET_KEY_UNUSABLE,
     SOURCE_SHRANK,
     IdsyncError,
@@ -27,12 +28,13 @@ from idsync.store.database import Database
 from idsync.store.integrations import IntegrationRecord, JobRecord
 from idsync.store.types import utcnow
 from idsync.sync.engine import Cycle, ProgressCallback, apply_removals
+from idsync.sync.follow import follow
 from idsync.sync.mapping import AttributeMapping, profile
 from idsync.sync.records import OBJECT_TYPES, ObjectType
 from idsync.sync.report import CycleReport, Tally
 from idsync.sync.scoping import Scope
 from idsync.sync.secrets import SecretBox
-from idsync.sync.status import JobStatus
+from idsync.sync.status import PAUSED_REASON, JobStatus
 
 DEFAULT_INTERVAL_SECONDS = 40 * 60
 """Entra's provisioning service runs about every 40 minutes; idsync keeps that default."""
@@ -454,21 +456,46 @@ def run_cycle(
     preview: bool = False,
     progress: ProgressCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
+    even_if_paused: bool = False,
+    actor: str = "scheduler",
+    follow_running: bool = False,
+    following: Callable[[JobRecord], None] | None = None,
 ) -> CycleReport:
+    """Run one cycle of the integration's job. A paused job is refused (IDS-409-015) unless
+    ``even_if_paused``; such a run is recorded in the audit log, and the job stays paused.
+
+    While another process runs the job's cycle, it is refused (IDS-409-014), or, with
+    ``follow_running``, followed to its end (``following`` is told): its report is this
+    call's, as if it had run it here."""
     record = get_integration(db, ref)
-    with _connected(db, config, record) as (source, target):
-        cycle = Cycle(
-            db,
-            record,
-            source,
-            target,
-            full=full,
-            preview=preview,
-            progress=progress,
-            log_days=config.provisioning_log_days,
-            should_stop=should_stop,
-        )
-        return cycle.run()
+    if even_if_paused and not preview:
+        _audit_paused_run(db, record, actor)
+    options: dict[str, Any] = {
+        "full": full,
+        "preview": preview,
+        "progress": progress,
+        "log_days": config.provisioning_log_days,
+        "should_stop": should_stop,
+        "even_if_paused": even_if_paused,
+    }
+    while True:
+        try:
+            with _connected(db, config, record) as (source, target):
+                return Cycle(db, record, source, target, **options).run()
+        except IdsyncError as exc:
+            if not follow_running or exc.error is not JOB_BUSY:
+                raise
+        if following is not None:
+            following(get_job(db, record.id))
+        report = follow(db, record, progress)
+        if report is not None:
+            return report
+
+
+def _audit_paused_run(db: Database, record: IntegrationRecord, actor: str) -> None:
+    with db.write() as conn:
+        if store.get_job(conn, record.id).status == JobStatus.PAUSED:
+            _audit(conn, record, record.org_id, "Run paused sync job", actor)
 
 
 @contextmanager
@@ -543,7 +570,7 @@ def set_paused(db: Database, ref: str, paused: bool, *, actor: str) -> JobRecord
             record.id,
             status=JobStatus.PAUSED if paused else resumed,
             reason_code=None,
-            reason="paused by an administrator" if paused else None,
+            reason=PAUSED_REASON if paused else None,
         )
         _audit(
             conn, record, record.org_id, "Pause sync job" if paused else "Resume sync job", actor

@@ -60,6 +60,8 @@ class CycleReport:
     integration_id: str
     cycle_id: str
     mode: str
+    outcome: str
+    """How the cycle ended: succeeded, quarantined, failed, interrupted (or preview)."""
     status: str
     """The job's status after the cycle."""
     reason_code: str | None

@@ -20,6 +20,8 @@ class JobStatus(StrEnum):
     DISABLED = "Disabled"
 
 
+PAUSED_REASON = "paused by an administrator"
+
 QUARANTINE_BACKOFF = (
     timedelta(minutes=5),
     timedelta(minutes=30),
