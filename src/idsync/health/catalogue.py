@@ -730,6 +730,14 @@ INVALID_INTEGRATION = _entry(
     "The integration settings are not valid: {reason}.",
     "{hint}",
 )
+CA_FILE_UNUSABLE = _entry(
+    "IDS-400-033",
+    "CA file unusable",
+    "The CA file {path!r} of integration {integration!r} cannot be used: {reason}.",
+    "Nothing was read or changed. Put the PEM file of the CA that issued the server's "
+    "certificate there, or name another: idsync integration update {integration!q} "
+    "--ca-file FILE",
+)
 WORKER_NEEDS_POSTGRES = _entry(
     "IDS-400-032",
     "worker needs PostgreSQL",

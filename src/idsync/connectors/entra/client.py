@@ -18,7 +18,6 @@
 
 from __future__ import annotations
 
-import ssl
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -32,6 +31,7 @@ from idsync.connectors import retry
 from idsync.connectors.entra.auth import TokenSource
 from idsync.connectors.entra.failures import Failures
 from idsync.connectors.entra.settings import EntraSettings
+from idsync.connectors.tls import trust
 from idsync.logs import get_logger
 
 log = get_logger("idsync.connectors.entra")
@@ -73,7 +73,7 @@ class GraphClient:
         self._sleep = sleep
         self._origin = _origin(settings.graph_base)
         self._http = httpx.Client(
-            verify=_trust(settings.ca_file),
+            verify=trust(settings.ca_file, settings.integration),
             timeout=settings.timeout,
             headers={"Accept": "application/json", "User-Agent": "idsync-entra-connector"},
             follow_redirects=False,  # a redirect could carry the token elsewhere
@@ -265,10 +265,6 @@ def _origin(url: str) -> str:
     except ValueError:
         return url
     return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
-
-
-def _trust(ca_file: str | None) -> ssl.SSLContext | bool:
-    return ssl.create_default_context(cafile=ca_file) if ca_file else True
 
 
 def _describe(exc: httpx.TransportError) -> str:

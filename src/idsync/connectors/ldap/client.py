@@ -34,6 +34,7 @@ from idsync.connectors.errors import AccessDenied
 from idsync.connectors.ldap.entries import Entry
 from idsync.connectors.ldap.failures import SIZE_LIMIT, TIME_LIMIT, Failures
 from idsync.connectors.ldap.settings import LdapSettings
+from idsync.connectors.tls import ca_context
 from idsync.health.catalogue import LDAP_BASE_MISSING
 from idsync.logs import get_logger
 
@@ -140,6 +141,8 @@ class LdapClient:
             return ldap3.Tls(validate=ssl.CERT_NONE)
         # ldap3 checks the host name itself against the certificate (valid_names=None:
         # the URL's host), after the handshake verified the chain against ca_file.
+        if settings.ca_file:  # ldap3 would say only "invalid CA public key file"
+            ca_context(settings.ca_file, settings.integration)
         return ldap3.Tls(
             validate=ssl.CERT_REQUIRED,
             ca_certs_file=settings.ca_file,

@@ -27,6 +27,7 @@ import orjson
 from idsync.connectors import retry
 from idsync.connectors.scim.failures import Failures
 from idsync.connectors.scim.settings import ScimSettings
+from idsync.connectors.tls import trust
 from idsync.logs import get_logger
 
 log = get_logger("idsync.connectors.scim")
@@ -180,9 +181,7 @@ def _operation(method: str, path: str) -> str:
 
 
 def _trust(settings: ScimSettings) -> ssl.SSLContext | bool:
-    if not settings.tls_verify:
-        return False
-    return ssl.create_default_context(cafile=settings.ca_file) if settings.ca_file else True
+    return trust(settings.ca_file, settings.integration) if settings.tls_verify else False
 
 
 def _describe(exc: httpx.TransportError) -> str:
