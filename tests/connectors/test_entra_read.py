@@ -37,7 +37,8 @@ def assert_well_formed(pages: list[Page]) -> None:
     assert pages, "a read yields at least one page"
     for page in pages[:-1]:
         assert page.watermark is None
-        assert set(page.resume) == {"next"}
+        # The next page, and whether this round lists whole users (a resumed first round does).
+        assert set(page.resume) == {"next", "whole"}
     assert set(pages[-1].watermark) == {"delta"}
     assert pages[-1].resume is None
 
