@@ -7,7 +7,7 @@ JSON object with ``timestamp``, ``level``, ``logger`` and ``event`` (plus the
 event's own fields); request lines carry their tracking ID. idsync's events are
 rendered by structlog straight onto stderr (one per API request: the fast path);
 the standard library's records by structlog's ``ProcessorFormatter`` on the
-root handler. Every line passes :mod:`idsync.health.scrub` last, so a secret field,
+root handler. Every line passes :mod:`idsync.errors.scrub` last, so a secret field,
 a URL's password or a paging cursor never reaches it. See docs/architecture.md, "Logs".
 """
 
@@ -25,7 +25,7 @@ import orjson
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from idsync.health.scrub import SCRUB
+from idsync.errors.scrub import SCRUB
 
 # Libraries whose records are held at WARNING whatever the configured level.
 QUIET_LOGGERS: dict[str, str] = {

@@ -105,7 +105,7 @@ def test_undeclared_extension_data_is_refused_with_the_fix(scim: httpx.Client) -
 def test_a_schema_that_cannot_be_served_is_refused(org: Org, database: Database) -> None:
     import pytest
 
-    from idsync.health.catalogue import IdsyncError
+    from idsync.errors.catalogue import IdsyncError
 
     with pytest.raises(IdsyncError) as bad_type:
         orgs.add_schema(

@@ -31,7 +31,7 @@ from typer.core import TyperGroup
 from idsync.cli import app
 from idsync.connectors import registry
 from idsync.connectors.description import Setting
-from idsync.health.catalogue import CATALOGUE, ErrorCode, IdsyncError
+from idsync.errors.catalogue import CATALOGUE, ErrorCode, IdsyncError
 from idsync.sync.integrations import JOB_OPTIONS
 from tests.docs.markdown import steps
 

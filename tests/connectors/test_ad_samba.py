@@ -28,7 +28,7 @@ import pytest
 
 from idsync.connectors.errors import AccessDenied
 from idsync.connectors.ldap import LdapSettings, LdapSource
-from idsync.health.catalogue import IdsyncError
+from idsync.errors.catalogue import IdsyncError
 from idsync.sync.records import MemberRef, ObjectType, Page, ReadStart, SourceObject
 from tests.samba import (
     ADMIN_DN,

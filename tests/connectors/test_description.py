@@ -9,7 +9,7 @@ import pytest
 
 from idsync.connectors import registry
 from idsync.connectors.description import Setting
-from idsync.health.catalogue import IdsyncError
+from idsync.errors.catalogue import IdsyncError
 from idsync.sync.integrations import JOB_OPTIONS
 
 COMMON_FLAGS = {"--org", "--name", "--direction", "--database", "--json", "--unset", "--help"}

@@ -8,7 +8,7 @@ import pytest
 
 from idsync.connectors.entra import ClientCertificate, EntraSettings
 from idsync.connectors.retry import GaveUp, Retry, RetryPolicy, call, parse_retry_after
-from idsync.health.catalogue import IdsyncError
+from idsync.errors.catalogue import IdsyncError
 
 
 def test_repr_hides_the_secret_and_the_private_key() -> None:

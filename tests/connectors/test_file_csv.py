@@ -9,7 +9,7 @@ import pytest
 
 from idsync.connectors.errors import Unavailable
 from idsync.connectors.file import FileSource, file_settings
-from idsync.health.catalogue import IdsyncError
+from idsync.errors.catalogue import IdsyncError
 from idsync.sync.records import MemberRef, ObjectType, Page, ReadStart, SourceObject
 
 USERS = """\

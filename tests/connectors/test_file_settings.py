@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from idsync.connectors.file import FileSettings, file_settings
-from idsync.health.catalogue import IdsyncError
+from idsync.errors.catalogue import IdsyncError
 
 
 def test_defaults() -> None:

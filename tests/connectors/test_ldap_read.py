@@ -9,7 +9,7 @@ import ldap3
 import pytest
 
 from idsync.connectors.ldap import LdapSettings, LdapSource
-from idsync.health.catalogue import IdsyncError
+from idsync.errors.catalogue import IdsyncError
 from idsync.sync.records import MemberRef, Page, ReadStart, SourceObject
 from tests.slapd import (
     ADMIN_DN,

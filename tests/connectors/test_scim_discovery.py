@@ -9,7 +9,7 @@ from idsync.connectors.retry import RetryPolicy
 from idsync.connectors.scim import ScimSettings, scim_settings
 from idsync.connectors.scim.client import ScimClient
 from idsync.connectors.scim.discovery import discover
-from idsync.health.catalogue import IdsyncError
+from idsync.errors.catalogue import IdsyncError
 from idsync.scim.urns import ENTERPRISE_USER
 from idsync.store.database import Database
 from tests.conftest import Server, make_org

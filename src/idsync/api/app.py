@@ -18,7 +18,7 @@ from idsync.api.http import SCIM_MEDIA_TYPE, ScimEndpoint, ScimRouter
 from idsync.api.middleware import RequestContextMiddleware
 from idsync.api.openapi import openapi_document
 from idsync.config import Settings
-from idsync.health.catalogue import ENDPOINT_NOT_FOUND, METHOD_NOT_ALLOWED, IdsyncError
+from idsync.errors.catalogue import ENDPOINT_NOT_FOUND, METHOD_NOT_ALLOWED, IdsyncError
 from idsync.hub.tenant import Hub
 from idsync.logs import configure
 from idsync.store.database import open_database

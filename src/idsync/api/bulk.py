@@ -16,7 +16,7 @@ from typing import Any
 
 from idsync.api.calls import Call, Reply, error_reply
 from idsync.config import Settings
-from idsync.health.catalogue import (
+from idsync.errors.catalogue import (
     BULK_CIRCULAR,
     BULK_TOO_MANY_OPERATIONS,
     INVALID_SYNTAX,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from idsync.api.errors import error_body, error_headers
-from idsync.health.catalogue import IdsyncError
+from idsync.errors.catalogue import IdsyncError
 
 JSON = dict[str, Any]
 

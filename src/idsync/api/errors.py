@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from idsync.health.catalogue import IdsyncError
+from idsync.errors.catalogue import IdsyncError
 from idsync.scim.schemas import ERROR
 
 

@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from idsync.api.calls import Call, Reply, error_reply
 from idsync.api.scim import ScimApi
 from idsync.config import Settings
-from idsync.health.catalogue import (
+from idsync.errors.catalogue import (
     INVALID_SYNTAX,
     NESTED_TOO_DEEP,
     NOT_ACCEPTABLE,

@@ -13,8 +13,8 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from idsync.api.errors import error_body, error_headers
-from idsync.health.catalogue import INTERNAL, IdsyncError
-from idsync.health.tracking import current_tracking_id, new_tracking_id
+from idsync.errors.catalogue import INTERNAL, IdsyncError
+from idsync.errors.tracking import current_tracking_id, new_tracking_id
 from idsync.logs import get_logger
 
 log = get_logger("idsync.http")

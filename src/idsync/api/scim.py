@@ -13,7 +13,7 @@ from typing import Any
 from idsync.api import discovery
 from idsync.api.bulk import run_bulk
 from idsync.api.calls import Call, Reply, error_reply
-from idsync.health.catalogue import (
+from idsync.errors.catalogue import (
     ENDPOINT_NOT_FOUND,
     METHOD_NOT_ALLOWED,
     NOT_IMPLEMENTED,

@@ -19,7 +19,7 @@ from idsync.cli import (
     worker,
 )
 from idsync.cli.common import fail
-from idsync.health.catalogue import IdsyncError
+from idsync.errors.catalogue import IdsyncError
 from idsync.logs import configure
 
 app = typer.Typer(

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from idsync.cli.common import DatabaseOption, JsonOption, emit_json, open_db, table
-from idsync.health.catalogue import INVALID_ARGUMENT, IdsyncError
+from idsync.errors.catalogue import INVALID_ARGUMENT, IdsyncError
 from idsync.scim.values import parse_datetime
 from idsync.store import audit
 

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from idsync.config import DEFAULT_DATABASE_URL
-from idsync.health.catalogue import IdsyncError
+from idsync.errors.catalogue import IdsyncError
 from idsync.scim.values import format_datetime
 from idsync.store.database import Database, open_database
 from idsync.store.migrate import upgrade

@@ -21,7 +21,7 @@ import typer
 from rich.markup import escape
 
 from idsync.connectors.description import Connector, ScopingShortcut, Setting
-from idsync.health.catalogue import INVALID_INTEGRATION, IdsyncError
+from idsync.errors.catalogue import INVALID_INTEGRATION, IdsyncError
 
 JOB_PANEL = "Job"
 

@@ -26,7 +26,7 @@ from idsync.config import Settings
 from idsync.connectors import registry
 from idsync.connectors.description import Setting
 from idsync.connectors.registry import KINDS
-from idsync.health.catalogue import INVALID_INTEGRATION, IdsyncError
+from idsync.errors.catalogue import INVALID_INTEGRATION, IdsyncError
 from idsync.store.integrations import IntegrationRecord, JobRecord
 from idsync.sync import integrations
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from idsync.cli.common import DatabaseOption, JsonOption, console, emit_json, open_db, table
-from idsync.health.catalogue import INVALID_SCHEMA, IdsyncError
+from idsync.errors.catalogue import INVALID_SCHEMA, IdsyncError
 from idsync.hub import orgs
 
 app = typer.Typer(

@@ -20,8 +20,8 @@ from idsync.cli.common import (
     open_db,
 )
 from idsync.config import Settings
-from idsync.health.catalogue import CANNOT_LISTEN, PORT_IN_USE, IdsyncError
-from idsync.health.scrub import SCRUB
+from idsync.errors.catalogue import CANNOT_LISTEN, PORT_IN_USE, IdsyncError
+from idsync.errors.scrub import SCRUB
 from idsync.logs import configure, get_logger, logging_config
 
 # uvicorn's default backlog.

@@ -23,7 +23,7 @@ from idsync.cli.changes import print_preview
 from idsync.cli.common import DatabaseOption, JsonOption, console, emit_json, errors, open_db
 from idsync.cli.integration_view import text
 from idsync.config import Settings
-from idsync.health.catalogue import DELETION_THRESHOLD, SOURCE_SHRANK
+from idsync.errors.catalogue import DELETION_THRESHOLD, SOURCE_SHRANK
 from idsync.store import sync_state as state
 from idsync.store.integrations import IntegrationRecord, JobRecord
 from idsync.sync import engine, integrations

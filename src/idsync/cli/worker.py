@@ -9,7 +9,7 @@ import typer
 
 from idsync.cli.common import DatabaseOption, LogFormatOption, LogLevelOption, open_db
 from idsync.config import Settings
-from idsync.health.catalogue import WORKER_NEEDS_POSTGRES, IdsyncError
+from idsync.errors.catalogue import WORKER_NEEDS_POSTGRES, IdsyncError
 from idsync.logs import configure
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from idsync.health.catalogue import IdsyncError
+from idsync.errors.catalogue import IdsyncError
 from idsync.sync.records import ObjectType, Page, ReadStart, SourceHealth, SourceObject
 
 

@@ -21,7 +21,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from idsync.health.catalogue import INVALID_INTEGRATION, IdsyncError
+from idsync.errors.catalogue import INVALID_INTEGRATION, IdsyncError
 
 Kind = Literal[
     "text", "integer", "number", "boolean", "choice", "path", "list", "pairs", "json",

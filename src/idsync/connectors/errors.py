@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from idsync.health.catalogue import ErrorCode, IdsyncError
+from idsync.errors.catalogue import ErrorCode, IdsyncError
 
 
 class ConnectorError(IdsyncError):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ssl
 
 from idsync.connectors.errors import AccessDenied
-from idsync.health import catalogue
+from idsync.errors import catalogue
 
 
 def trust(ca_file: str | None, integration: str) -> ssl.SSLContext | bool:

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import ValidationError
 from scim2_models import SCIMException
 
-from idsync.health.catalogue import (
+from idsync.errors.catalogue import (
     INVALID_FILTER,
     INVALID_PATH,
     INVALID_SYNTAX,

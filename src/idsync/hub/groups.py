@@ -18,7 +18,7 @@ from scim2_models.path import (
 )
 from sqlalchemy import Connection, Row
 
-from idsync.health.catalogue import INVALID_FILTER, MEMBERSHIP_CYCLE, IdsyncError
+from idsync.errors.catalogue import INVALID_FILTER, MEMBERSHIP_CYCLE, IdsyncError
 from idsync.hub import representation
 from idsync.hub.patching import MemberOperation, member_ids_in, read_operations, split_members
 from idsync.hub.resources import Outcome, ResourceService, UniqueColumn, check_version, new_id

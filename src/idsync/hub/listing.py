@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from idsync.config import Settings
-from idsync.health.catalogue import INVALID_PARAMETER, INVALID_SYNTAX, IdsyncError
+from idsync.errors.catalogue import INVALID_PARAMETER, INVALID_SYNTAX, IdsyncError
 from idsync.scim.projection import split_list
 from idsync.scim.schemas import LIST_RESPONSE, SEARCH_REQUEST
 

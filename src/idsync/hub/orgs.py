@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from idsync.health.catalogue import (
+from idsync.errors.catalogue import (
     INVALID_ARGUMENT,
     INVALID_SCHEMA,
     ORG_NAME_TAKEN,

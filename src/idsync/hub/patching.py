@@ -16,7 +16,7 @@ from typing import Any
 
 from scim2_models.path import AttrPath, FilterNode, ValuePath
 
-from idsync.health.catalogue import (
+from idsync.errors.catalogue import (
     INVALID_MEMBER,
     INVALID_PATH,
     INVALID_SYNTAX,

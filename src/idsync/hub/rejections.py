@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from idsync.config import Settings
-from idsync.health.catalogue import (
+from idsync.errors.catalogue import (
     TOKEN_EXPIRED,
     TOKEN_REVOKED,
     TOO_MANY_REJECTED,

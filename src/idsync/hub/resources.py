@@ -17,7 +17,7 @@ from scim2_models import Context, Resource, SCIMException
 from sqlalchemy import ColumnElement, Connection, Row
 from sqlalchemy.exc import IntegrityError
 
-from idsync.health.catalogue import (
+from idsync.errors.catalogue import (
     INVALID_PARAMETER,
     INVALID_VERSION,
     PRECONDITION_FAILED,

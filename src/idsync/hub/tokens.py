@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from idsync.health.catalogue import (
+from idsync.errors.catalogue import (
     AUTH_SCHEME,
     ORG_NOT_FOUND,
     TOKEN_EXPIRED,

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from idsync.health.catalogue import INVALID_SYNTAX, INVALID_VALUE, IdsyncError
+from idsync.errors.catalogue import INVALID_SYNTAX, INVALID_VALUE, IdsyncError
 from idsync.scim.resource_types import ResourceTypeSchema
 from idsync.scim.schemas import ENTERPRISE_USER
 

@@ -26,7 +26,7 @@ from scim2_models.path import (
     ValuePath,
 )
 
-from idsync.health.catalogue import INVALID_FILTER, NUL_CHARACTER, SENSITIVE, IdsyncError
+from idsync.errors.catalogue import INVALID_FILTER, NUL_CHARACTER, SENSITIVE, IdsyncError
 from idsync.scim.resource_types import Resolved, ResourceTypeSchema
 from idsync.scim.values import parse_datetime
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
-from idsync.health.catalogue import EMPTY_VALUE, IdsyncError
+from idsync.errors.catalogue import EMPTY_VALUE, IdsyncError
 from idsync.scim.attributes import AttributeDef
 from idsync.scim.compare import exact, fold
 from idsync.scim.resource_types import ResourceTypeSchema

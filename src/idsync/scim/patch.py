@@ -36,7 +36,7 @@ from scim2_models.path import (
     ValuePath,
 )
 
-from idsync.health.catalogue import (
+from idsync.errors.catalogue import (
     INVALID_FILTER,
     INVALID_PATH,
     INVALID_VALUE,

@@ -16,7 +16,7 @@ import re
 from scim2_models import InvalidPathException, Path
 from scim2_models.path import AttrPath, CompareOperator, Comparison, ValuePath
 
-from idsync.health.catalogue import INVALID_PATH, IdsyncError
+from idsync.errors.catalogue import INVALID_PATH, IdsyncError
 
 _NAME = r"[A-Za-z][A-Za-z0-9_-]*"
 _SIMPLE_PATH = re.compile(rf" *(?P<attr>{_NAME})(?:\.(?P<sub>{_NAME}))? *")

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from idsync.health.catalogue import INVALID_PARAMETER, IdsyncError
+from idsync.errors.catalogue import INVALID_PARAMETER, IdsyncError
 from idsync.scim.attributes import AttributeDef
 from idsync.scim.resource_types import ResourceTypeSchema, parse_attr_path
 

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
-from idsync.health.catalogue import (
+from idsync.errors.catalogue import (
     CONCURRENT_CHANGE,
     DATABASE_UNAVAILABLE,
     INVALID_DATABASE_URL,

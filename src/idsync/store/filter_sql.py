@@ -37,7 +37,7 @@ from scim2_models.path import (
 from sqlalchemy import ColumnElement, FromClause
 from sqlalchemy.dialects.postgresql import JSONB
 
-from idsync.health.catalogue import INVALID_FILTER, IdsyncError
+from idsync.errors.catalogue import INVALID_FILTER, IdsyncError
 from idsync.scim.attributes import AttributeDef
 from idsync.scim.compare import exact, fold
 from idsync.scim.filter import comparison_target, resolve_in

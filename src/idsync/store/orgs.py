@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from idsync.health.catalogue import ORG_NOT_FOUND, IdsyncError
+from idsync.errors.catalogue import ORG_NOT_FOUND, IdsyncError
 from idsync.store.models import ORG_SCHEMAS, ORGS
 from idsync.store.types import utcnow
 

@@ -32,7 +32,7 @@ from idsync.connectors.errors import (
     ConnectorError,
     WatermarkExpired,
 )
-from idsync.health.catalogue import (
+from idsync.errors.catalogue import (
     DATABASE_UNAVAILABLE,
     DELETION_THRESHOLD,
     FAILURE_RATE,

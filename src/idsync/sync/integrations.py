@@ -12,7 +12,7 @@ from idsync.config import Settings
 from idsync.connectors import registry
 from idsync.connectors.base import Source, Target
 from idsync.connectors.description import Connector, Setting, put, setting, settings_of
-from idsync.health.catalogue import (
+from idsync.errors.catalogue import (
     DELETION_THRESHOLD,
     INTEGRATION_NOT_FOUND,
     INVALID_INTEGRATION,

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from idsync.health.catalogue import MAPPING_FAILED, IdsyncError
+from idsync.errors.catalogue import MAPPING_FAILED, IdsyncError
 from idsync.scim.urns import ENTERPRISE_USER
 from idsync.sync.records import ObjectType, SourceObject
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from idsync.connectors.base import Change, Desired, Exported, Membership, Target
-from idsync.health.catalogue import OWNED_ELSEWHERE, IdsyncError
+from idsync.errors.catalogue import OWNED_ELSEWHERE, IdsyncError
 from idsync.store import sync_state as state
 from idsync.store.database import Database
 from idsync.store.sync_state import Link, Pending

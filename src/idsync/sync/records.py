@@ -66,7 +66,7 @@ class Rejected:
     reference: str
     """Where to find it: ``line 12`` of a file, an entry's DN, a resource's id."""
     error: Any
-    """An :class:`~idsync.health.catalogue.IdsyncError` saying what is wrong with it."""
+    """An :class:`~idsync.errors.catalogue.IdsyncError` saying what is wrong with it."""
     source_id: str | None = None
     """Its id, when the record has one: what idsync already provisioned from it is kept
     as it is (a bad row is not read as the object's removal)."""

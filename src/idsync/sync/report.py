@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from idsync.health.catalogue import IdsyncError
+from idsync.errors.catalogue import IdsyncError
 from idsync.store.types import utcnow
 
 ACTIONS = ("create", "update", "disable", "delete", "skip", "stagedDelete")

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet, InvalidToken
 
 from idsync.config import Settings, user_config_folder
-from idsync.health.catalogue import (
+from idsync.errors.catalogue import (
     SECRET_KEY_MALFORMED,
     SECRET_KEY_MISSING,
     SECRET_KEY_UNUSABLE,

@@ -30,7 +30,7 @@ from procrastinate.schema import SchemaManager
 from sqlalchemy import make_url
 
 from idsync.config import Settings
-from idsync.health.catalogue import IdsyncError
+from idsync.errors.catalogue import IdsyncError
 from idsync.logs import get_logger
 from idsync.store import integrations as store
 from idsync.store.database import Database

@@ -2,7 +2,7 @@
 
 Each method returns (does not raise) the exception, so call sites read
 ``raise failures.forbidden(…)``. Any text that came from the other side passes
-:attr:`Failures.scrub` (:mod:`idsync.health.scrub`) first: should a server ever echo our credentials back,
+:attr:`Failures.scrub` (:mod:`idsync.errors.scrub`) first: should a server ever echo our credentials back,
 they still never reach a message, a log line or the provisioning log.
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 from idsync.connectors.entra.settings import EntraSettings
 from idsync.connectors.errors import AccessDenied, Throttled, Unavailable, WatermarkExpired
-from idsync.health import catalogue
-from idsync.health.scrub import Scrubber
+from idsync.errors import catalogue
+from idsync.errors.scrub import Scrubber
 
 
 class Failures:

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from idsync.connectors.description import setting, settings_of
 from idsync.connectors.retry import RetryPolicy
-from idsync.health.catalogue import INVALID_INTEGRATION, IdsyncError
+from idsync.errors.catalogue import INVALID_INTEGRATION, IdsyncError
 
 MICROSOFT_AUTHORITY = "https://login.microsoftonline.com"
 MICROSOFT_GRAPH = "https://graph.microsoft.com"

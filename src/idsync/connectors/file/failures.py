@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from idsync.connectors.errors import Unavailable, WatermarkExpired
 from idsync.connectors.file.settings import FileSettings
-from idsync.health.catalogue import (
+from idsync.errors.catalogue import (
     FILE_BAD_HEADER,
     FILE_MISSING,
     FILE_UNREADABLE,

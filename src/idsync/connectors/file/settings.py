@@ -10,7 +10,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from idsync.connectors.description import setting, settings_of
-from idsync.health.catalogue import INVALID_INTEGRATION, IdsyncError
+from idsync.errors.catalogue import INVALID_INTEGRATION, IdsyncError
 from idsync.sync.records import ObjectType
 
 Format = Literal["csv", "json", "jsonl"]

@@ -15,7 +15,7 @@ from typing import Any
 
 from idsync.connectors.file.formats import RawRow, undecodable
 from idsync.connectors.file.settings import CANONICAL, REQUIRED, FileSettings
-from idsync.health.catalogue import (
+from idsync.errors.catalogue import (
     FILE_ROW_DUPLICATE_ID,
     FILE_ROW_INVALID_VALUE,
     FILE_ROW_MALFORMED,

@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from idsync.connectors.base import Change, Desired, Existing, Exported, Membership
-from idsync.health.catalogue import OWNED_ELSEWHERE, RESOURCE_NOT_FOUND, UNIQUENESS, IdsyncError
+from idsync.errors.catalogue import OWNED_ELSEWHERE, RESOURCE_NOT_FOUND, UNIQUENESS, IdsyncError
 from idsync.scim.compare import fold
 from idsync.scim.urns import ENTERPRISE_USER, GROUP, USER
 from idsync.store.bulk import insert_many, timestamp

@@ -35,7 +35,7 @@ from idsync.connectors.ldap.entries import Entry
 from idsync.connectors.ldap.failures import SIZE_LIMIT, TIME_LIMIT, Failures
 from idsync.connectors.ldap.settings import LdapSettings
 from idsync.connectors.tls import ca_context
-from idsync.health.catalogue import LDAP_BASE_MISSING
+from idsync.errors.catalogue import LDAP_BASE_MISSING
 from idsync.logs import get_logger
 
 log = get_logger("idsync.connectors.ldap")

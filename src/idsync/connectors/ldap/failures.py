@@ -1,7 +1,7 @@
 """LDAP failures turned into the connector errors the engine acts on (RFC 4511 §4.1.9 result codes).
 
 Each method returns (does not raise) the exception. Text that came from the server
-passes :attr:`Failures.scrub` (:mod:`idsync.health.scrub`) first, so the bind password
+passes :attr:`Failures.scrub` (:mod:`idsync.errors.scrub`) first, so the bind password
 could never reach a message even if a server echoed it back. :meth:`Failures.classify` sorts an ldap3 exception
 into "refused" (``AccessDenied``: quarantine, never "no users"), "may pass"
 (:class:`~idsync.connectors.retry.Retry`) and "failed" (``Unavailable``).
@@ -20,9 +20,9 @@ from idsync.connectors.errors import AccessDenied, Unavailable, WatermarkExpired
 from idsync.connectors.ldap import ad
 from idsync.connectors.ldap.settings import LdapSettings
 from idsync.connectors.retry import Retry
-from idsync.health import catalogue
-from idsync.health.catalogue import IdsyncError
-from idsync.health.scrub import Scrubber
+from idsync.errors import catalogue
+from idsync.errors.catalogue import IdsyncError
+from idsync.errors.scrub import Scrubber
 
 # RFC 4511 §4.1.9 result codes.
 TIME_LIMIT, SIZE_LIMIT, ADMIN_LIMIT = 3, 4, 11

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from idsync.connectors.description import setting, settings_of
 from idsync.connectors.retry import RetryPolicy
-from idsync.health.catalogue import INVALID_INTEGRATION, IdsyncError
+from idsync.errors.catalogue import INVALID_INTEGRATION, IdsyncError
 
 Dialect = Literal["ad", "openldap"]
 Nested = Literal["flatten", "direct"]

@@ -38,7 +38,7 @@ from idsync.connectors.ldap.entries import DnIndex, Entry, anchor_of, normal_dn,
 from idsync.connectors.ldap.groups import group_attribute_names, group_object
 from idsync.connectors.ldap.settings import LdapSettings
 from idsync.connectors.ldap.users import user_attribute_names, user_object
-from idsync.health.catalogue import LDAP_BASE_MISSING
+from idsync.errors.catalogue import LDAP_BASE_MISSING
 from idsync.logs import get_logger
 from idsync.sync.records import (
     ObjectType,

@@ -1,7 +1,7 @@
 """The SCIM connector's errors, filled in for one integration: every catalogue parameter, no token.
 
 Each method returns (does not raise) the exception. Text that came from the
-application passes :attr:`Failures.scrub` (:mod:`idsync.health.scrub`) first: should it ever echo our token
+application passes :attr:`Failures.scrub` (:mod:`idsync.errors.scrub`) first: should it ever echo our token
 back, the token still never reaches a message, a log line or the provisioning log.
 """
 
@@ -11,9 +11,9 @@ from typing import Any
 
 from idsync.connectors.errors import AccessDenied, Throttled, Unavailable, WatermarkExpired
 from idsync.connectors.scim.settings import ScimSettings
-from idsync.health import catalogue
-from idsync.health.catalogue import IdsyncError
-from idsync.health.scrub import Scrubber
+from idsync.errors import catalogue
+from idsync.errors.catalogue import IdsyncError
+from idsync.errors.scrub import Scrubber
 
 
 class Failures:

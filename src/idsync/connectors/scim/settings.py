@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from idsync.connectors.description import setting, settings_of
 from idsync.connectors.retry import RetryPolicy
 from idsync.connectors.scim.compat import Compat, parse_compat
-from idsync.health.catalogue import INVALID_INTEGRATION, IdsyncError
+from idsync.errors.catalogue import INVALID_INTEGRATION, IdsyncError
 
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 

@@ -28,7 +28,7 @@ from idsync.connectors.scim.client import JsonObject, Reply, ScimClient
 from idsync.connectors.scim.discovery import Capabilities, discover
 from idsync.connectors.scim.patches import filter_literal
 from idsync.connectors.scim.settings import ScimSettings
-from idsync.health.catalogue import INVALID_VALUE, IdsyncError
+from idsync.errors.catalogue import INVALID_VALUE, IdsyncError
 from idsync.scim.flatten import flatten_group, flatten_user
 from idsync.sync.records import (
     MemberRef,

@@ -39,7 +39,7 @@ from idsync.connectors.scim.patches import (
     remove_members_operations,
 )
 from idsync.connectors.scim.settings import ScimSettings
-from idsync.health.catalogue import ATTRIBUTES_DROPPED, OWNED_ELSEWHERE, IdsyncError
+from idsync.errors.catalogue import ATTRIBUTES_DROPPED, OWNED_ELSEWHERE, IdsyncError
 from idsync.logs import get_logger
 from idsync.scim.compare import fold
 from idsync.scim.flatten import flatten_group, flatten_user

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from idsync.health.scrub import REDACTED, SCRUB, Scrubber
+from idsync.errors.scrub import REDACTED, SCRUB, Scrubber
 
 LONG = "Sup3r-s3cret-value"
 
