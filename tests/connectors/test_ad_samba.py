@@ -26,10 +26,10 @@ from typing import Any
 
 import pytest
 
-from idsync.connectors.errors import AccessDenied
 from idsync.connectors.ldap import LdapSettings, LdapSource
+from idsync.contract.errors import AccessDenied
+from idsync.contract.records import MemberRef, ObjectType, Page, ReadStart, SourceObject
 from idsync.errors.catalogue import IdsyncError
-from idsync.sync.records import MemberRef, ObjectType, Page, ReadStart, SourceObject
 from tests.samba import (
     ADMIN_DN,
     ADMIN_PASSWORD,

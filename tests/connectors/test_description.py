@@ -29,7 +29,7 @@ def test_a_connector_describes_every_setting_it_validates(kind: str) -> None:
         # Every value a form can leave out has a default; every other one an example.
         assert item.kind == "boolean" or item.example, f"{item.name} has no example"
     assert described.default_name and described.directions
-    assert set(described.mapping_profiles) == set(described.directions)
+    assert set(described.default_mappings) == set(described.directions)
 
 
 def test_the_stored_settings_keys_are_the_described_ones() -> None:

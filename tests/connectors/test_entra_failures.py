@@ -13,8 +13,8 @@ import pytest
 
 from idsync.connectors.entra import EntraSource
 from idsync.connectors.entra.client import GraphClient
-from idsync.connectors.errors import AccessDenied, Throttled, Unavailable
-from idsync.sync.records import ReadStart
+from idsync.contract.errors import AccessDenied, Throttled, Unavailable
+from idsync.contract.records import ReadStart
 from tests.connectors.conftest import Emulator
 
 

@@ -9,8 +9,8 @@ import pytest
 
 from idsync.connectors.entra import EntraSource
 from idsync.connectors.entra.users import USER_ATTRIBUTES
-from idsync.connectors.errors import WatermarkExpired
-from idsync.sync.records import MemberRef, Page, ReadStart, SourceObject
+from idsync.contract.errors import WatermarkExpired
+from idsync.contract.records import MemberRef, Page, ReadStart, SourceObject
 from tests.connectors.conftest import Emulator
 
 MEMBER_TYPES = {"#microsoft.graph.user": "user", "#microsoft.graph.group": "group"}

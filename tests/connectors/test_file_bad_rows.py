@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from idsync.connectors.errors import Unavailable
 from idsync.connectors.file import FileSource, file_settings
-from idsync.sync.records import MemberRef, ObjectType, Page, ReadStart, SourceObject
+from idsync.contract.errors import Unavailable
+from idsync.contract.records import MemberRef, ObjectType, Page, ReadStart, SourceObject
 
 HEADER = b"id,userName,enabled,manager\n"
 GOOD_BEFORE = b"u1,alice@example.com,true,\n"

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from idsync.connectors.errors import Unavailable
 from idsync.connectors.file import FileSource, file_settings
+from idsync.contract.errors import Unavailable
+from idsync.contract.records import MemberRef, ObjectType, Page, ReadStart, SourceObject
 from idsync.errors.catalogue import IdsyncError
-from idsync.sync.records import MemberRef, ObjectType, Page, ReadStart, SourceObject
 
 USERS = """\
 id,userName,enabled,displayName,givenName,surname,mail,title,department,employeeId,manager,costCenter

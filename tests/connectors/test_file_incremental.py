@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from idsync.connectors.errors import WatermarkExpired
 from idsync.connectors.file import FileSource, file_settings
-from idsync.sync.records import ObjectType, Page, ReadStart
+from idsync.contract.errors import WatermarkExpired
+from idsync.contract.records import ObjectType, Page, ReadStart
 
 USERS = "id,userName\nu1,alice@example.com\nu2,bob@example.com\nu3,\nu4,dora@example.com\n"
 GROUPS = "id,displayName,members\ng1,Staff,u1;u2\n"

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from idsync.connectors.errors import Unavailable
 from idsync.connectors.file import FileSource, file_settings
-from idsync.sync.records import MemberRef, ObjectType, Page, ReadStart, Rejected, SourceObject
+from idsync.contract.errors import Unavailable
+from idsync.contract.records import MemberRef, ObjectType, Page, ReadStart, Rejected, SourceObject
 
 DOCUMENT: dict[str, list[dict[str, Any]]] = {
     "users": [

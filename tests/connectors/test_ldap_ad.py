@@ -11,12 +11,12 @@ import uuid
 
 from ldap3.core import exceptions as ldap_exc
 
-from idsync.connectors.errors import AccessDenied
 from idsync.connectors.ldap import ad
 from idsync.connectors.ldap.entries import Entry, anchor_of
 from idsync.connectors.ldap.failures import Failures
 from idsync.connectors.ldap.settings import LdapSettings
 from idsync.connectors.ldap.users import disabled
+from idsync.contract.errors import AccessDenied
 
 
 def test_object_guid_renders_as_ad_shows_it() -> None:

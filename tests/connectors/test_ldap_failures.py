@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from ldap3.core import exceptions as ldap_exc
 
-from idsync.connectors.errors import AccessDenied, Unavailable
 from idsync.connectors.ldap import LdapSource
 from idsync.connectors.ldap.failures import Failures
 from idsync.connectors.retry import Retry
-from idsync.sync.records import ReadStart
+from idsync.contract.errors import AccessDenied, Unavailable
+from idsync.contract.records import ReadStart
 from tests.slapd import (
     ADMIN_PASSWORD,
     PEOPLE,

@@ -8,9 +8,9 @@ from pathlib import Path
 import ldap3
 import pytest
 
-from idsync.connectors.errors import WatermarkExpired
 from idsync.connectors.ldap import LdapSource
-from idsync.sync.records import MemberRef, Page, ReadStart, SourceObject
+from idsync.contract.errors import WatermarkExpired
+from idsync.contract.records import MemberRef, Page, ReadStart, SourceObject
 from tests.slapd import (
     GROUPS,
     PEOPLE,

@@ -9,8 +9,8 @@ import ldap3
 import pytest
 
 from idsync.connectors.ldap import LdapSettings, LdapSource
+from idsync.contract.records import MemberRef, Page, ReadStart, SourceObject
 from idsync.errors.catalogue import IdsyncError
-from idsync.sync.records import MemberRef, Page, ReadStart, SourceObject
 from tests.slapd import (
     ADMIN_DN,
     GROUPS,

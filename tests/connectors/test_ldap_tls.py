@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from idsync.connectors.errors import AccessDenied
 from idsync.connectors.ldap import LdapSource
-from idsync.sync.records import ReadStart
+from idsync.contract.errors import AccessDenied
+from idsync.contract.records import ReadStart
 from tests.slapd import ADMIN_PASSWORD, SlapdProcess, ldap_settings, running, seed
 
 

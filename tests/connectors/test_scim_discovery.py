@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from idsync.connectors.errors import AccessDenied
 from idsync.connectors.retry import RetryPolicy
 from idsync.connectors.scim import ScimSettings, scim_settings
 from idsync.connectors.scim.client import ScimClient
 from idsync.connectors.scim.discovery import discover
+from idsync.contract.errors import AccessDenied
 from idsync.errors.catalogue import IdsyncError
 from idsync.scim.urns import ENTERPRISE_USER
 from idsync.store.database import Database

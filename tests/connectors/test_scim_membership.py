@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import httpx
 
-from idsync.connectors.base import Desired
 from idsync.connectors.retry import RetryPolicy
 from idsync.connectors.scim import ScimSettings, ScimTarget, parse_compat
+from idsync.contract.protocols import Desired
 from idsync.store import push_state
 from idsync.store.database import Database
 from tests.conftest import Server, make_org

@@ -9,12 +9,12 @@ from typing import Any
 import httpx
 import pytest
 
-from idsync.connectors.errors import AccessDenied, WatermarkExpired
 from idsync.connectors.retry import RetryPolicy
 from idsync.connectors.scim import ScimSettings, ScimSource
+from idsync.contract.errors import AccessDenied, WatermarkExpired
+from idsync.contract.records import MemberRef, Page, ReadStart
 from idsync.scim.urns import GROUP, PATCH_OP, USER
 from idsync.store.database import Database
-from idsync.sync.records import MemberRef, Page, ReadStart
 from tests.conftest import Server, make_org
 from tests.scim_peer import Peer, start_proxy
 

@@ -7,13 +7,12 @@ from typing import Any
 
 import httpx
 
-from idsync.connectors.base import Desired
 from idsync.connectors.retry import RetryPolicy
 from idsync.connectors.scim import ScimSettings, ScimTarget, parse_compat
+from idsync.contract.protocols import MANAGER_TARGET, Desired
 from idsync.scim.urns import ENTERPRISE_USER
 from idsync.store import push_state
 from idsync.store.database import Database
-from idsync.sync.mapping import MANAGER_TARGET
 from tests.scim_peer import (
     Peer,
     Proxy,

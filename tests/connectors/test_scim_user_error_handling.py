@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
-from idsync.connectors.base import Desired
-from idsync.connectors.errors import AccessDenied, Throttled, Unavailable
 from idsync.connectors.retry import RetryPolicy
 from idsync.connectors.scim import ScimSettings, ScimTarget, parse_compat
+from idsync.contract.errors import AccessDenied, Throttled, Unavailable
+from idsync.contract.protocols import Desired
 from idsync.store.database import Database
 from tests.scim_peer import Peer, Proxy, make_integration
 

@@ -21,6 +21,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
+from idsync.contract.mappings import DefaultMappings
 from idsync.errors.catalogue import INVALID_INTEGRATION, IdsyncError
 
 Kind = Literal[
@@ -355,8 +356,9 @@ class Connector:
     """(integration name, stored settings, secrets) → the validated settings; raises
     INVALID_INTEGRATION with what is wrong."""
     default_name: str
-    mapping_profiles: Mapping[str, str]
-    """Per direction, the name of the default attribute mappings (idsync.sync.mapping)."""
+    default_mappings: Mapping[Direction, DefaultMappings]
+    """Per direction, the attribute mappings an integration starts from (its own
+    entries override them by target)."""
     open_source: Callable[[Any], Any] | None = None
     """Validated settings → a Source (for direction ``source``)."""
     open_target: Callable[[Any, Any, str], Any] | None = None

@@ -13,9 +13,9 @@ import importlib
 from functools import cache
 from typing import Any
 
-from idsync.connectors.base import Source, Target
 from idsync.connectors.description import DIRECTIONS, Connector
 from idsync.connectors.hub import HubSource, HubTarget
+from idsync.contract.protocols import Source, Target
 from idsync.errors.catalogue import INVALID_INTEGRATION, IdsyncError
 from idsync.store.database import Database
 from idsync.store.integrations import IntegrationRecord

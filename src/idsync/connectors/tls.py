@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ssl
 
-from idsync.connectors.errors import AccessDenied
+from idsync.contract.errors import AccessDenied
 from idsync.errors import catalogue
 
 

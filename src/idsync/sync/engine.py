@@ -1,7 +1,7 @@
 """A sync cycle: import → scope → match → diff → export, page by page, resumable.
 
-The engine talks to a :class:`~idsync.connectors.base.Source` and a
-:class:`~idsync.connectors.base.Target` and to nothing else: it does not know
+The engine talks to a :class:`~idsync.contract.protocols.Source` and a
+:class:`~idsync.contract.protocols.Target` and to nothing else: it does not know
 which directory it reads. After every page it saves a checkpoint (the source's
 resume position) in the same place as what the page did, so a cycle that
 crashes resumes where it stopped, and re-applying a page converges instead of
@@ -26,12 +26,14 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from idsync.connectors.base import Source, Target
-from idsync.connectors.errors import (
+from idsync.contract.errors import (
     AccessDenied,
     ConnectorError,
     WatermarkExpired,
 )
+from idsync.contract.mappings import DefaultMappings
+from idsync.contract.protocols import Source, Target
+from idsync.contract.records import OBJECT_TYPES, ObjectType, Page, ReadStart, Rejected, Removals
 from idsync.errors.catalogue import (
     DATABASE_UNAVAILABLE,
     DELETION_THRESHOLD,
@@ -49,9 +51,8 @@ from idsync.store.database import Database
 from idsync.store.integrations import IntegrationRecord, JobRecord
 from idsync.store.sync_state import Link, Pending
 from idsync.store.types import utcnow
-from idsync.sync.mapping import AttributeMapping, profile
+from idsync.sync.mapping import AttributeMapping
 from idsync.sync.pages import OUT_OF_SCOPE, PageContext, PageProcessor, out_of_scope
-from idsync.sync.records import OBJECT_TYPES, ObjectType, Page, ReadStart, Rejected, Removals
 from idsync.sync.report import CycleReport, LogBook, Tally
 from idsync.sync.scoping import Scope
 from idsync.sync.status import (
@@ -123,6 +124,7 @@ class Cycle:
         source: Source,
         target: Target,
         *,
+        defaults: DefaultMappings,
         full: bool = False,
         preview: bool = False,
         progress: ProgressCallback | None = None,
@@ -140,6 +142,8 @@ class Cycle:
         self.integration = integration
         self.source = source
         self.target = target
+        self.defaults = defaults
+        """The connector's default mappings for the integration's direction."""
         self.full = full
         self.preview = preview
         self.progress = progress
@@ -882,9 +886,7 @@ class Cycle:
             cycle_id=self.cycle_id,
             mappings={
                 t: AttributeMapping.for_integration(
-                    profile(integration.kind, integration.direction),
-                    t,
-                    integration.mappings.get(t, ()),
+                    self.defaults, t, integration.mappings.get(t, ())
                 )
                 for t in OBJECT_TYPES
             },

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from idsync.contract.records import OBJECT_TYPES
 from idsync.store import integrations as jobs
 from idsync.store import sync_state as state
 from idsync.store.database import Database
 from idsync.store.integrations import IntegrationRecord, JobRecord
 from idsync.store.types import utcnow
 from idsync.sync.engine import STALE_CLAIM, Progress, ProgressCallback, died_here
-from idsync.sync.records import OBJECT_TYPES
 from idsync.sync.report import CycleReport
 
 POLL_SECONDS = 0.5

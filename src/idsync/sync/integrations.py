@@ -10,8 +10,10 @@ from typing import Any, Literal
 
 from idsync.config import Settings
 from idsync.connectors import registry
-from idsync.connectors.base import Source, Target
 from idsync.connectors.description import Connector, Setting, put, setting, settings_of
+from idsync.contract.mappings import DefaultMappings
+from idsync.contract.protocols import Source, Target
+from idsync.contract.records import OBJECT_TYPES, ObjectType
 from idsync.errors.catalogue import (
     DELETION_THRESHOLD,
     INTEGRATION_NOT_FOUND,
@@ -29,8 +31,7 @@ from idsync.store.integrations import IntegrationRecord, JobRecord
 from idsync.store.types import utcnow
 from idsync.sync.engine import Cycle, ProgressCallback, apply_removals
 from idsync.sync.follow import follow
-from idsync.sync.mapping import AttributeMapping, profile
-from idsync.sync.records import OBJECT_TYPES, ObjectType
+from idsync.sync.mapping import AttributeMapping
 from idsync.sync.report import CycleReport, Tally
 from idsync.sync.scoping import Scope
 from idsync.sync.secrets import SecretBox
@@ -152,7 +153,7 @@ def add_integration(
     with db.read() as conn:
         orgs.require_org(conn, org_id)
     registry.validate(kind, direction, name, settings, secrets)  # before anything is stored
-    _validate_rules(profile(kind, direction), options)
+    _validate_rules(_defaults(kind, direction), options)
     values = {
         "org_id": org_id,
         "kind": kind,
@@ -187,7 +188,12 @@ def add_integration(
 MATCHING_ATTRIBUTES = ("userName", "externalId")
 
 
-def _validate_rules(kind: str, options: IntegrationOptions) -> None:
+def _defaults(kind: str, direction: str) -> DefaultMappings:
+    mappings: DefaultMappings = registry.connector(kind).default_mappings[direction]  # type: ignore[index]
+    return mappings
+
+
+def _validate_rules(defaults: DefaultMappings, options: IntegrationOptions) -> None:
     if options.matching_attribute not in MATCHING_ATTRIBUTES:
         raise IdsyncError(
             INVALID_INTEGRATION,
@@ -197,7 +203,7 @@ def _validate_rules(kind: str, options: IntegrationOptions) -> None:
     try:
         for object_type in OBJECT_TYPES:
             AttributeMapping.for_integration(
-                kind, object_type, (options.mappings or {}).get(object_type, ())
+                defaults, object_type, (options.mappings or {}).get(object_type, ())
             )
             Scope.parse((options.scoping or {}).get(object_type, ()))
     except (ValueError, KeyError, TypeError) as exc:
@@ -256,7 +262,7 @@ def update_integration(
             values["secrets"] = box.seal(secrets)
     options = _merged_options(record, changes, unset)
     if options != _options_of(record):
-        _validate_rules(profile(record.kind, record.direction), options)
+        _validate_rules(_defaults(record.kind, record.direction), options)
     values.update(_option_values(options))
     if changes.name is not None:
         values["name"] = _checked_name(changes.name)
@@ -481,7 +487,14 @@ def run_cycle(
     while True:
         try:
             with _connected(db, config, record) as (source, target):
-                return Cycle(db, record, source, target, **options).run()
+                return Cycle(
+                    db,
+                    record,
+                    source,
+                    target,
+                    defaults=_defaults(record.kind, record.direction),
+                    **options,
+                ).run()
         except IdsyncError as exc:
             if not follow_running or exc.error is not JOB_BUSY:
                 raise
@@ -521,7 +534,8 @@ def provision_one(
     """Provision one object now; returns its provisioning log entries."""
     record = get_integration(db, ref)
     with _connected(db, config, record) as (source, target):
-        cycle_id = Cycle(db, record, source, target).run_one(object_type, source_id)
+        cycle = Cycle(db, record, source, target, defaults=_defaults(record.kind, record.direction))
+        cycle_id = cycle.run_one(object_type, source_id)
     with db.read() as conn:
         entries = state.read_log(conn, record.id, cycle_id=cycle_id, limit=1000)
     return list(reversed(entries))

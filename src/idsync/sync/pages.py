@@ -13,20 +13,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from idsync.connectors.base import Change, Desired, Exported, Membership, Target
+from idsync.contract.protocols import (
+    KEY_TARGETS,
+    MANAGER_TARGET,
+    Change,
+    Desired,
+    Exported,
+    Membership,
+    Target,
+)
+from idsync.contract.records import MemberRef, ObjectType, SourceObject
 from idsync.errors.catalogue import OWNED_ELSEWHERE, IdsyncError
+from idsync.scim.assign import is_secret
 from idsync.store import sync_state as state
 from idsync.store.database import Database
 from idsync.store.sync_state import Link, Pending
 from idsync.store.types import utcnow
-from idsync.sync.mapping import (
-    KEY_TARGETS,
-    MANAGER_TARGET,
-    AttributeMapping,
-    Mapped,
-    is_secret,
-)
-from idsync.sync.records import MemberRef, ObjectType, SourceObject
+from idsync.sync.mapping import AttributeMapping, Mapped
 from idsync.sync.report import LogBook, Tally
 from idsync.sync.scoping import Scope
 from idsync.sync.status import escrow_retry_at

@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from idsync.contract.records import SourceObject
 from idsync.errors.catalogue import INVALID_INTEGRATION, IdsyncError
-from idsync.sync.records import SourceObject
 
 
 def _text(value: Any) -> str:

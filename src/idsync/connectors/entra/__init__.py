@@ -1,6 +1,6 @@
 """The Entra ID connector: users and groups from Microsoft Graph v1.0, app-only via msal.
 
-``EntraSource`` implements :class:`idsync.connectors.base.Source`; the rest of the
+``EntraSource`` implements :class:`idsync.contract.protocols.Source`; the rest of the
 package is how: ``settings`` (what to connect to), ``auth`` (client credentials
 tokens), ``client`` (Graph requests, retries, errors), ``users`` / ``groups`` (Graph
 JSON to source objects), ``directory`` (service principals and the audit log).
@@ -9,6 +9,7 @@ JSON to source objects), ``directory`` (service principals and the audit log).
 from typing import Any
 
 from idsync.connectors.description import Connector, ScopingShortcut
+from idsync.connectors.entra.mappings import GRAPH
 from idsync.connectors.entra.settings import ClientCertificate, EntraSettings, entra_settings
 from idsync.connectors.entra.source import EntraSource
 
@@ -26,7 +27,7 @@ CONNECTOR = Connector(
     settings_class=EntraSettings,
     build=entra_settings,
     default_name="Entra ID",
-    mapping_profiles={"source": "entra"},
+    default_mappings={"source": GRAPH},
     open_source=EntraSource,
     scoping_shortcuts=(
         ScopingShortcut(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from idsync.connectors.entra.settings import EntraSettings
-from idsync.connectors.errors import AccessDenied, Throttled, Unavailable, WatermarkExpired
+from idsync.contract.errors import AccessDenied, Throttled, Unavailable, WatermarkExpired
 from idsync.errors import catalogue
 from idsync.errors.scrub import Scrubber
 

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from idsync.connectors.entra.users import plain_properties, removed_object
-from idsync.sync.records import MemberRef, ObjectType, SourceObject
+from idsync.contract.records import MemberRef, ObjectType, SourceObject
 
 GROUP_ATTRIBUTES: tuple[str, ...] = (
     "displayName",

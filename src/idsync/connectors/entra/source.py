@@ -35,9 +35,10 @@ from idsync.connectors.entra.users import (
     user_from_get,
     user_properties,
 )
-from idsync.connectors.errors import ConnectorError, Throttled, Unavailable
+from idsync.contract.checks import Health
+from idsync.contract.errors import ConnectorError
+from idsync.contract.records import MemberRef, ObjectType, Page, ReadStart, SourceObject
 from idsync.logs import get_logger
-from idsync.sync.records import MemberRef, ObjectType, Page, ReadStart, SourceHealth, SourceObject
 
 log = get_logger("idsync.connectors.entra")
 
@@ -45,7 +46,7 @@ _COLLECTIONS: dict[ObjectType, str] = {"user": "users", "group": "groups"}
 
 
 class EntraSource:
-    """A :class:`~idsync.connectors.base.Source` reading one Entra ID tenant."""
+    """A :class:`~idsync.contract.protocols.Source` reading one Entra ID tenant."""
 
     def __init__(
         self,
@@ -89,19 +90,19 @@ class EntraSource:
         except NotFound:
             return None
 
-    def check(self) -> SourceHealth:
+    def check(self) -> Health:
         """A token, then our own service principal: proves the credentials and the consent."""
         try:
             self._client.token()
             principal = self.service_principal()
         except ConnectorError as exc:
-            return SourceHealth(False, error_details(exc))
+            return Health.failed(exc)
         if principal is None:
             missing = self._client.failures.service_principal_missing(
                 404, "no servicePrincipals entry has this appId"
             )
-            return SourceHealth(False, error_details(missing))
-        return SourceHealth(
+            return Health.failed(missing)
+        return Health(
             principal.get("accountEnabled") is not False,
             {
                 "service_principal_id": principal.get("id"),
@@ -206,15 +207,3 @@ class EntraSource:
         if skipped:
             log.debug("entra.members_skipped", by_type=dict(skipped))
         return members
-
-
-def error_details(exc: ConnectorError) -> dict[str, Any]:
-    """A check's failure, for the health page and ``--json``."""
-    return {
-        "code": exc.error.code,
-        "title": exc.error.title,
-        "message": exc.message,
-        "action": exc.action,
-        "error": type(exc).__name__,
-        "retryable": isinstance(exc, Throttled | Unavailable),
-    }

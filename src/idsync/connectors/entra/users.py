@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from idsync.sync.records import SourceObject
+from idsync.contract.records import SourceObject
 
 USER_ATTRIBUTES: tuple[str, ...] = (
     "id",

@@ -1,6 +1,6 @@
 """The file connector: users and groups from CSV, JSON or JSON Lines files.
 
-``FileSource`` implements :class:`idsync.connectors.base.Source`; ``settings`` says
+``FileSource`` implements :class:`idsync.contract.protocols.Source`; ``settings`` says
 which files and how to read them, ``formats`` splits a file into rows with their
 line numbers, ``validate`` turns rows into objects (or rejects them whole), and
 ``failures`` holds the errors for files that cannot be used at all.
@@ -13,6 +13,7 @@ from typing import Any
 from idsync.connectors.description import Connector
 from idsync.connectors.file.settings import FileSettings, file_settings
 from idsync.connectors.file.source import FileSource
+from idsync.contract.mappings import DIRECTORY
 
 
 def _build(name: str, settings: Mapping[str, Any], secrets: Mapping[str, Any]) -> FileSettings:
@@ -28,7 +29,7 @@ CONNECTOR = Connector(
     settings_class=FileSettings,
     build=_build,
     default_name="File import",
-    mapping_profiles={"source": "file"},
+    default_mappings={"source": DIRECTORY},
     open_source=FileSource,
     job_defaults={"source": {"auto_sync": False}},  # re-read only when asked
 )

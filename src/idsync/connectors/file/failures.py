@@ -1,6 +1,6 @@
 """The file connector's failures: a file the cycle cannot use at all, or one that changed under it.
 
-Every one is a :class:`~idsync.connectors.errors.ConnectorError`, so the engine stops
+Every one is a :class:`~idsync.contract.errors.ConnectorError`, so the engine stops
 the cycle and changes nothing: a file that cannot be read is never taken for a
 directory without users.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from idsync.connectors.errors import Unavailable, WatermarkExpired
 from idsync.connectors.file.settings import FileSettings
+from idsync.contract.errors import Unavailable, WatermarkExpired
 from idsync.errors.catalogue import (
     FILE_BAD_HEADER,
     FILE_MISSING,

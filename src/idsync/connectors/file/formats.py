@@ -21,7 +21,7 @@ from typing import Any
 
 from idsync.connectors.file import failures
 from idsync.connectors.file.settings import REQUIRED, FileSettings, Format
-from idsync.sync.records import ObjectType
+from idsync.contract.records import ObjectType
 
 _WHAT: dict[ObjectType, str] = {"user": "users", "group": "groups"}
 _KEYED: dict[str, ObjectType] = {"users": "user", "groups": "group"}

@@ -10,8 +10,8 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from idsync.connectors.description import setting, settings_of
+from idsync.contract.records import ObjectType
 from idsync.errors.catalogue import INVALID_INTEGRATION, IdsyncError
-from idsync.sync.records import ObjectType
 
 Format = Literal["csv", "json", "jsonl"]
 FORMATS: tuple[Format, ...] = ("csv", "json", "jsonl")
@@ -33,7 +33,7 @@ USER_COLUMNS: tuple[str, ...] = (
     "employeeId",
     "manager",
 )
-"""The canonical user attributes (``mapping.DEFAULTS["file"]`` maps them to SCIM)."""
+"""The canonical user attributes (``contract.mappings.DIRECTORY`` maps them to SCIM)."""
 GROUP_COLUMNS: tuple[str, ...] = ("displayName", "members")
 """The canonical group columns; ``members`` becomes the member list, not an attribute."""
 CANONICAL: dict[ObjectType, tuple[str, ...]] = {"user": USER_COLUMNS, "group": GROUP_COLUMNS}

@@ -18,21 +18,21 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from idsync.connectors.errors import ConnectorError, Throttled, Unavailable
 from idsync.connectors.file import failures
 from idsync.connectors.file.formats import RawRow, SourceFile, parse
 from idsync.connectors.file.settings import FileSettings
 from idsync.connectors.file.validate import Entry, Snapshot, build, first_problems
-from idsync.logs import get_logger
-from idsync.sync.records import (
+from idsync.contract.checks import Health
+from idsync.contract.errors import ConnectorError
+from idsync.contract.records import (
     OBJECT_TYPES,
     ObjectType,
     Page,
     ReadStart,
     Rejected,
-    SourceHealth,
     SourceObject,
 )
+from idsync.logs import get_logger
 
 log = get_logger("idsync.connectors.file")
 
@@ -49,7 +49,7 @@ class _Files:
 
 
 class FileSource:
-    """A :class:`~idsync.connectors.base.Source` reading one integration's files."""
+    """A :class:`~idsync.contract.protocols.Source` reading one integration's files."""
 
     def __init__(self, settings: FileSettings) -> None:
         self.settings = settings
@@ -76,13 +76,13 @@ class FileSource:
             raise refused.error
         return found
 
-    def check(self) -> SourceHealth:
+    def check(self) -> Health:
         """The files exist and parse; the details count users, groups and bad rows."""
         try:
             snapshot = self._parsed(self._files())
         except ConnectorError as exc:
-            return SourceHealth(False, error_details(exc))
-        return SourceHealth(True, self._report(snapshot))
+            return Health.failed(exc)
+        return Health(True, self._report(snapshot))
 
     def close(self) -> None:
         self._snapshot = None
@@ -234,16 +234,4 @@ def _rejected_details(rejected: Rejected) -> dict[str, Any]:
         "reference": rejected.reference,
         "code": rejected.error.error.code,
         "message": rejected.error.message,
-    }
-
-
-def error_details(exc: ConnectorError) -> dict[str, Any]:
-    """A check's failure, for the health page and ``--json``."""
-    return {
-        "code": exc.error.code,
-        "title": exc.error.title,
-        "message": exc.message,
-        "action": exc.action,
-        "error": type(exc).__name__,
-        "retryable": isinstance(exc, Throttled | Unavailable),
     }

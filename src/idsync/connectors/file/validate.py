@@ -3,8 +3,8 @@
 Two passes: the first collects the ids every row claims (so a manager or a group
 member can be found wherever it is in the files, and a duplicate names the line
 that claimed the id first); the second turns each row into a
-:class:`~idsync.sync.records.SourceObject`, or into a
-:class:`~idsync.sync.records.Rejected` carrying the first thing wrong with it.
+:class:`~idsync.contract.records.SourceObject`, or into a
+:class:`~idsync.contract.records.Rejected` carrying the first thing wrong with it.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 from idsync.connectors.file.formats import RawRow, undecodable
 from idsync.connectors.file.settings import CANONICAL, REQUIRED, FileSettings
+from idsync.contract.records import OBJECT_TYPES, MemberRef, ObjectType, Rejected, SourceObject
 from idsync.errors.catalogue import (
     FILE_ROW_DUPLICATE_ID,
     FILE_ROW_INVALID_VALUE,
@@ -27,7 +28,6 @@ from idsync.errors.catalogue import (
     ErrorCode,
     IdsyncError,
 )
-from idsync.sync.records import OBJECT_TYPES, MemberRef, ObjectType, Rejected, SourceObject
 
 Entry = SourceObject | Rejected
 

@@ -17,11 +17,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from idsync.contract.checks import Health
+from idsync.contract.records import MemberRef, ObjectType, Page, ReadStart, SourceObject
 from idsync.scim.flatten import flatten_group, flatten_user
 from idsync.store.database import Database
 from idsync.store.models import GROUPS, MEMBERSHIPS, USERS
 from idsync.store.types import utcnow
-from idsync.sync.records import MemberRef, ObjectType, Page, ReadStart, SourceHealth, SourceObject
 
 PAGE_SIZE = 1000
 COMMIT_SLACK = timedelta(seconds=5)
@@ -71,12 +72,12 @@ class HubSource:
             objects = self._objects(conn, object_type, rows)
         return objects[0] if objects else None
 
-    def check(self) -> SourceHealth:
+    def check(self) -> Health:
         with self.db.read() as conn:
             users = conn.execute(
                 sa.select(sa.func.count()).where(USERS.c.org_id == self.org_id)
             ).scalar_one()
-        return SourceHealth(True, {"org": self.org_id, "users": int(users)})
+        return Health(True, {"org": self.org_id, "users": int(users)})
 
     def close(self) -> None:
         """The database belongs to the caller."""

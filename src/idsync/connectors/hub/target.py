@@ -18,17 +18,24 @@ from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from idsync.connectors.base import Change, Desired, Existing, Exported, Membership
-from idsync.errors.catalogue import OWNED_ELSEWHERE, RESOURCE_NOT_FOUND, UNIQUENESS, IdsyncError
+from idsync.contract.checks import Health
+from idsync.contract.protocols import Change, Desired, Existing, Exported, Membership
+from idsync.contract.records import ObjectType
+from idsync.errors.catalogue import (
+    ORG_NOT_FOUND,
+    OWNED_ELSEWHERE,
+    RESOURCE_NOT_FOUND,
+    UNIQUENESS,
+    IdsyncError,
+)
+from idsync.scim.assign import assign, value_at
 from idsync.scim.compare import fold
 from idsync.scim.urns import ENTERPRISE_USER, GROUP, USER
 from idsync.store.bulk import insert_many, timestamp
 from idsync.store.database import Database
-from idsync.store.models import GROUPS, MEMBERSHIPS, USERS
+from idsync.store.models import GROUPS, MEMBERSHIPS, ORGS, USERS
 from idsync.store.resources import group_columns, touch_groups, user_columns
 from idsync.store.types import utcnow
-from idsync.sync.mapping import assign, value_at
-from idsync.sync.records import ObjectType
 
 _CHUNK = 500
 _TABLES = {"user": USERS, "group": GROUPS}
@@ -58,6 +65,24 @@ class HubTarget:
         self.db = db
         self.org_id = org_id
         self.integration_id = integration_id
+
+    def check(self) -> Health:
+        """The organisation is still there, and what this integration provisions in it."""
+        with self.db.read() as conn:
+            org = conn.execute(sa.select(ORGS.c.id).where(ORGS.c.id == self.org_id)).first()
+            owned = {
+                object_type: conn.execute(
+                    sa.select(sa.func.count()).where(
+                        table.c.org_id == self.org_id,
+                        table.c.owner_integration_id == self.integration_id,
+                    )
+                ).scalar_one()
+                for object_type, table in _TABLES.items()
+            }
+        details = {"org": self.org_id, "users": int(owned["user"]), "groups": int(owned["group"])}
+        return Health(
+            org is not None, details if org else {"org": self.org_id, "code": ORG_NOT_FOUND.code}
+        )
 
     def close(self) -> None:
         """The database belongs to the caller."""

@@ -1,6 +1,6 @@
 """The LDAP connector: users and groups from OpenLDAP or Active Directory, via ldap3.
 
-``LdapSource`` implements :class:`idsync.connectors.base.Source`; the rest of the
+``LdapSource`` implements :class:`idsync.contract.protocols.Source`; the rest of the
 package is how: ``settings`` (what to connect to, dialect defaults), ``client``
 (connection, TLS, retries, paged searches), ``failures`` (LDAP result codes to
 catalogue errors), ``changes`` (watermarks), ``entries`` (values and the DN index),
@@ -10,6 +10,7 @@ catalogue errors), ``changes`` (watermarks), ``entries`` (values and the DN inde
 from idsync.connectors.description import Connector
 from idsync.connectors.ldap.settings import DisabledRule, LdapSettings
 from idsync.connectors.ldap.source import LdapSource
+from idsync.contract.mappings import DIRECTORY
 
 CONNECTOR = Connector(
     kind="ldap",
@@ -19,7 +20,7 @@ CONNECTOR = Connector(
     settings_class=LdapSettings,
     build=LdapSettings.from_integration,
     default_name="Directory",
-    mapping_profiles={"source": "ldap"},
+    default_mappings={"source": DIRECTORY},
     open_source=LdapSource,
 )
 

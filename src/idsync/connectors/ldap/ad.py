@@ -20,7 +20,7 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 
-from idsync.sync.records import ObjectType, SourceObject
+from idsync.contract.records import ObjectType, SourceObject
 
 SHOW_DELETED_OID = "1.2.840.113556.1.4.417"
 SHOW_RECYCLED_OID = "1.2.840.113556.1.4.2064"

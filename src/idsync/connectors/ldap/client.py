@@ -30,11 +30,11 @@ import ldap3  # type: ignore[import-untyped, unused-ignore]
 from ldap3.core import exceptions as ldap_exc  # type: ignore[import-untyped, unused-ignore]
 
 from idsync.connectors import retry
-from idsync.connectors.errors import AccessDenied
 from idsync.connectors.ldap.entries import Entry
 from idsync.connectors.ldap.failures import SIZE_LIMIT, TIME_LIMIT, Failures
 from idsync.connectors.ldap.settings import LdapSettings
 from idsync.connectors.tls import ca_context
+from idsync.contract.errors import AccessDenied
 from idsync.errors.catalogue import LDAP_BASE_MISSING
 from idsync.logs import get_logger
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from idsync.connectors.ldap import ad
-from idsync.sync.records import MemberRef, ObjectType
+from idsync.contract.records import MemberRef, ObjectType
 
 Attributes = dict[str, list[bytes]]
 """Raw values by lower-cased attribute description (``member;range=0-1499`` included)."""

@@ -16,10 +16,10 @@ from urllib.parse import urlsplit
 
 from ldap3.core import exceptions as ldap_exc  # type: ignore[import-untyped, unused-ignore]
 
-from idsync.connectors.errors import AccessDenied, Unavailable, WatermarkExpired
 from idsync.connectors.ldap import ad
 from idsync.connectors.ldap.settings import LdapSettings
 from idsync.connectors.retry import Retry
+from idsync.contract.errors import AccessDenied, Unavailable, WatermarkExpired
 from idsync.errors import catalogue
 from idsync.errors.catalogue import IdsyncError
 from idsync.errors.scrub import Scrubber

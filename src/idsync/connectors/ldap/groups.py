@@ -12,8 +12,8 @@ from __future__ import annotations
 from idsync.connectors.ldap.entries import DnIndex, Entry, anchor_of, text
 from idsync.connectors.ldap.failures import Failures
 from idsync.connectors.ldap.settings import LdapSettings
+from idsync.contract.records import Rejected, SourceObject
 from idsync.logs import get_logger
-from idsync.sync.records import Rejected, SourceObject
 
 log = get_logger("idsync.connectors.ldap")
 

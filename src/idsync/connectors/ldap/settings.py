@@ -48,7 +48,7 @@ CANONICAL_USER_ATTRIBUTES = (
     "manager",
 )  # fmt: skip
 """What the connector reports for each user (plus ``enabled``, ``dn`` and extras); the
-``ldap`` mapping defaults (idsync.sync.mapping) read these names."""
+default mappings (idsync.contract.mappings.DIRECTORY) read these names."""
 
 _OPENLDAP_USER: dict[str, tuple[str, ...]] = {
     "userName": ("uid",),

@@ -30,7 +30,6 @@ from typing import Any
 
 from ldap3.utils.conv import escape_filter_chars  # type: ignore[import-untyped, unused-ignore]
 
-from idsync.connectors.errors import AccessDenied, ConnectorError, Throttled, Unavailable
 from idsync.connectors.ldap import ad
 from idsync.connectors.ldap.changes import MARK_ATTRIBUTES, Mark, newest
 from idsync.connectors.ldap.client import BASE, LdapClient, Position
@@ -38,17 +37,11 @@ from idsync.connectors.ldap.entries import DnIndex, Entry, anchor_of, normal_dn,
 from idsync.connectors.ldap.groups import group_attribute_names, group_object
 from idsync.connectors.ldap.settings import LdapSettings
 from idsync.connectors.ldap.users import user_attribute_names, user_object
+from idsync.contract.checks import Health
+from idsync.contract.errors import AccessDenied, ConnectorError
+from idsync.contract.records import ObjectType, Page, ReadStart, Rejected, Removals, SourceObject
 from idsync.errors.catalogue import LDAP_BASE_MISSING
 from idsync.logs import get_logger
-from idsync.sync.records import (
-    ObjectType,
-    Page,
-    ReadStart,
-    Rejected,
-    Removals,
-    SourceHealth,
-    SourceObject,
-)
 
 log = get_logger("idsync.connectors.ldap")
 
@@ -98,7 +91,7 @@ class _Sweep:
 
 
 class LdapSource:
-    """A :class:`~idsync.connectors.base.Source` reading one LDAP directory or AD domain."""
+    """A :class:`~idsync.contract.protocols.Source` reading one LDAP directory or AD domain."""
 
     def __init__(
         self,
@@ -151,7 +144,7 @@ class LdapSource:
                 return result if isinstance(result, SourceObject) else None
         return None
 
-    def check(self) -> SourceHealth:
+    def check(self) -> Health:
         """Bind, read the rootDSE, and prove every base DN exists (without reading entries)."""
         settings = self.settings
         details: dict[str, Any] = {
@@ -177,8 +170,8 @@ class LdapSource:
                     raise self.failures.base_missing(base)
             details["deletions"] = self._deletions().to_json()
         except ConnectorError as exc:
-            return SourceHealth(False, {**details, **error_details(exc)})
-        return SourceHealth(True, details)
+            return Health.failed(exc, **details)
+        return Health(True, details)
 
     def close(self) -> None:
         self._client.close()
@@ -553,15 +546,3 @@ def _removals(saved: Any) -> Removals | None:
 def _first_text(entry: Entry, name: str) -> str | None:
     values = entry.attributes.get(name.lower()) if name else None
     return text(values[0]) if values else None
-
-
-def error_details(exc: ConnectorError) -> dict[str, Any]:
-    """A check's failure, for the health page and ``--json`` (as the Entra source reports it)."""
-    return {
-        "code": exc.error.code,
-        "title": exc.error.title,
-        "message": exc.message,
-        "action": exc.action,
-        "error": type(exc).__name__,
-        "retryable": isinstance(exc, Throttled | Unavailable),
-    }

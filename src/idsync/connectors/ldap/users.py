@@ -1,6 +1,6 @@
 """LDAP person entries as user :class:`SourceObject`\\ s, under the canonical attribute names.
 
-The ``ldap`` mapping profile (idsync.sync.mapping) reads ``userName``, ``enabled``,
+The default mappings (idsync.contract.mappings.DIRECTORY) read ``userName``, ``enabled``,
 ``displayName``… whatever directory attribute feeds them (the settings' attribute
 map). LDAP has no per-attribute deltas, so every record holds every mapped
 attribute: one the entry lacks is None (cleared). Passwords are never among them:
@@ -15,7 +15,7 @@ from idsync.connectors.ldap import ad
 from idsync.connectors.ldap.entries import DnIndex, Entry, anchor_of, shape, text
 from idsync.connectors.ldap.failures import Failures
 from idsync.connectors.ldap.settings import LdapSettings
-from idsync.sync.records import Rejected, SourceObject
+from idsync.contract.records import Rejected, SourceObject
 
 
 def user_attribute_names(settings: LdapSettings) -> list[str]:

@@ -8,6 +8,7 @@ pushed, in ``push_objects`` / ``push_members``); ``ScimSource(settings)`` reads.
 from idsync.connectors.description import Connector
 from idsync.connectors.scim.compat import PRESETS, Compat, parse_compat
 from idsync.connectors.scim.discovery import Capabilities
+from idsync.connectors.scim.mappings import PUSH, SOURCE
 from idsync.connectors.scim.settings import ScimSettings, scim_settings
 from idsync.connectors.scim.source import ScimSource
 from idsync.connectors.scim.target import ScimTarget
@@ -20,7 +21,7 @@ CONNECTOR = Connector(
     settings_class=ScimSettings,
     build=scim_settings,
     default_name="SCIM application",
-    mapping_profiles={"push": "hub", "source": "scim"},
+    default_mappings={"source": SOURCE, "push": PUSH},
     open_source=ScimSource,
     open_target=ScimTarget,
     # Objects already in the application are another integration's or someone else's:

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from idsync.connectors.scim.client import Reply, ScimClient
+from idsync.contract.records import ObjectType
 from idsync.logs import get_logger
 from idsync.scim.urns import ENTERPRISE_USER, GROUP, USER
-from idsync.sync.records import ObjectType
 
 log = get_logger("idsync.connectors.scim")
 

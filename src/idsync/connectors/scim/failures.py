@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from idsync.connectors.errors import AccessDenied, Throttled, Unavailable, WatermarkExpired
 from idsync.connectors.scim.settings import ScimSettings
+from idsync.contract.errors import AccessDenied, Throttled, Unavailable, WatermarkExpired
 from idsync.errors import catalogue
 from idsync.errors.catalogue import IdsyncError
 from idsync.errors.scrub import Scrubber

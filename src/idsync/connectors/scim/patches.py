@@ -16,9 +16,9 @@ from typing import Any
 
 import orjson
 
+from idsync.contract.records import ObjectType
+from idsync.scim.assign import assign
 from idsync.scim.urns import GROUP, PATCH_OP, USER
-from idsync.sync.mapping import assign
-from idsync.sync.records import ObjectType
 
 JsonObject = dict[str, Any]
 Operation = dict[str, Any]

@@ -23,26 +23,19 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
-from idsync.connectors.errors import ConnectorError, Throttled, Unavailable
 from idsync.connectors.scim.client import JsonObject, Reply, ScimClient
 from idsync.connectors.scim.discovery import Capabilities, discover
 from idsync.connectors.scim.patches import filter_literal
 from idsync.connectors.scim.settings import ScimSettings
+from idsync.contract.checks import Health
+from idsync.contract.errors import ConnectorError
+from idsync.contract.records import MemberRef, ObjectType, Page, ReadStart, Rejected, SourceObject
 from idsync.errors.catalogue import INVALID_VALUE, IdsyncError
 from idsync.scim.flatten import flatten_group, flatten_user
-from idsync.sync.records import (
-    MemberRef,
-    ObjectType,
-    Page,
-    ReadStart,
-    Rejected,
-    SourceHealth,
-    SourceObject,
-)
 
 
 class ScimSource:
-    """A :class:`~idsync.connectors.base.Source` reading one SCIM service provider."""
+    """A :class:`~idsync.contract.protocols.Source` reading one SCIM service provider."""
 
     def __init__(
         self, settings: ScimSettings, *, sleep: Callable[[float], None] = time.sleep
@@ -99,7 +92,7 @@ class ScimSource:
         self._require_ok(reply, path)
         return self._object(object_type, reply.body)
 
-    def check(self) -> SourceHealth:
+    def check(self) -> Health:
         """Discovery plus one authenticated GET with count=1."""
         try:
             capabilities = self.capabilities
@@ -107,10 +100,8 @@ class ScimSource:
             reply = self.client.get(endpoint, {"count": "1"})
             self._require_ok(reply, endpoint)
         except ConnectorError as exc:
-            return SourceHealth(False, error_details(exc))
-        return SourceHealth(
-            True, {"users": reply.body.get("totalResults"), **capabilities.describe()}
-        )
+            return Health.failed(exc)
+        return Health(True, {"users": reply.body.get("totalResults"), **capabilities.describe()})
 
     def close(self) -> None:
         self.client.close()
@@ -257,15 +248,3 @@ def _instant(stamp: Any) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else None
-
-
-def error_details(exc: ConnectorError) -> dict[str, Any]:
-    """A check's failure, for the health page and ``--json`` (no token: messages are scrubbed)."""
-    return {
-        "code": exc.error.code,
-        "title": exc.error.title,
-        "message": exc.message,
-        "action": exc.action,
-        "error": type(exc).__name__,
-        "retryable": isinstance(exc, Throttled | Unavailable),
-    }

@@ -22,8 +22,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from idsync.connectors.base import Change, Desired, Existing, Exported, Membership
-from idsync.connectors.errors import ConnectorError
 from idsync.connectors.scim.client import Reply, ScimClient, encode
 from idsync.connectors.scim.discovery import Capabilities, discover
 from idsync.connectors.scim.patches import (
@@ -39,6 +37,18 @@ from idsync.connectors.scim.patches import (
     remove_members_operations,
 )
 from idsync.connectors.scim.settings import ScimSettings
+from idsync.contract.checks import Health
+from idsync.contract.errors import ConnectorError
+from idsync.contract.protocols import (
+    KEY_TARGETS,
+    MANAGER_TARGET,
+    Change,
+    Desired,
+    Existing,
+    Exported,
+    Membership,
+)
+from idsync.contract.records import ObjectType
 from idsync.errors.catalogue import ATTRIBUTES_DROPPED, OWNED_ELSEWHERE, IdsyncError
 from idsync.logs import get_logger
 from idsync.scim.compare import fold
@@ -46,8 +56,6 @@ from idsync.scim.flatten import flatten_group, flatten_user
 from idsync.scim.urns import BULK_REQUEST
 from idsync.store import push_state
 from idsync.store.database import Database
-from idsync.sync.mapping import KEY_TARGETS, MANAGER_TARGET
-from idsync.sync.records import ObjectType, SourceHealth
 
 log = get_logger("idsync.connectors.scim")
 
@@ -112,16 +120,15 @@ class ScimTarget:
                 self._capabilities = discover(self.client)
             return self._capabilities
 
-    def check(self) -> SourceHealth:
+    def check(self) -> Health:
         """Discovery plus one authenticated read: proves the URL and the token."""
-        from idsync.connectors.scim.source import error_details
 
         try:
             capabilities = self.capabilities
             reply = self.client.get(capabilities.endpoint("user"), {"count": "1"})
         except ConnectorError as exc:
-            return SourceHealth(False, error_details(exc))
-        return SourceHealth(reply.ok, {"status": reply.status, **capabilities.describe()})
+            return Health.failed(exc)
+        return Health(reply.ok, {"status": reply.status, **capabilities.describe()})
 
     def _dropped_values(self, object_type: ObjectType, item: Desired) -> IdsyncError | None:
         """The values of ``item`` the application cannot store, for its provisioning log row
@@ -582,7 +589,7 @@ class ScimTarget:
 
     @staticmethod
     def _with_manager(doc: JsonObject, manager_id: Any) -> JsonObject:
-        from idsync.sync.mapping import assign
+        from idsync.scim.assign import assign
 
         assign(doc, MANAGER_TARGET, {"value": manager_id} if manager_id else None)
         return doc

@@ -148,11 +148,3 @@ class ReadStart:
     @property
     def is_full(self) -> bool:
         return self.watermark is None and self.resume is None
-
-
-@dataclass(frozen=True, slots=True)
-class SourceHealth:
-    """What a source says about itself on a check (credentials, permissions, reachability)."""
-
-    ok: bool
-    details: Mapping[str, Any] = field(default_factory=dict)

@@ -1,9 +1,11 @@
-"""The interface between the engine and a source connector.
+"""The interfaces every connector implements: :class:`Source` and :class:`Target`.
 
-A source reads users and groups as pages of :class:`~idsync.sync.records.SourceObject`,
+A source reads users and groups as pages of :class:`~idsync.contract.records.SourceObject`,
 full or incremental, and can be resumed from the checkpoint of the last page a
-cycle applied. It raises only :mod:`idsync.connectors.errors` exceptions, so the
-engine decides about retries and quarantine without knowing the protocol.
+cycle applied. A target receives SCIM attribute assignments. Both raise only
+:mod:`idsync.contract.errors` exceptions, so the engine decides about retries and
+quarantine without knowing the protocol, and both answer ``check()`` without touching
+a user or group, for validation and diagnosis.
 """
 
 from __future__ import annotations
@@ -12,8 +14,16 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from idsync.contract.checks import Health
+from idsync.contract.records import ObjectType, Page, ReadStart, SourceObject
 from idsync.errors.catalogue import IdsyncError
-from idsync.sync.records import ObjectType, Page, ReadStart, SourceHealth, SourceObject
+from idsync.scim.urns import ENTERPRISE_USER
+
+KEY_TARGETS: dict[ObjectType, str] = {"user": "userName", "group": "displayName"}
+"""The attribute a target object cannot exist without."""
+
+MANAGER_TARGET = f"{ENTERPRISE_USER}:manager"
+"""Mapped to a reference: the manager's own target id, resolved once it exists."""
 
 
 class Source(Protocol):
@@ -33,7 +43,7 @@ class Source(Protocol):
         """One object as it is now (on-demand provisioning); None if the source has no such object."""
         ...
 
-    def check(self) -> SourceHealth:
+    def check(self) -> Health:
         """Prove the credentials work and the permissions suffice, without reading the directory."""
         ...
 
@@ -97,7 +107,7 @@ Membership = tuple[str, ObjectType, str]
 
 
 class Target(Protocol):
-    """Where a cycle writes: the hub's own store, or (later) an application over SCIM.
+    """Where a cycle writes: the hub's own store, or an application over SCIM.
 
     Every write marks the object as provisioned by the integration the target was
     opened for; ``update`` and friends leave objects it does not own alone.
@@ -159,6 +169,11 @@ class Target(Protocol):
     def remove_unlisted_members(self, group_ids: Sequence[str], seen: str) -> int:
         """Full reconcile: drop memberships this integration made that the cycle ``seen``
         did not report (see :meth:`add_members`)."""
+        ...
+
+    def check(self) -> Health:
+        """Prove the target accepts our credentials and can store users and groups,
+        without writing any."""
         ...
 
     def close(self) -> None: ...
