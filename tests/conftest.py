@@ -23,7 +23,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from idsync.hub import orgs, tokens
+from idsync.manage import orgs, tokens
 from idsync.store.database import Database, open_database
 from idsync.store.migrate import upgrade
 

@@ -27,7 +27,7 @@ from urllib.parse import parse_qs
 import httpx
 import uvicorn
 
-from idsync.hub import orgs
+from idsync.manage import orgs
 from idsync.store.database import Database
 from idsync.store.integrations import insert_integration
 from tests.conftest import free_port

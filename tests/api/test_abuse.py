@@ -15,7 +15,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from idsync.hub import tokens
+from idsync.manage import tokens
 from idsync.store import audit
 from idsync.store.models import AUDIT_EVENTS
 from idsync.store.types import utcnow

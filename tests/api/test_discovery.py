@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from idsync.hub import orgs
+from idsync.manage import orgs
 from idsync.store.database import Database
 from tests.conftest import Org
 from tests.scimdata import USER, patch, user

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from idsync.hub import orgs
+from idsync.manage import orgs
 from tests.scimdata import (
     ENTERPRISE,
     GROUP,

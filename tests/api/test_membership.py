@@ -218,7 +218,7 @@ def test_org_can_choose_minimal_group_patch_responses(
     scim: httpx.Client, org: object, database: object
 ) -> None:
     """Entra ID prefers 204 for group PATCH; an org can make that its default."""
-    from idsync.hub import orgs as org_settings
+    from idsync.manage import orgs as org_settings
 
     org_settings.set_group_patch_response(database, org.id, "minimal", actor="tests")  # type: ignore[arg-type, attr-defined]
     created = new_group(scim)

@@ -32,7 +32,7 @@ from idsync.cli import app
 from idsync.connectors import registry
 from idsync.connectors.description import Setting
 from idsync.errors.catalogue import CATALOGUE, ErrorCode, IdsyncError
-from idsync.sync.integrations import JOB_OPTIONS
+from idsync.manage.integrations import JOB_OPTIONS
 from tests.docs.markdown import steps
 
 ROOT = Path(__file__).resolve().parents[2]

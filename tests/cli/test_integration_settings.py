@@ -16,7 +16,7 @@ from cryptography.fernet import Fernet
 
 from idsync.connectors import registry
 from idsync.connectors.description import Setting
-from idsync.sync.integrations import JOB_OPTIONS, default_options
+from idsync.manage.integrations import JOB_OPTIONS, default_options
 
 # What each kind is added with before its settings are changed one by one: valid, and
 # different from every setting's example (which the updates then set).

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from idsync.hub import orgs
+from idsync.manage import orgs
 from idsync.store.database import Database
 from tests.api.test_discovery import BADGE_SCHEMA
 from tests.conftest import Org, Server, make_org

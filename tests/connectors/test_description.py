@@ -10,7 +10,7 @@ import pytest
 from idsync.connectors import registry
 from idsync.connectors.description import Setting
 from idsync.errors.catalogue import IdsyncError
-from idsync.sync.integrations import JOB_OPTIONS
+from idsync.manage.integrations import JOB_OPTIONS
 
 COMMON_FLAGS = {"--org", "--name", "--direction", "--database", "--json", "--unset", "--help"}
 

@@ -18,12 +18,12 @@ import pytest
 import sqlalchemy as sa
 
 from idsync.config import Settings
-from idsync.hub import orgs
+from idsync.manage import integrations, jobs, orgs
+from idsync.manage.integrations import IntegrationOptions
 from idsync.store.database import Database, open_database
 from idsync.store.migrate import upgrade
 from idsync.store.models import USERS
-from idsync.sync import engine, integrations
-from idsync.sync.integrations import IntegrationOptions
+from idsync.sync import engine
 from idsync.sync.status import TRANSIENT_FAILURES_LIMIT
 from tests.conftest import POSTGRES_URL, REQUIRE_POSTGRES
 
@@ -113,14 +113,14 @@ def test_a_cycle_cut_off_from_the_database_records_it_and_resumes(
     db, config = cuttable.db, Settings.from_env()
     integration = _integration(db, tmp_path)
 
-    cut = integrations.run_cycle(db, config, integration, progress=_cut_once(cuttable))
+    cut = jobs.run_cycle(db, config, integration, progress=_cut_once(cuttable))
     # Not yet quarantined: one failure; the job has not finished a cycle yet.
     assert (cut.status, cut.reason_code) == ("NotRun", "IDS-503-001"), cut
-    job = integrations.get_job(db, integration)
+    job = jobs.get_job(db, integration)
     assert job.successive_failures == 1
     assert job.checkpoint is not None, "the cycle's checkpoint is kept for the next one"
 
-    resumed = integrations.run_cycle(db, config, integration)
+    resumed = jobs.run_cycle(db, config, integration)
     assert resumed.cycle_id == cut.cycle_id, "the next cycle resumes the one cut off"
     assert (resumed.status, resumed.reason_code) == ("Active", None)
     with db.read() as conn:
@@ -128,9 +128,7 @@ def test_a_cycle_cut_off_from_the_database_records_it_and_resumes(
     assert sorted(names) == sorted(f"user{n}@example.org" for n in range(USERS_IN_FILE))
 
     for failures in range(1, TRANSIENT_FAILURES_LIMIT + 1):
-        report = integrations.run_cycle(
-            db, config, integration, full=True, progress=_cut_once(cuttable)
-        )
+        report = jobs.run_cycle(db, config, integration, full=True, progress=_cut_once(cuttable))
         assert report.reason_code == "IDS-503-001"
-        assert integrations.get_job(db, integration).successive_failures == failures
+        assert jobs.get_job(db, integration).successive_failures == failures
     assert report.status == "Quarantine", "cut off again and again, the job is quarantined"

@@ -17,10 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from idsync.config import Settings
-from idsync.hub import orgs
+from idsync.manage import integrations, jobs, orgs
+from idsync.manage.integrations import IntegrationOptions
 from idsync.store.database import Database
-from idsync.sync import integrations
-from idsync.sync.integrations import IntegrationOptions
 from idsync.sync.report import CycleReport
 
 ACTIONS = ("create", "update", "disable", "delete", "skip", "failed", "stagedDelete", "unchanged")
@@ -141,16 +140,16 @@ def test_a_preview_counts_what_the_run_then_does(database: Database, data: st.Da
         directory.write(Path(folder))
         threshold = data.draw(st.sampled_from((0, 3, 500)), label="deletion threshold")
         integration = _file_integration(database, Path(folder), threshold)
-        integrations.run_cycle(database, config, integration)
+        jobs.run_cycle(database, config, integration)
         for _ in range(data.draw(st.integers(0, 12), label="changes")):
             _change(directory, data)
         directory.write(Path(folder))
         full = data.draw(st.booleans(), label="--full")
 
-        preview = integrations.run_cycle(database, config, integration, preview=True, full=full)
-        run = integrations.run_cycle(database, config, integration, full=full)
+        preview = jobs.run_cycle(database, config, integration, preview=True, full=full)
+        run = jobs.run_cycle(database, config, integration, full=full)
         assert _counts(preview) == _counts(run)
         assert len(preview.preview or []) >= sum(_counts(run, CHANGES).values())
 
-        again = integrations.run_cycle(database, config, integration, preview=True, full=full)
+        again = jobs.run_cycle(database, config, integration, preview=True, full=full)
         assert _counts(again, CHANGES) == dict.fromkeys(CHANGES, 0), again.preview

@@ -20,10 +20,10 @@ import pytest
 import sqlalchemy as sa
 
 from idsync.config import Settings
+from idsync.manage.worker import create_app, ensure_schema
 from idsync.store import integrations as jobs
 from idsync.store.database import Database, open_database
 from idsync.store.migrate import upgrade
-from idsync.sync.worker import create_app, ensure_schema
 from tests.conftest import Server, _postgres_schema, start_server, stop_server
 from tests.entra_emulator import start_emulator
 from tests.sync.conftest import (

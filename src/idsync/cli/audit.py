@@ -9,8 +9,8 @@ import typer
 
 from idsync.cli.common import DatabaseOption, JsonOption, emit_json, open_db, table
 from idsync.errors.catalogue import INVALID_ARGUMENT, IdsyncError
+from idsync.manage import audit
 from idsync.scim.values import parse_datetime
-from idsync.store import audit
 
 app = typer.Typer(help="Query the audit log.", no_args_is_help=True)
 
@@ -42,16 +42,15 @@ def list_(
 ) -> None:
     """List audit events, newest first."""
     db = open_db(database)
-    with db.read() as conn:
-        events = audit.query(
-            conn,
-            org_id=org,
-            since=_when("since", since),
-            until=_when("until", until),
-            category=category,
-            activity=activity,
-            limit=limit,
-        )
+    events = audit.list_events(
+        db,
+        org_id=org,
+        since=_when("since", since),
+        until=_when("until", until),
+        category=category,
+        activity=activity,
+        limit=limit,
+    )
     if json:
         emit_json(events)
         return

@@ -15,9 +15,8 @@ from rich.table import Table
 
 from idsync.config import DEFAULT_DATABASE_URL
 from idsync.errors.catalogue import IdsyncError
+from idsync.manage.database import Database, open_current
 from idsync.scim.values import format_datetime
-from idsync.store.database import Database, open_database
-from idsync.store.migrate import upgrade
 
 console = Console()
 errors = Console(stderr=True)
@@ -52,9 +51,7 @@ def database_url(option: str | None) -> str:
 
 def open_db(option: str | None) -> Database:
     """Open the database, bringing its schema up to date first."""
-    db = open_database(database_url(option))
-    upgrade(db)
-    return db
+    return open_current(database_url(option))
 
 
 def plain(value: Any) -> Any:

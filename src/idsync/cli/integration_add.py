@@ -33,8 +33,8 @@ from idsync.cli.integration_flags import (
 from idsync.config import Settings
 from idsync.connectors import registry
 from idsync.connectors.description import Connector, Setting, nested
-from idsync.sync import integrations
-from idsync.sync.integrations import JOB_OPTIONS, IntegrationOptions, add_rules, default_options
+from idsync.manage import integrations
+from idsync.manage.integrations import JOB_OPTIONS, IntegrationOptions, add_rules, default_options
 
 add_app = typer.Typer(help="Add an integration.", no_args_is_help=True)
 

@@ -158,7 +158,7 @@ def not_for(flags: Iterable[Flag], kind: str, values: Mapping[str, Any]) -> list
 
 
 def options_given(flags: Iterable[Flag], values: Mapping[str, Any]) -> dict[str, Any]:
-    """Job options given, by :class:`~idsync.sync.integrations.IntegrationOptions` field."""
+    """Job options given, by :class:`~idsync.manage.integrations.IntegrationOptions` field."""
     return {
         item.name: item.parse(values[flag.parameter])
         for flag in flags

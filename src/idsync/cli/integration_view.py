@@ -17,9 +17,8 @@ from rich.console import Console
 from rich.table import Table
 
 from idsync.connectors.description import Connector, Setting
+from idsync.manage.integrations import JOB_OPTIONS, IntegrationRecord, JobRecord
 from idsync.scim.values import format_datetime
-from idsync.store.integrations import IntegrationRecord, JobRecord
-from idsync.sync.integrations import JOB_OPTIONS
 
 Row = tuple[str, str]
 

@@ -8,7 +8,7 @@ import typer
 
 from idsync.cli.common import DatabaseOption, JsonOption, console, emit_json, open_db, table
 from idsync.errors.catalogue import INVALID_ARGUMENT, IdsyncError
-from idsync.hub import orgs
+from idsync.manage import orgs
 
 app = typer.Typer(help="Create and list organisations (tenants).", no_args_is_help=True)
 

@@ -10,7 +10,7 @@ import typer
 
 from idsync.cli.common import DatabaseOption, JsonOption, console, emit_json, open_db, table
 from idsync.errors.catalogue import INVALID_SCHEMA, IdsyncError
-from idsync.hub import orgs
+from idsync.manage import orgs
 
 app = typer.Typer(
     help="Declare extension schemas (RFC 7643 §3.3) for an organisation.", no_args_is_help=True

@@ -46,7 +46,7 @@ def serve(
     # The server's modules load here, not for every other idsync command.
     import uvicorn
 
-    from idsync.sync.scheduler import Scheduler
+    from idsync.manage.scheduler import Scheduler
 
     url = database_url(database)
     configure(log_level, log_format)

@@ -24,10 +24,10 @@ from idsync.cli.common import DatabaseOption, JsonOption, console, emit_json, er
 from idsync.cli.integration_view import text
 from idsync.config import Settings
 from idsync.errors.catalogue import DELETION_THRESHOLD, SOURCE_SHRANK
-from idsync.store import sync_state as state
-from idsync.store.integrations import IntegrationRecord, JobRecord
-from idsync.sync import engine, integrations
-from idsync.sync.integrations import RESETS
+from idsync.manage import integrations, jobs
+from idsync.manage.integrations import IntegrationRecord, JobRecord
+from idsync.manage.jobs import RESETS
+from idsync.sync import engine
 from idsync.sync.report import CycleReport
 from idsync.sync.status import JobStatus
 
@@ -128,10 +128,9 @@ def run(
     live = _live(json)
     estimates: dict[str, int] = {}
     if live:  # for the progress bar's ETA: the object counts of the last cycle
-        with db.read() as conn:
-            estimates = {t: state.count_links(conn, record.id, t) for t in ("user", "group")}
+        estimates = jobs.linked_counts(db, record.id)
     with _progress(live, estimates) as progress:
-        report = integrations.run_cycle(
+        report = jobs.run_cycle(
             db,
             Settings.from_env(),
             record.id,
@@ -202,7 +201,7 @@ def status(
     db = open_db(database)
     if integration is not None:
         record = integrations.get_integration(db, integration)
-        pairs = [(record, integrations.get_job(db, record.id))]
+        pairs = [(record, jobs.get_job(db, record.id))]
     else:
         pairs = integrations.list_integrations(db)
     if not json:
@@ -243,7 +242,7 @@ def restart(
     json: JsonOption = False,
 ) -> None:
     """Restart a job (Entra's "Restart provisioning"): clear the chosen state; it runs next."""
-    job = integrations.restart(open_db(database), integration, reset or ["quarantine"], actor="cli")
+    job = jobs.restart(open_db(database), integration, reset or ["quarantine"], actor="cli")
     if json:
         emit_json(
             {"integration_id": job.integration_id, "status": job.status, "reason": job.reason}
@@ -259,7 +258,7 @@ def restart(
 
 
 def _pause(integration: str, paused: bool, database: str | None, json: bool) -> None:
-    job = integrations.set_paused(open_db(database), integration, paused, actor="cli")
+    job = jobs.set_paused(open_db(database), integration, paused, actor="cli")
     emit_json({"status": job.status}) if json else console.print(f"Job {job.status}.")
 
 
@@ -295,16 +294,15 @@ def logs(
     """The provisioning log: every object's fate, with the reason and what to do."""
     db = open_db(database)
     record = integrations.get_integration(db, integration)
-    with db.read() as conn:
-        entries = state.read_log(
-            conn,
-            record.id,
-            cycle_id=cycle,
-            action=action,
-            result=result,
-            source_id=source_id,
-            limit=limit,
-        )
+    entries = jobs.provisioning_log(
+        db,
+        record.id,
+        cycle_id=cycle,
+        action=action,
+        result=result,
+        source_id=source_id,
+        limit=limit,
+    )
     if json:
         emit_json(entries)
         return
@@ -316,9 +314,7 @@ def approve_deletes(
     integration: IntegrationArgument, database: DatabaseOption = None, json: JsonOption = False
 ) -> None:
     """Apply the deletions and disables a cycle staged instead of applying."""
-    counts = integrations.approve_deletes(
-        open_db(database), Settings.from_env(), integration, actor="cli"
-    )
+    counts = jobs.approve_deletes(open_db(database), Settings.from_env(), integration, actor="cli")
     if json:
         emit_json(
             {"counts": counts, **{a: counts.get(a, 0) for a in ("disable", "delete", "failed")}}
@@ -340,7 +336,7 @@ def user(
 ) -> None:
     """Provision one user now (Entra's "Provision on demand") and show what happened."""
     db = open_db(database)
-    entries = integrations.provision_one(db, Settings.from_env(), integration, "user", source_id)
+    entries = jobs.provision_one(db, Settings.from_env(), integration, "user", source_id)
     if json:
         emit_json(entries)
         return

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from idsync.cli.changes import change_lines
 from idsync.cli.integration_view import Row, print_rows, text
-from idsync.store.integrations import IntegrationRecord, JobRecord
+from idsync.manage.integrations import IntegrationRecord, JobRecord
 from idsync.sync.report import CycleReport
 
 LOG_COLUMNS = ("occurred_at", "object_type", "action", "result", "step", "error_code")

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from idsync.cli.common import DatabaseOption, JsonOption, console, emit_json, open_db, table
-from idsync.hub import tokens
+from idsync.manage import tokens
 
 app = typer.Typer(help="Issue, list and revoke SCIM bearer tokens.", no_args_is_help=True)
 

@@ -36,7 +36,7 @@ def worker(
     Stop it with SIGTERM or Ctrl-C: running cycles stop at their next checkpoint and
     another worker resumes them.
     """
-    from idsync.sync.worker import serve_worker
+    from idsync.manage.worker import serve_worker
 
     configure(log_level, log_format)
     db = open_db(database)

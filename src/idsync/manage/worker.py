@@ -32,12 +32,12 @@ from sqlalchemy import make_url
 from idsync.config import Settings
 from idsync.errors.catalogue import IdsyncError
 from idsync.logs import get_logger
+from idsync.manage import jobs
+from idsync.manage.scheduler import disable_abandoned
 from idsync.store import integrations as store
 from idsync.store.database import Database
 from idsync.store.types import utcnow
-from idsync.sync import integrations
 from idsync.sync.engine import STALE_CLAIM
-from idsync.sync.scheduler import disable_abandoned
 
 log = get_logger("idsync.worker")
 
@@ -92,7 +92,7 @@ def run_job(db: Database, config: Settings, integration_id: str, **options: Any)
         log.info("cycle not due any more", integration=integration_id)
         return
     try:
-        report = integrations.run_cycle(db, config, integration_id, **options)
+        report = jobs.run_cycle(db, config, integration_id, **options)
     except IdsyncError as exc:  # busy elsewhere, removed, paused: nothing to retry
         log.info("cycle not run", integration=integration_id, code=exc.error.code)
         return

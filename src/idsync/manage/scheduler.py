@@ -2,7 +2,7 @@
 
 This is the embedded default. The seam is :func:`run_due_jobs`: it finds due jobs and
 runs each through the same service call the CLI uses, so a distributed task engine
-can call it (or ``integrations.run_cycle`` per job) instead of this thread.
+can call it (or ``jobs.run_cycle`` per job) instead of this thread.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from datetime import timedelta
 from idsync.config import Settings
 from idsync.errors.catalogue import IdsyncError
 from idsync.logs import get_logger
+from idsync.manage import integrations, jobs
 from idsync.store import audit
 from idsync.store import integrations as store
 from idsync.store.database import Database
 from idsync.store.types import utcnow
-from idsync.sync import integrations
 from idsync.sync.status import DISABLE_AFTER, JobStatus
 
 log = get_logger("idsync.scheduler")
@@ -73,7 +73,7 @@ def run_due_jobs(db: Database, config: Settings, pool: ThreadPoolExecutor) -> in
 
 def _run_one(db: Database, config: Settings, integration_id: str) -> None:
     try:
-        report = integrations.run_cycle(db, config, integration_id)
+        report = jobs.run_cycle(db, config, integration_id)
         log.info(
             "scheduled cycle done",
             integration=integration_id,

@@ -1,10 +1,10 @@
-"""Integrations as an administrator manages them: add, change, remove, run, approve."""
+"""Integrations as an administrator manages them: add, change, remove, list (running
+their jobs is idsync.manage.jobs)."""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
@@ -12,30 +12,22 @@ from idsync.config import Settings
 from idsync.connectors import registry
 from idsync.connectors.description import Connector, Setting, put, setting, settings_of
 from idsync.contract.mappings import DefaultMappings
-from idsync.contract.protocols import Source, Target
-from idsync.contract.records import OBJECT_TYPES, ObjectType
+from idsync.contract.records import OBJECT_TYPES
 from idsync.errors.catalogue import (
-    DELETION_THRESHOLD,
     INTEGRATION_NOT_FOUND,
     INVALID_INTEGRATION,
-    JOB_BUSY,
     SECRET_KEY_UNUSABLE,
-    SOURCE_SHRANK,
     IdsyncError,
 )
 from idsync.store import audit, orgs
 from idsync.store import integrations as store
-from idsync.store import sync_state as state
 from idsync.store.database import Database
-from idsync.store.integrations import IntegrationRecord, JobRecord
-from idsync.store.types import utcnow
-from idsync.sync.engine import Cycle, ProgressCallback, apply_removals
-from idsync.sync.follow import follow
+from idsync.store.integrations import IntegrationRecord as IntegrationRecord
+from idsync.store.integrations import JobRecord as JobRecord
 from idsync.sync.mapping import AttributeMapping
-from idsync.sync.report import CycleReport, Tally
 from idsync.sync.scoping import Scope
 from idsync.sync.secrets import SecretBox
-from idsync.sync.status import PAUSED_REASON, JobStatus
+from idsync.sync.status import JobStatus
 
 DEFAULT_INTERVAL_SECONDS = 40 * 60
 """Entra's provisioning service runs about every 40 minutes; idsync keeps that default."""
@@ -117,7 +109,7 @@ class Changes:
     """Rules added to the scoping (a connector's scoping shortcuts, e.g. ``--enabled-only``)."""
 
 
-def _audit(
+def audit_integration(
     conn: Any,
     integration: IntegrationRecord | None,
     org_id: str,
@@ -153,7 +145,7 @@ def add_integration(
     with db.read() as conn:
         orgs.require_org(conn, org_id)
     registry.validate(kind, direction, name, settings, secrets)  # before anything is stored
-    _validate_rules(_defaults(kind, direction), options)
+    _validate_rules(default_mappings(kind, direction), options)
     values = {
         "org_id": org_id,
         "kind": kind,
@@ -181,14 +173,16 @@ def add_integration(
         integration_id = store.insert_integration(conn, values, status)
         record = store.find_integration(conn, integration_id)
         assert record is not None
-        _audit(conn, record, org_id, "Add integration", actor, {"kind": kind, "name": name})
+        audit_integration(
+            conn, record, org_id, "Add integration", actor, {"kind": kind, "name": name}
+        )
     return record
 
 
 MATCHING_ATTRIBUTES = ("userName", "externalId")
 
 
-def _defaults(kind: str, direction: str) -> DefaultMappings:
+def default_mappings(kind: str, direction: str) -> DefaultMappings:
     mappings: DefaultMappings = registry.connector(kind).default_mappings[direction]  # type: ignore[index]
     return mappings
 
@@ -227,11 +221,6 @@ def list_integrations(
         return [(i, store.get_job(conn, i.id)) for i in store.list_integrations(conn, org_id)]
 
 
-def get_job(db: Database, integration_id: str) -> JobRecord:
-    with db.read() as conn:
-        return store.get_job(conn, integration_id)
-
-
 @dataclass(frozen=True)
 class Updated:
     record: IntegrationRecord
@@ -262,7 +251,7 @@ def update_integration(
             values["secrets"] = box.seal(secrets)
     options = _merged_options(record, changes, unset)
     if options != _options_of(record):
-        _validate_rules(_defaults(record.kind, record.direction), options)
+        _validate_rules(default_mappings(record.kind, record.direction), options)
     values.update(_option_values(options))
     if changes.name is not None:
         values["name"] = _checked_name(changes.name)
@@ -287,7 +276,7 @@ def update_integration(
             store.update_job(conn, record.id, **job)
         if changed:
             details = {"changed": changed, "full_read_next": full_read}
-            _audit(conn, record, record.org_id, "Update integration", actor, details)
+            audit_integration(conn, record, record.org_id, "Update integration", actor, details)
     return Updated(get_integration(db, record.id), changed, full_read)
 
 
@@ -449,174 +438,7 @@ def remove_integration(db: Database, ref: str, *, actor: str) -> IntegrationReco
     record = get_integration(db, ref)
     with db.write() as conn:
         store.delete_integration(conn, record.id)
-        _audit(conn, record, record.org_id, "Remove integration", actor, {"name": record.name})
+        audit_integration(
+            conn, record, record.org_id, "Remove integration", actor, {"name": record.name}
+        )
     return record
-
-
-def run_cycle(
-    db: Database,
-    config: Settings,
-    ref: str,
-    *,
-    full: bool = False,
-    preview: bool = False,
-    progress: ProgressCallback | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    even_if_paused: bool = False,
-    actor: str = "scheduler",
-    follow_running: bool = False,
-    following: Callable[[JobRecord], None] | None = None,
-) -> CycleReport:
-    """Run one cycle of the integration's job. A paused job is refused (IDS-409-015) unless
-    ``even_if_paused``; such a run is recorded in the audit log, and the job stays paused.
-
-    While another process runs the job's cycle, it is refused (IDS-409-014), or, with
-    ``follow_running``, followed to its end (``following`` is told): its report is this
-    call's, as if it had run it here."""
-    record = get_integration(db, ref)
-    if even_if_paused and not preview:
-        _audit_paused_run(db, record, actor)
-    options: dict[str, Any] = {
-        "full": full,
-        "preview": preview,
-        "progress": progress,
-        "log_days": config.provisioning_log_days,
-        "should_stop": should_stop,
-        "even_if_paused": even_if_paused,
-    }
-    while True:
-        try:
-            with _connected(db, config, record) as (source, target):
-                return Cycle(
-                    db,
-                    record,
-                    source,
-                    target,
-                    defaults=_defaults(record.kind, record.direction),
-                    **options,
-                ).run()
-        except IdsyncError as exc:
-            if not follow_running or exc.error is not JOB_BUSY:
-                raise
-        if following is not None:
-            following(get_job(db, record.id))
-        report = follow(db, record, progress)
-        if report is not None:
-            return report
-
-
-def _audit_paused_run(db: Database, record: IntegrationRecord, actor: str) -> None:
-    with db.write() as conn:
-        if store.get_job(conn, record.id).status == JobStatus.PAUSED:
-            _audit(conn, record, record.org_id, "Run paused sync job", actor)
-
-
-@contextmanager
-def _connected(
-    db: Database, config: Settings, record: IntegrationRecord
-) -> Iterator[tuple[Source, Target]]:
-    """The integration's source and target, closed whatever happens."""
-    secrets = SecretBox(db, config).open(record.secrets, record.name)
-    source = registry.open_source(db, record, secrets)
-    try:
-        target = registry.open_target(db, record, secrets)
-        try:
-            yield source, target
-        finally:
-            target.close()
-    finally:
-        source.close()
-
-
-def provision_one(
-    db: Database, config: Settings, ref: str, object_type: ObjectType, source_id: str
-) -> list[dict[str, Any]]:
-    """Provision one object now; returns its provisioning log entries."""
-    record = get_integration(db, ref)
-    with _connected(db, config, record) as (source, target):
-        cycle = Cycle(db, record, source, target, defaults=_defaults(record.kind, record.direction))
-        cycle_id = cycle.run_one(object_type, source_id)
-    with db.read() as conn:
-        entries = state.read_log(conn, record.id, cycle_id=cycle_id, limit=1000)
-    return list(reversed(entries))
-
-
-RESETS = ("watermark", "escrow", "quarantine", "full")
-
-
-def restart(db: Database, ref: str, resets: list[str], *, actor: str) -> JobRecord:
-    """Entra's "restart provisioning": clear what the administrator asks, make the job due now."""
-    record = get_integration(db, ref)
-    unknown = sorted(set(resets) - set(RESETS))
-    if unknown:
-        raise IdsyncError(
-            INVALID_INTEGRATION,
-            reason=f"unknown reset {', '.join(unknown)}",
-            hint="Use any of: " + ", ".join(RESETS),
-        )
-    everything = "full" in resets
-    values: dict[str, Any] = {"next_run_at": utcnow()}
-    if everything or "watermark" in resets:
-        values.update(watermark={}, checkpoint=None)
-    if everything or "quarantine" in resets:
-        values.update(
-            status=JobStatus.ACTIVE,
-            reason_code=None,
-            reason=None,
-            quarantined_at=None,
-            successive_failures=0,
-        )
-    with db.write() as conn:
-        if everything or "escrow" in resets:
-            state.clear_escrow(conn, record.id)
-        store.update_job(conn, record.id, **values)
-        _audit(conn, record, record.org_id, "Restart sync job", actor, {"reset": sorted(resets)})
-    return get_job(db, record.id)
-
-
-def set_paused(db: Database, ref: str, paused: bool, *, actor: str) -> JobRecord:
-    record = get_integration(db, ref)
-    with db.write() as conn:
-        job = store.get_job(conn, record.id)
-        resumed = JobStatus.ACTIVE if job.last_cycle_id else JobStatus.NOT_RUN
-        store.update_job(
-            conn,
-            record.id,
-            status=JobStatus.PAUSED if paused else resumed,
-            reason_code=None,
-            reason=PAUSED_REASON if paused else None,
-        )
-        _audit(
-            conn, record, record.org_id, "Pause sync job" if paused else "Resume sync job", actor
-        )
-    return get_job(db, record.id)
-
-
-def approve_deletes(db: Database, config: Settings, ref: str, *, actor: str) -> dict[str, int]:
-    """Apply the removals a cycle staged (deletion threshold or a shrunken source)."""
-    record = get_integration(db, ref)
-    with db.read() as conn:
-        staged = state.list_pending(conn, record.id, staged=True)
-    tally = Tally()
-    job = get_job(db, record.id)
-    secrets = SecretBox(db, config).open(record.secrets, record.name)
-    target = registry.open_target(db, record, secrets)
-    try:
-        apply_removals(db, record, target, staged, job.last_cycle_id or "approval", tally)
-    finally:
-        target.close()
-    with db.write() as conn:
-        if job.status == JobStatus.QUARANTINE and job.reason_code in (
-            DELETION_THRESHOLD.code,
-            SOURCE_SHRANK.code,
-        ):
-            store.update_job(
-                conn,
-                record.id,
-                status=JobStatus.ACTIVE,
-                reason_code=None,
-                reason=None,
-                quarantined_at=None,
-            )
-        _audit(conn, record, record.org_id, "Approve staged deletions", actor, dict(tally.counts))
-    return dict(tally.counts)
