@@ -72,3 +72,30 @@ def test_cited_documents_are_in_the_repository() -> None:
             if not found and not ("/" not in cited and cited in names):
                 missing.add((str(path.relative_to(ROOT)), cited))
     assert missing == set()
+
+
+def drawn_floors() -> dict[str, int]:
+    """Per package, its floor in the drawing of "Floors: which package may import which"
+    (0 at the top)."""
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    section = text.split("## Floors: which package may import which")[1]
+    drawing = section.split("```")[1]
+    floors: dict[str, int] = {}
+    for floor, line in enumerate(line for line in drawing.splitlines() if line.strip()):
+        names = line.split("  " * 3)[0]  # the packages, before the wide gap and the comment
+        for name in re.findall(r"(\w+)/", names):
+            floors[name] = floor
+    return floors
+
+
+def test_no_package_imports_one_on_a_higher_floor() -> None:
+    floors = drawn_floors()
+    assert {"errors", "contract", "manage", "sync", "connectors", "emulator"} <= floors.keys()
+    climbing = {
+        (package, imported)
+        for package, imports in imported_packages().items()
+        for imported in imports - {"config", "logs"}
+        if floors[imported] < floors[package]
+    }
+    assert climbing == set()
+    assert imported_packages()["emulator"] == set()  # apart: imports nothing of idsync

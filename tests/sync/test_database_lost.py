@@ -24,7 +24,7 @@ from idsync.store.database import Database, open_database
 from idsync.store.migrate import upgrade
 from idsync.store.models import USERS
 from idsync.sync import engine
-from idsync.sync.status import TRANSIENT_FAILURES_LIMIT
+from idsync.sync.jobs import TRANSIENT_FAILURES_LIMIT
 from tests.conftest import POSTGRES_URL, REQUIRE_POSTGRES
 
 USERS_IN_FILE = 40

@@ -28,8 +28,8 @@ from idsync.manage import integrations, jobs
 from idsync.manage.integrations import IntegrationRecord, JobRecord
 from idsync.manage.jobs import RESETS
 from idsync.sync import engine
+from idsync.sync.jobs import JobStatus
 from idsync.sync.report import CycleReport
-from idsync.sync.status import JobStatus
 
 app = typer.Typer(help="Run and watch sync cycles.", no_args_is_help=True)
 IntegrationArgument = Annotated[str, typer.Argument(help="Integration id (or its unique name).")]

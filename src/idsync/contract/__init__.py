@@ -4,6 +4,6 @@
 ``protocols`` (the :class:`Source` and :class:`Target` every connector implements),
 ``errors`` (failures classified by what the engine must do) and ``checks`` (what a
 connector says about itself when asked). Connectors and the engine both import
-this package and never each other (docs/architecture.md, "Floors: which package may
-import which").
+this package and never each other
+(docs/architecture.md, "Floors: which package may import which").
 """

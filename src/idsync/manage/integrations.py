@@ -24,10 +24,10 @@ from idsync.store import integrations as store
 from idsync.store.database import Database
 from idsync.store.integrations import IntegrationRecord as IntegrationRecord
 from idsync.store.integrations import JobRecord as JobRecord
+from idsync.sync.jobs import JobStatus
 from idsync.sync.mapping import AttributeMapping
 from idsync.sync.scoping import Scope
 from idsync.sync.secrets import SecretBox
-from idsync.sync.status import JobStatus
 
 DEFAULT_INTERVAL_SECONDS = 40 * 60
 """Entra's provisioning service runs about every 40 minutes; idsync keeps that default."""

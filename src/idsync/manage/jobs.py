@@ -26,9 +26,9 @@ from idsync.store.integrations import IntegrationRecord, JobRecord
 from idsync.store.types import utcnow
 from idsync.sync.engine import Cycle, ProgressCallback, apply_removals
 from idsync.sync.follow import follow
+from idsync.sync.jobs import PAUSED_REASON, JobStatus
 from idsync.sync.report import CycleReport, Tally
 from idsync.sync.secrets import SecretBox
-from idsync.sync.status import PAUSED_REASON, JobStatus
 
 
 def run_cycle(

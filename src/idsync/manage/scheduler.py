@@ -20,7 +20,7 @@ from idsync.store import audit
 from idsync.store import integrations as store
 from idsync.store.database import Database
 from idsync.store.types import utcnow
-from idsync.sync.status import DISABLE_AFTER, JobStatus
+from idsync.sync.jobs import DISABLE_AFTER, JobStatus
 
 log = get_logger("idsync.scheduler")
 

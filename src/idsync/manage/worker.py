@@ -37,7 +37,7 @@ from idsync.manage.scheduler import disable_abandoned
 from idsync.store import integrations as store
 from idsync.store.database import Database
 from idsync.store.types import utcnow
-from idsync.sync.engine import STALE_CLAIM
+from idsync.sync.jobs import STALE_CLAIM
 
 log = get_logger("idsync.worker")
 

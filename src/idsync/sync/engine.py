@@ -15,8 +15,6 @@ a full read that returns far fewer objects than the hub holds is not believed.
 
 from __future__ import annotations
 
-import os
-import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -37,11 +35,8 @@ from idsync.contract.records import OBJECT_TYPES, ObjectType, Page, ReadStart, R
 from idsync.errors.catalogue import (
     DATABASE_UNAVAILABLE,
     DELETION_THRESHOLD,
-    FAILURE_RATE,
     INTERNAL,
-    JOB_BUSY,
     JOB_PAUSED,
-    SOURCE_SHRANK,
     IdsyncError,
 )
 from idsync.logs import get_logger
@@ -51,25 +46,29 @@ from idsync.store.database import Database
 from idsync.store.integrations import IntegrationRecord, JobRecord
 from idsync.store.sync_state import Link, Pending
 from idsync.store.types import utcnow
-from idsync.sync.mapping import AttributeMapping
-from idsync.sync.pages import OUT_OF_SCOPE, PageContext, PageProcessor, out_of_scope
-from idsync.sync.report import CycleReport, LogBook, Tally
-from idsync.sync.scoping import Scope
-from idsync.sync.status import (
-    FAILURE_RATE_LIMIT,
+from idsync.sync.jobs import (
     PAUSED_REASON,
     TRANSIENT_FAILURES_LIMIT,
     JobStatus,
+    claimed,
+    new_owner,
     quarantine_retry_at,
+    quarantined,
+    succeeded,
 )
+from idsync.sync.mapping import AttributeMapping
+from idsync.sync.pages import OUT_OF_SCOPE, PageContext, PageProcessor, out_of_scope
+from idsync.sync.report import CycleReport, LogBook, Tally
+from idsync.sync.safety import (
+    deletion_refusal,
+    failure_rate_refusal,
+    looks_shrunk,
+    shrink_refusal,
+)
+from idsync.sync.scoping import Scope
 
 log = get_logger("idsync.sync")
 
-STALE_CLAIM = timedelta(minutes=2)
-"""A running cycle saves a checkpoint (and so renews its claim) at least this often."""
-SHRINK_RATIO = 0.5
-"""A full read missing more than this share of the objects the hub holds is not believed."""
-SHRINK_MINIMUM = 20
 RECORD_WAIT = 60.0
 """How long a cycle that lost its database waits for it, to record why it stopped."""
 STATISTICS_AFTER_PAGES = frozenset({2, 8, 32, 128, 512})
@@ -92,26 +91,6 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
-
-
-def _owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def died_here(owner: str) -> bool:
-    """Whether a claim was made on this host by a process that no longer exists
-    (killed mid-cycle): its cycle can be resumed at once instead of after STALE_CLAIM."""
-    host, _, rest = owner.partition(":")
-    pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 class Cycle:
@@ -147,7 +126,7 @@ class Cycle:
         self.full = full
         self.preview = preview
         self.progress = progress
-        self.owner = _owner()
+        self.owner = new_owner()
         self.tally = Tally()
         self.started_at = utcnow()
         self._clock = time.perf_counter()
@@ -515,7 +494,7 @@ class Cycle:
         self._add_pending([p for p in pending if p.source_id not in decided])
         # Only what would change now counts: users disabled long ago (their source objects
         # deleted and the removals approved) are missing from every read after that.
-        if known >= SHRINK_MINIMUM and len(pending) > known * SHRINK_RATIO:
+        if looks_shrunk(known, len(pending)):
             # Kept in the checkpoint: a cycle resumed after a crash must still refuse.
             checkpoint["shrank"] = {
                 "seen": known - len(pending),
@@ -526,11 +505,8 @@ class Cycle:
             self.shrank = self._shrank(checkpoint)
 
     def _shrank(self, checkpoint: dict[str, Any]) -> IdsyncError | None:
-        found = checkpoint.get("shrank")
-        if not found:
-            return None
-        return IdsyncError(
-            SOURCE_SHRANK, system=self.integration.kind, integration=self.integration.name, **found
+        return shrink_refusal(
+            checkpoint.get("shrank"), self.integration.kind, self.integration.name
         )
 
     def _assignment(self) -> dict[ObjectType, set[str]] | None:
@@ -612,15 +588,9 @@ class Cycle:
             return self._report(self._job(), "preview")
         checkpoint = self.checkpoint
         refusal = self._apply_or_stage_removals() or self._still_staged()
-        failed, attempted = self.tally.counts["failed"], self._attempted()
-        if refusal is None and attempted >= 10 and failed > attempted * FAILURE_RATE_LIMIT:
-            refusal = IdsyncError(
-                FAILURE_RATE,
-                failed=failed,
-                total=attempted,
-                limit=int(FAILURE_RATE_LIMIT * 100),
-                integration=self.integration.name,
-            )
+        refusal = refusal or failure_rate_refusal(
+            self.tally.counts["failed"], self._attempted(), self.integration.name
+        )
         now = utcnow()
         job = self._job()
         values: dict[str, Any] = {
@@ -633,23 +603,11 @@ class Cycle:
             "removals": {**(job.removals or {}), **checkpoint.get("removals", {})},
         }
         if refusal is None:
-            values.update(
-                status=JobStatus.ACTIVE,
-                reason_code=None,
-                reason=None,
-                successive_failures=0,
-                quarantined_at=None,
-            )
+            values.update(succeeded())
             cycle_status = "succeeded"
         else:
             refusal.for_integration(self.integration.id)
-            values.update(
-                status=JobStatus.QUARANTINE,
-                reason_code=refusal.error.code,
-                reason=refusal.detail,
-                quarantined_at=now,
-                successive_failures=0,
-            )
+            values.update(quarantined(refusal, now))
             cycle_status = "quarantined"
         with self.db.write() as conn:
             jobs.update_job(conn, self.integration.id, **self._kept_paused(values))
@@ -696,15 +654,11 @@ class Cycle:
 
     def _removals_refusal(self, pending: list[Pending]) -> IdsyncError | None:
         """Why the removals must be staged instead of applied, if they must."""
-        threshold = self.integration.deletion_threshold
-        if self.shrank is None and threshold > 0 and len(pending) > threshold:
-            return IdsyncError(
-                DELETION_THRESHOLD,
-                count=len(pending),
-                threshold=threshold,
-                integration=self.integration.name,
-            )
-        return self.shrank
+        if self.shrank is not None:
+            return self.shrank
+        return deletion_refusal(
+            len(pending), self.integration.deletion_threshold, self.integration.name
+        )
 
     def _preview_removals(self) -> None:
         """The removals a run would apply at its end, or stage, as the preview lists them."""
@@ -909,24 +863,8 @@ class Cycle:
         if self.preview:
             yield
             return
-        with self.db.write() as conn:
-            claimed = jobs.claim_job(conn, self.integration.id, self.owner, utcnow() - STALE_CLAIM)
-            if not claimed:
-                job = jobs.get_job(conn, self.integration.id)
-                if job.running_by and died_here(job.running_by):
-                    claimed = jobs.take_over_job(
-                        conn, self.integration.id, job.running_by, self.owner
-                    )
-        if not claimed:
-            job = self._job()
-            raise IdsyncError(
-                JOB_BUSY, integration=self.integration.name, since=job.running_since
-            ).for_integration(self.integration.id)
-        try:
+        with claimed(self.db, self.integration, self.owner):
             yield
-        finally:
-            with self.db.write() as conn:
-                jobs.release_job(conn, self.integration.id, self.owner)
 
 
 def apply_removals(

@@ -16,7 +16,8 @@ from idsync.store import sync_state as state
 from idsync.store.database import Database
 from idsync.store.integrations import IntegrationRecord, JobRecord
 from idsync.store.types import utcnow
-from idsync.sync.engine import STALE_CLAIM, Progress, ProgressCallback, died_here
+from idsync.sync.engine import Progress, ProgressCallback
+from idsync.sync.jobs import STALE_CLAIM, died_here
 from idsync.sync.report import CycleReport
 
 POLL_SECONDS = 0.5

@@ -29,10 +29,10 @@ from idsync.store import sync_state as state
 from idsync.store.database import Database
 from idsync.store.sync_state import Link, Pending
 from idsync.store.types import utcnow
+from idsync.sync.jobs import escrow_retry_at
 from idsync.sync.mapping import AttributeMapping, Mapped
 from idsync.sync.report import LogBook, Tally
 from idsync.sync.scoping import Scope
-from idsync.sync.status import escrow_retry_at
 
 MEMBER_CACHE_SIZE = 250_000
 _BY_HAND = "no integration (it was created by hand)"
