@@ -9,6 +9,7 @@ import typer
 from idsync.cli import (
     audit,
     db,
+    doctor,
     emulator,
     integrations,
     orgs,
@@ -33,6 +34,7 @@ app.command("serve")(serve.serve)
 app.command("openapi")(serve.openapi)
 app.command("emulator")(emulator.emulator)
 app.command("worker")(worker.worker)
+app.command("doctor")(doctor.doctor)
 app.add_typer(orgs.app, name="org")
 app.add_typer(tokens.app, name="token")
 app.add_typer(schemas.app, name="schema")
