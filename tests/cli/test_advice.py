@@ -87,7 +87,10 @@ def _context(args: list[str]) -> Any:
     ctx = CLI.make_context("idsync", list(args))
     while isinstance(ctx.command, TyperGroup):
         # click keeps the sub-command and its arguments aside until it invokes the group.
-        name, command, rest = ctx.command.resolve_command(ctx, [*ctx._protected_args, *ctx.args])
+        pending = [*ctx._protected_args, *ctx.args]
+        if not pending and ctx.command.invoke_without_command:  # ``idsync demo`` itself
+            return ctx
+        name, command, rest = ctx.command.resolve_command(ctx, pending)
         assert command is not None and name is not None
         ctx = command.make_context(name, rest, parent=ctx)
     return ctx

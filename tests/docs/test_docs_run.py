@@ -65,7 +65,8 @@ class Exempt:
     """Searched in the command, on one line."""
     reason: str
     instead: str = ""
-    """What runs in its place: ``serve``, ``worker`` or ``emulator`` (in the background)."""
+    """What runs in its place: ``serve``, ``worker``, ``emulator`` or ``demo`` (in the
+    background)."""
 
 
 UNTIL_STOPPED = (
@@ -93,6 +94,11 @@ EXEMPT = [
         r"^idsync emulator\b",
         UNTIL_STOPPED.format(ready="it has printed its JSON line (read as CAPTURE says)"),
         "emulator",
+    ),
+    Exempt(
+        r"^idsync demo$",
+        UNTIL_STOPPED.format(ready="its details are in the state folder for `demo break`"),
+        "demo",
     ),
     Exempt(
         r"^idsync integration add \w+ --org ORG .*\[--",
@@ -399,6 +405,9 @@ def start(walk: Walk, step: Step, text: str, kind: str) -> None:
         walk.values["hub"] = f"127.0.0.1:{port}"
     elif kind == "worker":
         _wait(step, process, log, lambda: _registered(walk))
+    elif kind == "demo":
+        pointer = Path(walk.env["HOME"]) / ".local" / "state" / "idsync" / "demo.json"
+        _wait(step, process, log, pointer.exists)
     else:
         capture(walk, step, _first_line(step, process, log))
 

@@ -10,6 +10,7 @@ from idsync.cli import (
     audit,
     db,
     debug,
+    demo,
     doctor,
     emulator,
     integrations,
@@ -44,6 +45,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(db.app, name="db")
 app.add_typer(integrations.app, name="integration")
 app.add_typer(sync.app, name="sync")
+app.add_typer(demo.app, name="demo")
 
 
 def main() -> None:

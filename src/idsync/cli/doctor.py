@@ -13,6 +13,10 @@ from idsync.cli.integration_view import Row, print_rows, text
 from idsync.health.findings import Finding
 from idsync.manage import health
 
+_SHOWN_ELSEWHERE = frozenset({"reason", "consent_url"})
+"""Evidence a person reads elsewhere: the job's reason (``sync status``), the consent
+link (the repair's first step). ``--json`` has them all."""
+
 
 def doctor(
     org: Annotated[str | None, typer.Option("--org", help="Only this organisation.")] = None,
@@ -51,7 +55,11 @@ def _finding(out: Console, finding: Finding) -> None:
         ("found", text(finding.created_at)),
     ]
     print_rows(out, "Finding", rows)
-    evidence = [(key, text(value)) for key, value in finding.evidence.items() if value is not None]
+    evidence = [
+        (key, text(value))
+        for key, value in finding.evidence.items()
+        if value is not None and key not in _SHOWN_ELSEWHERE
+    ]
     print_rows(out, "Evidence", evidence)
     out.print("[bold]Protected[/]", highlight=False)
     out.print(

@@ -5,6 +5,9 @@
   410 Gone (``resyncRequired``), as after tenant maintenance.
 * ``GET|POST|DELETE /_emulator/faults`` — list, queue (body: see ``faults.py``) or clear
   injected faults.
+* ``POST /_emulator/break`` ``{"cause": C}`` — reproduce an incident: ``remove-service-principal``,
+  ``revoke-consent`` (every app role assignment removed), ``expire-secret``
+  (AADSTS7000222), ``disable-app`` (AADSTS7000112) or ``throttle`` (60 answers 429).
 * ``POST /_emulator/mutate`` ``{"count": K, "seed": S}`` — apply K random, realistic
   changes (attribute edits, disables, membership adds/removes, manager moves, new and
   deleted users) through the same directory methods Graph writes use: each is in the
@@ -30,6 +33,14 @@ from idsync.emulator.responses import GraphError, json_response
 from idsync.emulator.seed import DEPARTMENT_NAMES, DEPARTMENTS, FIRST_NAMES, LAST_NAMES
 
 ADMIN_ONLY = frozenset({"Directory.ReadWrite.All"})
+BREAKS = (
+    "remove-service-principal",
+    "revoke-consent",
+    "expire-secret",
+    "disable-app",
+    "throttle",
+)
+"""What ``POST /_emulator/break`` reproduces (``{"cause": …}``)."""
 
 
 class AdminApi:
@@ -84,6 +95,32 @@ class AdminApi:
         self._admin(request)
         self.emulator.faults.clear()
         return Response(status_code=204)
+
+    async def break_(self, request: Request) -> Response:
+        """Reproduce an incident an administrator can cause (``idsync demo break``), as
+        the tenant's administrator, so the directory audit log names them."""
+        self._admin(request)
+        cause = (await self._body(request)).get("cause")
+        actor = self.graph.actor(request, self.graph.principal(request, ADMIN_ONLY))
+        app = next(iter(self.directory.apps.values()), None)
+        sp = self.directory.sp_for_app(app.app_id) if app else None
+        if app is None or cause not in BREAKS:
+            raise GraphError(400, "BadRequest", f"'cause' must be one of {', '.join(BREAKS)}.")
+        if cause == "expire-secret":
+            self.directory.expire_client_secret(app, actor)
+        elif cause == "throttle":
+            self.emulator.faults.add(
+                {"path": "/v1.0/", "action": "status", "status": 429, "retry_after": 2, "count": 60}
+            )
+        elif sp is None:
+            raise GraphError(404, "Request_ResourceNotFound", "The app has no service principal.")
+        elif cause == "remove-service-principal":
+            self.directory.delete_service_principal(sp.id, actor)
+        elif cause == "revoke-consent":
+            self.directory.revoke_consent(sp, actor)
+        else:
+            self.directory.set_service_principal_enabled(sp, False, actor)
+        return json_response({"cause": cause, "appId": app.app_id}, media_type="application/json")
 
     async def mutate(self, request: Request) -> Response:
         self._admin(request)
@@ -172,4 +209,5 @@ class AdminApi:
             Route("/_emulator/faults", self.add_fault, methods=["POST"]),
             Route("/_emulator/faults", self.clear_faults, methods=["DELETE"]),
             Route("/_emulator/mutate", self.mutate, methods=["POST"]),
+            Route("/_emulator/break", self.break_, methods=["POST"]),
         ]

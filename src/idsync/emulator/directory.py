@@ -156,6 +156,8 @@ class Application:
     redirect_uris: list[str]
     permissions: list[str]  # Graph application permissions it asks for (requiredResourceAccess)
     publisher_domain: str
+    secret_expired: bool = False
+    """Its client secret's end date has passed: the token endpoint answers AADSTS7000222."""
 
     def secret_matches(self, secret: str) -> bool:
         return hmac.compare_digest(hash_secret(secret), self.secret_hash)
@@ -173,13 +175,15 @@ class ServicePrincipal:
     created: str
     app_roles: list[dict[str, Any]] = field(default_factory=list)
     publisher_name: str = ""
+    enabled: bool = True
+    """"Enabled for users to sign in?": off, the token endpoint answers AADSTS7000112."""
 
     def to_graph(self) -> State:
         """Graph's servicePrincipal shape (the properties a client usually reads)."""
         return {
             "id": self.id,
             "deletedDateTime": None,
-            "accountEnabled": True,
+            "accountEnabled": self.enabled,
             "appDisplayName": self.display_name,
             "appId": self.app_id,
             "appOwnerOrganizationId": self.app_owner_tenant_id,
@@ -761,6 +765,52 @@ class Directory:
             details=[("AppId", sp.app_id)],
         )
         return sp
+
+    # --- what an administrator can break (the demo's and the tests' incidents) ------------
+
+    def expire_client_secret(self, app: Application, actor: Actor) -> None:
+        """The secret's end date passes (Entra logs no event for that: time does it)."""
+        app.secret_expired = True
+
+    def set_service_principal_enabled(
+        self, sp: ServicePrincipal, enabled: bool, actor: Actor
+    ) -> None:
+        sp.enabled = enabled
+        self.audit.record(
+            "ApplicationManagement",
+            "Update service principal",
+            "Update",
+            actor,
+            [Target.service_principal(sp, [("AccountEnabled", None, str(enabled))])],
+            correlation=actor.correlation,
+            details=[("AppId", sp.app_id)],
+        )
+
+    def revoke_consent(self, sp: ServicePrincipal, actor: Actor) -> list[str]:
+        """Remove every app role assignment admin consent made: the app's tokens carry no
+        roles, and Graph answers 403 to everything it reads."""
+        from idsync.emulator.permissions import role_id
+
+        revoked, sp.granted = list(sp.granted), []
+        for permission in revoked:
+            self.audit.record(
+                "ApplicationManagement",
+                "Remove app role assignment from service principal",
+                "Unassign",
+                actor,
+                [
+                    Target.service_principal(
+                        sp,
+                        [
+                            ("AppRole.Id", role_id(permission), None),
+                            ("AppRole.Value", permission, None),
+                        ],
+                    )
+                ],
+                correlation=actor.correlation,
+                details=[("AppId", sp.app_id)],
+            )
+        return revoked
 
 
 GRAPH_APP_ID: Final = "00000003-0000-0000-c000-000000000000"

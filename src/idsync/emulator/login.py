@@ -158,6 +158,25 @@ class LoginApi:
                 f"tenant {self.directory.tenant.id}. See instructions here: "
                 "https://go.microsoft.com/fwlink/?linkid=2225119",
             )
+        if not sp.enabled:
+            return self._oauth_error(
+                request,
+                400,
+                "unauthorized_client",
+                7000112,
+                f"Application '{app.app_id}'({app.display_name}) is disabled.",
+            )
+        if app.secret_expired:
+            return self._oauth_error(
+                request,
+                401,
+                "invalid_client",
+                7000222,
+                f"The provided client secret keys for app '{app.app_id}' are expired. Visit the "
+                "Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or "
+                "consider using certificate credentials for added security: "
+                "https://aka.ms/certCreds.",
+            )
         access_token = self.emulator.tokens.app_token(
             self.directory.tenant.id, app.app_id, sp.id, list(sp.granted), app.display_name
         )

@@ -37,6 +37,12 @@ def diagnose(db: Database, integration: IntegrationRecord, job: JobRecord) -> Fi
         return None
     evidence = {"code": job.reason_code, "reason": job.reason, **(job.evidence or {})}
     cause = _cause(job.reason_code, evidence)
+    if cause.cause in _DONE_IN_THE_TENANT and "actor" not in evidence:
+        evidence["actor"] = None
+        evidence["who"] = (
+            "not known yet: idsync reads the directory audit log (who did it, and when) "
+            "once the application can read the tenant again"
+        )
     return Finding(
         integration_id=integration.id,
         integration=integration.name,
@@ -86,6 +92,8 @@ def _cause(code: str, evidence: dict[str, Any]) -> _Cause:
         return _TENANT_NOT_FOUND
     if code == catalogue.SOURCE_UNAUTHORIZED.code and "AADSTS7000112" in aadsts:
         return _APP_DISABLED
+    if code == catalogue.SOURCE_FORBIDDEN.code and evidence.get("roles") == []:
+        return _CONSENT_REVOKED
     return _BY_CODE.get(code) or _Cause(
         "job_failed", "{name}: the job stopped with {code}", "low", _restart_only
     )
@@ -199,6 +207,11 @@ def _wait(integration: IntegrationRecord, evidence: dict[str, Any]) -> tuple[Ste
 
 
 _UNKNOWN_TENANT = {"AADSTS90002", "AADSTS900023"}
+_DONE_IN_THE_TENANT = frozenset(
+    {"service_principal_removed", "consent_revoked", "application_disabled"}
+)
+"""Causes an administrator's action in the tenant explains: the directory audit log
+names who and when."""
 
 _SECRET_EXPIRED = _Cause(
     "client_secret_expired", "{name}: the client secret has expired ({aadsts})", "high", _new_secret
@@ -209,6 +222,20 @@ _TENANT_NOT_FOUND = _Cause(
 _APP_DISABLED = _Cause(
     "application_disabled",
     "{name}: the application is disabled in the tenant ({aadsts})",
+    "high",
+    lambda integration, evidence: (
+        Step(
+            "Enable the enterprise application: Entra admin center, Enterprise applications, "
+            "the application, Properties, 'Enabled for users to sign in?': Yes.",
+            by="tenant administrator",
+        ),
+        _restart(integration),
+    ),
+)
+
+_CONSENT_REVOKED = _Cause(
+    "consent_revoked",
+    "{name}: admin consent was revoked (the token carries no permission)",
     "high",
     _consent,
 )

@@ -18,6 +18,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -167,7 +169,11 @@ class GraphClient:
             upstream = self.failures.scrub(error.upstream)
             denied = self.failures.forbidden(status, resource, permissions, upstream)
             return denied.with_evidence(
-                **error.evidence(status, response), resource=resource, needs=permissions
+                **error.evidence(status, response),
+                resource=resource,
+                needs=permissions,
+                roles=token_roles(self._tokens.current),
+                consent_url=self._settings.consent_url,
             )
         if status == 404:
             return NotFound(error.describe(status))
@@ -295,3 +301,17 @@ def _log_retry(failure: retry.Retry, delay: float, attempt: int) -> None:
         delay=round(delay, 3),
         attempt=attempt,
     )
+
+
+def token_roles(token: str | None) -> list[str] | None:
+    """The application permissions an access token carries (its ``roles`` claim): empty
+    when admin consent was revoked. Read, not verified: Graph has accepted the token."""
+    if not token or token.count(".") != 2:
+        return None
+    payload = token.split(".")[1]
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except ValueError:
+        return None
+    roles = claims.get("roles") if isinstance(claims, dict) else None
+    return [str(role) for role in roles] if isinstance(roles, list) else []

@@ -1,0 +1,80 @@
+"""``idsync demo``: the incident on one machine, as a new administrator runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+def test_the_demo_syncs_a_tenant_then_shows_the_incident(tmp_path: Path) -> None:
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
+    demo = subprocess.Popen(
+        [
+            sys.executable, "-m", "idsync", "demo", "--json", "--users", "30", "--groups", "4",
+            "--dir", str(tmp_path / "demo"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )  # fmt: skip
+    try:
+        details = json.loads(_first_line(demo))
+        assert {"hub_url", "org_id", "integration_id", "emulator_url"} <= details.keys()
+        assert details["first_cycle"]["status"] == "Active"
+        users = httpx.get(
+            f"{details['scim_url']}/Users",
+            headers={"Authorization": f"Bearer {details['token']}"},
+            timeout=10,
+        ).json()
+        assert users["totalResults"] == 30
+
+        def idsync(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "idsync", *args],
+                capture_output=True, text=True, env=env, timeout=120, check=False,
+            )  # fmt: skip
+
+        broke = idsync("demo", "break", "remove-service-principal")
+        assert broke.returncode == 0, broke.stderr
+        # The commands it prints run as printed.
+        commands = [line.strip() for line in broke.stdout.splitlines() if line.startswith("  ")]
+        ran = idsync(*commands[0].split()[1:])
+        assert ran.returncode == 3, ran.stderr  # the job is in Quarantine
+        asked = idsync(*commands[1].split()[1:], "--json")
+        assert asked.returncode == 1
+        [finding] = json.loads(asked.stdout)["findings"]
+        assert finding["cause"] == "service_principal_removed"
+        assert finding["evidence"]["who"].startswith("not known yet")
+    finally:
+        demo.send_signal(signal.SIGTERM)
+        demo.wait(timeout=30)
+    assert not (tmp_path / "state" / "idsync" / "demo.json").exists()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the hub stopped with the demo
+        try:
+            httpx.get(f"{details['hub_url']}/healthz", timeout=1)
+        except httpx.HTTPError:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("the demo's hub still answers")
+
+
+def _first_line(process: subprocess.Popen[bytes]) -> bytes:
+    assert process.stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            if selector.select(timeout=0.2):
+                return process.stdout.readline()
+    assert process.stderr is not None
+    raise AssertionError(process.stderr.read().decode())
