@@ -16,6 +16,7 @@ from idsync.cli import (
     serve,
     sync,
     tokens,
+    validate,
     worker,
 )
 from idsync.cli.common import fail
@@ -40,6 +41,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(db.app, name="db")
 app.add_typer(integrations.app, name="integration")
 app.add_typer(sync.app, name="sync")
+app.command("validate")(validate.validate)
 
 
 def main() -> None:
