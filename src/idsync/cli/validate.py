@@ -1,9 +1,11 @@
 """``idsync validate ID``: the checklist that proves an integration is healthy.
 
-For a person, one line per check (✓ or ✗, its name, its evidence), at any width by the
-rules of ``integration_view``: ids, codes and counts whole, wrapped between items onto
-lines of their own; only prose (an error's message) is shortened, the whole of it being
-in ``--json``.
+For a person, one line per check (✓ or ✗, its name, its evidence), continued on
+indented lines when it does not fit: at any width, and never cutting a word, so ids,
+codes and commands stay whole (a word longer than a line stands on a line of its own).
+An error told by an earlier check is named by its code only; what to do about each error
+follows the checklist, on a line of its own that the terminal wraps (a URL or command in
+it stays whole when copied). Everything is in ``--json``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from idsync.cli.changes import shorten
 from idsync.cli.common import DatabaseOption, JsonOption, console, emit_json, open_db
 from idsync.cli.integration_view import print_rows, text
 from idsync.config import Settings
@@ -23,11 +24,13 @@ from idsync.manage.validation import CHECKS, Check, Validation, validate_integra
 
 INDENT = "    "
 NAME_WIDTH = max(len(name) for name in CHECKS)
-MIN_PROSE = 20
-"""Narrowest a message is shortened to before it moves to a line of its own."""
-HIDDEN = frozenset({"roles_needed", "title", "action", "error", "retryable"})
-"""Evidence left to ``--json``: what the line would only repeat (an error's title beside
-its message, the permissions needed beside those missing)."""
+HIDDEN = {
+    # The permissions, told by service_principal_present.
+    "credentials_accepted": ("roles_granted", "roles_needed", "roles_missing"),
+    # Those needed stand in the two lists beside them.
+    "service_principal_present": ("roles_needed",),
+}
+"""Evidence left to ``--json`` because the line would only repeat it."""
 
 
 def validate(
@@ -50,10 +53,11 @@ def checklist(console: Console, result: Validation) -> None:
     record = result.integration
     rows = [("integration", record.id), ("kind", f"{record.kind} ({record.direction})")]
     print_rows(console, f"Validation of {record.name}", rows)
+    told: dict[str, str] = {}
     for check in result.checks:
         mark = "✓" if check.passed else "✗"
         head = f"{mark} {check.name:<{NAME_WIDTH}}"
-        for line in layout(head, list(_parts(check)), console.width):
+        for line in layout(head, list(_parts(check, told)), console.width):
             console.print(line, highlight=False, markup=False, soft_wrap=True)
     failed = sum(not check.passed for check in result.checks)
     total = len(result.checks)
@@ -63,6 +67,12 @@ def checklist(console: Console, result: Validation) -> None:
         else f"Not healthy: {failed} of {total} checks failed."
     )
     console.print(verdict, highlight=False, markup=False)
+    for code, action in told.items():
+        if action:
+            # On a line of its own, wrapped by the terminal: a URL or command in it stays
+            # whole when copied (as sync_view prints a job's reason).
+            console.print(f"To do ({code}):", highlight=False, markup=False)
+            console.print(action, highlight=False, markup=False, soft_wrap=True)
 
 
 # --- what a line says ---------------------------------------------------------------------
@@ -70,34 +80,54 @@ def checklist(console: Console, result: Validation) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Part:
-    """One item of a check's evidence. ``prose`` may be shortened to fit; anything else
-    (an id, a code, a count) is printed whole."""
+    """One item of a check's evidence: a word or words that stay on one line."""
 
     text: str
-    prose: bool = False
     glue: str = "; "
     """What stands between it and the part before it on the same line."""
+    flow: bool = False
+    """Prose: wrapped between its words. Otherwise the part moves to the next line whole
+    (a label with its value), and is wrapped between words only if no line holds it."""
 
 
-def _parts(check: Check) -> Iterator[Part]:
+def _parts(check: Check, told: dict[str, str]) -> Iterator[Part]:
+    """The evidence as parts; ``told``: the codes whose message an earlier check showed,
+    with the action to print below the checklist."""
     evidence = check.evidence
     if "skipped" in evidence:
-        yield Part(f"skipped: {evidence['skipped']}", prose=True)
+        yield from _prose(f"skipped: {evidence['skipped']}")
     elif "code" in evidence and "message" in evidence:
-        yield Part(str(evidence["code"]))
-        yield Part(str(evidence["message"]), prose=True)
+        yield from _error(evidence, told)
     elif check.name == "counts_agree":
         yield from _count_parts(evidence)
     else:
-        yield from _plain_parts(evidence)
+        yield from _plain_parts(evidence, HIDDEN.get(check.name, ()), told)
 
 
-def _plain_parts(evidence: Mapping[str, Any]) -> Iterator[Part]:
+def _error(evidence: Mapping[str, Any], told: dict[str, str]) -> Iterator[Part]:
+    code = str(evidence["code"])
+    if code in told:
+        yield Part(f"{code}, as above")
+        return
+    told[code] = str(evidence.get("action") or "")
+    yield Part(code)
+    yield from _prose(str(evidence["message"]))
+
+
+def _prose(text: str) -> Iterator[Part]:
+    yield Part(text, flow=True)
+
+
+def _plain_parts(
+    evidence: Mapping[str, Any], hidden: Sequence[str], told: Mapping[str, str]
+) -> Iterator[Part]:
     """Values and lists of values; documents (a file's per-type counts, samples of bad
-    rows) are left to ``--json``."""
+    rows) are left to ``--json``. A job's reason is named by its code once told."""
     for key, value in evidence.items():
         label = key.replace("_", " ")
-        if key in HIDDEN or value is None or isinstance(value, Mapping):
+        if key in hidden or value is None or isinstance(value, Mapping):
+            continue
+        if key == "reason" and evidence.get("reason_code") in told:
             continue
         if isinstance(value, list):
             if value and all(not isinstance(item, Mapping | list) for item in value):
@@ -105,20 +135,21 @@ def _plain_parts(evidence: Mapping[str, Any]) -> Iterator[Part]:
             elif not value and key.endswith("missing"):
                 yield Part(f"{label}: none")
             continue
-        shown = text(value)
-        yield Part(f"{label} {shown}", prose=" " in shown)
+        yield Part(f"{label} {text(value)}")
 
 
 def _listed(label: str, items: Sequence[str]) -> Iterator[Part]:
     """A label and its items, each whole, wrapped between items."""
-    yield Part(label)
-    for number, item in enumerate(items):
-        yield Part(item, glue=" " if number == 0 else ", ")
+    yield Part(f"{label} {items[0]}")
+    yield from (Part(item, glue=", ") for item in items[1:])
 
 
 def _count_parts(evidence: Mapping[str, Any]) -> Iterator[Part]:
     for object_type, counts in evidence.items():
-        yield Part(f"{object_type}s {counts['source']} in source, {counts['target']} in target")
+        said = f"{object_type}s {counts['source']} in source, {counts['target']} in target"
+        if counts["out_of_scope"]:
+            said += f", {counts['out_of_scope']} out of scope"
+        yield Part(said)
         for side in ("only_in_source", "only_in_target"):
             if counts[side]:
                 label = f"{object_type}s {side.replace('_', ' ')}:"
@@ -126,19 +157,27 @@ def _count_parts(evidence: Mapping[str, Any]) -> Iterator[Part]:
 
 
 def layout(head: str, parts: Sequence[Part], width: int) -> list[str]:
-    """``head``, then the parts separated by "; ", wrapped between parts onto indented
-    lines. A part longer than a whole line stays whole (the terminal wraps it) unless it
-    is prose, which is shortened."""
+    """``head``, then the parts, wrapped between parts onto indented lines; a line ends
+    with its glue's punctuation (``;``, ``,``), for which one column is kept free. A part
+    longer than a whole line stands whole on a line of its own (the terminal wraps it)."""
     lines: list[str] = []
     line = head
-    for part in parts:
+    for part in _words(parts, width - len(INDENT)):
         glue = "  " if line == head else part.glue
-        room = width - len(line) - len(glue)
-        if len(part.text) <= room or (part.prose and room >= MIN_PROSE):
-            line += glue + (shorten(part.text, room) if part.prose else part.text)
+        if len(line) + len(glue) + len(part.text) < width:
+            line += glue + part.text
             continue
-        lines.append(line)
-        room = width - len(INDENT)
-        line = INDENT + (shorten(part.text, room) if part.prose else part.text)
+        lines.append(line + glue.rstrip())
+        line = INDENT + part.text
     lines.append(line)
-    return lines
+    return [line.rstrip() for line in lines]
+
+
+def _words(parts: Sequence[Part], room: int) -> Iterator[Part]:
+    """Prose and parts longer than ``room`` as words (the first keeps the part's glue)."""
+    for part in parts:
+        if not part.flow and len(part.text) < room:
+            yield part
+            continue
+        for number, word in enumerate(part.text.split()):
+            yield Part(word, part.glue if number == 0 else " ")

@@ -82,12 +82,12 @@ def validate(db: Database, config: Settings, record: IntegrationRecord) -> Valid
         cycle = state.last_finished_cycle(conn, record.id)
     with ExitStack() as stack:
         secrets, source, target = _open(stack, db, config, record)
-        source_health = _health(source)
+        source_health = _health(source, record.id)
         checks = [_passed_if("credentials_accepted", source_health)]
         if record.kind == "entra":
             checks.append(_service_principal(source_health))
         checks += [
-            _passed_if("target_accepts", _health(target)),
+            _passed_if("target_accepts", _health(target, record.id)),
             _job_active(job),
             _auto_sync(record),
             _last_cycle(cycle),
@@ -126,15 +126,19 @@ def _attempt(step: Callable[[], T]) -> T | IdsyncError:
         return exc
 
 
-def _health(connector: Source | Target | IdsyncError) -> Health:
+def _health(connector: Source | Target | IdsyncError, integration_id: str) -> Health:
     if isinstance(connector, IdsyncError):
-        return Health(False, error_evidence(connector))
+        return Health(False, error_evidence(connector, integration_id))
     checked = _attempt(connector.check)
-    return Health(False, error_evidence(checked)) if isinstance(checked, IdsyncError) else checked
+    if isinstance(checked, IdsyncError):
+        return Health(False, error_evidence(checked, integration_id))
+    return checked
 
 
-def error_evidence(exc: IdsyncError) -> dict[str, Any]:
-    """An error as every check tells it: its catalogue code, message and action."""
+def error_evidence(exc: IdsyncError, integration_id: str) -> dict[str, Any]:
+    """An error as every check tells it: its catalogue code, message and action (whose
+    commands name the integration by id, unique where a name may not be)."""
+    exc.for_integration(integration_id)
     if isinstance(exc, ConnectorError):
         return dict(Health.failed(exc).details)
     return {
@@ -215,7 +219,7 @@ def _counts(
             t: _compare(db, record, source, t, assigned) for t in OBJECT_TYPES
         }
     except IdsyncError as exc:
-        return Check("counts_agree", False, error_evidence(exc))
+        return Check("counts_agree", False, error_evidence(exc, record.id))
     agree = all(not c["only_in_source"] and not c["only_in_target"] for c in compared.values())
     return Check("counts_agree", agree, compared)
 
