@@ -3,7 +3,7 @@
 Each check has a stable name (other tools read them), passes or fails, and carries its
 evidence as JSON. A check that meets an idsync error fails with the error's code and
 message; the other checks still run. Validation reads the directory and the hub but
-changes nothing: connectors' ``check()`` reads no user, and ``counts_agree`` reads the
+changes nothing: connectors' ``check()`` writes nothing, and ``counts_agree`` reads the
 source the way a full cycle does, without applying anything.
 """
 
