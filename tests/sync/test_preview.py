@@ -153,3 +153,24 @@ def test_a_preview_counts_what_the_run_then_does(database: Database, data: st.Da
 
         again = jobs.run_cycle(database, config, integration, preview=True, full=full)
         assert _counts(again, CHANGES) == dict.fromkeys(CHANGES, 0), again.preview
+
+
+def test_a_user_listed_as_their_own_manager_gets_none_in_every_cycle(database: Database) -> None:
+    """Found by the property test above: a self-reference was dropped when the user was
+    created, then set by the next full read, so a run and its preview disagreed."""
+    config = Settings.from_env()
+    directory = Directory()
+    directory.users["u1"] = {
+        "userName": "u1@example.org",
+        "displayName": "User u1",
+        "title": "CEO",
+        "enabled": "true",
+        "manager": "u1",
+    }
+    with tempfile.TemporaryDirectory() as folder:
+        directory.write(Path(folder))
+        integration = _file_integration(database, Path(folder), 500)
+        assert jobs.run_cycle(database, config, integration).counts["create"] == 1
+        for full in (True, False):
+            again = jobs.run_cycle(database, config, integration, preview=True, full=full)
+            assert _counts(again, CHANGES) == dict.fromkeys(CHANGES, 0), again.preview

@@ -9,6 +9,8 @@ import typer
 from idsync.cli import (
     audit,
     db,
+    debug,
+    doctor,
     emulator,
     integrations,
     orgs,
@@ -34,6 +36,8 @@ app.command("serve")(serve.serve)
 app.command("openapi")(serve.openapi)
 app.command("emulator")(emulator.emulator)
 app.command("worker")(worker.worker)
+app.command("doctor")(doctor.doctor)
+app.command("debug-info")(debug.debug_info)
 app.add_typer(orgs.app, name="org")
 app.add_typer(tokens.app, name="token")
 app.add_typer(schemas.app, name="schema")

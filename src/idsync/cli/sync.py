@@ -39,6 +39,7 @@ def _summary(report: CycleReport) -> dict[str, Any]:
     return {
         "integration_id": report.integration_id,
         "cycle_id": report.cycle_id,
+        "tracking_id": report.tracking_id,
         "mode": report.mode,
         "outcome": report.outcome,
         "status": report.status,

@@ -7,13 +7,29 @@ numbers, LDAP result codes); the engine only looks at the class.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 from idsync.errors.catalogue import ErrorCode, IdsyncError
 
 
 class ConnectorError(IdsyncError):
-    """Any failure talking to a directory or application."""
+    """Any failure talking to a directory or application.
+
+    ``evidence`` keeps what the other side said, as identifiers support can look up
+    (Entra's AADSTS code, trace and correlation IDs and timestamp; Graph's request-id;
+    an LDAP result code and diagnostic message; a SCIM application's status and error
+    body), secrets removed. Diagnosis reads it; it is stored with the job and cycle.
+    """
+
+    evidence: dict[str, Any]
+
+    def with_evidence(self, **items: Any) -> Self:
+        """This error, with upstream identifiers added (None values are left out)."""
+        self.evidence = {
+            **getattr(self, "evidence", {}),
+            **{k: v for k, v in items.items() if v is not None},
+        }
+        return self
 
 
 class AccessDenied(ConnectorError):

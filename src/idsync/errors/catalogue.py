@@ -724,6 +724,15 @@ INTEGRATION_NOT_FOUND = _entry(
     "There is no integration {integration!r}.",
     "List integrations with: idsync integration list",
 )
+TRACKING_ID_NOT_FOUND = _entry(
+    "IDS-404-011",
+    "tracking ID not found",
+    "idsync has no cycle, job change, provisioning log entry or finding with tracking ID "
+    "{tracking_id}.",
+    "Check the ID (IDS_ and a UUID). An API request's tracking ID is on the server's log "
+    "lines only: search the log for it. Provisioning log entries older than the retention "
+    "are gone.",
+)
 INVALID_INTEGRATION = _entry(
     "IDS-400-031",
     "invalid integration settings",

@@ -18,6 +18,7 @@ from idsync.errors.catalogue import (
     SOURCE_SHRANK,
     IdsyncError,
 )
+from idsync.manage import health
 from idsync.manage.integrations import audit_integration, default_mappings, get_integration
 from idsync.store import integrations as store
 from idsync.store import sync_state as state
@@ -65,7 +66,7 @@ def run_cycle(
     while True:
         try:
             with _connected(db, config, record) as (source, target):
-                return Cycle(
+                ran = Cycle(
                     db,
                     record,
                     source,
@@ -73,6 +74,8 @@ def run_cycle(
                     defaults=default_mappings(record.kind, record.direction),
                     **options,
                 ).run()
+            health.after_cycle(db, record, get_job(db, record.id), ran)
+            return ran
         except IdsyncError as exc:
             if not follow_running or exc.error is not JOB_BUSY:
                 raise

@@ -57,6 +57,10 @@ class JobRecord:
     counts: dict[str, Any]
     updated_at: datetime
     removals: dict[str, Any] | None = None
+    tracking_id: str | None = None
+    """Of the work that last changed the status."""
+    evidence: dict[str, Any] | None = None
+    """What the other side said when the job last failed."""
 
 
 def _integration(row: Any) -> IntegrationRecord:

@@ -272,6 +272,11 @@ class SyncJob(Base):
     counts: Mapped[dict[str, Any]]
     removals: Mapped[dict[str, Any] | None]
     """Per object type, how the latest read saw removals (``Removals.to_json()``)."""
+    tracking_id: Mapped[str | None] = mapped_column(String(64))
+    """Of the work that last changed the status (a cycle, an administrator's action)."""
+    evidence: Mapped[dict[str, Any] | None]
+    """What the other side said when the job last failed (AADSTS code, trace and
+    correlation IDs, request-id, LDAP result, HTTP status), secrets removed."""
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -290,8 +295,15 @@ class SyncCycle(Base):
     timings: Mapped[dict[str, Any]]
     error_code: Mapped[str | None] = mapped_column(String(20))
     reason: Mapped[str | None] = mapped_column(Text)
+    tracking_id: Mapped[str | None] = mapped_column(String(64))
+    """On every server log line the cycle writes."""
+    evidence: Mapped[dict[str, Any] | None]
+    """Upstream identifiers of the failure that ended the cycle, if one did."""
 
-    __table_args__ = (Index("ix_sync_cycles_integration", "integration_id", "started_at"),)
+    __table_args__ = (
+        Index("ix_sync_cycles_integration", "integration_id", "started_at"),
+        Index("ix_sync_cycles_tracking", "tracking_id"),
+    )
 
 
 class ProvisioningLogEntry(Base):
@@ -318,10 +330,13 @@ class ProvisioningLogEntry(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     recommended_action: Mapped[str | None] = mapped_column(Text)
     changes: Mapped[dict[str, Any] | None]
+    tracking_id: Mapped[str | None] = mapped_column(String(64))
+    """A failure's own (on its server log line); otherwise the cycle's."""
 
     __table_args__ = (
         Index("ix_provisioning_log_integration", "integration_id", "id"),
         Index("ix_provisioning_log_source", "integration_id", "source_id"),
+        Index("ix_provisioning_log_tracking", "tracking_id"),
     )
 
 
@@ -441,6 +456,35 @@ class PushMember(Base):
     """The last full reconcile that reported it (see ``Target.remove_unlisted_members``)."""
 
 
+class Finding(Base):
+    """What diagnosis concluded about a failing integration: the cause, the evidence,
+    what idsync protected and how to repair it (see idsync.health)."""
+
+    __tablename__ = "findings"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"))
+    integration_id: Mapped[str] = mapped_column(ForeignKey("integrations.id", ondelete="CASCADE"))
+    tracking_id: Mapped[str] = mapped_column(String(64))
+    """The failure's (the cycle's or the job change's), so debug info finds the finding."""
+    cause: Mapped[str] = mapped_column(String(60))
+    summary: Mapped[str] = mapped_column(Text)
+    confidence: Mapped[str] = mapped_column(String(10))
+    evidence: Mapped[dict[str, Any]]
+    protected: Mapped[dict[str, Any]]
+    repair: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(10))
+    """``open`` until validation or a clean cycle shows the integration healthy: ``resolved``."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_findings_integration", "integration_id", "created_at"),
+        Index("ix_findings_tracking", "tracking_id"),
+    )
+
+
 def _table(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
@@ -463,3 +507,4 @@ SYNC_ESCROW = _table(SyncEscrow)
 SYNC_PENDING_MEMBERS = _table(SyncPendingMember)
 PUSH_OBJECTS = _table(PushObject)
 PUSH_MEMBERS = _table(PushMember)
+FINDINGS = _table(Finding)

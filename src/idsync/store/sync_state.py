@@ -487,7 +487,13 @@ def clear_escrow(conn: Connection, integration_id: str) -> None:
 
 
 def insert_cycle(
-    conn: Connection, cycle_id: str, integration_id: str, org_id: str, mode: str
+    conn: Connection,
+    cycle_id: str,
+    integration_id: str,
+    org_id: str,
+    mode: str,
+    *,
+    tracking_id: str | None = None,
 ) -> None:
     conn.execute(
         SYNC_CYCLES.insert().values(
@@ -499,6 +505,7 @@ def insert_cycle(
             started_at=utcnow(),
             counts={},
             timings={},
+            tracking_id=tracking_id,
         )
     )
 
@@ -582,3 +589,16 @@ def read_log(
             query = query.where(column == value)
     rows = conn.execute(query.order_by(log.c.id.desc()).limit(limit)).mappings()
     return [{k: v for k, v in row.items() if k not in ("org_id", "integration_id")} for row in rows]
+
+
+def count_removals_since(conn: Connection, integration_id: str, since: datetime) -> int:
+    """Objects the integration disabled or deleted since a moment (what a failure could
+    have cost, had idsync not stopped)."""
+    log = PROVISIONING_LOG
+    query = sa.select(sa.func.count()).where(
+        log.c.integration_id == integration_id,
+        log.c.occurred_at >= since,
+        log.c.action.in_(("disable", "delete")),
+        log.c.result == "success",
+    )
+    return int(conn.execute(query).scalar_one())

@@ -24,6 +24,8 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
+import structlog
+
 from idsync.contract.errors import (
     AccessDenied,
     ConnectorError,
@@ -39,6 +41,7 @@ from idsync.errors.catalogue import (
     JOB_PAUSED,
     IdsyncError,
 )
+from idsync.errors.tracking import current_tracking_id, new_tracking_id
 from idsync.logs import get_logger
 from idsync.store import integrations as jobs
 from idsync.store import sync_state as state
@@ -147,33 +150,51 @@ class Cycle:
             else:
                 checkpoint = self._new_checkpoint(job)
             self.cycle_id = str(checkpoint["cycle_id"])
+            # A checkpoint from before tracking IDs: the resumed cycle gets one now.
+            self.tracking_id = str(checkpoint.get("tracking_id") or new_tracking_id())
             self.mode = str(checkpoint["mode"])
             self.shrank = self._shrank(checkpoint)
             self.processor = self._processor()
             self.processor.mark_members = not checkpoint["initial"]
-            try:
-                self._run(job, checkpoint)
-            except CycleInterrupted:
-                return self._interrupted()
-            except AccessDenied as exc:
-                if self.preview:  # a preview changes nothing, the job's status included
-                    raise
-                return self._quarantine(exc)
-            except ConnectorError as exc:  # throttled, unavailable: resume later
-                if self.preview:
-                    raise
-                return self._transient_failure(exc)
-            except IdsyncError as exc:  # a catalogued failure (the hub's database gone): itself
-                if self.preview:
-                    raise
-                log.warning("cycle failed", integration=self.integration.id, code=exc.error.code)
-                return self._recorded(partial(self._transient_failure, exc))
-            except Exception as exc:
-                log.exception("cycle failed", integration=self.integration.id, cycle=self.cycle_id)
-                if self.preview:
-                    raise IdsyncError(INTERNAL) from exc
-                return self._transient_failure(IdsyncError(INTERNAL), cause=exc)
-            return self._finish()
+            with self._traced():
+                return self._run_traced(job, checkpoint)
+
+    @contextmanager
+    def _traced(self) -> Iterator[None]:
+        """Every server log line of the cycle carries its tracking ID."""
+        token = current_tracking_id.set(self.tracking_id)
+        try:
+            with structlog.contextvars.bound_contextvars(
+                tracking_id=self.tracking_id, cycle=self.cycle_id
+            ):
+                yield
+        finally:
+            current_tracking_id.reset(token)
+
+    def _run_traced(self, job: JobRecord, checkpoint: dict[str, Any]) -> CycleReport:
+        try:
+            self._run(job, checkpoint)
+        except CycleInterrupted:
+            return self._interrupted()
+        except AccessDenied as exc:
+            if self.preview:  # a preview changes nothing, the job's status included
+                raise
+            return self._quarantine(exc)
+        except ConnectorError as exc:  # throttled, unavailable: resume later
+            if self.preview:
+                raise
+            return self._transient_failure(exc)
+        except IdsyncError as exc:  # a catalogued failure (the hub's database gone): itself
+            if self.preview:
+                raise
+            log.warning("cycle failed", integration=self.integration.id, code=exc.error.code)
+            return self._recorded(partial(self._transient_failure, exc))
+        except Exception as exc:
+            log.exception("cycle failed", integration=self.integration.id, cycle=self.cycle_id)
+            if self.preview:
+                raise IdsyncError(INTERNAL) from exc
+            return self._transient_failure(IdsyncError(INTERNAL), cause=exc)
+        return self._finish()
 
     def _check_paused(self, job: JobRecord) -> None:
         """A paused job runs only when asked explicitly, and stays paused: its status is
@@ -205,9 +226,15 @@ class Cycle:
         """
         with self._claimed():
             self.cycle_id, self.mode = str(uuid.uuid4()), "onDemand"
+            self.tracking_id = new_tracking_id()
             with self.db.write() as conn:
                 state.insert_cycle(
-                    conn, self.cycle_id, self.integration.id, self.integration.org_id, self.mode
+                    conn,
+                    self.cycle_id,
+                    self.integration.id,
+                    self.integration.org_id,
+                    self.mode,
+                    tracking_id=self.tracking_id,
                 )
             self.processor = self._processor()
             self.processor.assignment = self._assignment()
@@ -264,6 +291,7 @@ class Cycle:
         )
         checkpoint: dict[str, Any] = {
             "cycle_id": str(uuid.uuid4()),
+            "tracking_id": new_tracking_id(),
             "mode": mode,
             "initial": first,
             "phase": OBJECT_TYPES[0],
@@ -274,7 +302,12 @@ class Cycle:
         if not self.preview:
             with self.db.write() as conn:
                 state.insert_cycle(
-                    conn, checkpoint["cycle_id"], self.integration.id, self.integration.org_id, mode
+                    conn,
+                    checkpoint["cycle_id"],
+                    self.integration.id,
+                    self.integration.org_id,
+                    mode,
+                    tracking_id=checkpoint["tracking_id"],
                 )
                 jobs.update_job(conn, self.integration.id, checkpoint=checkpoint)
         return checkpoint
@@ -421,7 +454,9 @@ class Cycle:
             if full:
                 self.processor.book.see(object_type, kept)
             return
-        book = LogBook(self.integration.org_id, self.integration.id, self.cycle_id)
+        book = LogBook(
+            self.integration.org_id, self.integration.id, self.cycle_id, self.tracking_id
+        )
         for item in rejected:
             book.add(
                 object_type,
@@ -601,6 +636,8 @@ class Cycle:
             "counts": dict(self.tally.counts),
             "next_run_at": now + timedelta(seconds=self.integration.interval_seconds),
             "removals": {**(job.removals or {}), **checkpoint.get("removals", {})},
+            "tracking_id": self.tracking_id,
+            "evidence": None,
         }
         if refusal is None:
             values.update(succeeded())
@@ -693,7 +730,9 @@ class Cycle:
         return None
 
     def _stage(self, pending: list[Pending], refusal: IdsyncError) -> None:
-        book = LogBook(self.integration.org_id, self.integration.id, self.cycle_id)
+        book = LogBook(
+            self.integration.org_id, self.integration.id, self.cycle_id, self.tracking_id
+        )
         for item in pending:
             book.add(
                 item.object_type,
@@ -724,6 +763,8 @@ class Cycle:
                 "quarantined_at": job.quarantined_at or now,
                 "successive_failures": failures,
                 "next_run_at": quarantine_retry_at(now, failures),
+                "tracking_id": self.tracking_id,
+                "evidence": _evidence(exc),
             }
             jobs.update_job(conn, self.integration.id, **self._kept_paused(values))
             state.update_cycle(
@@ -735,6 +776,7 @@ class Cycle:
                 timings=self.tally.as_dict()["seconds"],
                 error_code=exc.error.code,
                 reason=exc.detail,
+                evidence=_evidence(exc),
             )
         log.warning("job quarantined", integration=self.integration.id, code=exc.error.code)
         return self._report(self._job(), "quarantined")
@@ -787,6 +829,8 @@ class Cycle:
                 "reason": detail,
                 "successive_failures": failures,
                 "next_run_at": next_run,
+                "tracking_id": self.tracking_id,
+                "evidence": _evidence(exc),
             }
             if quarantine:
                 values.update(status=JobStatus.QUARANTINE, quarantined_at=now)
@@ -801,6 +845,7 @@ class Cycle:
                     timings=self.tally.as_dict()["seconds"],
                     error_code=exc.error.code,
                     reason=detail,
+                    evidence=_evidence(exc),
                 )
         return self._report(self._job(), "failed")
 
@@ -821,6 +866,7 @@ class Cycle:
             started_at=self.started_at,
             finished_at=utcnow(),
             preview=self.processor.preview if self.preview else None,
+            tracking_id=self.tracking_id,
         )
 
     # --- plumbing ------------------------------------------------------------------------------
@@ -850,7 +896,9 @@ class Cycle:
             matching_attribute=integration.matching_attribute,
         )
         processor = PageProcessor(
-            ctx, self.tally, LogBook(integration.org_id, integration.id, self.cycle_id)
+            ctx,
+            self.tally,
+            LogBook(integration.org_id, integration.id, self.cycle_id, self.tracking_id),
         )
         with self.db.read() as conn:
             processor.escrow_pending = state.has_escrow(conn, integration.id)
@@ -940,3 +988,8 @@ def _leave_groups(
     gone = [p.target_id for p in disabled if p.reason != OUT_OF_SCOPE]
     if gone:
         tally.add("membersRemoved", target.remove_memberships_of(object_type, gone))
+
+
+def _evidence(exc: IdsyncError) -> dict[str, Any] | None:
+    """What the other side said, as a connector recorded it (None: nothing upstream)."""
+    return dict(getattr(exc, "evidence", None) or {}) or None

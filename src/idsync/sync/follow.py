@@ -106,4 +106,5 @@ def _ended(db: Database, integration: IntegrationRecord, seen: _Seen) -> CycleRe
         },
         started_at=cycle.started_at,
         finished_at=finished,
+        tracking_id=cycle.tracking_id,
     )

@@ -239,7 +239,9 @@ class PageProcessor:
     def _manager_assignment(self, mapped: Mapped) -> tuple[tuple[str, Any], ...]:
         if not mapped.has_reference:
             return ()
-        if mapped.reference is None:
+        if mapped.reference is None or mapped.reference == mapped.source_id:
+            # Nobody manages themselves: a self-reference (an HR file's CEO row) is no
+            # manager, as the target's set_references also reads it.
             return ((MANAGER_TARGET, None),)
         target = self._manager_targets.get(mapped.reference)
         return ((MANAGER_TARGET, {"value": target}),) if target else ()

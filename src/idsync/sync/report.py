@@ -11,7 +11,11 @@ from datetime import datetime
 from typing import Any
 
 from idsync.errors.catalogue import IdsyncError
+from idsync.errors.tracking import new_tracking_id
+from idsync.logs import get_logger
 from idsync.store.types import utcnow
+
+log = get_logger("idsync.sync")
 
 ACTIONS = ("create", "update", "disable", "delete", "skip", "stagedDelete")
 
@@ -71,13 +75,19 @@ class CycleReport:
     started_at: datetime
     finished_at: datetime
     preview: list[dict[str, Any]] | None = None
+    tracking_id: str | None = None
+    """The cycle's: on its server log lines, its failures' findings and its alerts."""
 
 
 class LogBook:
     """Provisioning log entries of one cycle, buffered and written with each page."""
 
-    def __init__(self, org_id: str, integration_id: str, cycle_id: str) -> None:
+    def __init__(
+        self, org_id: str, integration_id: str, cycle_id: str, tracking_id: str | None = None
+    ) -> None:
         self.base = {"org_id": org_id, "integration_id": integration_id, "cycle_id": cycle_id}
+        self.tracking_id = tracking_id or new_tracking_id()
+        """The cycle's: on every entry but a failure, which gets its own (and a log line)."""
         self.entries: list[dict[str, Any]] = []
         self.now = utcnow()
         """One timestamp per batch of entries (a page): reading the clock per entry
@@ -97,8 +107,21 @@ class LogBook:
         reason: str | None = None,
         changes: dict[str, Any] | None = None,
     ) -> None:
+        tracking_id = self.tracking_id
         if error is not None:
             error.for_integration(self.base["integration_id"])
+        if result == "failure":
+            tracking_id = new_tracking_id()
+            log.warning(
+                "object failed",
+                tracking_id=tracking_id,
+                cycle_tracking_id=self.tracking_id,
+                integration=self.base["integration_id"],
+                object_type=object_type,
+                source_id=source_id,
+                action=action,
+                code=error.error.code if error else None,
+            )
         self.entries.append(
             {
                 **self.base,
@@ -114,6 +137,7 @@ class LogBook:
                 "reason": error.message if error else reason,
                 "recommended_action": error.action if error else None,
                 "changes": changes,
+                "tracking_id": tracking_id,
             }
         )
 

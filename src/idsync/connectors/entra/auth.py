@@ -25,6 +25,7 @@ from idsync.connectors import retry
 from idsync.connectors.entra.failures import Failures
 from idsync.connectors.entra.settings import EntraSettings
 from idsync.connectors.retry import Retry
+from idsync.contract.errors import AccessDenied
 
 _AADSTS = re.compile(r"AADSTS(\d+)")
 _SERVICE_PRINCIPAL_MISSING = 7000229
@@ -168,7 +169,18 @@ class TokenSource:
             summary = self._failures.scrub(_summary(result))
             return Retry(f"the token endpoint answered {error}: {summary}")
         codes = _aadsts_codes(result)
-        upstream = _token_upstream(result, codes)
+        refusal = self._refused(status, codes, _token_upstream(result, codes))
+        return refusal.with_evidence(
+            endpoint="token",
+            status=status,
+            error=error or None,
+            aadsts=[f"AADSTS{code}" for code in sorted(codes)] or None,
+            trace_id=result.get("trace_id"),
+            correlation_id=result.get("correlation_id"),
+            timestamp=result.get("timestamp"),
+        )
+
+    def _refused(self, status: int, codes: set[int], upstream: str) -> AccessDenied:
         scrub = self._failures.scrub
         if _SERVICE_PRINCIPAL_MISSING in codes:
             return self._failures.service_principal_missing(status, scrub(upstream))

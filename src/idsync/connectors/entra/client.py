@@ -160,11 +160,15 @@ class GraphClient:
         status = response.status_code
         error = _GraphError.of(response, request_id, self.failures.scrub)
         if status == 401:
-            return self.failures.unauthorized(status, self.failures.scrub(error.upstream))
+            refused = self.failures.unauthorized(status, self.failures.scrub(error.upstream))
+            return refused.with_evidence(**error.evidence(status, response))
         if status == 403:
             resource, permissions = _resource(response.request.url.path)
             upstream = self.failures.scrub(error.upstream)
-            return self.failures.forbidden(status, resource, permissions, upstream)
+            denied = self.failures.forbidden(status, resource, permissions, upstream)
+            return denied.with_evidence(
+                **error.evidence(status, response), resource=resource, needs=permissions
+            )
         if status == 404:
             return NotFound(error.describe(status))
         if status == 410 or error.codes & _RESYNC_CODES:
@@ -208,6 +212,18 @@ class _GraphError:
         # Scrubbed before it is cut short, so no part of a secret survives.
         message = scrub(str(error.get("message") or ""))[:300]
         return cls(codes, message, request_id, client_request_id)
+
+    def evidence(self, status: int, response: httpx.Response) -> dict[str, Any]:
+        """The identifiers Microsoft support asks for, for diagnosis and debug info."""
+        return {
+            "endpoint": "graph",
+            "status": status,
+            "graph_code": self.code or None,
+            "message": self.message or None,
+            "request_id": self.request_id or None,
+            "client_request_id": self.client_request_id,
+            "date": response.headers.get("date"),
+        }
 
     @property
     def upstream(self) -> str:

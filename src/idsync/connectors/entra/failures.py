@@ -51,6 +51,10 @@ class Failures:
             consent_url=settings.consent_url,
             upstream=upstream,
             integration=settings.integration,
+        ).with_evidence(
+            tenant_id=settings.tenant_id,
+            client_id=settings.client_id,
+            consent_url=settings.consent_url,
         )
 
     def invalid_secret(self, status: int, upstream: str) -> AccessDenied:
@@ -60,7 +64,7 @@ class Failures:
             client_id=self._settings.client_id,
             upstream=upstream,
             integration=self._settings.integration,
-        )
+        ).with_evidence(tenant_id=self._settings.tenant_id, client_id=self._settings.client_id)
 
     def unknown_application(self, status: int, what: str, upstream: str) -> AccessDenied:
         return AccessDenied(

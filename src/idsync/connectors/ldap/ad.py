@@ -98,12 +98,17 @@ def ranged_values(
     return values, following
 
 
+def bind_data(diagnostic: str) -> str | None:
+    """AD's ``data NNN`` sub-code of a refused bind (e.g. ``52e``), if the message has one."""
+    match = _BIND_DATA.search(diagnostic or "")
+    return match.group(1).lower() if match else None
+
+
 def bind_reason(diagnostic: str) -> str | None:
     """What AD's ``data NNN`` sub-code says about a refused bind, if the message has one."""
-    match = _BIND_DATA.search(diagnostic or "")
-    if match is None:
+    code = bind_data(diagnostic)
+    if code is None:
         return None
-    code = match.group(1).lower()
     reason = BIND_REASONS.get(code)
     return f"AD data {code}: {reason}" if reason else f"AD data {code}"
 

@@ -19,7 +19,7 @@ from ldap3.core import exceptions as ldap_exc  # type: ignore[import-untyped, un
 from idsync.connectors.ldap import ad
 from idsync.connectors.ldap.settings import LdapSettings
 from idsync.connectors.retry import Retry
-from idsync.contract.errors import AccessDenied, Unavailable, WatermarkExpired
+from idsync.contract.errors import AccessDenied, ConnectorError, Unavailable, WatermarkExpired
 from idsync.errors import catalogue
 from idsync.errors.catalogue import IdsyncError
 from idsync.errors.scrub import Scrubber
@@ -140,6 +140,20 @@ class Failures:
         code = int(getattr(exc, "result", 0) or 0)
         message = self.scrub(str(getattr(exc, "message", "") or ""))
         name = _result_name(code, getattr(exc, "description", None))
+        matched = str(getattr(exc, "dn", "") or "")
+        failure = self._classified(code, name, message, base, what, matched)
+        if isinstance(failure, ConnectorError):
+            failure.with_evidence(
+                ldap_result=code,
+                ldap_result_name=name,
+                diagnostic_message=message[:300] or None,
+                ad_data=ad.bind_data(message),
+            )
+        return failure
+
+    def _classified(
+        self, code: int, name: str, message: str, base: str, what: str, matched: str
+    ) -> Exception:
         if code == INVALID_CREDENTIALS:
             return self.bind_refused(f"{code} {name}", ad.bind_reason(message) or "")
         if code in (STRONGER_AUTH, CONFIDENTIALITY):
@@ -148,7 +162,6 @@ class Failures:
         if code == INSUFFICIENT_ACCESS:
             return self.access_denied(what or base or "the directory")
         if code == NO_SUCH_OBJECT:
-            matched = str(getattr(exc, "dn", "") or "")
             return self.base_missing(base or what, matched)
         if code in _LIMITS:
             return self.limit_exceeded(code)

@@ -1,0 +1,66 @@
+"""``idsync doctor``: what is wrong with each failing integration, how idsync knows,
+what it protected, and how to repair it (docs/health.md)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from idsync.cli.common import DatabaseOption, JsonOption, console, emit_json, open_db
+from idsync.cli.integration_view import Row, print_rows, text
+from idsync.health.findings import Finding
+from idsync.manage import health
+
+
+def doctor(
+    org: Annotated[str | None, typer.Option("--org", help="Only this organisation.")] = None,
+    integration: Annotated[
+        str | None, typer.Option("--integration", help="Only this integration (id or name).")
+    ] = None,
+    database: DatabaseOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Diagnose failing integrations: cause, evidence, what was protected, the repair.
+    Exit code 0: no open finding; 1: at least one."""
+    found = health.doctor(open_db(database), org_id=org, ref=integration)
+    if json:
+        emit_json({"findings": [finding.to_json() for finding in found]})
+    else:
+        report(console, found)
+    if found:
+        raise typer.Exit(1)
+
+
+def report(out: Console, found: list[Finding]) -> None:
+    if not found:
+        out.print("No open findings: every integration looked at is healthy.")
+    for number, finding in enumerate(found):
+        if number:
+            out.print()
+        _finding(out, finding)
+
+
+def _finding(out: Console, finding: Finding) -> None:
+    out.print(f"[bold red]✗[/] {finding.summary}", highlight=False, soft_wrap=True)
+    rows: list[Row] = [
+        ("integration", finding.integration_id),
+        ("cause", f"{finding.cause} (confidence: {finding.confidence})"),
+        ("tracking ID", finding.tracking_id),
+        ("found", text(finding.created_at)),
+    ]
+    print_rows(out, "Finding", rows)
+    evidence = [(key, text(value)) for key, value in finding.evidence.items() if value is not None]
+    print_rows(out, "Evidence", evidence)
+    out.print("[bold]Protected[/]", highlight=False)
+    out.print(
+        str(finding.protected.get("summary", "")), highlight=False, markup=False, soft_wrap=True
+    )
+    out.print("[bold]Repair[/]", highlight=False)
+    for step_number, step in enumerate(finding.repair, start=1):
+        who = "" if step.by == "administrator" else f" ({step.by})"
+        out.print(f"{step_number}. {step.text}{who}", highlight=False, markup=False, soft_wrap=True)
+        for line in (step.url, step.command):
+            if line:  # on a line of its own, never wrapped: it copies whole
+                out.print(f"   {line}", highlight=False, markup=False, soft_wrap=True)

@@ -1,0 +1,265 @@
+"""Diagnosis: why an integration's job is failing, told apart by evidence.
+
+Each cause is recognised from the catalogue code the job stopped with and the
+evidence its connector kept (AADSTS codes, Graph's answer, the LDAP result and AD's
+``data`` sub-code), never guessed from the message text. A finding also says what
+idsync protected and how to repair; the repair's commands run as printed.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from idsync.errors import catalogue
+from idsync.errors.tracking import new_tracking_id
+from idsync.health.findings import Confidence, Finding, Step
+from idsync.scim.values import format_datetime
+from idsync.store import sync_state as state
+from idsync.store.database import Database
+from idsync.store.integrations import IntegrationRecord, JobRecord
+from idsync.sync.jobs import JobStatus
+
+
+@dataclass(frozen=True)
+class _Cause:
+    cause: str
+    summary: str
+    confidence: Confidence
+    repair: Callable[[IntegrationRecord, dict[str, Any]], tuple[Step, ...]]
+
+
+def diagnose(db: Database, integration: IntegrationRecord, job: JobRecord) -> Finding | None:
+    """The finding for the job as it is now; None when it is not failing."""
+    if job.reason_code is None or job.status in (JobStatus.NOT_RUN, JobStatus.NOT_CONFIGURED):
+        return None
+    evidence = {"code": job.reason_code, "reason": job.reason, **(job.evidence or {})}
+    cause = _cause(job.reason_code, evidence)
+    return Finding(
+        integration_id=integration.id,
+        integration=integration.name,
+        cause=cause.cause,
+        summary=cause.summary.format(name=integration.name, **_fields(evidence)),
+        confidence=cause.confidence,
+        tracking_id=job.tracking_id or new_tracking_id(),
+        evidence={"job_status": job.status, **evidence},
+        protected=protected(db, integration, job),
+        repair=cause.repair(integration, evidence),
+    )
+
+
+def protected(db: Database, integration: IntegrationRecord, job: JobRecord) -> dict[str, Any]:
+    """What idsync kept from harm since the job started failing: nothing it provisioned
+    was disabled or deleted, unless the provisioning log says so."""
+    since = job.quarantined_at or job.updated_at
+    with db.read() as conn:
+        users = state.count_links(conn, integration.id, "user")
+        groups = state.count_links(conn, integration.id, "group")
+        removed = state.count_removals_since(conn, integration.id, since)
+        staged = len(state.list_pending(conn, integration.id, staged=True))
+    kept = f"{users:,} users and {groups:,} groups kept as they were"
+    gone = "no user or group disabled or deleted" if removed == 0 else f"{removed:,} removed"
+    summary = f"{gone} since {format_datetime(since)}; {kept}"
+    if staged:
+        summary += f"; {staged:,} removals staged for approval, not applied"
+    return {
+        "summary": summary,
+        "since": format_datetime(since),
+        "users": users,
+        "groups": groups,
+        "removed_since": removed,
+        "staged_removals": staged,
+    }
+
+
+def _fields(evidence: dict[str, Any]) -> dict[str, Any]:
+    return {"code": evidence.get("code"), "aadsts": ", ".join(evidence.get("aadsts") or ())}
+
+
+def _cause(code: str, evidence: dict[str, Any]) -> _Cause:
+    aadsts = set(evidence.get("aadsts") or ())
+    if code == catalogue.ENTRA_INVALID_SECRET.code and "AADSTS7000222" in aadsts:
+        return _SECRET_EXPIRED
+    if code == catalogue.ENTRA_UNKNOWN_APPLICATION.code and aadsts & _UNKNOWN_TENANT:
+        return _TENANT_NOT_FOUND
+    if code == catalogue.SOURCE_UNAUTHORIZED.code and "AADSTS7000112" in aadsts:
+        return _APP_DISABLED
+    return _BY_CODE.get(code) or _Cause(
+        "job_failed", "{name}: the job stopped with {code}", "low", _restart_only
+    )
+
+
+def _quoted(integration: IntegrationRecord) -> str:
+    return shlex.quote(integration.id)
+
+
+def _restart(integration: IntegrationRecord) -> Step:
+    return Step(
+        "Once the cause is fixed, clear the quarantine and run the job again.",
+        command=f"idsync sync restart {_quoted(integration)} --reset quarantine",
+    )
+
+
+def _restart_only(integration: IntegrationRecord, evidence: dict[str, Any]) -> tuple[Step, ...]:
+    return (
+        Step(f"Read the job's reason: {evidence.get('reason') or evidence.get('code')}"),
+        _restart(integration),
+    )
+
+
+def _consent(integration: IntegrationRecord, evidence: dict[str, Any]) -> tuple[Step, ...]:
+    return (
+        Step(
+            "Grant admin consent again: this re-creates the enterprise application with "
+            "the permissions idsync needs. Only a tenant administrator can.",
+            url=evidence.get("consent_url"),
+            by="tenant administrator",
+        ),
+        _restart(integration),
+    )
+
+
+def _new_secret(integration: IntegrationRecord, evidence: dict[str, Any]) -> tuple[Step, ...]:
+    return (
+        Step(
+            "Create a new client secret for the app registration "
+            f"{evidence.get('client_id') or ''} in the Entra admin center.",
+            by="tenant administrator",
+        ),
+        Step(
+            "Store it (the file holds the secret alone).",
+            command=f"idsync integration update {_quoted(integration)} --client-secret-file FILE",
+        ),
+        _restart(integration),
+    )
+
+
+def _grant(integration: IntegrationRecord, evidence: dict[str, Any]) -> tuple[Step, ...]:
+    needs = evidence.get("needs") or "the permissions the connector lists"
+    return (
+        Step(f"Grant the application {needs} and admin consent.", by="tenant administrator"),
+        _restart(integration),
+    )
+
+
+def _check_ids(integration: IntegrationRecord, evidence: dict[str, Any]) -> tuple[Step, ...]:
+    return (
+        Step("Compare the tenant and client id with the app registration's overview page."),
+        Step(
+            "Correct them.",
+            command=f"idsync integration update {_quoted(integration)} --tenant-id ID",
+        ),
+        _restart(integration),
+    )
+
+
+def _ldap_bind(integration: IntegrationRecord, evidence: dict[str, Any]) -> tuple[Step, ...]:
+    data = evidence.get("ad_data")
+    what = {
+        "52e": "the password is wrong (or, on Samba, the account unknown)",
+        "525": "the account does not exist",
+        "530": "the account may not sign in at this time",
+        "531": "the account may not sign in from this computer",
+        "532": "the password has expired",
+        "533": "the account is disabled",
+        "701": "the account has expired",
+        "773": "the password must be changed",
+        "775": "the account is locked out",
+    }.get(str(data), "the directory refused the bind")
+    return (
+        Step(f"Fix the bind account: {what}.", by="administrator"),
+        Step(
+            "Store its password if it changed.",
+            command=f"idsync integration update {_quoted(integration)} --password-file FILE",
+        ),
+        _restart(integration),
+    )
+
+
+def _approve(integration: IntegrationRecord, evidence: dict[str, Any]) -> tuple[Step, ...]:
+    return (
+        Step(
+            "Look at what would be removed.",
+            command=f"idsync sync logs {_quoted(integration)} --action stagedDelete",
+        ),
+        Step(
+            "If the removals are right, apply them.",
+            command=f"idsync sync approve-deletes {_quoted(integration)}",
+        ),
+    )
+
+
+def _wait(integration: IntegrationRecord, evidence: dict[str, Any]) -> tuple[Step, ...]:
+    return (
+        Step("Nothing to do: the next cycle resumes from its checkpoint.", by="idsync"),
+        Step("Watch it.", command=f"idsync sync status {_quoted(integration)}"),
+    )
+
+
+_UNKNOWN_TENANT = {"AADSTS90002", "AADSTS900023"}
+
+_SECRET_EXPIRED = _Cause(
+    "client_secret_expired", "{name}: the client secret has expired ({aadsts})", "high", _new_secret
+)
+_TENANT_NOT_FOUND = _Cause(
+    "tenant_not_found", "{name}: Entra ID does not know the tenant ({aadsts})", "high", _check_ids
+)
+_APP_DISABLED = _Cause(
+    "application_disabled",
+    "{name}: the application is disabled in the tenant ({aadsts})",
+    "high",
+    _consent,
+)
+
+_BY_CODE: dict[str, _Cause] = {
+    catalogue.ENTRA_SERVICE_PRINCIPAL_MISSING.code: _Cause(
+        "service_principal_removed",
+        "{name}: the enterprise application was deleted from the tenant ({aadsts})",
+        "high",
+        _consent,
+    ),
+    catalogue.ENTRA_INVALID_SECRET.code: _Cause(
+        "client_secret_invalid",
+        "{name}: Entra ID rejects the client secret ({aadsts})",
+        "high",
+        _new_secret,
+    ),
+    catalogue.ENTRA_UNKNOWN_APPLICATION.code: _Cause(
+        "application_not_found",
+        "{name}: Entra ID does not know the application",
+        "high",
+        _check_ids,
+    ),
+    catalogue.SOURCE_FORBIDDEN.code: _Cause(
+        "permission_missing", "{name}: a permission idsync needs is not granted", "high", _grant
+    ),
+    catalogue.SOURCE_UNAUTHORIZED.code: _Cause(
+        "credentials_rejected",
+        "{name}: the directory refuses idsync's credentials",
+        "medium",
+        _restart_only,
+    ),
+    catalogue.LDAP_BIND_REFUSED.code: _Cause(
+        "ldap_bind_failed", "{name}: the directory refuses the bind account", "high", _ldap_bind
+    ),
+    catalogue.DELETION_THRESHOLD.code: _Cause(
+        "deletion_threshold_exceeded",
+        "{name}: more removals than the deletion threshold wait for approval",
+        "high",
+        _approve,
+    ),
+    catalogue.SOURCE_SHRANK.code: _Cause(
+        "source_shrank",
+        "{name}: the source returned far fewer objects than before",
+        "medium",
+        _approve,
+    ),
+    catalogue.SOURCE_THROTTLED.code: _Cause(
+        "throttled", "{name}: the directory keeps throttling idsync", "high", _wait
+    ),
+    catalogue.SOURCE_UNAVAILABLE.code: _Cause(
+        "source_unreachable", "{name}: the directory cannot be reached", "medium", _wait
+    ),
+}

@@ -1,0 +1,99 @@
+"""``idsync debug-info``: one failure's bundle by its tracking ID, with every secret redacted."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+from idsync.store import integrations as jobs
+from idsync.store.database import Database
+from tests.sync.conftest import Connected, Emulator
+from tests.sync.test_source_failures import _delete_service_principal
+
+
+def debug_info(connected: Connected, tracking_id: str, *extra: str) -> tuple[int, str]:
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "idsync", "debug-info", tracking_id,
+            "--database", connected.database_url, *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )  # fmt: skip
+    return result.returncode, result.stdout + result.stderr
+
+
+def quarantined(connected: Connected, emulator: Emulator) -> dict[str, Any]:
+    assert connected.sync()["status"] == "Active"
+    _delete_service_principal(emulator)
+    report = connected.sync()
+    assert report["status"] == "Quarantine"
+    return report
+
+
+def test_a_quarantined_cycles_bundle_names_what_support_needs(
+    connected: Connected, emulator: Emulator
+) -> None:
+    report = quarantined(connected, emulator)
+    code, output = debug_info(connected, report["tracking_id"], "--json")
+    assert code == 0, output
+    bundle = json.loads(output)
+    assert bundle["tracking_id"] == report["tracking_id"]
+    assert bundle["org"]["id"] == connected.org.id
+    assert bundle["integration"]["id"] == connected.integration_id
+    assert bundle["integration"]["kind"] == "entra"
+    assert bundle["job"]["status"] == "Quarantine"
+    assert bundle["operation"]["kind"] == "cycle"
+    assert bundle["operation"]["cycle_id"] == report["cycle_id"]
+    assert bundle["operation"]["evidence"]["aadsts"] == ["AADSTS7000229"]
+    assert (bundle["status"], bundle["status_text"]) == (
+        "IDS-502-012",
+        "enterprise application removed",
+    )
+    assert bundle["finding"]["cause"] == "service_principal_removed"
+    assert bundle["time"].endswith("Z")
+    assert {"idsync", "python", "database"} <= bundle["versions"].keys()
+    assert emulator.info["client_secret"] not in output
+
+    code, printed = debug_info(connected, report["tracking_id"])
+    assert code == 0
+    assert report["tracking_id"] in printed
+    assert "IDS-502-012 enterprise application removed" in printed
+
+
+def test_no_secret_reaches_the_bundle(
+    connected: Connected, emulator: Emulator, database: Database
+) -> None:
+    report = quarantined(connected, emulator)
+    secret = emulator.info["client_secret"]
+    # Text from elsewhere that carries secrets: a reason echoing the client secret, a
+    # password field, a bearer token, a URL's password.
+    leaky = (
+        f"upstream said {secret}; password=hunter2hunter2 "
+        "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig ldap://cn:s3cretpass@dc"
+    )
+    with database.write() as conn:
+        jobs.update_job(
+            conn,
+            connected.integration_id,
+            reason=leaky,
+            evidence={"client_secret": secret, "message": leaky},
+        )
+    code, output = debug_info(connected, report["tracking_id"], "--json")
+    assert code == 0, output
+    for exposed in (secret, "hunter2hunter2", "eyJhbGciOiJIUzI1NiJ9", "s3cretpass"):
+        assert exposed not in output
+    bundle = json.loads(output)
+    assert bundle["job"]["evidence"]["client_secret"] == "<redacted>"
+    assert "<redacted>" in bundle["job"]["reason"]
+
+
+def test_an_unknown_tracking_id_is_a_catalogued_error(connected: Connected) -> None:
+    code, output = debug_info(connected, "IDS_00000000-0000-4000-8000-000000000000")
+    assert code == 1
+    assert "IDS-404-011" in output
+    assert "Traceback" not in output
