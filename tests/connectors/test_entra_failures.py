@@ -44,6 +44,14 @@ def test_check_finds_our_service_principal(emulator: Emulator) -> None:
         health = source.check()
     assert health.ok, health.details
     assert health.details["service_principal_id"] == service_principal_id(emulator)
+    # The emulator's app is granted what the connector needs (and the audit log).
+    assert "User.Read.All" in health.details["roles_granted"]
+    assert health.details["roles_needed"] == [
+        "User.Read.All",
+        "Group.Read.All",
+        "Application.Read.All",
+    ]
+    assert health.details["roles_missing"] == []
 
 
 def test_service_principal_deleted(emulator: Emulator) -> None:

@@ -19,6 +19,7 @@ from idsync.cli import (
     serve,
     sync,
     tokens,
+    validate,
     worker,
 )
 from idsync.cli.common import fail
@@ -46,6 +47,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(integrations.app, name="integration")
 app.add_typer(sync.app, name="sync")
 app.add_typer(demo.app, name="demo")
+app.command("validate")(validate.validate)
 
 
 def main() -> None:

@@ -529,6 +529,22 @@ def latest_cycle(conn: Connection, integration_id: str, since: datetime) -> Any:
     return conn.execute(query).first()
 
 
+def last_finished_cycle(conn: Connection, integration_id: str) -> Any:
+    """The job's newest cycle that ran to an end (None if none): not one still running,
+    not a one-object provisioning (``onDemand``). Unlike the job's ``last_cycle_id``, which
+    only a completed cycle moves, it is also a cycle stopped by refused credentials."""
+    c = SYNC_CYCLES
+    query = (
+        sa.select(c)
+        .where(
+            c.c.integration_id == integration_id, c.c.status != "running", c.c.mode != "onDemand"
+        )
+        .order_by(c.c.started_at.desc())
+        .limit(1)
+    )
+    return conn.execute(query).first()
+
+
 def write_log(conn: Connection, entries: list[dict[str, Any]]) -> None:
     if entries:
         conn.execute(PROVISIONING_LOG.insert(), entries)

@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
-from idsync.connectors.entra import directory
+from idsync.connectors.entra import directory, permissions
 from idsync.connectors.entra.client import GraphClient, JsonObject, NotFound
 from idsync.connectors.entra.groups import (
     GROUP_DELTA_SELECT,
@@ -93,7 +93,7 @@ class EntraSource:
     def check(self) -> Health:
         """A token, then our own service principal: proves the credentials and the consent."""
         try:
-            self._client.token()
+            roles = permissions.token_roles(self._client.token())
             principal = self.service_principal()
         except ConnectorError as exc:
             return Health.failed(exc)
@@ -108,6 +108,10 @@ class EntraSource:
                 "service_principal_id": principal.get("id"),
                 "display_name": principal.get("displayName"),
                 "account_enabled": principal.get("accountEnabled"),
+                # What the token carries against what a cycle needs (None: unreadable).
+                "roles_granted": roles,
+                "roles_needed": list(permissions.NEEDED),
+                "roles_missing": None if roles is None else permissions.missing(roles),
             },
         )
 
