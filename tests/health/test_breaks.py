@@ -32,7 +32,7 @@ def test_revoked_consent_is_told_from_a_missing_permission_and_repaired(
     assert finding["cause"] == "consent_revoked"
     assert finding["evidence"]["roles"] == []
     assert finding["evidence"]["status"] == 403
-    consent, restart = finding["repair"]
+    consent, restart, _ = finding["repair"]
     assert "/adminconsent?client_id=" in consent["url"]
     _grant_admin_consent(emulator)
     run_as_printed(connected, restart["command"])
@@ -54,6 +54,7 @@ def test_an_expired_secret_and_a_disabled_application_name_their_codes(
     assert finding["cause"] == found
     assert finding["evidence"]["aadsts"] == [aadsts]
     assert finding["confidence"] == "high"
-    assert finding["repair"][-1]["command"] == (
-        f"idsync sync restart {connected.integration_id} --reset quarantine"
-    )
+    assert [step.get("command") for step in finding["repair"][-2:]] == [
+        f"idsync sync restart {connected.integration_id} --reset quarantine",
+        f"idsync validate {connected.integration_id}",
+    ]

@@ -50,6 +50,33 @@ def run_as_printed(connected: Connected, command: str) -> None:
     assert result.returncode == 0, (command, result.stderr)
 
 
+def failed_checks(connected: Connected, command: str) -> set[str]:
+    """The checks a printed ``idsync validate`` command finds failing."""
+    words = shlex.split(command)
+    assert words[:2] == ["idsync", "validate"]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "idsync",
+            *words[1:],
+            "--database",
+            connected.database_url,
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    report = json.loads(result.stdout)
+    return {check["name"] for check in report["checks"] if not check["passed"]}
+
+
+# The tests' integrations run no scheduled cycle (the test runs them): auto sync is off.
+AUTO_SYNC_OFF = {"auto_sync_on"}
+
+
 def test_a_removed_service_principal_is_diagnosed_with_evidence_and_repaired(
     connected: Connected, emulator: Emulator
 ) -> None:
@@ -79,13 +106,14 @@ def test_a_removed_service_principal_is_diagnosed_with_evidence_and_repaired(
     assert protected["removed_since"] == 0
     assert protected["users"] == users
     assert protected["summary"].startswith("no user or group disabled or deleted since ")
-    consent, restart = finding["repair"]
+    consent, restart, validate = finding["repair"]
     assert consent["by"] == "tenant administrator"
     assert "/adminconsent?client_id=" in consent["url"]
     assert consent["url"] == evidence["consent_url"]
     assert restart["command"] == (
         f"idsync sync restart {connected.integration_id} --reset quarantine"
     )
+    assert validate["command"] == f"idsync validate {connected.integration_id}"
 
     # The same finding, for a person: the repair's link and command on lines of their own.
     code, printed = doctor(connected, "--integration", connected.integration_id)
@@ -98,6 +126,7 @@ def test_a_removed_service_principal_is_diagnosed_with_evidence_and_repaired(
     _grant_admin_consent(emulator)
     run_as_printed(connected, restart["command"])
     assert connected.sync()["status"] == "Active"
+    assert failed_checks(connected, validate["command"]) == AUTO_SYNC_OFF
     assert doctor(connected, "--integration", connected.integration_id, "--json") == (
         0,
         {"findings": []},
@@ -212,8 +241,9 @@ def test_deletions_over_the_threshold_are_diagnosed_and_protected(
     assert [step.get("command") for step in finding["repair"]] == [
         f"idsync sync logs {connected.integration_id} --action stagedDelete",
         f"idsync sync approve-deletes {connected.integration_id}",
+        f"idsync validate {connected.integration_id}",
     ]
-    for step in finding["repair"]:
+    for step in finding["repair"][:2]:
         run_as_printed(connected, step["command"])
     assert doctor(connected, "--integration", connected.integration_id, "--json")[0] == 1
     assert connected.sync()["status"] == "Active"
@@ -221,4 +251,5 @@ def test_deletions_over_the_threshold_are_diagnosed_and_protected(
         0,
         {"findings": []},
     )
+    assert failed_checks(connected, finding["repair"][2]["command"]) == AUTO_SYNC_OFF
     connected.scim.close()

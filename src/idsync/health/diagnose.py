@@ -110,10 +110,18 @@ def _restart(integration: IntegrationRecord) -> Step:
     )
 
 
+def _validate(integration: IntegrationRecord) -> Step:
+    return Step(
+        "After the next cycle, prove the integration healthy.",
+        command=f"idsync validate {_quoted(integration)}",
+    )
+
+
 def _restart_only(integration: IntegrationRecord, evidence: dict[str, Any]) -> tuple[Step, ...]:
     return (
         Step(f"Read the job's reason: {evidence.get('reason') or evidence.get('code')}"),
         _restart(integration),
+        _validate(integration),
     )
 
 
@@ -126,6 +134,7 @@ def _consent(integration: IntegrationRecord, evidence: dict[str, Any]) -> tuple[
             by="tenant administrator",
         ),
         _restart(integration),
+        _validate(integration),
     )
 
 
@@ -141,6 +150,7 @@ def _new_secret(integration: IntegrationRecord, evidence: dict[str, Any]) -> tup
             command=f"idsync integration update {_quoted(integration)} --client-secret-file FILE",
         ),
         _restart(integration),
+        _validate(integration),
     )
 
 
@@ -149,6 +159,7 @@ def _grant(integration: IntegrationRecord, evidence: dict[str, Any]) -> tuple[St
     return (
         Step(f"Grant the application {needs} and admin consent.", by="tenant administrator"),
         _restart(integration),
+        _validate(integration),
     )
 
 
@@ -160,6 +171,7 @@ def _check_ids(integration: IntegrationRecord, evidence: dict[str, Any]) -> tupl
             command=f"idsync integration update {_quoted(integration)} --tenant-id ID",
         ),
         _restart(integration),
+        _validate(integration),
     )
 
 
@@ -183,6 +195,7 @@ def _ldap_bind(integration: IntegrationRecord, evidence: dict[str, Any]) -> tupl
             command=f"idsync integration update {_quoted(integration)} --password-file FILE",
         ),
         _restart(integration),
+        _validate(integration),
     )
 
 
@@ -196,6 +209,7 @@ def _approve(integration: IntegrationRecord, evidence: dict[str, Any]) -> tuple[
             "If the removals are right, apply them.",
             command=f"idsync sync approve-deletes {_quoted(integration)}",
         ),
+        _validate(integration),
     )
 
 
@@ -230,6 +244,7 @@ _APP_DISABLED = _Cause(
             by="tenant administrator",
         ),
         _restart(integration),
+        _validate(integration),
     ),
 )
 
