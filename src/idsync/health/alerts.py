@@ -27,10 +27,10 @@ EVENT_HEADER = "X-Idsync-Event"
 
 _FAILING = (JobStatus.QUARANTINE, JobStatus.DISABLED)
 _TITLES: dict[Event, str] = {
-    "quarantined": "in Quarantine",
-    "disabled": "disabled",
-    "recovered": "recovered",
-    "test": "test alert",
+    "quarantined": "Quarantine",
+    "disabled": "Disabled",
+    "recovered": "Recovered",
+    "test": "Test alert",
 }
 
 
@@ -75,7 +75,7 @@ class Alert:
         return self.repair.url or self.repair.command
 
     def subject(self) -> str:
-        return f"[idsync] {self.integration} {_TITLES[self.event]}: {self.summary}"
+        return f"[idsync] {_TITLES[self.event]}: {self.summary}"
 
     def text(self) -> str:
         """The e-mail's body: the same fields as the webhook's, for people."""

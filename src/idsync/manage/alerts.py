@@ -280,7 +280,7 @@ def _post(db: Database, config: Settings, current: AlertSettingsRecord, alert: A
 def _channel(name: str, alert: Alert, send: Any) -> Delivery:
     fields = {
         "channel": name,
-        "event": alert.event,
+        "alert": alert.event,
         "org": alert.org_id,
         "integration": alert.integration_id,
         "tracking_id": alert.tracking_id,
@@ -290,5 +290,11 @@ def _channel(name: str, alert: Alert, send: Any) -> Delivery:
     except DeliveryError as exc:
         log.warning("alert not delivered", reason=str(exc), **fields)
         return Delivery(name, False, reason=str(exc))
+    except Exception as exc:
+        # A bug here must not end the thread silently nor print a traceback with the
+        # alert's settings in its frames: one line, the other channel still tried.
+        reason = f"{type(exc).__name__}: {exc}"
+        log.error("alert not delivered", reason=reason, **fields)
+        return Delivery(name, False, reason=reason)
     log.info("alert sent", attempts=attempts, **fields)
     return Delivery(name, True, attempts)
