@@ -808,15 +808,14 @@ ALERTS_NOT_SET = _entry(
     "IDS-409-060",
     "no alerts set",
     "Organisation {org!r} sends no alerts: neither a webhook nor e-mail is set.",
-    "Set one: idsync org alerts {org!q} --webhook-url URL --webhook-secret-file FILE, or "
-    "idsync org alerts {org!q} --email ADDRESS.",
+    "Set a webhook or e-mail recipients first (see: idsync org alerts --help).",
 )
 ALERT_NOT_DELIVERED = _entry(
     "IDS-502-080",
     "alert not delivered",
     "The alert {tracking_id} was not delivered: {reasons}.",
     "Check that the webhook receiver is up and answers 2xx, and the IDSYNC_SMTP_* settings "
-    "of this host; then try again with idsync org alerts-test {org!q}.",
+    "of this host; the organisation's alert settings: idsync org alerts {org!q}.",
 )
 
 # --- serving and the credentials key -------------------------------------------------------
