@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_DATABASE_URL = "sqlite:///idsync.db"
-_CONVERT: dict[str, Any] = {"int": int, "float": float}
+
+
+def _flag(raw: str) -> bool:
+    return raw.strip().lower() not in ("0", "false", "no", "off")
+
+
+_CONVERT: dict[str, Any] = {"int": int, "float": float, "bool": _flag}
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,25 @@ class Settings:
     may get per window; past it they are answered 429 without being checked."""
 
     rejected_token_window_seconds: int = 60
+
+    smtp_host: str = ""
+    """The SMTP server alert e-mails go through; empty: no e-mail is sent."""
+
+    smtp_port: int = 587
+
+    smtp_from: str = ""
+    """The alerts' From address; empty: ``idsync@<this host's name>``."""
+
+    smtp_starttls: bool = True
+    """Upgrade the connection with STARTTLS before sending (``false`` for a local relay)."""
+
+    smtp_user: str = ""
+    """Sign in to the SMTP server with this user (and the password in ``smtp_password_file``)."""
+
+    smtp_password_file: str = ""
+    """A file that holds the SMTP password alone: a password never stands in the environment."""
+
+    smtp_timeout_seconds: float = 10.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

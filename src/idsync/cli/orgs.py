@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from idsync.cli.common import DatabaseOption, JsonOption, console, emit_json, open_db, table
+from idsync.config import Settings
 from idsync.errors.catalogue import INVALID_ARGUMENT, IdsyncError
-from idsync.manage import orgs
+from idsync.manage import alerts, orgs
 
 app = typer.Typer(help="Create and list organisations (tenants).", no_args_is_help=True)
 
@@ -105,3 +108,100 @@ def show(
             ["id", "name", "created", "schema revision"],
             [[record.id, record.name, record.created_at, record.schema_revision]],
         )
+
+
+@app.command("alerts")
+def alerts_(
+    org_id: Annotated[str, typer.Argument(help="Organisation id.")],
+    webhook_url: Annotated[
+        str | None,
+        typer.Option(help="POST alerts (JSON, signed) to this URL; turns the webhook on."),
+    ] = None,
+    webhook_secret_file: Annotated[
+        str | None,
+        typer.Option(
+            help="A file holding the webhook's signing secret alone (- reads standard input)."
+        ),
+    ] = None,
+    email: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Send alert e-mails to this address (repeat for several; replaces the list) "
+            "through the IDSYNC_SMTP_* server; turns e-mail on."
+        ),
+    ] = None,
+    no_webhook: Annotated[bool, typer.Option(help="Turn the webhook off (kept).")] = False,
+    no_email: Annotated[bool, typer.Option(help="Turn e-mail off (kept).")] = False,
+    database: DatabaseOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Show or change where the organisation's alerts go: when a sync job enters
+    Quarantine or Disabled, and when it recovers (docs/health.md, "Alerts")."""
+    db = open_db(database)
+    secret = _read_secret(webhook_secret_file) if webhook_secret_file else None
+    if any(x is not None for x in (webhook_url, secret, email)) or no_webhook or no_email:
+        shown = alerts.configure(
+            db,
+            Settings.from_env(),
+            org_id,
+            actor="cli",
+            webhook_url=webhook_url,
+            webhook_secret=secret,
+            recipients=email,
+            webhook=False if no_webhook else None,
+            email=False if no_email else None,
+        )
+    else:
+        shown = alerts.get_settings(db, org_id)
+    if json:
+        emit_json(shown)
+        return
+    table(
+        "Alerts",
+        ["channel", "on", "where"],
+        [
+            [
+                "webhook",
+                "yes" if shown.webhook_enabled else "no",
+                (shown.webhook_url or "")
+                + (" (signing secret set)" if shown.webhook_secret_set else ""),
+            ],
+            ["email", "yes" if shown.email_enabled else "no", ", ".join(shown.recipients)],
+        ],
+    )
+
+
+@app.command("alerts-test")
+def alerts_test(
+    org_id: Annotated[str, typer.Argument(help="Organisation id.")],
+    database: DatabaseOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Send a test alert through the organisation's webhook and e-mail, now."""
+    results = alerts.send_test(open_db(database), Settings.from_env(), org_id, actor="cli")
+    if json:
+        emit_json(results)
+        return
+    for result in results:
+        console.print(f"{result.channel}: delivered ({result.attempts} attempt(s))")
+
+
+def _read_secret(path: str) -> str:
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    except OSError as exc:
+        raise IdsyncError(
+            INVALID_ARGUMENT,
+            what="--webhook-secret-file",
+            reason=f"the file {path!r} cannot be read ({exc.strerror})",
+            hint="Give a readable file holding only the secret, or - to read standard input.",
+        ) from None
+    secret = text.strip()
+    if len(secret) < 16:
+        raise IdsyncError(
+            INVALID_ARGUMENT,
+            what="The webhook secret",
+            reason="it is shorter than 16 characters",
+            hint="Use a long random one, e.g. from: openssl rand -hex 32.",
+        )
+    return secret

@@ -812,6 +812,21 @@ SCHEMA_IN_USE = _entry(
     "Remove it first (idsync schema remove --org <org id> {schema!q}) if you mean to replace it.",
 )
 
+# --- alerts ------------------------------------------------------------------------------
+ALERTS_NOT_SET = _entry(
+    "IDS-409-060",
+    "no alerts set",
+    "Organisation {org!r} sends no alerts: neither a webhook nor e-mail is set.",
+    "Set a webhook or e-mail recipients first (see: idsync org alerts --help).",
+)
+ALERT_NOT_DELIVERED = _entry(
+    "IDS-502-080",
+    "alert not delivered",
+    "The alert {tracking_id} was not delivered: {reasons}.",
+    "Check that the webhook receiver is up and answers 2xx, and the IDSYNC_SMTP_* settings "
+    "of this host; the organisation's alert settings: idsync org alerts {org!q}.",
+)
+
 # --- serving and the credentials key -------------------------------------------------------
 PORT_IN_USE = _entry(
     "IDS-409-110",

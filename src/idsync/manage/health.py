@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from idsync.health import findings
+from idsync.config import Settings
+from idsync.health import alerts, findings
 from idsync.health.diagnose import diagnose
 from idsync.health.findings import Finding
 from idsync.logs import get_logger
+from idsync.manage import alerts as notify
 from idsync.manage.integrations import get_integration, list_integrations
 from idsync.store import integrations as jobs
+from idsync.store import orgs
 from idsync.store.database import Database
 from idsync.store.integrations import IntegrationRecord, JobRecord
+from idsync.store.types import utcnow
 from idsync.sync.jobs import JobStatus
 from idsync.sync.report import CycleReport
 
@@ -19,9 +23,19 @@ _FAILING = (JobStatus.QUARANTINE, JobStatus.DISABLED)
 
 
 def after_cycle(
-    db: Database, record: IntegrationRecord, job: JobRecord, report: CycleReport
+    db: Database,
+    config: Settings,
+    record: IntegrationRecord,
+    job: JobRecord,
+    report: CycleReport,
+    *,
+    before: str | None = None,
 ) -> None:
-    """A failed or quarantined cycle is diagnosed at once; a clean one closes the findings."""
+    """A failed or quarantined cycle is diagnosed at once; a clean one closes the findings.
+
+    ``before`` is the job's status before the cycle: entering Quarantine or Disabled
+    alerts once, not on every failing cycle after; so does the clean cycle that resolves
+    such a finding (recovery: a restart makes the job Active before a cycle proves it)."""
     if report.outcome == "preview":
         return
     if job.status in _FAILING or report.outcome == "failed":
@@ -34,12 +48,47 @@ def after_cycle(
                 cause=stored.cause,
                 tracking_id=stored.tracking_id,
             )
-    elif (
-        report.outcome == "succeeded"
-        and job.status == JobStatus.ACTIVE
-        and findings.resolve(db, record.id)
-    ):
-        log.info("findings resolved", integration=record.id, tracking_id=report.tracking_id)
+            event = alerts.transition(before, job.status)
+            if event is not None:
+                _alert(db, config, event, stored, job)
+    elif report.outcome == "succeeded" and job.status == JobStatus.ACTIVE:
+        previous = findings.open_finding(db, record.id, record.name)
+        if findings.resolve(db, record.id):
+            log.info("findings resolved", integration=record.id, tracking_id=report.tracking_id)
+            if previous is not None and alerts.was_failing(previous):
+                _alert(db, config, "recovered", previous, job, tracking_id=report.tracking_id)
+
+
+def after_disabled(db: Database, config: Settings, record: IntegrationRecord) -> None:
+    """The scheduler disabled the job (four weeks in Quarantine): alert with its finding."""
+    job = _job(db, record)
+    finding = _current(db, record, job)
+    if finding is not None:
+        _alert(db, config, "disabled", finding, job)
+
+
+def _alert(
+    db: Database,
+    config: Settings,
+    event: alerts.Event,
+    finding: Finding,
+    job: JobRecord,
+    *,
+    tracking_id: str | None = None,
+) -> None:
+    with db.read() as conn:
+        org = orgs.get_org(conn, job.org_id)
+    alert = alerts.from_finding(
+        event,
+        finding,
+        org_id=job.org_id,
+        org=org.name if org else job.org_id,
+        job_status=job.status,
+        time=utcnow(),
+        tracking_id=tracking_id,
+        public_url=config.public_url,
+    )
+    notify.notify(db, config, alert)
 
 
 def doctor(db: Database, *, org_id: str | None = None, ref: str | None = None) -> list[Finding]:

@@ -64,6 +64,7 @@ def run_cycle(
         "even_if_paused": even_if_paused,
     }
     while True:
+        before = get_job(db, record.id).status
         try:
             with _connected(db, config, record) as (source, target):
                 ran = Cycle(
@@ -74,7 +75,7 @@ def run_cycle(
                     defaults=default_mappings(record.kind, record.direction),
                     **options,
                 ).run()
-            health.after_cycle(db, record, get_job(db, record.id), ran)
+            health.after_cycle(db, config, record, get_job(db, record.id), ran, before=before)
             return ran
         except IdsyncError as exc:
             if not follow_running or exc.error is not JOB_BUSY:

@@ -15,7 +15,7 @@ from datetime import timedelta
 from idsync.config import Settings
 from idsync.errors.catalogue import IdsyncError
 from idsync.logs import get_logger
-from idsync.manage import integrations, jobs
+from idsync.manage import health, integrations, jobs
 from idsync.store import audit
 from idsync.store import integrations as store
 from idsync.store.database import Database
@@ -25,8 +25,8 @@ from idsync.sync.jobs import DISABLE_AFTER, JobStatus
 log = get_logger("idsync.scheduler")
 
 
-def disable_abandoned(db: Database) -> None:
-    """A job in quarantine for four weeks is disabled, as Entra does."""
+def disable_abandoned(db: Database, config: Settings) -> None:
+    """A job in quarantine for four weeks is disabled, as Entra does (and alerts)."""
     cutoff = utcnow() - DISABLE_AFTER
     for record, job in integrations.list_integrations(db):
         if (
@@ -41,6 +41,7 @@ def disable_abandoned(db: Database) -> None:
                     status=JobStatus.DISABLED,
                     reason=f"in quarantine since {job.quarantined_at:%Y-%m-%d}; {job.reason}",
                 )
+            health.after_disabled(db, config, record)
 
 
 AUDIT_PRUNE_EVERY = 3600.0
@@ -113,7 +114,7 @@ class Scheduler:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                disable_abandoned(self.db)
+                disable_abandoned(self.db, self.config)
                 run_due_jobs(self.db, self.config, self._pool)
                 if time.monotonic() >= self._next_prune:
                     self._next_prune = time.monotonic() + AUDIT_PRUNE_EVERY

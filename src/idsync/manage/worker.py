@@ -73,7 +73,7 @@ def create_app(
                 await run_cycle.configure(
                     lock=integration_id, queueing_lock=integration_id
                 ).defer_async(integration_id=integration_id)
-        await asyncio.to_thread(disable_abandoned, db)
+        await asyncio.to_thread(disable_abandoned, db, config)
 
     return app
 

@@ -485,6 +485,23 @@ class Finding(Base):
     )
 
 
+class AlertSettings(Base):
+    """Where an organisation's alerts go (see idsync.health.alerts): a webhook, whose
+    signing secret is encrypted like integrations' credentials, and e-mail recipients."""
+
+    __tablename__ = "alert_settings"
+
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True)
+    webhook_url: Mapped[str | None] = mapped_column(Text)
+    webhook_secret: Mapped[str | None] = mapped_column(Text)
+    """Fernet-encrypted (``sync/secrets.py``): signing needs the secret itself, not a hash."""
+    webhook_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    email_to: Mapped[dict[str, Any]]
+    """``{"recipients": [...]}``."""
+    email_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 def _table(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
@@ -508,3 +525,4 @@ SYNC_PENDING_MEMBERS = _table(SyncPendingMember)
 PUSH_OBJECTS = _table(PushObject)
 PUSH_MEMBERS = _table(PushMember)
 FINDINGS = _table(Finding)
+ALERT_SETTINGS = _table(AlertSettings)
