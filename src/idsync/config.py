@@ -31,6 +31,12 @@ class Settings:
     request's scheme and Host header.
     """
 
+    serve_url: str = ""
+    """Where ``idsync serve`` listens (``http://{host}:{port}``), set by ``serve`` itself for
+    its own processes. The admin-consent callback (``/consent/callback``) is built on
+    ``public_url`` when set, else on this; empty in both: no callback is offered
+    (docs/health.md, "Repair")."""
+
     log_level: str = "info"
     log_format: str = "json"
     """``json`` (one JSON object per line, for log pipelines) or ``console``."""
@@ -85,6 +91,11 @@ class Settings:
     may get per window; past it they are answered 429 without being checked."""
 
     rejected_token_window_seconds: int = 60
+
+    @property
+    def callback_base(self) -> str:
+        """The base URL the admin-consent callback is reached at; empty when unknown."""
+        return (self.public_url or self.serve_url).rstrip("/")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from idsync.config import Settings
 from idsync.health import findings
 from idsync.health.diagnose import diagnose
 from idsync.health.findings import Finding
@@ -19,13 +20,17 @@ _FAILING = (JobStatus.QUARANTINE, JobStatus.DISABLED)
 
 
 def after_cycle(
-    db: Database, record: IntegrationRecord, job: JobRecord, report: CycleReport
+    db: Database,
+    record: IntegrationRecord,
+    job: JobRecord,
+    report: CycleReport,
+    config: Settings | None = None,
 ) -> None:
     """A failed or quarantined cycle is diagnosed at once; a clean one closes the findings."""
     if report.outcome == "preview":
         return
     if job.status in _FAILING or report.outcome == "failed":
-        found = diagnose(db, record, job)
+        found = diagnose(db, record, job, config)
         if found is not None:
             stored = findings.record(db, record.org_id, found)
             log.warning(
@@ -42,7 +47,13 @@ def after_cycle(
         log.info("findings resolved", integration=record.id, tracking_id=report.tracking_id)
 
 
-def doctor(db: Database, *, org_id: str | None = None, ref: str | None = None) -> list[Finding]:
+def doctor(
+    db: Database,
+    *,
+    org_id: str | None = None,
+    ref: str | None = None,
+    config: Settings | None = None,
+) -> list[Finding]:
     """The open finding of every failing integration (of an org, or one integration),
     diagnosing those that have none yet; healthy integrations have none."""
     if ref is not None:
@@ -52,17 +63,19 @@ def doctor(db: Database, *, org_id: str | None = None, ref: str | None = None) -
         pairs = list_integrations(db, org_id)
     found: list[Finding] = []
     for record, job in pairs:
-        finding = _current(db, record, job)
+        finding = _current(db, record, job, config)
         if finding is not None:
             found.append(finding)
     return found
 
 
-def _current(db: Database, record: IntegrationRecord, job: JobRecord) -> Finding | None:
+def _current(
+    db: Database, record: IntegrationRecord, job: JobRecord, config: Settings | None
+) -> Finding | None:
     stored = findings.open_finding(db, record.id, record.name)
     if stored is not None or job.status not in _FAILING:
         return stored
-    fresh = diagnose(db, record, job)
+    fresh = diagnose(db, record, job, config)
     return findings.record(db, record.org_id, fresh) if fresh else None
 
 

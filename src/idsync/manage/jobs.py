@@ -74,7 +74,7 @@ def run_cycle(
                     defaults=default_mappings(record.kind, record.direction),
                     **options,
                 ).run()
-            health.after_cycle(db, record, get_job(db, record.id), ran)
+            health.after_cycle(db, record, get_job(db, record.id), ran, config)
             return ran
         except IdsyncError as exc:
             if not follow_running or exc.error is not JOB_BUSY:
