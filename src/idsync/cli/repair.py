@@ -25,7 +25,7 @@ def repair(
     timeout: Annotated[float, typer.Option(help="Seconds to wait at most.")] = 900,
     public_url: Annotated[
         str | None,
-        typer.Option(help="idsync serve's public URL (default: IDSYNC_PUBLIC_URL)."),
+        typer.Option(help="The public URL of the server (default: IDSYNC_PUBLIC_URL)."),
     ] = None,
     database: DatabaseOption = None,
     json: JsonOption = False,

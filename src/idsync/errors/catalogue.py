@@ -841,20 +841,20 @@ CONSENT_STATE_INVALID = _entry(
     "consent link not recognised",
     "The admin-consent callback came without a state idsync signed ({reason}): "
     "nothing was changed.",
-    "Start again from the link that idsync repair <integration id> prints.",
+    "Start again from a new consent link (the repair command of the integration prints one).",
 )
 CONSENT_STATE_EXPIRED = _entry(
     "IDS-400-121",
     "consent link expired",
     "The admin-consent link was made more than {hours} hour(s) ago: nothing was changed.",
-    "Get a new link with idsync repair <integration id> and open it within the hour.",
+    "Open a new consent link within the hour (the repair command of the integration prints one).",
 )
 CONSENT_NOT_NEEDED = _entry(
     "IDS-400-122",
     "nothing to repair",
     "The integration {integration} has no open finding that admin consent repairs "
     "({reason}): nothing was changed.",
-    "See what is wrong with idsync doctor --integration <integration id>.",
+    "See what is wrong with: idsync doctor --integration {integration!q}",
 )
 CONSENT_DECLINED = _entry(
     "IDS-403-120",

@@ -175,7 +175,7 @@ def _consent_with_callback(
             "Grant admin consent again: this re-creates the enterprise application with "
             "the permissions idsync needs. Only a tenant administrator can. The link comes "
             "back to idsync, which then clears the quarantine and runs an incremental cycle "
-            "by itself (the link expires after an hour: idsync repair prints a new one).",
+            "by itself. The link expires after an hour; a new one: idsync repair ID",
             url=str(link),
             by="tenant administrator",
         ),
