@@ -9,6 +9,7 @@ import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -75,11 +76,21 @@ E = TypeVar("E", bound=EmulatorProcess)
 
 
 def start_emulator(
-    log_path: Path, kind: type[E], *, users: int, groups: int, seed: int, **extra: int
+    log_path: Path,
+    kind: type[E],
+    *,
+    users: int,
+    groups: int,
+    seed: int,
+    redirect_uris: Sequence[str] = (),
+    **extra: int,
 ) -> E:
-    """Start ``idsync emulator --json`` and wait for its one line of connection details."""
+    """Start ``idsync emulator --json`` and wait for its one line of connection details;
+    ``redirect_uris`` are registered on the sync app (e.g. idsync serve's consent callback)."""
     args = ["--port", "0", "--users", str(users), "--groups", str(groups), "--seed", str(seed)]
     args += ["--state-dir", str(log_path.with_suffix(".state")), "--json"]
+    for uri in redirect_uris:
+        args += ["--redirect-uri", uri]
     for option, value in extra.items():
         args += [f"--{option.replace('_', '-')}", str(value)]
     with log_path.open("wb") as log:  # the child keeps its own copy of the descriptor

@@ -37,6 +37,12 @@ class Settings:
     request's scheme and Host header.
     """
 
+    serve_url: str = ""
+    """Where ``idsync serve`` listens (``http://{host}:{port}``), set by ``serve`` itself for
+    its own processes. The admin-consent callback (``/consent/callback``) is built on
+    ``public_url`` when set, else on this; empty in both: no callback is offered
+    (docs/health.md, "Repair")."""
+
     log_level: str = "info"
     log_format: str = "json"
     """``json`` (one JSON object per line, for log pipelines) or ``console``."""
@@ -110,6 +116,11 @@ class Settings:
     """A file that holds the SMTP password alone: a password never stands in the environment."""
 
     smtp_timeout_seconds: float = 10.0
+
+    @property
+    def callback_base(self) -> str:
+        """The base URL the admin-consent callback is reached at; empty when unknown."""
+        return (self.public_url or self.serve_url).rstrip("/")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -13,14 +13,17 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from idsync.api import pages
 from idsync.api.errors import error_body, error_headers
 from idsync.api.http import SCIM_MEDIA_TYPE, ScimEndpoint, ScimRouter
 from idsync.api.middleware import RequestContextMiddleware
 from idsync.api.openapi import openapi_document
 from idsync.config import Settings
 from idsync.errors.catalogue import ENDPOINT_NOT_FOUND, METHOD_NOT_ALLOWED, IdsyncError
+from idsync.health.consent import CALLBACK_PATH
 from idsync.hub.tenant import Hub
 from idsync.logs import configure
+from idsync.manage import repair
 from idsync.store.database import open_database
 
 
@@ -37,6 +40,20 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         except IdsyncError as exc:
             return _error(request, exc)
         return Response(b'{"status":"ok"}', media_type="application/json")
+
+    async def consent_callback(request: Request) -> Response:
+        # Where Entra ID sends the administrator's browser after admin consent.
+        info = request.scope.setdefault("state", {})
+        address = request.client.host if request.client else "unknown"
+        params = dict(request.query_params)
+        try:
+            repaired = await run_in_threadpool(
+                repair.consent_callback, db, settings, params, address
+            )
+        except IdsyncError as exc:
+            info["error_code"] = exc.error.code
+            return pages.error_page(exc, info.get("tracking_id"))
+        return pages.repaired_page(repaired, info.get("tracking_id"))
 
     async def openapi_json(request: Request) -> Response:
         return Response(openapi, media_type="application/json")
@@ -63,6 +80,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route("/openapi.json", openapi_json, methods=["GET"]),
+            Route(CALLBACK_PATH, consent_callback, methods=["GET"]),
         ],
         exception_handlers={404: not_found, 405: not_allowed},
         lifespan=lifespan,

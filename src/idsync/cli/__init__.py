@@ -15,6 +15,7 @@ from idsync.cli import (
     emulator,
     integrations,
     orgs,
+    repair,
     schemas,
     serve,
     sync,
@@ -48,6 +49,7 @@ app.add_typer(integrations.app, name="integration")
 app.add_typer(sync.app, name="sync")
 app.add_typer(demo.app, name="demo")
 app.command("validate")(validate.validate)
+app.command("repair")(repair.repair)
 
 
 def main() -> None:

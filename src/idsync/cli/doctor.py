@@ -10,6 +10,7 @@ from rich.console import Console
 
 from idsync.cli.common import DatabaseOption, JsonOption, console, emit_json, open_db
 from idsync.cli.integration_view import Row, print_rows, text
+from idsync.config import Settings
 from idsync.health.findings import Finding
 from idsync.manage import health
 
@@ -28,7 +29,9 @@ def doctor(
 ) -> None:
     """Diagnose failing integrations: cause, evidence, what was protected, the repair.
     Exit code 0: no open finding; 1: at least one."""
-    found = health.doctor(open_db(database), org_id=org, ref=integration)
+    found = health.doctor(
+        open_db(database), org_id=org, ref=integration, config=Settings.from_env()
+    )
     if json:
         emit_json({"findings": [finding.to_json() for finding in found]})
     else:

@@ -34,7 +34,12 @@ def serve(
     database: DatabaseOption = None,
     workers: Annotated[int, typer.Option(help="API worker processes.")] = 1,
     public_url: Annotated[
-        str | None, typer.Option(help="Base URL clients use, for meta.location (behind a proxy).")
+        str | None,
+        typer.Option(
+            help="Base URL clients and browsers use (behind a proxy): meta.location, and the "
+            "admin-consent callback at /consent/callback (default: http://HOST:PORT for the "
+            "callback only)."
+        ),
     ] = None,
     log_level: LogLevelOption = "info",
     log_format: LogFormatOption = "json",
@@ -60,6 +65,8 @@ def serve(
     os.environ["IDSYNC_LOG_FORMAT"] = log_format
     if public_url:
         os.environ["IDSYNC_PUBLIC_URL"] = public_url
+    # Only for the consent callback: meta.location keeps following each request's Host.
+    os.environ["IDSYNC_SERVE_URL"] = f"http://{_shown(host)}:{sock.getsockname()[1]}"
     get_logger("idsync.serve").info(
         "listening",
         url=f"http://{_shown(host)}:{sock.getsockname()[1]}",

@@ -849,3 +849,32 @@ SECRET_KEY_MISSING = _entry(
     "from), or point IDSYNC_SECRET_KEY_FILE at it. If it is lost, set IDSYNC_SECRET_KEY to a new "
     "key and store each integration's credentials again (see: idsync integration update --help).",
 )
+
+# --- repair: the admin-consent callback (docs/health.md, "Repair") ------------------------
+CONSENT_STATE_INVALID = _entry(
+    "IDS-400-120",
+    "consent link not recognised",
+    "The admin-consent callback came without a state idsync signed ({reason}): "
+    "nothing was changed.",
+    "Start again from a new consent link (the repair command of the integration prints one).",
+)
+CONSENT_STATE_EXPIRED = _entry(
+    "IDS-400-121",
+    "consent link expired",
+    "The admin-consent link was made more than {hours} hour(s) ago: nothing was changed.",
+    "Open a new consent link within the hour (the repair command of the integration prints one).",
+)
+CONSENT_NOT_NEEDED = _entry(
+    "IDS-400-122",
+    "nothing to repair",
+    "The integration {integration} has no open finding that admin consent repairs "
+    "({reason}): nothing was changed.",
+    "See what is wrong with: idsync doctor --integration {integration!q}",
+)
+CONSENT_DECLINED = _entry(
+    "IDS-403-120",
+    "consent was not granted",
+    "The tenant administrator did not grant admin consent ({reason}): the enterprise "
+    "application is still missing, and the job stays in quarantine.",
+    "Open the consent link again and press Accept; only a tenant administrator can.",
+)

@@ -13,8 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from idsync.config import Settings
 from idsync.errors import catalogue
 from idsync.errors.tracking import new_tracking_id
+from idsync.health.consent import signed_link
 from idsync.health.findings import Confidence, Finding, Step
 from idsync.scim.values import format_datetime
 from idsync.store import sync_state as state
@@ -31,8 +33,15 @@ class _Cause:
     repair: Callable[[IntegrationRecord, dict[str, Any]], tuple[Step, ...]]
 
 
-def diagnose(db: Database, integration: IntegrationRecord, job: JobRecord) -> Finding | None:
-    """The finding for the job as it is now; None when it is not failing."""
+def diagnose(
+    db: Database,
+    integration: IntegrationRecord,
+    job: JobRecord,
+    settings: Settings | None = None,
+) -> Finding | None:
+    """The finding for the job as it is now; None when it is not failing. With
+    ``settings`` that know the server's public URL, a consent link comes back to
+    ``idsync serve``, which then finishes the repair by itself."""
     if job.reason_code is None or job.status in (JobStatus.NOT_RUN, JobStatus.NOT_CONFIGURED):
         return None
     evidence = {"code": job.reason_code, "reason": job.reason, **(job.evidence or {})}
@@ -52,8 +61,26 @@ def diagnose(db: Database, integration: IntegrationRecord, job: JobRecord) -> Fi
         tracking_id=job.tracking_id or new_tracking_id(),
         evidence={"job_status": job.status, **evidence},
         protected=protected(db, integration, job),
-        repair=cause.repair(integration, evidence),
+        repair=cause.repair(
+            integration, {**evidence, **_links(db, settings, integration, cause, evidence)}
+        ),
     )
+
+
+def _links(
+    db: Database,
+    settings: Settings | None,
+    integration: IntegrationRecord,
+    cause: _Cause,
+    evidence: dict[str, Any],
+) -> dict[str, str]:
+    """For the repair steps only (never stored as evidence: it expires): the consent link
+    whose callback finishes the repair, when the server's public URL is known."""
+    plain = evidence.get("consent_url")
+    if cause.cause != "service_principal_removed" or settings is None or not plain:
+        return {}
+    link = signed_link(db, settings, integration.org_id, integration.id, str(plain))
+    return {"callback_consent_url": link} if link else {}
 
 
 def protected(db: Database, integration: IntegrationRecord, job: JobRecord) -> dict[str, Any]:
@@ -135,6 +162,36 @@ def _consent(integration: IntegrationRecord, evidence: dict[str, Any]) -> tuple[
         ),
         _restart(integration),
         _validate(integration),
+    )
+
+
+def _consent_with_callback(
+    integration: IntegrationRecord, evidence: dict[str, Any]
+) -> tuple[Step, ...]:
+    """The consent link comes back to ``idsync serve``, which checks the application,
+    clears the quarantine and runs an incremental cycle: no second step. Without the
+    server's public URL, the plain link and the restart, as for revoked consent."""
+    link = evidence.get("callback_consent_url")
+    if not link:
+        grant, restart = _consent(integration, evidence)
+        unwired = (
+            " The link does not come back to idsync (no public URL known: idsync serve "
+            "--public-url URL, or IDSYNC_PUBLIC_URL), so restart the job afterwards."
+        )
+        return (Step(grant.text + unwired, url=grant.url, by=grant.by), restart)
+    return (
+        Step(
+            "Grant admin consent again: this re-creates the enterprise application with "
+            "the permissions idsync needs. Only a tenant administrator can. The link comes "
+            "back to idsync, which then clears the quarantine and runs an incremental cycle "
+            "by itself. The link expires after an hour; a new one: idsync repair ID",
+            url=str(link),
+            by="tenant administrator",
+        ),
+        Step(
+            "Watch the repair finish (or print a fresh link).",
+            command=f"idsync repair {_quoted(integration)}",
+        ),
     )
 
 
@@ -260,7 +317,7 @@ _BY_CODE: dict[str, _Cause] = {
         "service_principal_removed",
         "{name}: the enterprise application was deleted from the tenant ({aadsts})",
         "high",
-        _consent,
+        _consent_with_callback,
     ),
     catalogue.ENTRA_INVALID_SECRET.code: _Cause(
         "client_secret_invalid",

@@ -91,6 +91,16 @@ def record(db: Database, org_id: str, finding: Finding) -> Finding:
     return from_record(stored, finding.integration)
 
 
+def complete(
+    db: Database, integration_id: str, name: str, cause: str, evidence: dict[str, Any]
+) -> Finding | None:
+    """Add what was learnt since (the directory audit event: who, when) to the open
+    finding of that cause; None when it is no longer open."""
+    with db.write() as conn:
+        stored = rows.add_evidence(conn, integration_id, cause, evidence)
+    return from_record(stored, name) if stored else None
+
+
 def resolve(db: Database, integration_id: str) -> int:
     """The integration is healthy again: its open findings are closed."""
     with db.write() as conn:

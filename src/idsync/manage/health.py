@@ -39,7 +39,7 @@ def after_cycle(
     if report.outcome == "preview":
         return
     if job.status in _FAILING or report.outcome == "failed":
-        found = diagnose(db, record, job)
+        found = diagnose(db, record, job, config)
         if found is not None:
             stored = findings.record(db, record.org_id, found)
             log.warning(
@@ -62,7 +62,7 @@ def after_cycle(
 def after_disabled(db: Database, config: Settings, record: IntegrationRecord) -> None:
     """The scheduler disabled the job (four weeks in Quarantine): alert with its finding."""
     job = _job(db, record)
-    finding = _current(db, record, job)
+    finding = _current(db, record, job, config)
     if finding is not None:
         _alert(db, config, "disabled", finding, job)
 
@@ -91,7 +91,13 @@ def _alert(
     notify.notify(db, config, alert)
 
 
-def doctor(db: Database, *, org_id: str | None = None, ref: str | None = None) -> list[Finding]:
+def doctor(
+    db: Database,
+    *,
+    org_id: str | None = None,
+    ref: str | None = None,
+    config: Settings | None = None,
+) -> list[Finding]:
     """The open finding of every failing integration (of an org, or one integration),
     diagnosing those that have none yet; healthy integrations have none."""
     if ref is not None:
@@ -101,17 +107,19 @@ def doctor(db: Database, *, org_id: str | None = None, ref: str | None = None) -
         pairs = list_integrations(db, org_id)
     found: list[Finding] = []
     for record, job in pairs:
-        finding = _current(db, record, job)
+        finding = _current(db, record, job, config)
         if finding is not None:
             found.append(finding)
     return found
 
 
-def _current(db: Database, record: IntegrationRecord, job: JobRecord) -> Finding | None:
+def _current(
+    db: Database, record: IntegrationRecord, job: JobRecord, config: Settings | None
+) -> Finding | None:
     stored = findings.open_finding(db, record.id, record.name)
     if stored is not None or job.status not in _FAILING:
         return stored
-    fresh = diagnose(db, record, job)
+    fresh = diagnose(db, record, job, config)
     return findings.record(db, record.org_id, fresh) if fresh else None
 
 

@@ -97,3 +97,19 @@ def find_by_tracking_id(conn: Connection, tracking_id: str) -> FindingRecord | N
         sa.select(FINDINGS).where(FINDINGS.c.tracking_id == tracking_id).limit(1)
     ).first()
     return _record(row) if row else None
+
+
+def add_evidence(
+    conn: Connection, integration_id: str, cause: str, evidence: dict[str, Any]
+) -> FindingRecord | None:
+    """Add to the evidence of the integration's open finding of this cause (the repair
+    learnt who did it); None when there is no such finding."""
+    current = open_finding(conn, integration_id)
+    if current is None or current.cause != cause:
+        return None
+    conn.execute(
+        FINDINGS.update()
+        .where(FINDINGS.c.id == current.id)
+        .values(evidence={**current.evidence, **evidence}, updated_at=utcnow())
+    )
+    return open_finding(conn, integration_id)
