@@ -173,12 +173,12 @@ def _consent_with_callback(
     server's public URL, the plain link and the restart, as for revoked consent."""
     link = evidence.get("callback_consent_url")
     if not link:
-        grant, restart = _consent(integration, evidence)
+        grant, restart, validate = _consent(integration, evidence)
         unwired = (
             " The link does not come back to idsync (no public URL known: idsync serve "
             "--public-url URL, or IDSYNC_PUBLIC_URL), so restart the job afterwards."
         )
-        return (Step(grant.text + unwired, url=grant.url, by=grant.by), restart)
+        return (Step(grant.text + unwired, url=grant.url, by=grant.by), restart, validate)
     return (
         Step(
             "Grant admin consent again: this re-creates the enterprise application with "
@@ -192,6 +192,7 @@ def _consent_with_callback(
             "Watch the repair finish (or print a fresh link).",
             command=f"idsync repair {_quoted(integration)}",
         ),
+        _validate(integration),
     )
 
 
