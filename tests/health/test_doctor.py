@@ -12,7 +12,7 @@ from typing import Any
 
 from idsync.store.database import Database
 from tests.conftest import Server, make_org
-from tests.slapd import ADMIN_DN, PEOPLE, running, seed
+from tests.slapd import ADMIN_DN, ADMIN_PASSWORD, PEOPLE, running, seed
 from tests.sync.conftest import (
     Connected,
     Emulator,
@@ -253,3 +253,42 @@ def test_deletions_over_the_threshold_are_diagnosed_and_protected(
     )
     assert failed_checks(connected, finding["repair"][2]["command"]) == AUTO_SYNC_OFF
     connected.scim.close()
+
+
+def test_a_base_dn_that_is_gone_is_named_with_its_fix(
+    database: Database, server: Server, tmp_path: Path
+) -> None:
+    for directory in running(tmp_path):
+        seed(directory, users=3)
+        password = tmp_path / "password"
+        password.write_text(ADMIN_PASSWORD)
+        org = make_org(database, server)
+        url = server.database_url
+        gone = PEOPLE.replace("ou=", "ou=gone", 1)
+        added = idsync(
+            url, "integration", "add", "ldap", "--org", org.id, "--url", directory.url,
+            "--bind-dn", ADMIN_DN, "--password-file", str(password), "--dialect", "openldap",
+            "--user-base", gone, "--no-auto-sync",
+        )  # fmt: skip
+        assert idsync(url, "sync", "run", added["id"])["status"] == "Quarantine"
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "idsync",
+                "doctor",
+                "--org",
+                org.id,
+                "--database",
+                url,
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        [finding] = json.loads(result.stdout)["findings"]
+        assert finding["cause"] == "ldap_base_missing"
+        assert gone in finding["repair"][0]["text"]
+        assert ADMIN_PASSWORD not in result.stdout

@@ -122,7 +122,7 @@ def _cause(code: str, evidence: dict[str, Any]) -> _Cause:
     if code == catalogue.SOURCE_FORBIDDEN.code and evidence.get("roles") == []:
         return _CONSENT_REVOKED
     return _BY_CODE.get(code) or _Cause(
-        "job_failed", "{name}: the job stopped with {code}", "low", _restart_only
+        "job_failed", "{name}: the job stopped with {code}", "low", _as_the_error_says
     )
 
 
@@ -144,9 +144,12 @@ def _validate(integration: IntegrationRecord) -> Step:
     )
 
 
-def _restart_only(integration: IntegrationRecord, evidence: dict[str, Any]) -> tuple[Step, ...]:
+def _as_the_error_says(
+    integration: IntegrationRecord, evidence: dict[str, Any]
+) -> tuple[Step, ...]:
+    """The catalogue's action is the fix (it names the setting and its command)."""
     return (
-        Step(f"Read the job's reason: {evidence.get('reason') or evidence.get('code')}"),
+        Step(f"Fix the cause: {evidence.get('reason') or evidence.get('code')}"),
         _restart(integration),
         _validate(integration),
     )
@@ -339,7 +342,7 @@ _BY_CODE: dict[str, _Cause] = {
         "credentials_rejected",
         "{name}: the directory refuses idsync's credentials",
         "medium",
-        _restart_only,
+        _as_the_error_says,
     ),
     catalogue.LDAP_BIND_REFUSED.code: _Cause(
         "ldap_bind_failed", "{name}: the directory refuses the bind account", "high", _ldap_bind
@@ -361,5 +364,53 @@ _BY_CODE: dict[str, _Cause] = {
     ),
     catalogue.SOURCE_UNAVAILABLE.code: _Cause(
         "source_unreachable", "{name}: the directory cannot be reached", "medium", _wait
+    ),
+    catalogue.LDAP_ACCESS_DENIED.code: _Cause(
+        "ldap_access_denied",
+        "{name}: the bind account may not read what idsync needs",
+        "high",
+        _as_the_error_says,
+    ),
+    catalogue.LDAP_BASE_MISSING.code: _Cause(
+        "ldap_base_missing",
+        "{name}: a base DN idsync reads no longer exists",
+        "high",
+        _as_the_error_says,
+    ),
+    catalogue.LDAP_TLS_FAILED.code: _Cause(
+        "ldap_tls_failed",
+        "{name}: the directory's TLS certificate is not trusted",
+        "high",
+        _as_the_error_says,
+    ),
+    catalogue.LDAP_TLS_HOST_MISMATCH.code: _Cause(
+        "ldap_tls_host_mismatch",
+        "{name}: the directory's certificate is for another host name",
+        "high",
+        _as_the_error_says,
+    ),
+    catalogue.LDAP_DELETED_OBJECTS_UNREADABLE.code: _Cause(
+        "deletions_not_visible",
+        "{name}: the bind account cannot see deletions (Deleted Objects)",
+        "high",
+        _as_the_error_says,
+    ),
+    catalogue.SCIM_APP_UNAUTHORIZED.code: _Cause(
+        "target_unauthorized",
+        "{name}: the application refuses idsync's token",
+        "high",
+        _as_the_error_says,
+    ),
+    catalogue.SCIM_APP_FORBIDDEN.code: _Cause(
+        "target_forbidden",
+        "{name}: the application forbids what idsync writes",
+        "high",
+        _as_the_error_says,
+    ),
+    catalogue.SCIM_APP_THROTTLED.code: _Cause(
+        "target_throttled", "{name}: the application keeps throttling idsync", "high", _wait
+    ),
+    catalogue.SCIM_APP_UNAVAILABLE.code: _Cause(
+        "target_unreachable", "{name}: the application cannot be reached", "medium", _wait
     ),
 }
