@@ -407,7 +407,9 @@ def start(walk: Walk, step: Step, text: str, kind: str) -> None:
         _wait(step, process, log, lambda: _registered(walk))
     elif kind == "demo":
         pointer = Path(walk.env["HOME"]) / ".local" / "state" / "idsync" / "demo.json"
-        _wait(step, process, log, pointer.exists)
+        # It starts two servers and runs a first cycle of 200 users: give it the time a
+        # loaded CI machine needs.
+        _wait(step, process, log, pointer.exists, seconds=TIMEOUT)
     else:
         capture(walk, step, _first_line(step, process, log))
 
@@ -422,16 +424,20 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def _wait(
-    step: Step, process: subprocess.Popen[bytes], log: Path, ready: Callable[[], bool]
+    step: Step,
+    process: subprocess.Popen[bytes],
+    log: Path,
+    ready: Callable[[], bool],
+    seconds: float = 60,
 ) -> None:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"{step.where}: exited {process.returncode}\n{log.read_text()}")
         if ready():
             return
         time.sleep(0.2)
-    pytest.fail(f"{step.where}: not ready after 60 s\n{log.read_text()}")
+    pytest.fail(f"{step.where}: not ready after {seconds:.0f} s\n{log.read_text()}")
 
 
 def _healthy(port: int) -> bool:
