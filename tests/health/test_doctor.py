@@ -176,37 +176,37 @@ def test_a_wrong_client_secret_is_told_from_a_removed_application(
     connected.scim.close()
 
 
+def quarantined_ldap_doctor(
+    database: Database, server: Server, directory: Any, password: Path, user_base: str
+) -> tuple[str, subprocess.CompletedProcess[str]]:
+    """An LDAP integration whose first cycle quarantines (its id), and what
+    ``doctor --org --json`` then says."""
+    seed(directory, users=3)
+    org = make_org(database, server)
+    url = server.database_url
+    added = idsync(
+        url, "integration", "add", "ldap", "--org", org.id, "--url", directory.url,
+        "--bind-dn", ADMIN_DN, "--password-file", str(password), "--dialect", "openldap",
+        "--user-base", user_base, "--no-auto-sync",
+    )  # fmt: skip
+    assert idsync(url, "sync", "run", added["id"])["status"] == "Quarantine"
+    return added["id"], subprocess.run(
+        [sys.executable, "-m", "idsync", "doctor", "--org", org.id, "--database", url, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def test_a_refused_ldap_bind_names_the_result_code(
     database: Database, server: Server, tmp_path: Path
 ) -> None:
     for directory in running(tmp_path):
-        seed(directory, users=3)
         password = tmp_path / "password"
         password.write_text("not the password")
-        org = make_org(database, server)
-        url = server.database_url
-        added = idsync(
-            url, "integration", "add", "ldap", "--org", org.id, "--url", directory.url,
-            "--bind-dn", ADMIN_DN, "--password-file", str(password), "--dialect", "openldap",
-            "--user-base", PEOPLE, "--no-auto-sync",
-        )  # fmt: skip
-        assert idsync(url, "sync", "run", added["id"])["status"] == "Quarantine"
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "idsync",
-                "doctor",
-                "--org",
-                org.id,
-                "--database",
-                url,
-                "--json",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
+        integration_id, result = quarantined_ldap_doctor(
+            database, server, directory, password, PEOPLE
         )
         assert result.returncode == 1
         [finding] = json.loads(result.stdout)["findings"]
@@ -215,7 +215,7 @@ def test_a_refused_ldap_bind_names_the_result_code(
         assert finding["evidence"]["ldap_result_name"] == "invalidCredentials"
         assert "not the password" not in result.stdout
         assert finding["repair"][1]["command"] == (
-            f"idsync integration update {added['id']} --password-file FILE"
+            f"idsync integration update {integration_id} --password-file FILE"
         )
 
 
@@ -259,35 +259,10 @@ def test_a_base_dn_that_is_gone_is_named_with_its_fix(
     database: Database, server: Server, tmp_path: Path
 ) -> None:
     for directory in running(tmp_path):
-        seed(directory, users=3)
         password = tmp_path / "password"
         password.write_text(ADMIN_PASSWORD)
-        org = make_org(database, server)
-        url = server.database_url
         gone = PEOPLE.replace("ou=", "ou=gone", 1)
-        added = idsync(
-            url, "integration", "add", "ldap", "--org", org.id, "--url", directory.url,
-            "--bind-dn", ADMIN_DN, "--password-file", str(password), "--dialect", "openldap",
-            "--user-base", gone, "--no-auto-sync",
-        )  # fmt: skip
-        assert idsync(url, "sync", "run", added["id"])["status"] == "Quarantine"
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "idsync",
-                "doctor",
-                "--org",
-                org.id,
-                "--database",
-                url,
-                "--json",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        _, result = quarantined_ldap_doctor(database, server, directory, password, gone)
         [finding] = json.loads(result.stdout)["findings"]
         assert finding["cause"] == "ldap_base_missing"
         assert gone in finding["repair"][0]["text"]
