@@ -3,6 +3,7 @@ what it protected, and how to repair it (docs/health.md)."""
 
 from __future__ import annotations
 
+import textwrap
 from typing import Annotated
 
 import typer
@@ -27,8 +28,8 @@ def doctor(
     database: DatabaseOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Diagnose failing integrations: cause, evidence, what was protected, the repair.
-    Exit code 0: no open finding; 1: at least one."""
+    """Diagnose failing integrations, and directories the hub refuses: cause, evidence,
+    what was protected, the repair. Exit code 0: no open finding; 1: at least one."""
     found = health.doctor(
         open_db(database), org_id=org, ref=integration, config=Settings.from_env()
     )
@@ -50,13 +51,19 @@ def report(out: Console, found: list[Finding]) -> None:
 
 
 def _finding(out: Console, finding: Finding) -> None:
-    out.print(f"[bold red]✗[/] {finding.summary}", highlight=False, soft_wrap=True)
+    _prose(out, f"✗ {finding.summary}", style="bold red")
+    subject: Row = (
+        ("token", finding.token_id)
+        if finding.token_id
+        else ("integration", finding.integration_id or "")
+    )
     rows: list[Row] = [
-        ("integration", finding.integration_id),
+        subject,
         ("cause", f"{finding.cause} (confidence: {finding.confidence})"),
         ("tracking ID", finding.tracking_id),
-        ("found", text(finding.created_at)),
     ]
+    if finding.created_at is not None:
+        rows.append(("found", text(finding.created_at)))
     print_rows(out, "Finding", rows)
     evidence = [
         (key, text(value))
@@ -65,13 +72,20 @@ def _finding(out: Console, finding: Finding) -> None:
     ]
     print_rows(out, "Evidence", evidence)
     out.print("[bold]Protected[/]", highlight=False)
-    out.print(
-        str(finding.protected.get("summary", "")), highlight=False, markup=False, soft_wrap=True
-    )
+    _prose(out, str(finding.protected.get("summary", "")))
     out.print("[bold]Repair[/]", highlight=False)
     for step_number, step in enumerate(finding.repair, start=1):
         who = "" if step.by == "administrator" else f" ({step.by})"
-        out.print(f"{step_number}. {step.text}{who}", highlight=False, markup=False, soft_wrap=True)
+        _prose(out, f"{step_number}. {step.text}{who}")
         for line in (step.url, step.command):
             if line:  # on a line of its own, never wrapped: it copies whole
                 out.print(f"   {line}", highlight=False, markup=False, soft_wrap=True)
+
+
+def _prose(out: Console, words: str, style: str | None = None) -> None:
+    """Wrapped at the terminal's width between words (an ID is never cut), continued
+    lines indented under the first."""
+    wrapped = textwrap.fill(
+        words, width=out.width, subsequent_indent="   ", break_long_words=False
+    )
+    out.print(wrapped, style=style, highlight=False, markup=False, soft_wrap=True)

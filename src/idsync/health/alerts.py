@@ -129,7 +129,7 @@ def from_finding(
         event=event,
         org_id=org_id,
         org=org,
-        integration_id=finding.integration_id,
+        integration_id=finding.integration_id or "",
         integration=finding.integration,
         job_status=job_status,
         cause=finding.cause,

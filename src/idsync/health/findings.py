@@ -43,7 +43,8 @@ class Step:
 
 @dataclass(frozen=True)
 class Finding:
-    integration_id: str
+    integration_id: str | None
+    """None for the hub side (health/inbound.py): a client's token, not an integration."""
     integration: str
     """The integration's name, for people."""
     cause: str
@@ -56,11 +57,14 @@ class Finding:
     repair: tuple[Step, ...] = ()
     status: str = "open"
     created_at: datetime | None = None
+    token_id: str | None = None
+    """The hub token a directory still presents, for the hub side's findings."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "integration_id": self.integration_id,
             "integration": self.integration,
+            **({"token_id": self.token_id} if self.token_id else {}),
             "cause": self.cause,
             "summary": self.summary,
             "confidence": self.confidence,

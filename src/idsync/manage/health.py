@@ -6,6 +6,7 @@ from idsync.config import Settings
 from idsync.health import alerts, findings
 from idsync.health.diagnose import diagnose
 from idsync.health.findings import Finding
+from idsync.health.inbound import inbound_findings
 from idsync.logs import get_logger
 from idsync.manage import alerts as notify
 from idsync.manage.integrations import get_integration, list_integrations
@@ -99,7 +100,8 @@ def doctor(
     config: Settings | None = None,
 ) -> list[Finding]:
     """The open finding of every failing integration (of an org, or one integration),
-    diagnosing those that have none yet; healthy integrations have none."""
+    diagnosing those that have none yet; healthy integrations have none. Without
+    ``ref``, also the hub side: directories refused for a revoked or expired token."""
     if ref is not None:
         record = get_integration(db, ref, org_id)
         pairs = [(record, _job(db, record))]
@@ -110,6 +112,8 @@ def doctor(
         finding = _current(db, record, job, config)
         if finding is not None:
             found.append(finding)
+    if ref is None:
+        found.extend(inbound_findings(db, org_id=org_id))
     return found
 
 

@@ -101,6 +101,47 @@ def count(
     return int(conn.execute(statement).scalar_one())
 
 
+@dataclass(frozen=True)
+class RejectionWindow:
+    """One counted row of refusals of a token the hub issued (see hub/rejections.py)."""
+
+    token_id: str
+    code: str
+    source: str
+    started_at: datetime
+    count: int
+    tracking_id: str | None
+
+
+def token_rejections(
+    conn: Connection, *, org_id: str | None, since: datetime
+) -> list[RejectionWindow]:
+    """The counted refusals of known (revoked or expired) tokens since ``since``, oldest
+    first. Bounded by the audit log's retention: one row per window, source and token."""
+    stmt = (
+        sa.select(_events)
+        .where(
+            _events.c.activity == "Reject token",
+            _events.c.target.is_not(None),
+            _events.c.occurred_at >= since,
+        )
+        .order_by(_events.c.occurred_at, _events.c.id)
+    )
+    if org_id is not None:
+        stmt = stmt.where(_events.c.org_id == org_id)
+    return [
+        RejectionWindow(
+            r.target,
+            str(r.details.get("code", "")),
+            str(r.details.get("source", "")),
+            r.occurred_at,
+            r._mapping["count"],
+            r.tracking_id,
+        )
+        for r in conn.execute(stmt)
+    ]
+
+
 def prune(conn: Connection, before: datetime, *, limit: int) -> int:
     """Delete up to ``limit`` of the oldest events before ``before``; how many went.
 

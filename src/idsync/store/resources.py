@@ -211,6 +211,12 @@ def search(
     return Page(rows, total)
 
 
+def count(conn: Connection, resource_type: str, org_id: str) -> int:
+    t = table(resource_type)
+    query = sa.select(sa.func.count()).select_from(t).where(t.c.org_id == org_id)
+    return int(conn.execute(query).scalar_one())
+
+
 _LOOKUP_COLUMNS = {
     "User": ("id", "user_name_key", "external_id"),
     "Group": ("id", "display_name_key", "external_id"),
