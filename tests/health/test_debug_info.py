@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from typing import Any
@@ -105,3 +106,44 @@ def test_an_unknown_tracking_id_is_a_catalogued_error(connected: Connected) -> N
     assert code == 1
     assert "IDS-404-011" in output
     assert "Traceback" not in output
+
+
+def test_an_administrators_job_action_has_a_tracking_id_of_its_own(
+    connected: Connected, emulator: Emulator
+) -> None:
+    """Restart and pause are job status changes: each gets a new tracking ID, on the job,
+    in the audit log and in its log line, and debug info finds the action by it."""
+    report = quarantined(connected, emulator)
+    restarted = subprocess.run(
+        [
+            sys.executable, "-m", "idsync", "sync", "restart", connected.integration_id,
+            "--reset", "quarantine", "--database", connected.database_url, "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={**os.environ, "IDSYNC_LOG_LEVEL": "info"},
+    )  # fmt: skip
+    tracking_id = json.loads(restarted.stdout)["tracking_id"]
+    assert tracking_id.startswith("IDS_") and tracking_id != report["tracking_id"]
+    assert connected.status()["tracking_id"] == tracking_id
+    assert any(
+        json.loads(line).get("tracking_id") == tracking_id
+        for line in restarted.stderr.splitlines()
+        if line.startswith("{")
+    ), restarted.stderr
+
+    code, output = debug_info(connected, tracking_id, "--json")
+    assert code == 0, output
+    bundle = json.loads(output)
+    assert bundle["operation"]["kind"] == "administrator action"
+    assert bundle["operation"]["activity"] == "Restart sync job"
+    assert bundle["operation"]["actor"] == "cli"
+    assert bundle["operation"]["details"] == {"reset": ["quarantine"]}
+    assert bundle["integration"]["id"] == connected.integration_id
+    assert bundle["job"]["status"] == "Active"
+
+    # The failing cycle's own ID still finds the cycle and its finding.
+    code, output = debug_info(connected, report["tracking_id"], "--json")
+    assert json.loads(output)["operation"]["kind"] == "cycle"

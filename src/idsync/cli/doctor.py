@@ -85,7 +85,5 @@ def _finding(out: Console, finding: Finding) -> None:
 def _prose(out: Console, words: str, style: str | None = None) -> None:
     """Wrapped at the terminal's width between words (an ID is never cut), continued
     lines indented under the first."""
-    wrapped = textwrap.fill(
-        words, width=out.width, subsequent_indent="   ", break_long_words=False
-    )
+    wrapped = textwrap.fill(words, width=out.width, subsequent_indent="   ", break_long_words=False)
     out.print(wrapped, style=style, highlight=False, markup=False, soft_wrap=True)

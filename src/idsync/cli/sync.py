@@ -220,6 +220,7 @@ def _described(record: IntegrationRecord, job: JobRecord) -> dict[str, Any]:
         "status": job.status,
         "reason_code": job.reason_code,
         "reason": job.reason,
+        "tracking_id": job.tracking_id,
         "auto_sync": record.auto_sync,
         "last_cycle_id": job.last_cycle_id,
         "last_cycle_at": job.last_cycle_at,
@@ -246,9 +247,15 @@ def restart(
     job = jobs.restart(open_db(database), integration, reset or ["quarantine"], actor="cli")
     if json:
         emit_json(
-            {"integration_id": job.integration_id, "status": job.status, "reason": job.reason}
+            {
+                "integration_id": job.integration_id,
+                "status": job.status,
+                "reason": job.reason,
+                "tracking_id": job.tracking_id,
+            }
         )
     else:
+        console.print(f"Tracking ID {job.tracking_id}", highlight=False)
         sync_view.print_command(
             console,
             f"Job restarted; status {job.status}. It runs at the next scheduler tick, or now with:",
@@ -260,7 +267,10 @@ def restart(
 
 def _pause(integration: str, paused: bool, database: str | None, json: bool) -> None:
     job = jobs.set_paused(open_db(database), integration, paused, actor="cli")
-    emit_json({"status": job.status}) if json else console.print(f"Job {job.status}.")
+    if json:
+        emit_json({"status": job.status, "tracking_id": job.tracking_id})
+    else:
+        console.print(f"Job {job.status}. Tracking ID {job.tracking_id}", highlight=False)
 
 
 @app.command("pause")

@@ -66,6 +66,8 @@ def _job_rows(record: IntegrationRecord, job: JobRecord) -> list[Row]:
     ]
     if job.reason_code or job.reason:
         rows += [("reason code", text(job.reason_code)), ("reason", text(job.reason))]
+    if job.tracking_id:
+        rows.append(("tracking ID", job.tracking_id))
     rows += [
         ("auto sync", text(record.auto_sync)),
         ("last cycle", text(job.last_cycle_at) or "never"),

@@ -25,7 +25,7 @@ from idsync.store import integrations as store
 from idsync.store import orgs
 from idsync.store.database import Database
 from idsync.store.integrations import IntegrationRecord
-from idsync.store.models import PROVISIONING_LOG, SYNC_CYCLES, SYNC_JOBS
+from idsync.store.models import AUDIT_EVENTS, PROVISIONING_LOG, SYNC_CYCLES, SYNC_JOBS
 from idsync.sync.secrets import SecretBox
 
 
@@ -89,6 +89,15 @@ def _find(db: Database, tracking_id: str) -> tuple[str, dict[str, Any]] | None:
         stored = finding_rows.find_by_tracking_id(conn, tracking_id)
         if stored is not None:
             return stored.integration_id, {"kind": "finding", "time": _when(stored.created_at)}
+        action = conn.execute(
+            sa.select(AUDIT_EVENTS).where(
+                AUDIT_EVENTS.c.tracking_id == tracking_id,
+                AUDIT_EVENTS.c.category == "IntegrationManagement",
+                AUDIT_EVENTS.c.target.is_not(None),
+            )
+        ).first()
+        if action is not None:
+            return action.target, _action(action)
         job = conn.execute(
             sa.select(SYNC_JOBS).where(SYNC_JOBS.c.tracking_id == tracking_id)
         ).first()
@@ -110,6 +119,17 @@ def _cycle(row: Any) -> dict[str, Any]:
         "error": row.reason,
         "evidence": row.evidence,
         "counts": row.counts,
+    }
+
+
+def _action(row: Any) -> dict[str, Any]:
+    """An administrator's action on the job (restart, pause, resume, approve)."""
+    return {
+        "kind": "administrator action",
+        "time": _when(row.occurred_at),
+        "activity": row.activity,
+        "actor": row.actor,
+        "details": row.details,
     }
 
 

@@ -116,6 +116,7 @@ def audit_integration(
     activity: str,
     actor: str,
     details: dict[str, Any] | None = None,
+    tracking_id: str | None = None,
 ) -> None:
     audit.record(
         conn,
@@ -125,6 +126,7 @@ def audit_integration(
         result="success",
         actor=actor,
         target=integration.id if integration else None,
+        tracking_id=tracking_id,
         details=details or {},
     )
 

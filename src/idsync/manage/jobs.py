@@ -18,6 +18,8 @@ from idsync.errors.catalogue import (
     SOURCE_SHRANK,
     IdsyncError,
 )
+from idsync.errors.tracking import new_tracking_id
+from idsync.logs import get_logger
 from idsync.manage import health
 from idsync.manage.integrations import audit_integration, default_mappings, get_integration
 from idsync.store import integrations as store
@@ -30,6 +32,8 @@ from idsync.sync.follow import follow
 from idsync.sync.jobs import PAUSED_REASON, JobStatus
 from idsync.sync.report import CycleReport, Tally
 from idsync.sync.secrets import SecretBox
+
+log = get_logger("idsync.jobs")
 
 
 def run_cycle(
@@ -139,7 +143,8 @@ def restart(db: Database, ref: str, resets: list[str], *, actor: str) -> JobReco
             hint="Use any of: " + ", ".join(RESETS),
         )
     everything = "full" in resets
-    values: dict[str, Any] = {"next_run_at": utcnow()}
+    tracking_id = new_tracking_id()
+    values: dict[str, Any] = {"next_run_at": utcnow(), "tracking_id": tracking_id}
     if everything or "watermark" in resets:
         values.update(watermark={}, checkpoint=None)
     if everything or "quarantine" in resets:
@@ -155,13 +160,22 @@ def restart(db: Database, ref: str, resets: list[str], *, actor: str) -> JobReco
             state.clear_escrow(conn, record.id)
         store.update_job(conn, record.id, **values)
         audit_integration(
-            conn, record, record.org_id, "Restart sync job", actor, {"reset": sorted(resets)}
+            conn,
+            record,
+            record.org_id,
+            "Restart sync job",
+            actor,
+            {"reset": sorted(resets)},
+            tracking_id=tracking_id,
         )
+    log.info("job restarted", integration=record.id, reset=sorted(resets), tracking_id=tracking_id)
     return get_job(db, record.id)
 
 
 def set_paused(db: Database, ref: str, paused: bool, *, actor: str) -> JobRecord:
     record = get_integration(db, ref)
+    tracking_id = new_tracking_id()
+    activity = "Pause sync job" if paused else "Resume sync job"
     with db.write() as conn:
         job = store.get_job(conn, record.id)
         resumed = JobStatus.ACTIVE if job.last_cycle_id else JobStatus.NOT_RUN
@@ -171,10 +185,10 @@ def set_paused(db: Database, ref: str, paused: bool, *, actor: str) -> JobRecord
             status=JobStatus.PAUSED if paused else resumed,
             reason_code=None,
             reason=PAUSED_REASON if paused else None,
+            tracking_id=tracking_id,
         )
-        audit_integration(
-            conn, record, record.org_id, "Pause sync job" if paused else "Resume sync job", actor
-        )
+        audit_integration(conn, record, record.org_id, activity, actor, tracking_id=tracking_id)
+    log.info(activity.lower(), integration=record.id, tracking_id=tracking_id)
     return get_job(db, record.id)
 
 
@@ -191,6 +205,7 @@ def approve_deletes(db: Database, config: Settings, ref: str, *, actor: str) -> 
         apply_removals(db, record, target, staged, job.last_cycle_id or "approval", tally)
     finally:
         target.close()
+    tracking_id = new_tracking_id()
     with db.write() as conn:
         if job.status == JobStatus.QUARANTINE and job.reason_code in (
             DELETION_THRESHOLD.code,
@@ -203,10 +218,18 @@ def approve_deletes(db: Database, config: Settings, ref: str, *, actor: str) -> 
                 reason_code=None,
                 reason=None,
                 quarantined_at=None,
+                tracking_id=tracking_id,
             )
         audit_integration(
-            conn, record, record.org_id, "Approve staged deletions", actor, dict(tally.counts)
+            conn,
+            record,
+            record.org_id,
+            "Approve staged deletions",
+            actor,
+            dict(tally.counts),
+            tracking_id=tracking_id,
         )
+    log.info("staged deletions approved", integration=record.id, tracking_id=tracking_id)
     return dict(tally.counts)
 
 
