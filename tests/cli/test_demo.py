@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import selectors
+import shlex
 import signal
 import subprocess
 import sys
@@ -53,6 +54,28 @@ def test_the_demo_syncs_a_tenant_then_shows_the_incident(tmp_path: Path) -> None
         [finding] = json.loads(asked.stdout)["findings"]
         assert finding["cause"] == "service_principal_removed"
         assert finding["evidence"]["who"].startswith("not known yet")
+
+        # The administrator's part (consent), then the callback finishes the repair.
+        fixed = idsync("demo", "fix", "remove-service-principal")
+        assert fixed.returncode == 0, fixed.stderr
+        assert "consent callback answered 200" in fixed.stdout
+        assert _printed(fixed)[-1].startswith("idsync validate")
+        for command in _printed(fixed)[1:]:  # the first is the consent link
+            assert idsync(*shlex.split(command)[1:]).returncode == 0, command
+
+        for cause, finding_cause in (
+            ("expire-secret", "client_secret_expired"),
+            ("disable-app", "application_disabled"),
+        ):
+            run, ask = _printed(idsync("demo", "break", cause))
+            assert idsync(*shlex.split(run)[1:]).returncode != 0
+            asked = idsync(*shlex.split(ask)[1:], "--json")
+            assert json.loads(asked.stdout)["findings"][0]["cause"] == finding_cause
+            fixed = idsync("demo", "fix", cause)
+            assert fixed.returncode == 0, fixed.stderr
+            for command in _printed(fixed):  # new secret, restart, run, validate: as printed
+                ran = idsync(*shlex.split(command)[1:])
+                assert ran.returncode == 0, (command, ran.stdout, ran.stderr)
     finally:
         demo.send_signal(signal.SIGTERM)
         demo.wait(timeout=30)
@@ -66,6 +89,11 @@ def test_the_demo_syncs_a_tenant_then_shows_the_incident(tmp_path: Path) -> None
         time.sleep(0.2)
     else:
         raise AssertionError("the demo's hub still answers")
+
+
+def _printed(done: subprocess.CompletedProcess[str]) -> list[str]:
+    """The commands (and links) a demo command prints, each on its own indented line."""
+    return [line.strip() for line in done.stdout.splitlines() if line.startswith("  ")]
 
 
 def _first_line(process: subprocess.Popen[bytes]) -> bytes:

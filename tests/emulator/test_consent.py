@@ -185,3 +185,55 @@ def test_admin_consent_refusals(emulator: Emulator) -> None:
             },
         )
         assert 'value="accept"' in loopback.text
+
+
+def test_a_new_client_secret_replaces_an_expired_one(emulator: Emulator) -> None:
+    """Graph's addPassword, as an administrator's script calls it: the new secret gets
+    tokens, the expired one is refused, and the directory audit log has the change."""
+    admin = emulator.admin()
+    assert admin.post("/_emulator/break", json={"cause": "expire-secret"}).status_code == 200
+    expired = emulator.token_request()
+    assert expired.status_code == 401 and "AADSTS7000222" in expired.text
+
+    added = admin.post(
+        f"/v1.0/applications(appId='{emulator['client_id']}')/addPassword",
+        json={"passwordCredential": {"displayName": "rotated"}},
+    )
+    assert added.status_code == 200, added.text
+    credential = added.json()
+    assert credential["displayName"] == "rotated"
+    assert credential["hint"] == credential["secretText"][:3]
+    assert emulator.token_request(client_secret=credential["secretText"]).status_code == 200
+    old = emulator.token_request()
+    assert old.status_code == 401 and "AADSTS7000215" in old.text
+
+    audits = admin.get(
+        "/v1.0/auditLogs/directoryAudits",
+        params={"$filter": "category eq 'ApplicationManagement'"},
+    ).json()["value"]
+    assert any(
+        event["activityDisplayName"].startswith("Update application – Certificates")
+        for event in audits
+    )
+    refused = emulator.client().post(
+        f"/v1.0/applications(appId='{emulator['client_id']}')/addPassword", json={}
+    )
+    assert refused.status_code == 401
+
+
+def test_an_application_disabled_and_enabled_again(emulator: Emulator) -> None:
+    """``PATCH /servicePrincipals/{id}`` with ``accountEnabled``: off, the token endpoint
+    answers AADSTS7000112; on again, tokens come back."""
+    admin = emulator.admin()
+    [sp] = admin.get(
+        "/v1.0/servicePrincipals", params={"$filter": f"appId eq '{emulator['client_id']}'"}
+    ).json()["value"]
+    off = admin.patch(f"/v1.0/servicePrincipals/{sp['id']}", json={"accountEnabled": False})
+    assert off.status_code == 204
+    disabled = emulator.token_request()
+    assert disabled.status_code == 400 and "AADSTS7000112" in disabled.text
+    other = admin.patch(f"/v1.0/servicePrincipals/{sp['id']}", json={"displayName": "x"})
+    assert other.status_code == 400
+    on = admin.patch(f"/v1.0/servicePrincipals/{sp['id']}", json={"accountEnabled": True})
+    assert on.status_code == 204
+    assert emulator.token_request().status_code == 200

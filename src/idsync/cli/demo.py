@@ -5,7 +5,8 @@ fresh SQLite file, connects an Entra integration and runs its first cycle, print
 to look, and stays in the foreground until interrupted. From another shell,
 ``idsync demo break CAUSE`` reproduces what an administrator can do to the tenant
 (``remove-service-principal``, ``revoke-consent``, ``expire-secret``, ``disable-app``,
-``throttle``); ``idsync doctor`` then says what happened (docs/health.md).
+``throttle``); ``idsync doctor`` then says what happened (docs/health.md), and
+``idsync demo fix CAUSE`` does the tenant administrator's part of the repair.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import contextlib
 import json
 import os
 import selectors
+import shlex
 import signal
 import socket
 import subprocess
@@ -31,6 +33,7 @@ from idsync.cli.common import console
 from idsync.config import Settings
 from idsync.manage import integrations, jobs, orgs, tokens
 from idsync.manage.database import open_current
+from idsync.manage.repair import repair_status
 
 app = typer.Typer(
     help="The incident, reproduced locally: run `idsync demo`, then `idsync demo break CAUSE`.",
@@ -39,6 +42,7 @@ app = typer.Typer(
 
 CAUSES = ("remove-service-principal", "revoke-consent", "expire-secret", "disable-app", "throttle")
 STARTUP_SECONDS = 60.0
+_RESTART = "sync restart {id} --reset quarantine"
 
 
 def _pointer() -> Path:
@@ -89,32 +93,127 @@ def break_(
     cause: Annotated[str, typer.Argument(help=f"One of: {', '.join(CAUSES)}.")],
 ) -> None:
     """Reproduce an incident in the running demo's tenant, as its administrator."""
-    if cause not in CAUSES:
-        raise typer.BadParameter(f"choose one of: {', '.join(CAUSES)}", param_hint="CAUSE")
-    if not _pointer().exists():
-        raise typer.BadParameter("no demo is running: start one with `idsync demo`")
-    details = json.loads(_pointer().read_text())
+    details = _running(cause)
+    _emulator_control(details, "break", {"cause": cause})
     emulator = details["emulator"]
-    answer = httpx.post(
-        f"{emulator['url']}/_emulator/break",
-        json={"cause": cause},
-        headers={"Authorization": f"Bearer {emulator['admin_token']}"},
-        verify=emulator["ca_file"],
-        timeout=30,
-    )
-    answer.raise_for_status()
-    database = details["database_url"]
     console.print(
         f"Done: {cause} in tenant {emulator['tenant_id']}, as {emulator['admin_upn']}.\n"
         "The next cycle meets it. Run one now, then ask idsync what happened:",
         highlight=False,
         soft_wrap=True,
     )
-    for line in (
-        f"idsync sync run {details['integration_id']} --database {database}",
-        f"idsync doctor --integration {details['integration_id']} --database {database}",
-    ):
+    _commands(details, "sync run {id}", "doctor --integration {id}")
+
+
+@app.command("fix")
+def fix(
+    cause: Annotated[str, typer.Argument(help=f"One of: {', '.join(CAUSES)}.")],
+) -> None:
+    """Do the tenant administrator's part of the repair in the running demo's tenant
+    (what they would do in the Entra admin center), then print the rest of the repair."""
+    details = _running(cause)
+    admin = details["emulator"]["admin_upn"]
+    if cause in ("remove-service-principal", "revoke-consent"):
+        _consent(details, cause, admin)
+        return
+    answer = _emulator_control(details, "fix", {"cause": cause})
+    if cause == "expire-secret":
+        secret_file = Path(details["dir"]) / "client-secret"
+        secret_file.write_text(answer["secretText"] + "\n")
+        secret_file.chmod(0o600)
+        console.print(
+            f"Done, as {admin}: a new client secret, written to {secret_file}.\n"
+            "Give it to idsync, clear the quarantine, run a cycle, and validate:",
+            highlight=False,
+            soft_wrap=True,
+        )
+        _commands(
+            details,
+            f"integration update {{id}} --client-secret-file {shlex.quote(str(secret_file))}",
+            _RESTART,
+            "sync run {id}",
+            "validate {id}",
+        )
+        return
+    done = "the application enabled again" if cause == "disable-app" else "throttling ended"
+    console.print(
+        f"Done, as {admin}: {done}. Clear the quarantine, run a cycle, and validate:",
+        highlight=False,
+        soft_wrap=True,
+    )
+    _commands(details, _RESTART, "sync run {id}", "validate {id}")
+
+
+def _consent(details: dict[str, Any], cause: str, admin: str) -> None:
+    """Admin consent through the link the finding prints (for a removed service principal
+    it comes back to the hub's /consent/callback, which finishes the repair itself)."""
+    db = open_current(details["database_url"])
+    config = Settings.from_env(public_url=details["hub_url"])
+    status = repair_status(db, config, details["integration_id"])
+    link = status.consent_url or next(
+        (step.url for step in (status.finding.repair if status.finding else ()) if step.url),
+        None,
+    )
+    if link is None:
+        raise typer.BadParameter("no consent link to follow: run the cycle and doctor first")
+    console.print(
+        f"In a browser, as {admin}, you would open this link and press Accept:",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(f"  {link}", highlight=False, markup=False, soft_wrap=True)
+    location = _emulator_control(details, "fix", {"cause": cause, "consent_url": link})["location"]
+    if location.startswith(f"{details['hub_url']}/consent/callback"):
+        page = httpx.get(location, timeout=STARTUP_SECONDS)
+        console.print(
+            f"Accepted. idsync's consent callback answered {page.status_code}: "
+            f"{_title(page.text)}. Validate:",
+            highlight=False,
+            soft_wrap=True,
+        )
+        _commands(details, "validate {id}")
+    else:
+        console.print(
+            "Accepted. Clear the quarantine, run a cycle, and validate:",
+            highlight=False,
+            soft_wrap=True,
+        )
+        _commands(details, _RESTART, "sync run {id}", "validate {id}")
+
+
+def _running(cause: str) -> dict[str, Any]:
+    if cause not in CAUSES:
+        raise typer.BadParameter(f"choose one of: {', '.join(CAUSES)}", param_hint="CAUSE")
+    if not _pointer().exists():
+        raise typer.BadParameter("no demo is running: start one with `idsync demo`")
+    running: dict[str, Any] = json.loads(_pointer().read_text())
+    return running
+
+
+def _emulator_control(details: dict[str, Any], name: str, body: dict[str, str]) -> Any:
+    emulator = details["emulator"]
+    answer = httpx.post(
+        f"{emulator['url']}/_emulator/{name}",
+        json=body,
+        headers={"Authorization": f"Bearer {emulator['admin_token']}"},
+        verify=emulator["ca_file"],
+        timeout=30,
+    )
+    answer.raise_for_status()
+    return answer.json()
+
+
+def _commands(details: dict[str, Any], *commands: str) -> None:
+    """Each ``idsync`` command (``{id}``: the demo's integration) on a line of its own."""
+    integration, database = details["integration_id"], details["database_url"]
+    for command in commands:
+        line = f"idsync {command.format(id=integration)} --database {shlex.quote(database)}"
         console.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
+
+
+def _title(page: str) -> str:
+    start, end = page.find("<title>"), page.find("</title>")
+    return page[start + 7 : end] if 0 <= start < end else "(no title)"
 
 
 # --- the demo's parts -----------------------------------------------------------------------
@@ -225,6 +324,8 @@ def _welcome(details: dict[str, Any]) -> None:
         "  idsync demo break remove-service-principal",
         f"  idsync sync run {integration} --database {database}",
         f"  idsync doctor --integration {integration} --database {database}",
+        "Then do the tenant administrator's part of the repair, and follow the rest:",
+        "  idsync demo fix remove-service-principal",
     ]
     for line in lines:
         console.print(line, highlight=False, soft_wrap=True)

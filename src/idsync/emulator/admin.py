@@ -8,6 +8,10 @@
 * ``POST /_emulator/break`` ``{"cause": C}`` — reproduce an incident: ``remove-service-principal``,
   ``revoke-consent`` (every app role assignment removed), ``expire-secret``
   (AADSTS7000222), ``disable-app`` (AADSTS7000112) or ``throttle`` (60 answers 429).
+* ``POST /_emulator/fix`` ``{"cause": C}`` — the tenant administrator's part of the
+  repair: admin consent (with ``"consent_url"``, the link a finding printed: the answer's
+  ``location`` is where the browser would go next), a new client secret (its
+  ``secretText``), the application enabled again, or the throttling ended.
 * ``POST /_emulator/mutate`` ``{"count": K, "seed": S}`` — apply K random, realistic
   changes (attribute edits, disables, membership adds/removes, manager moves, new and
   deleted users) through the same directory methods Graph writes use: each is in the
@@ -20,15 +24,17 @@ import random
 from collections import Counter
 from dataclasses import asdict
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from idsync.emulator.directory import DirectoryError
+from idsync.emulator.directory import Application, DirectoryError
 from idsync.emulator.faults import FaultError
 from idsync.emulator.graph import GraphApi
+from idsync.emulator.login import grant_consent, redirect_allowed
 from idsync.emulator.responses import GraphError, json_response
 from idsync.emulator.seed import DEPARTMENT_NAMES, DEPARTMENTS, FIRST_NAMES, LAST_NAMES
 
@@ -122,6 +128,49 @@ class AdminApi:
             self.directory.set_service_principal_enabled(sp, False, actor)
         return json_response({"cause": cause, "appId": app.app_id}, media_type="application/json")
 
+    async def fix(self, request: Request) -> Response:
+        """Undo a break as the tenant's administrator would (``idsync demo fix``)."""
+        self._admin(request)
+        body = await self._body(request)
+        cause = body.get("cause")
+        actor = self.graph.actor(request, self.graph.principal(request, ADMIN_ONLY))
+        app = next(iter(self.directory.apps.values()), None)
+        if app is None or cause not in BREAKS:
+            raise GraphError(400, "BadRequest", f"'cause' must be one of {', '.join(BREAKS)}.")
+        answer: dict[str, Any] = {"cause": cause, "appId": app.app_id}
+        if cause in ("remove-service-principal", "revoke-consent"):
+            asked = self._consent_asked(app, str(body.get("consent_url") or ""))
+            address = request.client.host if request.client else "127.0.0.1"
+            answer["location"] = grant_consent(self.directory, app, asked, address)
+        elif cause == "expire-secret":
+            added = self.directory.add_client_secret(app, actor, "idsync demo")
+            answer["secretText"] = added["secretText"]
+        elif cause == "disable-app":
+            sp = self.directory.sp_for_app(app.app_id)
+            if sp is None:
+                raise GraphError(
+                    404, "Request_ResourceNotFound", "The app has no service principal."
+                )
+            self.directory.set_service_principal_enabled(sp, True, actor)
+        else:
+            self.emulator.faults.clear()
+        return json_response(answer, media_type="application/json")
+
+    @staticmethod
+    def _consent_asked(app: Application, consent_url: str) -> dict[str, str]:
+        query = {k: v[0] for k, v in parse_qs(urlsplit(consent_url).query).items()}
+        asked = {
+            "redirect_uri": query.get("redirect_uri")
+            or (app.redirect_uris[0] if app.redirect_uris else ""),
+            "state": query.get("state", ""),
+            "scope": query.get("scope", ""),
+        }
+        if query.get("client_id", app.app_id) != app.app_id or not redirect_allowed(
+            app, asked["redirect_uri"]
+        ):
+            raise GraphError(400, "BadRequest", "The consent link is not for this application.")
+        return asked
+
     async def mutate(self, request: Request) -> Response:
         self._admin(request)
         body = await self._body(request)
@@ -210,4 +259,5 @@ class AdminApi:
             Route("/_emulator/faults", self.clear_faults, methods=["DELETE"]),
             Route("/_emulator/mutate", self.mutate, methods=["POST"]),
             Route("/_emulator/break", self.break_, methods=["POST"]),
+            Route("/_emulator/fix", self.fix, methods=["POST"]),
         ]

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from idsync.emulator.directory import ServicePrincipal
+    from idsync.emulator.directory import Application, ServicePrincipal
 
 Event = dict[str, Any]
 Modified = Sequence[tuple[str, Any, Any]]
@@ -102,6 +102,17 @@ class Target:
             "userPrincipalName": None,
             "groupType": "unifiedGroups" if "Unified" in types else "azureAD",
             "modifiedProperties": Target._modified(modified),
+        }
+
+    @staticmethod
+    def application(app: Application) -> dict[str, Any]:
+        return {
+            "id": app.object_id,
+            "displayName": app.display_name,
+            "type": "Application",
+            "userPrincipalName": None,
+            "groupType": None,
+            "modifiedProperties": [],
         }
 
     @staticmethod

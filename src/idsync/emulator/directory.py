@@ -16,9 +16,11 @@ from __future__ import annotations
 import bisect
 import hashlib
 import hmac
+import secrets
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
 from idsync.emulator.audit import Actor, AuditLog, Target, now_iso
@@ -771,6 +773,33 @@ class Directory:
     def expire_client_secret(self, app: Application, actor: Actor) -> None:
         """The secret's end date passes (Entra logs no event for that: time does it)."""
         app.secret_expired = True
+
+    def add_client_secret(self, app: Application, actor: Actor, name: str) -> dict[str, Any]:
+        """A new client secret (App registrations, Certificates & secrets, New client
+        secret; Graph's addPassword). The emulator keeps one secret per application:
+        the new one replaces the old."""
+        secret = secrets.token_urlsafe(30)
+        app.secret_hash, app.secret_expired = hash_secret(secret), False
+        start = datetime.now(UTC)
+        graph_time = "%Y-%m-%dT%H:%M:%SZ"
+        self.audit.record(
+            "ApplicationManagement",
+            "Update application – Certificates and secrets management ",
+            "Update",
+            actor,
+            [Target.application(app)],
+            correlation=actor.correlation,
+            details=[("AppId", app.app_id)],
+        )
+        return {
+            "customKeyIdentifier": None,
+            "displayName": name,
+            "endDateTime": (start + timedelta(days=180)).strftime(graph_time),
+            "hint": secret[:3],
+            "keyId": str(uuid.uuid4()),
+            "secretText": secret,
+            "startDateTime": start.strftime(graph_time),
+        }
 
     def set_service_principal_enabled(
         self, sp: ServicePrincipal, enabled: bool, actor: Actor

@@ -558,6 +558,46 @@ class GraphApi:
         )
         return Response(status_code=204)
 
+    async def update_service_principal(self, request: Request) -> Response:
+        """https://learn.microsoft.com/graph/api/serviceprincipal-update (``accountEnabled``
+        only: "Enabled for users to sign in?")."""
+        principal = self.principal(request, perms.WRITE_APPS)
+        sp = self.directory.service_principals.get(request.path_params["id"])
+        if sp is None:
+            raise not_found(request.path_params["id"])
+        changes = await _json_body(request)
+        if not isinstance(changes, dict) or set(changes) != {"accountEnabled"}:
+            raise GraphError(
+                400, "Request_BadRequest", "The emulator updates 'accountEnabled' only."
+            )
+        if not isinstance(changes["accountEnabled"], bool):
+            raise GraphError(400, "Request_BadRequest", "'accountEnabled' must be a boolean.")
+        self.directory.set_service_principal_enabled(
+            sp, changes["accountEnabled"], self.actor(request, principal)
+        )
+        return Response(status_code=204)
+
+    async def add_password(self, request: Request) -> Response:
+        """https://learn.microsoft.com/graph/api/application-addpassword — by object id
+        (``/applications/{id}``) or by ``/applications(appId='{appId}')``."""
+        principal = self.principal(request, perms.WRITE_APPS)
+        key = request.path_params.get("id") or request.path_params.get("app_id")
+        app = next(
+            (a for a in self.directory.apps.values() if key in (a.object_id, a.app_id)), None
+        )
+        if app is None:
+            raise not_found(str(key))
+        body = await _json_body(request) if (await request.body()).strip() else {}
+        credential = body.get("passwordCredential") if isinstance(body, dict) else None
+        name = (credential or {}).get("displayName") or "Password uploaded"
+        added = self.directory.add_client_secret(app, self.actor(request, principal), name)
+        return json_response(
+            {
+                "@odata.context": f"{base_url(request)}/v1.0/$metadata#microsoft.graph.passwordCredential",
+                **added,
+            }
+        )
+
     # ----- audit log (https://learn.microsoft.com/graph/api/directoryaudit-list) ------
 
     async def list_directory_audits(self, request: Request) -> Response:
@@ -680,6 +720,9 @@ class GraphApi:
             route("/servicePrincipals", self.list_service_principals, "GET"),
             route("/servicePrincipals/{id}", self.get_service_principal, "GET"),
             route("/servicePrincipals/{id}", self.delete_service_principal, "DELETE"),
+            route("/servicePrincipals/{id}", self.update_service_principal, "PATCH"),
+            route("/applications/{id}/addPassword", self.add_password, "POST"),
+            route("/applications(appId='{app_id}')/addPassword", self.add_password, "POST"),
             route("/auditLogs/directoryAudits", self.list_directory_audits, "GET"),
             route("/auditLogs/directoryAudits/{id}", self.get_directory_audit, "GET"),
             route("/organization", self.organization, "GET"),

@@ -31,7 +31,7 @@ from starlette.routing import BaseRoute, Route
 
 from idsync.emulator.audit import Actor
 from idsync.emulator.context import Emulator
-from idsync.emulator.directory import GRAPH_APP_ID, Application
+from idsync.emulator.directory import GRAPH_APP_ID, Application, Directory
 from idsync.emulator.permissions import describe
 from idsync.emulator.responses import base_url, json_response, oauth_error_body, request_ids
 from idsync.emulator.tokens import APP_TOKEN_LIFETIME
@@ -361,7 +361,7 @@ class LoginApi:
         redirect_uri = query.get("redirect_uri") or (
             app.redirect_uris[0] if app.redirect_uris else ""
         )
-        if not _redirect_allowed(app, redirect_uri):
+        if not redirect_allowed(app, redirect_uri):
             return self._error_page(
                 request,
                 50011,
@@ -448,7 +448,6 @@ Timestamp: {stamp}</p>
                 "admin consent link.",
             )
         app = self.directory.apps[pending["client_id"]]
-        tenant = self.directory.tenant
         if form.get("decision") != "accept":
             trace_id, correlation_id = request_ids(request.scope)
             stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
@@ -464,22 +463,8 @@ Timestamp: {stamp}</p>
             if pending["state"]:
                 params["state"] = pending["state"]
             return _redirect(pending["redirect_uri"], params)
-        admin = self.directory.users[self.directory.admin_user_id].current or {}
-        actor = Actor(
-            "user",
-            admin.get("id", ""),
-            admin.get("displayName", ""),
-            user_principal_name=admin.get("userPrincipalName"),
-            ip_address=request.client.host if request.client else "127.0.0.1",
-            correlation=str(uuid.uuid4()),
-        )
-        self.directory.consent(app, actor)
-        params = {"admin_consent": "True", "tenant": tenant.id}
-        if pending["scope"]:
-            params["scope"] = pending["scope"]
-        if pending["state"]:
-            params["state"] = pending["state"]
-        return _redirect(pending["redirect_uri"], params)
+        address = request.client.host if request.client else "127.0.0.1"
+        return RedirectResponse(grant_consent(self.directory, app, pending, address), 302)
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -503,12 +488,36 @@ Timestamp: {stamp}</p>
         ]
 
 
+def grant_consent(
+    directory: Directory, app: Application, asked: dict[str, str], address: str
+) -> str:
+    """What Accept does, as the tenant's administrator: consent (re-creating the service
+    principal), then where the browser goes: ``redirect_uri`` with ``admin_consent``,
+    ``tenant``, and the ``scope`` and ``state`` asked for."""
+    admin = directory.users[directory.admin_user_id].current or {}
+    actor = Actor(
+        "user",
+        admin.get("id", ""),
+        admin.get("displayName", ""),
+        user_principal_name=admin.get("userPrincipalName"),
+        ip_address=address,
+        correlation=str(uuid.uuid4()),
+    )
+    directory.consent(app, actor)
+    params = {"admin_consent": "True", "tenant": directory.tenant.id}
+    for name in ("scope", "state"):
+        if asked.get(name):
+            params[name] = asked[name]
+    uri = asked["redirect_uri"]
+    return f"{uri}{'&' if urlsplit(uri).query else '?'}{urlencode(params)}"
+
+
 def _redirect(uri: str, params: dict[str, Any]) -> Response:
     separator = "&" if urlsplit(uri).query else "?"
     return RedirectResponse(f"{uri}{separator}{urlencode(params)}", status_code=302)
 
 
-def _redirect_allowed(app: Application, uri: str) -> bool:
+def redirect_allowed(app: Application, uri: str) -> bool:
     """Exact match with a registered redirect URI, except that for ``http://localhost`` and
     ``http://127.0.0.1`` the port is ignored, as the platform does for loopback URIs
     (https://learn.microsoft.com/entra/identity-platform/reply-url#localhost-exceptions)."""
