@@ -240,13 +240,16 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"database": database, "org": org, "folder": folder}
 
 
-# Not run here, only parsed: servers that run until stopped, and cycles, which need the
+# Not run here, only parsed: servers that run until stopped, cycles, which need the
 # integration's directory or application (tests/sync runs the advised cycles, e.g.
-# test_a_second_push_integration_leaves_the_first_ones_objects_alone's ``sync run --full``).
+# test_a_second_push_integration_leaves_the_first_ones_objects_alone's ``sync run --full``),
+# and sign-ins, which wait for a person (tests/health/test_who.py signs in as one).
 RUNNABLE = [
     c
     for c in CATALOGUE_COMMANDS
-    if c.split()[1] not in ("serve", "worker", "emulator") and c.split()[1:3] != ["sync", "run"]
+    if c.split()[1] not in ("serve", "worker", "emulator")
+    and c.split()[1:3] != ["sync", "run"]
+    and "--sign-in" not in c.split()
 ]
 
 

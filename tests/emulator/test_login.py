@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
+
 import httpx
 import msal
 import pytest
@@ -128,3 +132,96 @@ def test_discovery_documents(shared_emulator: Emulator) -> None:
             f"{shared_emulator['authority']}/v2.0/.well-known/openid-configuration"
         )
         assert instance["metadata"][0]["aliases"]
+
+
+def _signed_in_code(emulator: Emulator, verifier: str, **extra: str) -> tuple[str, str]:
+    """Authorize with a PKCE challenge for ``verifier`` and sign in as the administrator;
+    (code, redirect URI) from the redirect that follows (response_mode=query)."""
+    challenge = (
+        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    )
+    redirect = "http://localhost:8400"
+    params = {
+        "client_id": "14d82eec-204b-4c2f-b7e8-296a70dab67e",
+        "response_type": "code",
+        "redirect_uri": redirect,
+        "scope": "openid https://graph.microsoft.com/AuditLog.Read.All",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        "nonce": "n-1",
+        **extra,
+    }
+    with httpx.Client(verify=emulator.ssl_context, base_url=emulator["url"]) as browser:
+        page = browser.get(f"/{emulator['tenant_id']}/oauth2/v2.0/authorize", params=params)
+        handle = re.search(r'name="request" value="([^"]+)"', page.text)
+        assert handle is not None, page.text
+        done = browser.post(
+            f"/{emulator['tenant_id']}/oauth2/v2.0/authorize",
+            data={
+                "request": handle[1],
+                "login": emulator["admin_upn"],
+                "passwd": emulator["admin_password"],
+            },
+        )
+    assert done.status_code == 302, done.text
+    location = httpx.URL(done.headers["location"])
+    assert str(location).startswith(redirect)
+    return location.params["code"], redirect
+
+
+def _redeem(emulator: Emulator, code: str, redirect: str, verifier: str) -> httpx.Response:
+    with httpx.Client(verify=emulator.ssl_context) as client:
+        return client.post(
+            f"{emulator['authority']}/oauth2/v2.0/token",
+            data={
+                "grant_type": "authorization_code",
+                "client_id": "14d82eec-204b-4c2f-b7e8-296a70dab67e",
+                "code": code,
+                "redirect_uri": redirect,
+                "code_verifier": verifier,
+            },
+        )
+
+
+def test_an_authorization_code_is_redeemed_once_with_its_verifier(
+    shared_emulator: Emulator,
+) -> None:
+    verifier = "v" * 50
+    code, redirect = _signed_in_code(shared_emulator, verifier)
+    _assert_aadsts(_redeem(shared_emulator, code, redirect, "w" * 50), 400, "invalid_grant", 501481)
+    # A refused verifier spent the code, as the platform does.
+    _assert_aadsts(_redeem(shared_emulator, code, redirect, verifier), 400, "invalid_grant", 70008)
+
+    code, redirect = _signed_in_code(shared_emulator, verifier)
+    answer = _redeem(shared_emulator, code, redirect, verifier)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["scope"] == "https://graph.microsoft.com/AuditLog.Read.All"
+    assert {"access_token", "id_token", "refresh_token", "client_info"} <= body.keys()
+    audits = shared_emulator.client(body["access_token"]).get("/v1.0/auditLogs/directoryAudits")
+    assert audits.status_code == 200
+    # The delegated token reads the audit log only: it was asked for nothing else.
+    users = shared_emulator.client(body["access_token"]).get("/v1.0/users")
+    assert users.status_code == 403
+
+
+def test_the_authorization_endpoint_refuses_what_the_platform_refuses(
+    shared_emulator: Emulator,
+) -> None:
+    base = f"{shared_emulator['url']}/{shared_emulator['tenant_id']}/oauth2/v2.0/authorize"
+    good = {
+        "client_id": "14d82eec-204b-4c2f-b7e8-296a70dab67e",
+        "response_type": "code",
+        "redirect_uri": "http://localhost:8400",
+        "code_challenge": "x" * 43,
+        "code_challenge_method": "S256",
+    }
+    with httpx.Client(verify=shared_emulator.ssl_context) as browser:
+        for change, code in (
+            ({"client_id": "00000000-0000-0000-0000-000000000000"}, 700016),
+            ({"redirect_uri": "https://elsewhere.example/back"}, 50011),
+            ({"code_challenge": ""}, 9002325),
+            ({"response_type": "token"}, 700054),
+        ):
+            page = browser.get(base, params={**good, **change})
+            assert f"AADSTS{code}" in page.text, (change, page.text)

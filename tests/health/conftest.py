@@ -3,7 +3,7 @@ which tests run on both databases.
 
 Diagnosis, its findings and debug info are stored, so test_doctor.py and
 test_debug_info.py run on SQLite and PostgreSQL. Alerts, validation, repair and the
-breaks only read and write through the same stores and services: they run on SQLite,
+breaks and the sign-in only read and write through the same stores and services: they run on SQLite,
 which keeps the suite's time in bounds (each starts an emulator and runs cycles).
 """
 
@@ -16,7 +16,13 @@ from tests.sync.conftest import connected, emulator
 __all__ = ["connected", "emulator"]
 
 _DATABASE_PARAMETERS = ("database_url", "private_database")
-_ONE_DATABASE = {"test_alerts.py", "test_validate.py", "test_repair.py", "test_breaks.py"}
+_ONE_DATABASE = {
+    "test_alerts.py",
+    "test_validate.py",
+    "test_repair.py",
+    "test_breaks.py",
+    "test_who.py",
+}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -4,6 +4,7 @@ what it protected, and how to repair it (docs/health.md)."""
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -13,7 +14,7 @@ from idsync.cli.common import DatabaseOption, JsonOption, console, emit_json, op
 from idsync.cli.integration_view import Row, print_rows, text
 from idsync.config import Settings
 from idsync.health.findings import Finding
-from idsync.manage import health
+from idsync.manage import health, who
 
 _SHOWN_ELSEWHERE = frozenset({"reason", "consent_url"})
 """Evidence a person reads elsewhere: the job's reason (``sync status``), the consent
@@ -25,20 +26,47 @@ def doctor(
     integration: Annotated[
         str | None, typer.Option("--integration", help="Only this integration (id or name).")
     ] = None,
+    sign_in: Annotated[
+        bool,
+        typer.Option(
+            "--sign-in",
+            help="Sign in as a tenant administrator to read who did it now, from the "
+            "directory audit log (with --integration).",
+        ),
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the sign-in.")] = 300,
     database: DatabaseOption = None,
     json: JsonOption = False,
 ) -> None:
     """Diagnose failing integrations, and directories the hub refuses: cause, evidence,
     what was protected, the repair. Exit code 0: no open finding; 1: at least one."""
-    found = health.doctor(
-        open_db(database), org_id=org, ref=integration, config=Settings.from_env()
-    )
+    db, config = open_db(database), Settings.from_env()
+    if sign_in:
+        if integration is None:
+            raise typer.BadParameter("--sign-in needs --integration ID", param_hint="--sign-in")
+        who.who_by_sign_in(db, config, integration, _show_link(json), timeout=timeout)
+    found = health.doctor(db, org_id=org, ref=integration, config=config)
     if json:
         emit_json({"findings": [finding.to_json() for finding in found]})
     else:
         report(console, found)
     if found:
         raise typer.Exit(1)
+
+
+def _show_link(json: bool) -> Callable[[str], None]:
+    """Where the sign-in link goes: stdout, or stderr when stdout is for JSON."""
+    out = Console(stderr=True) if json else console
+
+    def show(url: str) -> None:
+        out.print(
+            "Sign in as a tenant administrator (Reports Reader, Security Reader or Global "
+            "Administrator) to read who did it; open this link in a browser:",
+            highlight=False,
+        )
+        out.print(f"   {url}", highlight=False, markup=False, soft_wrap=True)
+
+    return show
 
 
 def report(out: Console, found: list[Finding]) -> None:

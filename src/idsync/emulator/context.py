@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from typing import Any
 
 from idsync.emulator.delta import DEFAULT_MEMBER_BUDGET, DeltaPager, TokenCodec
 from idsync.emulator.directory import Directory
@@ -33,7 +34,12 @@ class Emulator:
     codec: TokenCodec
     pager: DeltaPager
     faults: FaultQueue
+    admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
+    """The tenant administrator's password on the emulator's sign-in page."""
     pending_consents: dict[str, dict[str, str]] = field(default_factory=dict)
+    pending_signins: dict[str, dict[str, str]] = field(default_factory=dict)
+    codes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Authorization codes not yet redeemed (signin.py)."""
 
     @property
     def tenant_id(self) -> str:

@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from idsync.emulator import signin
 from idsync.emulator.audit import Actor
 from idsync.emulator.context import Emulator
 from idsync.emulator.directory import GRAPH_APP_ID, Application, Directory
@@ -97,6 +98,14 @@ class LoginApi:
                 client_id, _, client_secret = decoded.partition(":")
             except ValueError:
                 pass
+        if form.get("grant_type") == "authorization_code":
+            try:
+                answer = signin.redeem(self.emulator, form)
+            except signin.SignInRefused as exc:
+                return self._oauth_error(request, 400, "invalid_grant", exc.code, exc.message)
+            return json_response(
+                answer, headers=NO_STORE, media_type="application/json; charset=utf-8"
+            )
         if form.get("grant_type") != "client_credentials":
             if not form.get("grant_type"):
                 return self._missing(request, "grant_type")
@@ -333,6 +342,47 @@ class LoginApi:
         # The emulator's tokens are HMAC-signed and validated server-side only.
         return json_response({"keys": []}, media_type="application/json; charset=utf-8")
 
+    # ----- a person's sign-in (signin.py) ------------------------------------------------
+
+    async def authorize(self, request: Request) -> Response:
+        tenant = request.path_params["tenant"]
+        if not self._tenant_known(tenant):
+            return self._error_page(request, 90002, f"Tenant '{tenant}' not found.")
+        query = dict(request.query_params)
+        try:
+            asked = signin.check_request(
+                self.emulator, query, self.directory.apps.get(query.get("client_id", ""))
+            )
+        except signin.SignInRefused as exc:
+            return self._error_page(request, exc.code, exc.message)
+        handle = secrets.token_urlsafe(16)
+        pending = self.emulator.pending_signins
+        pending[handle] = asked
+        while len(pending) > 1000:
+            pending.pop(next(iter(pending)))
+        return HTMLResponse(signin.sign_in_page(asked, handle, request.url.path))
+
+    async def sign_in(self, request: Request) -> Response:
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
+        handle = form.get("request", "")
+        asked = self.emulator.pending_signins.get(handle)
+        if asked is None:
+            return self._error_page(
+                request, 90014, "The sign-in request is unknown or was already answered."
+            )
+        try:
+            user = signin.check_password(
+                self.emulator, form.get("login", ""), form.get("passwd", "")
+            )
+        except signin.SignInRefused as exc:
+            page = signin.sign_in_page(
+                asked, handle, request.url.path, f"AADSTS{exc.code}: {exc.message}"
+            )
+            return HTMLResponse(page)
+        self.emulator.pending_signins.pop(handle, None)
+        code = signin.issue_code(self.emulator, asked, user)
+        return signin.back_to_client(asked, {"code": code, "session_state": str(uuid.uuid4())})
+
     # ----- admin consent -----------------------------------------------------------------
 
     async def consent_page(self, request: Request) -> Response:
@@ -481,6 +531,8 @@ Timestamp: {stamp}</p>
                 methods=["GET"],
             ),
             Route("/{tenant}/discovery/v2.0/keys", self.jwks, methods=["GET"]),
+            Route("/{tenant}/oauth2/v2.0/authorize", self.authorize, methods=["GET"]),
+            Route("/{tenant}/oauth2/v2.0/authorize", self.sign_in, methods=["POST"]),
             Route("/{tenant}/adminconsent", self.consent_page, methods=["GET"]),
             Route("/{tenant}/v2.0/adminconsent", self.consent_page, methods=["GET"]),
             Route("/{tenant}/adminconsent", self.consent_decision, methods=["POST"]),

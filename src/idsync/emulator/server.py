@@ -73,6 +73,7 @@ def describe(emulator: Emulator, url: str, tls: TlsFiles, state_dir: Path) -> di
         "graph_url": url,
         "tenant_domain": directory.tenant.domain,
         "admin_upn": admin.get("userPrincipalName"),
+        "admin_password": emulator.admin_password,
         "app_name": app.display_name,
         "redirect_uris": list(app.redirect_uris),
         "users": counts["users"],

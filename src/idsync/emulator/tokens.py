@@ -91,9 +91,14 @@ class TokenIssuer:
         return self._sign(claims)
 
     def user_token(
-        self, tenant_id: str, client_app_id: str, user: dict[str, Any], scopes: list[str]
+        self,
+        tenant_id: str,
+        client_app_id: str,
+        user: dict[str, Any],
+        scopes: list[str],
+        lifetime: int = ADMIN_TOKEN_LIFETIME,
     ) -> str:
-        claims = self._base(tenant_id, ADMIN_TOKEN_LIFETIME)
+        claims = self._base(tenant_id, lifetime)
         claims.update(
             {
                 "appid": client_app_id,
@@ -108,6 +113,26 @@ class TokenIssuer:
             }
         )
         return self._sign(claims)
+
+    def id_token(self, tenant_id: str, client_app_id: str, user: dict[str, Any], nonce: str) -> str:
+        """OpenID Connect's ID token for a sign-in (v2.0 claims)."""
+        now = int(time.time())
+        return self._sign(
+            {
+                "aud": client_app_id,
+                "iss": f"{self._issuer_base}/{tenant_id}/v2.0",
+                "iat": now,
+                "nbf": now,
+                "exp": now + APP_TOKEN_LIFETIME,
+                "name": user["displayName"],
+                "nonce": nonce,
+                "oid": user["id"],
+                "preferred_username": user["userPrincipalName"],
+                "sub": user["id"],
+                "tid": tenant_id,
+                "ver": "2.0",
+            }
+        )
 
     def validate(self, token: str, tenant_id: str) -> Principal:
         try:

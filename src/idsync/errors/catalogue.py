@@ -878,3 +878,18 @@ CONSENT_DECLINED = _entry(
     "application is still missing, and the job stays in quarantine.",
     "Open the consent link again and press Accept; only a tenant administrator can.",
 )
+SIGN_IN_FAILED = _entry(
+    "IDS-401-120",
+    "sign-in failed",
+    "Signing in to tenant {tenant} to read its directory audit log did not succeed "
+    "({reason}): the finding is unchanged.",
+    "Sign in again as a user allowed to read audit logs (Reports Reader, Security Reader "
+    "or Global Administrator): idsync doctor --integration {integration!q} --sign-in",
+)
+NOTHING_TO_ASK = _entry(
+    "IDS-400-123",
+    "no one to ask about",
+    "The integration {integration} has no open finding that an administrator's action in "
+    "the tenant explains ({reason}): there is nobody to look up in the audit log.",
+    "See what is wrong with: idsync doctor --integration {integration!q}",
+)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from idsync.config import Settings
+from idsync.connectors.entra.directory import AUDIT_ACTIVITIES
 from idsync.errors import catalogue
 from idsync.errors.tracking import new_tracking_id
 from idsync.health.consent import signed_link
@@ -50,7 +51,8 @@ def diagnose(
         evidence["actor"] = None
         evidence["who"] = (
             "not known yet: idsync reads the directory audit log (who did it, and when) "
-            "once the application can read the tenant again"
+            "once the application can read the tenant again, or now with your own sign-in: "
+            f"idsync doctor --integration {_quoted(integration)} --sign-in"
         )
     return Finding(
         integration_id=integration.id,
@@ -282,9 +284,7 @@ def _wait(integration: IntegrationRecord, evidence: dict[str, Any]) -> tuple[Ste
 
 
 _UNKNOWN_TENANT = {"AADSTS90002", "AADSTS900023"}
-_DONE_IN_THE_TENANT = frozenset(
-    {"service_principal_removed", "consent_revoked", "application_disabled"}
-)
+_DONE_IN_THE_TENANT = frozenset(AUDIT_ACTIVITIES)
 """Causes an administrator's action in the tenant explains: the directory audit log
 names who and when."""
 

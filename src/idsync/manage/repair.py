@@ -19,6 +19,7 @@ from typing import Any
 
 from idsync.config import Settings
 from idsync.connectors import registry
+from idsync.connectors.entra.directory import AUDIT_ACTIVITIES, audit_evidence
 from idsync.connectors.entra.source import EntraSource
 from idsync.errors.catalogue import (
     CONSENT_DECLINED,
@@ -44,8 +45,8 @@ from idsync.sync.secrets import SecretBox
 log = get_logger("idsync.repair")
 
 ACTOR = "admin consent callback"
-REMOVED = "Remove service principal"
 CAUSE = "service_principal_removed"
+REMOVED = AUDIT_ACTIVITIES[CAUSE]
 _LOOK_BACK = timedelta(days=30)
 """How far before the quarantine the removal is looked for (Entra keeps 30 days)."""
 
@@ -144,25 +145,7 @@ def _removal(source: EntraSource, job: JobRecord, principal: dict[str, Any]) -> 
     user who did it, when, its category. Empty when the log does not have it."""
     since = (job.quarantined_at or job.updated_at) - _LOOK_BACK
     events = list(source.directory_audits(activity=REMOVED, since=since, top=50))
-    name = principal.get("displayName")
-    ours = [e for e in events if any(t.get("displayName") == name for t in _targets(e))]
-    if not (ours or events):
-        return {"who": "the directory audit log has no removal of this application"}
-    event = (ours or events)[0]
-    user = ((event.get("initiatedBy") or {}).get("user")) or {}
-    app = ((event.get("initiatedBy") or {}).get("app")) or {}
-    return {
-        "activity": event.get("activityDisplayName"),
-        "actor": user.get("userPrincipalName") or app.get("displayName"),
-        "time": event.get("activityDateTime"),
-        "category": event.get("category"),
-        "audit_id": event.get("id"),
-        "who": None,
-    }
-
-
-def _targets(event: dict[str, Any]) -> list[dict[str, Any]]:
-    return list(event.get("targetResources") or [])
+    return audit_evidence(events, source.settings.client_id, principal.get("displayName"))
 
 
 def _summary(report: CycleReport) -> dict[str, Any]:

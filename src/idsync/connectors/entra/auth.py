@@ -35,7 +35,7 @@ _UNKNOWN_TENANT = frozenset({90002, 900023})  # tenant not found; tenant id malf
 _TRANSIENT_OAUTH_ERRORS = frozenset({"temporarily_unavailable", "server_error"})
 
 
-class _MsalHttp:
+class MsalHttp:
     """msal's minimal HTTP interface (``msal.oauth2cli.http.HttpClient``) over our httpx client.
 
     One client for Graph and the token endpoint: one TLS trust setting, one
@@ -83,7 +83,7 @@ class TokenSource:
 
     def __init__(self, settings: EntraSettings, http: httpx.Client, failures: Failures) -> None:
         self._settings = settings
-        self._http = _MsalHttp(http)
+        self._http = MsalHttp(http)
         self._failures = failures
         self._app: msal.ConfidentialClientApplication | None = None
         self.current: str | None = None

@@ -62,6 +62,20 @@ class NotFound(Exception):
     """Graph answered 404 for this object."""
 
 
+class GivenToken:
+    """A token handed in (an administrator's sign-in): nothing to acquire or refresh."""
+
+    def __init__(self, token: str) -> None:
+        self.current: str | None = token
+
+    def token(self) -> str:
+        assert self.current is not None
+        return self.current
+
+    def forget(self) -> None:
+        """Nothing to drop or fetch again: a second refusal is final."""
+
+
 class GraphClient:
     """A Graph v1.0 client for one integration. Not thread-safe; close() when done."""
 
@@ -70,7 +84,9 @@ class GraphClient:
         settings: EntraSettings,
         *,
         sleep: Callable[[float], None] = time.sleep,
+        bearer: str | None = None,
     ) -> None:
+        """``bearer``: a person's delegated token to use instead of the app's own."""
         self._settings = settings
         self._sleep = sleep
         self._origin = _origin(settings.graph_base)
@@ -81,7 +97,9 @@ class GraphClient:
             follow_redirects=False,  # a redirect could carry the token elsewhere
         )
         self.failures = Failures(settings, self._secrets)
-        self._tokens = TokenSource(settings, self._http, self.failures)
+        self._tokens: TokenSource | GivenToken = (
+            GivenToken(bearer) if bearer else TokenSource(settings, self._http, self.failures)
+        )
 
     def close(self) -> None:
         self._http.close()

@@ -1,0 +1,91 @@
+"""Who did it, before the application can read the tenant again: the directory audit
+event behind a finding, read with the administrator's own sign-in (docs/health.md).
+
+A removed service principal, revoked consent or a disabled application is something
+a person did in the tenant. idsync's application reads the audit log itself once
+consent is granted again; an administrator who wants the name now signs in
+(authorization code with PKCE) and idsync reads the log with that delegated token,
+adds the event to the open finding, and forgets the token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from idsync.config import Settings
+from idsync.connectors import registry
+from idsync.connectors.entra import delegated
+from idsync.connectors.entra.directory import AUDIT_ACTIVITIES, audit_evidence
+from idsync.connectors.entra.settings import EntraSettings
+from idsync.connectors.entra.source import EntraSource
+from idsync.errors.catalogue import NOTHING_TO_ASK, SIGN_IN_FAILED, IdsyncError
+from idsync.health import findings
+from idsync.health.findings import Finding
+from idsync.logs import get_logger
+from idsync.manage.integrations import audit_integration, get_integration
+from idsync.manage.jobs import get_job
+from idsync.store.database import Database
+from idsync.store.integrations import IntegrationRecord
+from idsync.sync.secrets import SecretBox
+
+log = get_logger("idsync.who")
+
+LOOK_BACK = timedelta(days=30)
+"""How far before the failure the event is looked for (Entra keeps 30 days)."""
+
+
+def who_by_sign_in(
+    db: Database,
+    config: Settings,
+    ref: str,
+    show: Callable[[str], None],
+    *,
+    timeout: float,
+    client_id: str = delegated.SIGN_IN_CLIENT_ID,
+) -> Finding:
+    """Sign in through the link ``show`` is given, read the audit event behind the
+    integration's open finding, and add it to the finding (returned)."""
+    record = get_integration(db, ref)
+    finding = findings.open_finding(db, record.id, record.name)
+    if finding is None or finding.cause not in AUDIT_ACTIVITIES:
+        reason = f"its open finding is {finding.cause}" if finding else "it has no open finding"
+        raise IdsyncError(NOTHING_TO_ASK, integration=record.name, reason=reason)
+    settings = _settings(db, config, record)
+    try:
+        token = delegated.sign_in(settings, show, timeout=timeout, client_id=client_id)
+    except delegated.SignInError as exc:
+        raise IdsyncError(
+            SIGN_IN_FAILED, tenant=settings.tenant_id, reason=str(exc), integration=record.name
+        ) from None
+    job = get_job(db, record.id)
+    since = (job.quarantined_at or job.updated_at) - LOOK_BACK
+    events = list(
+        delegated.directory_audits(
+            settings, token, activity=AUDIT_ACTIVITIES[finding.cause], since=since
+        )
+    )
+    evidence = {**audit_evidence(events, settings.client_id), "read_by": "administrator sign-in"}
+    completed = findings.complete(db, record.id, record.name, finding.cause, evidence)
+    with db.write() as conn:
+        audit_integration(
+            conn,
+            record,
+            record.org_id,
+            "Read directory audit log by sign-in",
+            "cli",
+            {"cause": finding.cause, "found": evidence.get("audit_id") is not None},
+        )
+    log.info("finding completed by sign-in", integration=record.id, cause=finding.cause)
+    return completed or finding
+
+
+def _settings(db: Database, config: Settings, record: IntegrationRecord) -> EntraSettings:
+    secrets = SecretBox(db, config).open(record.secrets, record.name)
+    source = registry.open_source(db, record, secrets)
+    try:
+        if not isinstance(source, EntraSource):
+            raise IdsyncError(NOTHING_TO_ASK, integration=record.name, reason=record.kind)
+        return source.settings
+    finally:
+        source.close()
