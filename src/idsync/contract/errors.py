@@ -21,14 +21,13 @@ class ConnectorError(IdsyncError):
     body), secrets removed. Diagnosis reads it; it is stored with the job and cycle.
     """
 
-    evidence: dict[str, Any]
+    def __init__(self, error: ErrorCode, /, **params: Any) -> None:
+        super().__init__(error, **params)
+        self.evidence: dict[str, Any] = {}
 
     def with_evidence(self, **items: Any) -> Self:
         """This error, with upstream identifiers added (None values are left out)."""
-        self.evidence = {
-            **getattr(self, "evidence", {}),
-            **{k: v for k, v in items.items() if v is not None},
-        }
+        self.evidence.update({k: v for k, v in items.items() if v is not None})
         return self
 
 

@@ -7,7 +7,7 @@
   injected faults.
 * ``POST /_emulator/break`` ``{"cause": C}`` — reproduce an incident: ``remove-service-principal``,
   ``revoke-consent`` (every app role assignment removed), ``expire-secret``
-  (AADSTS7000222), ``disable-app`` (AADSTS7000112) or ``throttle`` (60 answers 429).
+  (AADSTS7000222), ``expire-certificate`` (AADSTS700027), ``disable-app`` (AADSTS7000112) or ``throttle`` (60 answers 429).
 * ``POST /_emulator/fix`` ``{"cause": C}`` — the tenant administrator's part of the
   repair: admin consent (with ``"consent_url"``, the link a finding printed: the answer's
   ``location`` is where the browser would go next), a new client secret (its
@@ -43,6 +43,7 @@ BREAKS = (
     "remove-service-principal",
     "revoke-consent",
     "expire-secret",
+    "expire-certificate",
     "disable-app",
     "throttle",
 )
@@ -114,6 +115,8 @@ class AdminApi:
             raise GraphError(400, "BadRequest", f"'cause' must be one of {', '.join(BREAKS)}.")
         if cause == "expire-secret":
             self.directory.expire_client_secret(app, actor)
+        elif cause == "expire-certificate":
+            self.directory.expire_certificates(app)
         elif cause == "throttle":
             self.emulator.faults.add(
                 {"path": "/v1.0/", "action": "status", "status": 429, "retry_after": 2, "count": 60}
@@ -152,8 +155,14 @@ class AdminApi:
                     404, "Request_ResourceNotFound", "The app has no service principal."
                 )
             self.directory.set_service_principal_enabled(sp, True, actor)
-        else:
+        elif cause == "throttle":
             self.emulator.faults.clear()
+        else:
+            raise GraphError(
+                400,
+                "BadRequest",
+                "Upload a new certificate: PATCH /v1.0/applications/{id} with keyCredentials.",
+            )
         return json_response(answer, media_type="application/json")
 
     @staticmethod

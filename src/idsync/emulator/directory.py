@@ -148,6 +148,33 @@ class Group:
 
 
 @dataclass(slots=True)
+class KeyCredential:
+    """A certificate uploaded to an app registration (Certificates & secrets)."""
+
+    key_id: str
+    thumbprint: str
+    """SHA-1 of the certificate, upper-case hex, as the portal shows it."""
+    public_key_pem: bytes
+    start: datetime
+    end: datetime
+    display_name: str
+    expired: bool = False
+    """Its end date has passed (set by ``expire-certificate``: time, in a demo)."""
+
+    def to_graph(self) -> State:
+        return {
+            "customKeyIdentifier": self.thumbprint,
+            "displayName": self.display_name,
+            "endDateTime": self.end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "keyId": self.key_id,
+            "startDateTime": self.start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "type": "AsymmetricX509Cert",
+            "usage": "Verify",
+            "key": None,
+        }
+
+
+@dataclass(slots=True)
 class Application:
     """An app registration (home tenant = this tenant)."""
 
@@ -160,6 +187,7 @@ class Application:
     publisher_domain: str
     secret_expired: bool = False
     """Its client secret's end date has passed: the token endpoint answers AADSTS7000222."""
+    certificates: list[KeyCredential] = field(default_factory=list)
 
     def secret_matches(self, secret: str) -> bool:
         return hmac.compare_digest(hash_secret(secret), self.secret_hash)
@@ -800,6 +828,26 @@ class Directory:
             "secretText": secret,
             "startDateTime": start.strftime(graph_time),
         }
+
+    def set_certificates(
+        self, app: Application, certificates: list[KeyCredential], actor: Actor
+    ) -> None:
+        """Graph's PATCH of ``keyCredentials``: the list replaces the app's certificates."""
+        app.certificates = certificates
+        self.audit.record(
+            "ApplicationManagement",
+            "Update application – Certificates and secrets management ",
+            "Update",
+            actor,
+            [Target.application(app)],
+            correlation=actor.correlation,
+            details=[("AppId", app.app_id)],
+        )
+
+    def expire_certificates(self, app: Application) -> None:
+        """Every certificate's end date passes (no event: time does it)."""
+        for certificate in app.certificates:
+            certificate.expired = True
 
     def set_service_principal_enabled(
         self, sp: ServicePrincipal, enabled: bool, actor: Actor

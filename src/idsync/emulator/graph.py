@@ -19,11 +19,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
 
+from idsync.emulator import certificates
 from idsync.emulator import permissions as perms
 from idsync.emulator.audit import Actor
 from idsync.emulator.context import Emulator
 from idsync.emulator.delta import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Cursor, SyncStateError
-from idsync.emulator.directory import Kind, State, not_found
+from idsync.emulator.directory import Application, Kind, State, not_found
 from idsync.emulator.filters import FilterError, parse_filter
 from idsync.emulator.objects import (
     GROUP_DEFAULT,
@@ -577,16 +578,37 @@ class GraphApi:
         )
         return Response(status_code=204)
 
-    async def add_password(self, request: Request) -> Response:
-        """https://learn.microsoft.com/graph/api/application-addpassword — by object id
-        (``/applications/{id}``) or by ``/applications(appId='{appId}')``."""
-        principal = self.principal(request, perms.WRITE_APPS)
+    def _application(self, request: Request) -> Application:
         key = request.path_params.get("id") or request.path_params.get("app_id")
         app = next(
             (a for a in self.directory.apps.values() if key in (a.object_id, a.app_id)), None
         )
         if app is None:
             raise not_found(str(key))
+        return app
+
+    async def update_application(self, request: Request) -> Response:
+        """https://learn.microsoft.com/graph/api/application-update (``keyCredentials``
+        only: the certificates, which the list replaces)."""
+        principal = self.principal(request, perms.WRITE_APPS)
+        app = self._application(request)
+        changes = await _json_body(request)
+        if not isinstance(changes, dict) or set(changes) != {"keyCredentials"}:
+            raise GraphError(
+                400, "Request_BadRequest", "The emulator updates 'keyCredentials' only."
+            )
+        try:
+            keys = [certificates.key_credential(entry) for entry in changes["keyCredentials"]]
+        except (TypeError, ValueError) as exc:
+            raise GraphError(400, "Request_BadRequest", str(exc)) from exc
+        self.directory.set_certificates(app, keys, self.actor(request, principal))
+        return Response(status_code=204)
+
+    async def add_password(self, request: Request) -> Response:
+        """https://learn.microsoft.com/graph/api/application-addpassword — by object id
+        (``/applications/{id}``) or by ``/applications(appId='{appId}')``."""
+        principal = self.principal(request, perms.WRITE_APPS)
+        app = self._application(request)
         body = await _json_body(request) if (await request.body()).strip() else {}
         credential = body.get("passwordCredential") if isinstance(body, dict) else None
         name = (credential or {}).get("displayName") or "Password uploaded"
@@ -721,6 +743,8 @@ class GraphApi:
             route("/servicePrincipals/{id}", self.get_service_principal, "GET"),
             route("/servicePrincipals/{id}", self.delete_service_principal, "DELETE"),
             route("/servicePrincipals/{id}", self.update_service_principal, "PATCH"),
+            route("/applications/{id}", self.update_application, "PATCH"),
+            route("/applications(appId='{app_id}')", self.update_application, "PATCH"),
             route("/applications/{id}/addPassword", self.add_password, "POST"),
             route("/applications(appId='{app_id}')/addPassword", self.add_password, "POST"),
             route("/auditLogs/directoryAudits", self.list_directory_audits, "GET"),

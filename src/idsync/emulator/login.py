@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from idsync.emulator import signin
+from idsync.emulator import certificates, signin
 from idsync.emulator.audit import Actor
 from idsync.emulator.context import Emulator
 from idsync.emulator.directory import GRAPH_APP_ID, Application, Directory
@@ -136,7 +136,21 @@ class LoginApi:
             return self._missing(request, "scope")
         if not self._graph_scope(request, scope):
             return self._scope_error(request, scope)
-        if not client_secret:
+        assertion = form.get("client_assertion")
+        if assertion:
+            try:
+                if form.get("client_assertion_type") != certificates.JWT_BEARER:
+                    raise certificates.AssertionRefused(
+                        50027, "The client_assertion_type must be " + certificates.JWT_BEARER
+                    )
+                endpoints = {
+                    f"{base_url(request)}{request.url.path}",
+                    f"{base_url(request)}/{self.directory.tenant.id}/oauth2/v2.0/token",
+                }
+                certificates.check_assertion(app, assertion, endpoints)
+            except certificates.AssertionRefused as exc:
+                return self._oauth_error(request, 401, "invalid_client", exc.code, exc.message)
+        elif not client_secret:
             return self._oauth_error(
                 request,
                 401,
@@ -145,7 +159,7 @@ class LoginApi:
                 "The request body must contain the following parameter: 'client_assertion' or "
                 "'client_secret'.",
             )
-        if not app.secret_matches(client_secret):
+        elif not app.secret_matches(client_secret):
             return self._oauth_error(
                 request,
                 401,
@@ -175,7 +189,7 @@ class LoginApi:
                 7000112,
                 f"Application '{app.app_id}'({app.display_name}) is disabled.",
             )
-        if app.secret_expired:
+        if app.secret_expired and not assertion:
             return self._oauth_error(
                 request,
                 401,

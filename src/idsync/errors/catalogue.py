@@ -427,6 +427,15 @@ ENTRA_INVALID_SECRET = _entry(
     "idsync integration update {integration!q} --client-secret-file FILE, then run: "
     "idsync sync restart {integration!q} --reset quarantine",
 )
+ENTRA_CERTIFICATE_REJECTED = _entry(
+    "IDS-502-015",
+    "client certificate rejected",
+    "Entra ID rejected the certificate application {client_id} signs in with ({upstream}).",
+    "Upload a new certificate to the app registration (Certificates & secrets), store its "
+    "private key and thumbprint with idsync integration update {integration!q} "
+    "--certificate-key FILE --certificate-thumbprint THUMBPRINT, then run: "
+    "idsync sync restart {integration!q} --reset quarantine",
+)
 ENTRA_UNKNOWN_APPLICATION = _entry(
     "IDS-502-014",
     "application or tenant not found",

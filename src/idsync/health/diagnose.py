@@ -117,6 +117,10 @@ def _cause(code: str, evidence: dict[str, Any]) -> _Cause:
     aadsts = set(evidence.get("aadsts") or ())
     if code == catalogue.ENTRA_INVALID_SECRET.code and "AADSTS7000222" in aadsts:
         return _SECRET_EXPIRED
+    if code == catalogue.ENTRA_CERTIFICATE_REJECTED.code and "expired" in str(
+        evidence.get("aadsts_reason") or ""
+    ):
+        return _CERTIFICATE_EXPIRED
     if code == catalogue.ENTRA_UNKNOWN_APPLICATION.code and aadsts & _UNKNOWN_TENANT:
         return _TENANT_NOT_FOUND
     if code == catalogue.SOURCE_UNAUTHORIZED.code and "AADSTS7000112" in aadsts:
@@ -217,6 +221,24 @@ def _new_secret(integration: IntegrationRecord, evidence: dict[str, Any]) -> tup
     )
 
 
+def _new_certificate(integration: IntegrationRecord, evidence: dict[str, Any]) -> tuple[Step, ...]:
+    return (
+        Step(
+            "Upload a new certificate to the app registration "
+            f"{evidence.get('client_id') or ''}: Entra admin center, App registrations, "
+            "Certificates & secrets, Certificates, Upload certificate.",
+            by="tenant administrator",
+        ),
+        Step(
+            "Give idsync its private key (a PEM file) and the thumbprint the portal shows.",
+            command=f"idsync integration update {_quoted(integration)} "
+            "--certificate-key FILE --certificate-thumbprint THUMBPRINT",
+        ),
+        _restart(integration),
+        _validate(integration),
+    )
+
+
 def _grant(integration: IntegrationRecord, evidence: dict[str, Any]) -> tuple[Step, ...]:
     needs = evidence.get("needs") or "the permissions the connector lists"
     return (
@@ -291,6 +313,12 @@ names who and when."""
 _SECRET_EXPIRED = _Cause(
     "client_secret_expired", "{name}: the client secret has expired ({aadsts})", "high", _new_secret
 )
+_CERTIFICATE_EXPIRED = _Cause(
+    "certificate_expired",
+    "{name}: the certificate idsync signs in with has expired ({aadsts})",
+    "high",
+    _new_certificate,
+)
 _TENANT_NOT_FOUND = _Cause(
     "tenant_not_found", "{name}: Entra ID does not know the tenant ({aadsts})", "high", _check_ids
 )
@@ -328,6 +356,12 @@ _BY_CODE: dict[str, _Cause] = {
         "{name}: Entra ID rejects the client secret ({aadsts})",
         "high",
         _new_secret,
+    ),
+    catalogue.ENTRA_CERTIFICATE_REJECTED.code: _Cause(
+        "certificate_rejected",
+        "{name}: Entra ID rejects the certificate idsync signs in with ({aadsts})",
+        "high",
+        _new_certificate,
     ),
     catalogue.ENTRA_UNKNOWN_APPLICATION.code: _Cause(
         "application_not_found",

@@ -30,6 +30,10 @@ from idsync.contract.errors import AccessDenied
 _AADSTS = re.compile(r"AADSTS(\d+)")
 _SERVICE_PRINCIPAL_MISSING = 7000229
 _BAD_SECRET = frozenset({7000215, 7000222})  # invalid secret; expired secret
+# The client assertion (certificate): failed signature validation (its [Reason - …]
+# says why: key not found, key expired, signature mismatch); outside its time range.
+_BAD_CERTIFICATE = frozenset({700027, 700024})
+_REASON = re.compile(r"\[Reason - ([^,\]]+)")
 _UNKNOWN_APPLICATION = 700016
 _UNKNOWN_TENANT = frozenset({90002, 900023})  # tenant not found; tenant id malformed
 _TRANSIENT_OAUTH_ERRORS = frozenset({"temporarily_unavailable", "server_error"})
@@ -60,7 +64,10 @@ class MsalHttp:
         if isinstance(data, str | bytes):
             response = self._client.post(url, params=params, content=data, headers=headers)
         else:
-            response = self._client.post(url, params=params, data=data, headers=headers)
+            # msal hands the client assertion of a certificate credential over as bytes,
+            # which requests sends as they are and httpx would send as "b'…'".
+            form = {k: v.decode() if isinstance(v, bytes) else v for k, v in (data or {}).items()}
+            response = self._client.post(url, params=params, data=form, headers=headers)
         self.last_status = response.status_code
         self.throttle_window = _msal_throttle_window(response)
         return response
@@ -175,6 +182,7 @@ class TokenSource:
             status=status,
             error=error or None,
             aadsts=[f"AADSTS{code}" for code in sorted(codes)] or None,
+            aadsts_reason=_reason(result),
             trace_id=result.get("trace_id"),
             correlation_id=result.get("correlation_id"),
             timestamp=result.get("timestamp"),
@@ -186,6 +194,8 @@ class TokenSource:
             return self._failures.service_principal_missing(status, scrub(upstream))
         if codes & _BAD_SECRET:
             return self._failures.invalid_secret(status, scrub(upstream))
+        if codes & _BAD_CERTIFICATE:
+            return self._failures.invalid_certificate(status, scrub(upstream))
         if _UNKNOWN_APPLICATION in codes:
             what = f"application {self._settings.client_id} in tenant {self._settings.tenant_id}"
             return self._failures.unknown_application(status, what, scrub(upstream))
@@ -219,6 +229,12 @@ def _aadsts_codes(result: Mapping[str, Any]) -> set[int]:
     codes = {int(code) for code in result.get("error_codes") or () if str(code).isdigit()}
     description = str(result.get("error_description") or "")
     return codes | {int(code) for code in _AADSTS.findall(description)}
+
+
+def _reason(result: Mapping[str, Any]) -> str | None:
+    """The ``[Reason - …]`` some AADSTS descriptions carry (e.g. "The key used is expired.")."""
+    found = _REASON.search(str(result.get("error_description") or ""))
+    return found[1].strip() if found else None
 
 
 def _summary(result: Mapping[str, Any]) -> str:

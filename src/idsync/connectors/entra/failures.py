@@ -66,6 +66,21 @@ class Failures:
             integration=self._settings.integration,
         ).with_evidence(tenant_id=self._settings.tenant_id, client_id=self._settings.client_id)
 
+    def invalid_certificate(self, status: int, upstream: str) -> AccessDenied:
+        return AccessDenied(
+            catalogue.ENTRA_CERTIFICATE_REJECTED,
+            status=status,
+            client_id=self._settings.client_id,
+            upstream=upstream,
+            integration=self._settings.integration,
+        ).with_evidence(
+            tenant_id=self._settings.tenant_id,
+            client_id=self._settings.client_id,
+            thumbprint=self._settings.certificate.thumbprint
+            if self._settings.certificate
+            else None,
+        )
+
     def unknown_application(self, status: int, what: str, upstream: str) -> AccessDenied:
         return AccessDenied(
             catalogue.ENTRA_UNKNOWN_APPLICATION,
