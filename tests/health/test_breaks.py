@@ -95,7 +95,8 @@ def certificate(key_file: Path) -> tuple[str, str]:
         )
     )
     der = made.public_bytes(serialization.Encoding.DER)
-    return base64.b64encode(der).decode(), hashlib.sha1(der, usedforsecurity=False).hexdigest().upper()
+    thumbprint = hashlib.sha1(der, usedforsecurity=False).hexdigest().upper()
+    return base64.b64encode(der).decode(), thumbprint
 
 
 def upload(emulator: Emulator, *certificates: str) -> None:
