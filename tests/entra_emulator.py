@@ -99,14 +99,16 @@ def start_emulator(
             stdout=subprocess.PIPE,
             stderr=log,
         )
-    line = _first_line(process, timeout=60)
+    line = first_line(process, timeout=60)
     if not line:
         process.kill()
         raise RuntimeError(f"idsync emulator did not start:\n{log_path.read_text()}")
     return kind(orjson.loads(line), process, log_path)
 
 
-def _first_line(process: subprocess.Popen[bytes], timeout: float) -> bytes:
+def first_line(process: subprocess.Popen[bytes], timeout: float) -> bytes:
+    """The process's first line on stdout (stripped); empty if it ends or ``timeout``
+    passes first."""
     assert process.stdout is not None
     with selectors.DefaultSelector() as selector:
         selector.register(process.stdout, selectors.EVENT_READ)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import selectors
 import shlex
 import signal
 import subprocess
@@ -13,6 +12,8 @@ import time
 from pathlib import Path
 
 import httpx
+
+from tests.entra_emulator import first_line
 
 
 def test_the_demo_syncs_a_tenant_then_shows_the_incident(tmp_path: Path) -> None:
@@ -97,12 +98,8 @@ def _printed(done: subprocess.CompletedProcess[str]) -> list[str]:
 
 
 def _first_line(process: subprocess.Popen[bytes]) -> bytes:
-    assert process.stdout is not None
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and process.poll() is None:
-            if selector.select(timeout=0.2):
-                return process.stdout.readline()
-    assert process.stderr is not None
-    raise AssertionError(process.stderr.read().decode())
+    line = first_line(process, timeout=120)
+    if not line:
+        assert process.stderr is not None
+        raise AssertionError(process.stderr.read().decode())
+    return line

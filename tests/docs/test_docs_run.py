@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import selectors
 import shutil
 import subprocess
 import sys
@@ -44,6 +43,7 @@ from cryptography.fernet import Fernet
 
 from tests.conftest import _postgres_schema, free_port
 from tests.docs.markdown import Step, blocks, steps
+from tests.entra_emulator import first_line
 from tests.scim_peer import start_scim2_server
 from tests.slapd import SUFFIX, SlapdProcess, seed, ssha, start_slapd
 
@@ -99,6 +99,11 @@ EXEMPT = [
         r"^idsync demo$",
         UNTIL_STOPPED.format(ready="its details are in the state folder for `demo break`"),
         "demo",
+    ),
+    Exempt(
+        r"^idsync doctor --integration ID --sign-in$",
+        "waits for a person to sign in in a browser; tests/health/test_who.py signs in as "
+        "one, against the emulator's sign-in page",
     ),
     Exempt(
         r"^idsync integration add \w+ --org ORG .*\[--",
@@ -463,14 +468,10 @@ def _registered(walk: Walk) -> bool:
 
 
 def _first_line(step: Step, process: subprocess.Popen[bytes], log: Path) -> str:
-    assert process.stdout is not None
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and process.poll() is None:
-            if selector.select(timeout=0.2):
-                return process.stdout.readline().decode()
-    pytest.fail(f"{step.where}: printed nothing\n{log.read_text()}")
+    line = first_line(process, timeout=60)
+    if not line:
+        pytest.fail(f"{step.where}: printed nothing\n{log.read_text()}")
+    return line.decode()
 
 
 @pytest.mark.parametrize("doc", sorted(STEPS))

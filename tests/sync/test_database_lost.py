@@ -116,7 +116,7 @@ def test_a_cycle_cut_off_from_the_database_records_it_and_resumes(
     cut = jobs.run_cycle(db, config, integration, progress=_cut_once(cuttable))
     # Not yet quarantined: one failure; the job has not finished a cycle yet.
     assert (cut.status, cut.reason_code) == ("NotRun", "IDS-503-001"), cut
-    job = jobs.get_job(db, integration)
+    job = integrations.get_job(db, integration)
     assert job.successive_failures == 1
     assert job.checkpoint is not None, "the cycle's checkpoint is kept for the next one"
 
@@ -130,5 +130,5 @@ def test_a_cycle_cut_off_from_the_database_records_it_and_resumes(
     for failures in range(1, TRANSIENT_FAILURES_LIMIT + 1):
         report = jobs.run_cycle(db, config, integration, full=True, progress=_cut_once(cuttable))
         assert report.reason_code == "IDS-503-001"
-        assert jobs.get_job(db, integration).successive_failures == failures
+        assert integrations.get_job(db, integration).successive_failures == failures
     assert report.status == "Quarantine", "cut off again and again, the job is quarantined"

@@ -27,7 +27,7 @@ from idsync.connectors import registry
 from idsync.connectors.description import Setting
 from idsync.connectors.registry import KINDS
 from idsync.errors.catalogue import INVALID_INTEGRATION, IdsyncError
-from idsync.manage import integrations, jobs
+from idsync.manage import integrations
 from idsync.manage.integrations import IntegrationRecord, JobRecord
 
 app = typer.Typer(
@@ -93,7 +93,7 @@ def show(
     """Show one integration: its settings (never its credentials) and its job."""
     db = open_db(database)
     record = integrations.get_integration(db, integration)
-    job = jobs.get_job(db, record.id)
+    job = integrations.get_job(db, record.id)
     if json:
         emit_json(describe(record, job))
         return

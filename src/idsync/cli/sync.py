@@ -202,7 +202,7 @@ def status(
     db = open_db(database)
     if integration is not None:
         record = integrations.get_integration(db, integration)
-        pairs = [(record, jobs.get_job(db, record.id))]
+        pairs = [(record, integrations.get_job(db, record.id))]
     else:
         pairs = integrations.list_integrations(db)
     if not json:

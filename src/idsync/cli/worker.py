@@ -27,6 +27,14 @@ def worker(
             "resumes on another."
         ),
     ] = 10.0,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            help="The address `idsync serve` is reached at (as its --public-url): consent "
+            "links in the findings and alerts this worker makes come back there "
+            "(default: IDSYNC_PUBLIC_URL)."
+        ),
+    ] = None,
     log_level: LogLevelOption = "info",
     log_format: LogFormatOption = "json",
     database: DatabaseOption = None,
@@ -47,7 +55,7 @@ def worker(
     asyncio.run(
         serve_worker(
             db,
-            Settings.from_env(),
+            Settings.from_env(public_url=public_url),
             concurrency=concurrency,
             poll_seconds=poll_seconds,
             heartbeat_seconds=heartbeat_seconds,

@@ -9,8 +9,7 @@ from idsync.health.findings import Finding
 from idsync.health.inbound import inbound_findings
 from idsync.logs import get_logger
 from idsync.manage import alerts as notify
-from idsync.manage.integrations import get_integration, list_integrations
-from idsync.store import integrations as jobs
+from idsync.manage.integrations import get_integration, get_job, list_integrations
 from idsync.store import orgs
 from idsync.store.database import Database
 from idsync.store.integrations import IntegrationRecord, JobRecord
@@ -62,7 +61,7 @@ def after_cycle(
 
 def after_disabled(db: Database, config: Settings, record: IntegrationRecord) -> None:
     """The scheduler disabled the job (four weeks in Quarantine): alert with its finding."""
-    job = _job(db, record)
+    job = get_job(db, record.id)
     finding = _current(db, record, job, config)
     if finding is not None:
         _alert(db, config, "disabled", finding, job)
@@ -104,7 +103,7 @@ def doctor(
     ``ref``, also the hub side: directories refused for a revoked or expired token."""
     if ref is not None:
         record = get_integration(db, ref, org_id)
-        pairs = [(record, _job(db, record))]
+        pairs = [(record, get_job(db, record.id))]
     else:
         pairs = list_integrations(db, org_id)
     found: list[Finding] = []
@@ -125,8 +124,3 @@ def _current(
         return stored
     fresh = diagnose(db, record, job, config)
     return findings.record(db, record.org_id, fresh) if fresh else None
-
-
-def _job(db: Database, record: IntegrationRecord) -> JobRecord:
-    with db.read() as conn:
-        return jobs.get_job(conn, record.id)

@@ -208,6 +208,12 @@ def _validate_rules(defaults: DefaultMappings, options: IntegrationOptions) -> N
         ) from None
 
 
+def get_job(db: Database, integration_id: str) -> JobRecord:
+    """The integration's sync job as it is now (state machine: sync/jobs.py)."""
+    with db.read() as conn:
+        return store.get_job(conn, integration_id)
+
+
 def get_integration(db: Database, ref: str, org_id: str | None = None) -> IntegrationRecord:
     with db.read() as conn:
         record = store.find_integration(conn, ref, org_id)

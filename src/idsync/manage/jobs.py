@@ -21,7 +21,12 @@ from idsync.errors.catalogue import (
 from idsync.errors.tracking import new_tracking_id
 from idsync.logs import get_logger
 from idsync.manage import health
-from idsync.manage.integrations import audit_integration, default_mappings, get_integration
+from idsync.manage.integrations import (
+    audit_integration,
+    default_mappings,
+    get_integration,
+    get_job,
+)
 from idsync.store import integrations as store
 from idsync.store import sync_state as state
 from idsync.store.database import Database
@@ -231,11 +236,6 @@ def approve_deletes(db: Database, config: Settings, ref: str, *, actor: str) -> 
         )
     log.info("staged deletions approved", integration=record.id, tracking_id=tracking_id)
     return dict(tally.counts)
-
-
-def get_job(db: Database, integration_id: str) -> JobRecord:
-    with db.read() as conn:
-        return store.get_job(conn, integration_id)
 
 
 def linked_counts(db: Database, integration_id: str) -> dict[str, int]:

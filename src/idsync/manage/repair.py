@@ -34,7 +34,7 @@ from idsync.health.consent import ConsentState, StateSigner, signed_link
 from idsync.health.findings import Finding
 from idsync.logs import get_logger
 from idsync.manage import jobs
-from idsync.manage.integrations import get_integration
+from idsync.manage.integrations import get_integration, get_job
 from idsync.store import audit
 from idsync.store.database import Database
 from idsync.store.integrations import IntegrationRecord, JobRecord
@@ -78,7 +78,7 @@ def consent_callback(
     report = jobs.run_cycle(db, config, record.id, actor=ACTOR, follow_running=True)
     _audit(db, record, "Repair by admin consent", address, _summary(report))
     log.info("repaired by admin consent", integration=record.id, cycle=report.cycle_id)
-    return Repaired(record, jobs.get_job(db, record.id), report, removal)
+    return Repaired(record, get_job(db, record.id), report, removal)
 
 
 def _integration(db: Database, state: ConsentState) -> IntegrationRecord:
@@ -121,7 +121,7 @@ def _check_application(
                 ENTRA_SERVICE_PRINCIPAL_MISSING,
                 **_missing_params(source, record),
             ).for_integration(record.id)
-        removal = _removal(source, jobs.get_job(db, record.id), principal)
+        removal = _removal(source, get_job(db, record.id), principal)
     finally:
         source.close()
     findings.complete(db, record.id, record.name, CAUSE, removal)
@@ -205,4 +205,4 @@ def repair_status(db: Database, config: Settings, ref: str) -> RepairStatus:
     if finding is not None and finding.cause == CAUSE and finding.evidence.get("consent_url"):
         plain = str(finding.evidence["consent_url"])
         link = signed_link(db, config, record.org_id, record.id, plain) or plain
-    return RepairStatus(record, finding, jobs.get_job(db, record.id), link)
+    return RepairStatus(record, finding, get_job(db, record.id), link)

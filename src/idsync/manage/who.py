@@ -23,8 +23,7 @@ from idsync.errors.catalogue import NOTHING_TO_ASK, SIGN_IN_FAILED, IdsyncError
 from idsync.health import findings
 from idsync.health.findings import Finding
 from idsync.logs import get_logger
-from idsync.manage.integrations import audit_integration, get_integration
-from idsync.manage.jobs import get_job
+from idsync.manage.integrations import audit_integration, get_integration, get_job
 from idsync.store.database import Database
 from idsync.store.integrations import IntegrationRecord
 from idsync.sync.secrets import SecretBox
