@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import typer
 
@@ -53,10 +54,12 @@ app.command("repair")(repair.repair)
 
 
 def main() -> None:
-    # Commands log warnings and errors only (on stderr, so --json output stays clean);
+    # Commands log warnings and errors only (on stderr, so --json output stays clean): as
+    # JSON lines for log collectors, as readable lines for a person at a terminal.
     # `serve` reconfigures from its own flags.
+    shown = "console" if sys.stderr.isatty() else "json"
     configure(
-        os.environ.get("IDSYNC_LOG_LEVEL", "warning"), os.environ.get("IDSYNC_LOG_FORMAT", "json")
+        os.environ.get("IDSYNC_LOG_LEVEL", "warning"), os.environ.get("IDSYNC_LOG_FORMAT", shown)
     )
     try:
         app()

@@ -84,7 +84,7 @@ def demo(
             sys.stdout.write(json.dumps(details) + "\n")
             sys.stdout.flush()
         else:
-            _welcome(details)
+            _welcome(details, emulator)
         _wait(children)
 
 
@@ -306,7 +306,7 @@ def _start_hub(
     raise typer.BadParameter(f"the hub did not start; see {home / 'hub.log'}")
 
 
-def _welcome(details: dict[str, Any]) -> None:
+def _welcome(details: dict[str, Any], emulator: dict[str, Any]) -> None:
     database, integration = details["database_url"], details["integration_id"]
     counts = details["first_cycle"]["counts"]
     lines = [
@@ -314,16 +314,23 @@ def _welcome(details: dict[str, Any]) -> None:
         f"  hub            {details['hub_url']}",
         f"  SCIM API       {details['scim_url']}",
         f"  emulator       {details['emulator_url']}",
+        f"  tenant admin   {emulator['admin_upn']} (password {emulator['admin_password']},",
+        "                 for the emulator's sign-in page)",
         f"  org            {details['org_id']}",
         f"  integration    {integration}",
         f"  first cycle    {details['first_cycle']['status']}: "
         f"{counts.get('create', 0)} objects created",
         f"  files          {details['dir']}",
         "",
-        "Now, from another shell, break it as an administrator would:",
+        "In every other shell, point idsync at the demo's hub first (the commands",
+        "findings print then run as printed, and consent links come back to the hub):",
+        f"  export IDSYNC_DATABASE_URL={shlex.quote(database)}",
+        f"  export IDSYNC_PUBLIC_URL={details['hub_url']}",
+        "",
+        "Now break it as an administrator would:",
         "  idsync demo break remove-service-principal",
-        f"  idsync sync run {integration} --database {database}",
-        f"  idsync doctor --integration {integration} --database {database}",
+        f"  idsync sync run {integration}",
+        f"  idsync doctor --integration {integration}",
         "Then do the tenant administrator's part of the repair, and follow the rest:",
         "  idsync demo fix remove-service-principal",
     ]
