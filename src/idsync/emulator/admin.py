@@ -34,9 +34,10 @@ from starlette.routing import BaseRoute, Route
 from idsync.emulator.directory import Application, DirectoryError
 from idsync.emulator.faults import FaultError
 from idsync.emulator.graph import GraphApi
-from idsync.emulator.login import grant_consent, redirect_allowed
+from idsync.emulator.login import grant_consent
 from idsync.emulator.responses import GraphError, json_response
 from idsync.emulator.seed import DEPARTMENT_NAMES, DEPARTMENTS, FIRST_NAMES, LAST_NAMES
+from idsync.emulator.signin import redirect_allowed
 
 ADMIN_ONLY = frozenset({"Directory.ReadWrite.All"})
 BREAKS = (

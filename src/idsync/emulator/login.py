@@ -35,6 +35,7 @@ from idsync.emulator.context import Emulator
 from idsync.emulator.directory import GRAPH_APP_ID, Application, Directory
 from idsync.emulator.permissions import describe
 from idsync.emulator.responses import base_url, json_response, oauth_error_body, request_ids
+from idsync.emulator.signin import redirect_allowed
 from idsync.emulator.tokens import APP_TOKEN_LIFETIME
 
 NO_STORE = {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}
@@ -581,26 +582,3 @@ def grant_consent(
 def _redirect(uri: str, params: dict[str, Any]) -> Response:
     separator = "&" if urlsplit(uri).query else "?"
     return RedirectResponse(f"{uri}{separator}{urlencode(params)}", status_code=302)
-
-
-def redirect_allowed(app: Application, uri: str) -> bool:
-    """Exact match with a registered redirect URI, except that for ``http://localhost`` and
-    ``http://127.0.0.1`` the port is ignored, as the platform does for loopback URIs
-    (https://learn.microsoft.com/entra/identity-platform/reply-url#localhost-exceptions)."""
-    if not uri:
-        return False
-    if uri in app.redirect_uris:
-        return True
-    asked = urlsplit(uri)
-    if asked.scheme != "http" or asked.hostname not in ("localhost", "127.0.0.1"):
-        return False
-    for registered in app.redirect_uris:
-        known = urlsplit(registered)
-        if (
-            known.scheme == "http"
-            and known.hostname == asked.hostname
-            and known.path == asked.path
-            and known.query == asked.query
-        ):
-            return True
-    return False

@@ -53,6 +53,29 @@ class SignInRefused(Exception):
         self.message = message
 
 
+def redirect_allowed(app: Application, uri: str) -> bool:
+    """Exact match with a registered redirect URI, except that for ``http://localhost`` and
+    ``http://127.0.0.1`` the port is ignored, as the platform does for loopback URIs
+    (https://learn.microsoft.com/entra/identity-platform/reply-url#localhost-exceptions)."""
+    if not uri:
+        return False
+    if uri in app.redirect_uris:
+        return True
+    asked = urlsplit(uri)
+    if asked.scheme != "http" or asked.hostname not in ("localhost", "127.0.0.1"):
+        return False
+    for registered in app.redirect_uris:
+        known = urlsplit(registered)
+        if (
+            known.scheme == "http"
+            and known.hostname == asked.hostname
+            and known.path == asked.path
+            and known.query == asked.query
+        ):
+            return True
+    return False
+
+
 def loopback(uri: str) -> bool:
     parts = urlsplit(uri)
     return parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1")
@@ -69,9 +92,7 @@ def check_request(
         )
     redirect_uri = query.get("redirect_uri", "")
     allowed = (
-        loopback(redirect_uri)
-        if registered is None
-        else redirect_uri in registered.redirect_uris or loopback(redirect_uri)
+        loopback(redirect_uri) if registered is None else redirect_allowed(registered, redirect_uri)
     )
     if not allowed:
         raise SignInRefused(
