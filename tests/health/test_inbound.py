@@ -79,13 +79,22 @@ def test_a_directory_refused_for_a_revoked_token_is_diagnosed_and_repaired(
     assert finding["tracking_id"] in told
     evidence = finding["evidence"]
     assert evidence["code"] == "IDS-401-001"
-    assert evidence["token"] == "Entra ID provisioning"
+    assert evidence["token_name"] == "Entra ID provisioning"
     assert evidence["prefix"] == issued.record.prefix
     assert evidence["revoked"]
     assert evidence["rejections"] == 3
     assert evidence["sources"] == ["127.0.0.1"]
     assert finding["protected"]["users"] == 1
     assert "changed nothing" in finding["protected"]["summary"]
+
+    # The tracking ID the directory was told finds the refused request and its finding.
+    bundle = json.loads(idsync(server, "debug-info", told[0], "--json").stdout)
+    assert bundle["operation"]["kind"] == "refused request"
+    assert bundle["operation"]["source"] == "127.0.0.1"
+    assert bundle["hub_token"]["id"] == issued.record.id
+    assert (bundle["status"], bundle["status_text"]) == ("IDS-401-001", "token revoked")
+    assert bundle["finding"]["cause"] == "hub_token_revoked"
+    assert issued.secret not in json.dumps(bundle)
 
     text = idsync(server, "doctor", "--org", org.id)
     assert text.returncode == 1

@@ -79,7 +79,7 @@ def _finding(db: Database, token: TokenRecord, refused: Sequence[RejectionWindow
     evidence = {
         "code": code,
         "token_id": token.id,
-        "token": token.name,
+        "token_name": token.name,
         "prefix": token.prefix,
         went_bad: format_datetime(when) if when else None,
         "rejections": total,

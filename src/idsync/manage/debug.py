@@ -17,12 +17,13 @@ import sqlalchemy as sa
 
 from idsync.config import Settings
 from idsync.errors.catalogue import CATALOGUE, TRACKING_ID_NOT_FOUND, IdsyncError
-from idsync.errors.scrub import REDACTED, Scrubber, is_secret_field
+from idsync.errors.scrub import REDACTED, SCRUB, Scrubber, is_secret_field
 from idsync.health import findings
+from idsync.health.inbound import inbound_findings
 from idsync.scim.values import format_datetime
 from idsync.store import findings as finding_rows
 from idsync.store import integrations as store
-from idsync.store import orgs
+from idsync.store import orgs, tokens
 from idsync.store.database import Database
 from idsync.store.integrations import IntegrationRecord
 from idsync.store.models import AUDIT_EVENTS, PROVISIONING_LOG, SYNC_CYCLES, SYNC_JOBS
@@ -33,7 +34,11 @@ def debug_info(db: Database, config: Settings, tracking_id: str) -> dict[str, An
     """The redacted bundle for one tracking ID (raises TRACKING_ID_NOT_FOUND)."""
     found = _find(db, tracking_id)
     if found is None:
-        raise IdsyncError(TRACKING_ID_NOT_FOUND, tracking_id=tracking_id)
+        refused = _refused_request(db, tracking_id)
+        if refused is None:
+            raise IdsyncError(TRACKING_ID_NOT_FOUND, tracking_id=tracking_id)
+        scrubbed: dict[str, Any] = _redacted(refused, SCRUB)
+        return scrubbed
     integration_id, operation = found
     with db.read() as conn:
         record = store.find_integration(conn, integration_id)
@@ -71,6 +76,52 @@ def debug_info(db: Database, config: Settings, tracking_id: str) -> dict[str, An
     }
     redacted: dict[str, Any] = _redacted(bundle, Scrubber(_secrets(db, config, record)))
     return redacted
+
+
+def _refused_request(db: Database, tracking_id: str) -> dict[str, Any] | None:
+    """The bundle of a request the hub refused (a revoked or expired token: the
+    tracking ID its client was told), with the hub-side finding it is part of."""
+    with db.read() as conn:
+        row = conn.execute(
+            sa.select(AUDIT_EVENTS).where(
+                AUDIT_EVENTS.c.tracking_id == tracking_id,
+                AUDIT_EVENTS.c.activity == "Reject token",
+            )
+        ).first()
+        token = tokens.get_token(conn, row.target) if row is not None and row.target else None
+        org = orgs.get_org(conn, row.org_id) if row is not None and row.org_id else None
+    if row is None:
+        return None
+    code = str(row.details.get("code") or "")
+    entry = CATALOGUE.get(code)
+    finding = next(
+        (f for f in inbound_findings(db, org_id=row.org_id) if token and f.token_id == token.id),
+        None,
+    )
+    return {
+        "tracking_id": tracking_id,
+        "time": _when(row.occurred_at),
+        "org": {"id": row.org_id, "name": org.name if org else None},
+        "hub_token": {
+            "id": token.id,
+            "name": token.name,
+            "prefix": token.prefix,
+            "revoked_at": _when(token.revoked_at),
+            "expires_at": _when(token.expires_at),
+        }
+        if token
+        else None,
+        "operation": {
+            "kind": "refused request",
+            "source": row.details.get("source"),
+            "refused_in_window": row._mapping["count"],
+            "window_seconds": row.details.get("windowSeconds"),
+        },
+        "status": code or None,
+        "status_text": entry.title if entry else None,
+        "finding": finding.to_json() if finding else None,
+        "versions": _versions(db),
+    }
 
 
 def _find(db: Database, tracking_id: str) -> tuple[str, dict[str, Any]] | None:
