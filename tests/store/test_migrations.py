@@ -8,14 +8,14 @@ from alembic.runtime.migration import MigrationContext
 
 from idsync.store.database import Database
 from idsync.store.migrate import HEAD, _config, current_revision, head_revision, upgrade
-from idsync.store.models import Base
+from idsync.store.models import METADATA
 
 
 def test_migrated_schema_matches_the_models(database: Database) -> None:
     upgrade(database)
     assert current_revision(database) == head_revision()
     with database.engine.connect() as conn:
-        differences = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        differences = compare_metadata(MigrationContext.configure(conn), METADATA)
     assert differences == []
 
 

@@ -19,7 +19,7 @@ branch_labels = None
 depends_on = None
 
 
-# Membership indexes become partial (see models.Membership): each row is indexed
+# Membership indexes become partial (see models.MEMBERSHIPS): each row is indexed
 # only for the kind of member it holds.
 _MEMBERSHIP_INDEXES = (
     ("ux_memberships_group_user", ["group_id", "user_id"], True, "user_id IS NOT NULL"),
