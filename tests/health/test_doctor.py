@@ -18,6 +18,7 @@ from tests.sync.conftest import (
     Emulator,
     assert_hub_equals_directory,
     connect,
+    directory_state,
     hub_resources,
     idsync,
 )
@@ -267,3 +268,43 @@ def test_a_base_dn_that_is_gone_is_named_with_its_fix(
         assert finding["cause"] == "ldap_base_missing"
         assert gone in finding["repair"][0]["text"]
         assert ADMIN_PASSWORD not in result.stdout
+
+
+def test_objects_that_clash_with_objects_already_there_are_diagnosed_and_adopted(
+    connected: Connected, emulator: Emulator
+) -> None:
+    """Too many objects failed (IDS-409-012): the cause is what most of them failed with
+    — here users created over SCIM before the integration, with the directory's ids."""
+    users, _ = directory_state(emulator)
+    early = []
+    for n, victim in enumerate(sorted(users)[:25]):
+        made = connected.scim.post(
+            "/Users",
+            json={
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": f"early{n}@example.com",
+                "externalId": victim,
+            },
+        )
+        assert made.status_code == 201, made.text
+        early.append(made.json()["id"])
+    assert connected.sync()["reason_code"] == "IDS-409-012"
+
+    code, output = doctor(connected, "--integration", connected.integration_id, "--json")
+    assert code == 1
+    [finding] = output["findings"]
+    assert finding["cause"] == "uniqueness_conflicts"
+    assert finding["evidence"]["failures_by_code"] == {"IDS-409-001": 25}
+    examples = finding["evidence"]["examples"]
+    assert len(examples) == 3
+    assert all(e["tracking_id"].startswith("IDS_") and e["reason"] for e in examples)
+    look, adopt, restart, validate = finding["repair"]
+    run_as_printed(connected, look["command"])
+    run_as_printed(connected, adopt["command"])
+    # Not the same people (other userNames): the ones already there go, as step 2 says.
+    for user_id in early:
+        assert connected.scim.delete(f"/Users/{user_id}").status_code == 204
+    run_as_printed(connected, restart["command"])
+    assert connected.sync()["status"] == "Active"
+    assert failed_checks(connected, validate["command"]) == AUTO_SYNC_OFF
+    assert_hub_equals_directory(connected, emulator)

@@ -46,6 +46,8 @@ def diagnose(
     if job.reason_code is None or job.status in (JobStatus.NOT_RUN, JobStatus.NOT_CONFIGURED):
         return None
     evidence = {"code": job.reason_code, "reason": job.reason, **(job.evidence or {})}
+    if job.reason_code == catalogue.FAILURE_RATE.code and job.last_cycle_id:
+        evidence.update(_failures(db, integration.id, job.last_cycle_id))
     cause = _cause(job.reason_code, evidence)
     if cause.cause in _DONE_IN_THE_TENANT and "actor" not in evidence:
         evidence["actor"] = None
@@ -113,7 +115,28 @@ def _fields(evidence: dict[str, Any]) -> dict[str, Any]:
     return {"code": evidence.get("code"), "aadsts": ", ".join(evidence.get("aadsts") or ())}
 
 
+def _failures(db: Database, integration_id: str, cycle_id: str) -> dict[str, Any]:
+    """Why the objects of the failing cycle failed: counts per code, and a few of them."""
+    with db.read() as conn:
+        counts = state.failures_by_code(conn, integration_id, cycle_id)
+        failed = state.read_log(conn, integration_id, cycle_id=cycle_id, result="failure", limit=3)
+    examples = [
+        {
+            "object_type": entry["object_type"],
+            "source_id": entry["source_id"],
+            "error_code": entry["error_code"],
+            "reason": entry["reason"],
+            "tracking_id": entry["tracking_id"],
+        }
+        for entry in failed
+    ]
+    return {"failures_by_code": counts, "examples": examples}
+
+
 def _cause(code: str, evidence: dict[str, Any]) -> _Cause:
+    if code == catalogue.FAILURE_RATE.code:
+        most = next(iter(evidence.get("failures_by_code") or {}), None)
+        return _OBJECTS_FAILING.get(most or "", _BY_CODE[code])
     aadsts = set(evidence.get("aadsts") or ())
     if code == catalogue.ENTRA_INVALID_SECRET.code and "AADSTS7000222" in aadsts:
         return _SECRET_EXPIRED
@@ -239,6 +262,38 @@ def _new_certificate(integration: IntegrationRecord, evidence: dict[str, Any]) -
     )
 
 
+def _failing_objects(integration: IntegrationRecord, evidence: dict[str, Any]) -> tuple[Step, ...]:
+    return (
+        Step(
+            "Look at the failed objects and their reasons.",
+            command=f"idsync sync logs {_quoted(integration)} --result failure",
+        ),
+        Step(
+            "Fix the cause the reasons name (the source's values, the attribute mappings, "
+            "or the other side's objects)."
+        ),
+        _restart(integration),
+        _validate(integration),
+    )
+
+
+def _clashes(integration: IntegrationRecord, evidence: dict[str, Any]) -> tuple[Step, ...]:
+    return (
+        Step(
+            "Look at the clashing objects: each failure names the object already there.",
+            command=f"idsync sync logs {_quoted(integration)} --result failure",
+        ),
+        Step(
+            "If they are the same people or groups (the integration matches them by its "
+            "matching attribute), let it take them over; otherwise remove or rename the "
+            "ones already there.",
+            command=f"idsync integration update {_quoted(integration)} --adopt-existing",
+        ),
+        _restart(integration),
+        _validate(integration),
+    )
+
+
 def _grant(integration: IntegrationRecord, evidence: dict[str, Any]) -> tuple[Step, ...]:
     needs = evidence.get("needs") or "the permissions the connector lists"
     return (
@@ -344,7 +399,33 @@ _CONSENT_REVOKED = _Cause(
     _consent,
 )
 
+_CLASHES = _Cause(
+    "uniqueness_conflicts",
+    "{name}: objects clash with objects already there (the same userName, externalId or "
+    "displayName)",
+    "high",
+    _clashes,
+)
+_OBJECTS_FAILING: dict[str, _Cause] = {
+    catalogue.UNIQUENESS.code: _CLASHES,
+    catalogue.SCIM_APP_CONFLICT.code: _CLASHES,
+    catalogue.OWNED_ELSEWHERE.code: _CLASHES,
+    catalogue.SCIM_APP_REJECTED.code: _Cause(
+        "target_rejects_values",
+        "{name}: the application refuses the values idsync writes",
+        "high",
+        _failing_objects,
+    ),
+}
+"""Too many objects failed (IDS-409-012): the cause is what most of them failed with."""
+
 _BY_CODE: dict[str, _Cause] = {
+    catalogue.FAILURE_RATE.code: _Cause(
+        "objects_failing",
+        "{name}: too many objects failed in the last cycle",
+        "medium",
+        _failing_objects,
+    ),
     catalogue.ENTRA_SERVICE_PRINCIPAL_MISSING.code: _Cause(
         "service_principal_removed",
         "{name}: the enterprise application was deleted from the tenant ({aadsts})",

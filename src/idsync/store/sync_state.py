@@ -591,6 +591,23 @@ def read_log(
     return [{k: v for k, v in row.items() if k not in ("org_id", "integration_id")} for row in rows]
 
 
+def failures_by_code(conn: Connection, integration_id: str, cycle_id: str) -> dict[str, int]:
+    """How many objects of one cycle failed, per catalogue code, most first."""
+    log = PROVISIONING_LOG
+    code = sa.func.coalesce(log.c.error_code, "")
+    query = (
+        sa.select(code, sa.func.count())
+        .where(
+            log.c.integration_id == integration_id,
+            log.c.cycle_id == cycle_id,
+            log.c.result == "failure",
+        )
+        .group_by(code)
+        .order_by(sa.func.count().desc(), code)
+    )
+    return {str(row[0]): int(row[1]) for row in conn.execute(query)}
+
+
 def count_removals_since(conn: Connection, integration_id: str, since: datetime) -> int:
     """Objects the integration disabled or deleted since a moment (what a failure could
     have cost, had idsync not stopped)."""
