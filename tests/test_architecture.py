@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,3 +101,21 @@ def test_no_package_imports_one_on_a_higher_floor() -> None:
     }
     assert climbing == set()
     assert imported_packages()["emulator"] == set()  # apart: imports nothing of idsync
+
+
+def test_commands_load_a_connectors_protocol_library_only_when_it_is_opened() -> None:
+    """msal (with requests and PyJWT) and ldap3 cost a third of every command's start-up;
+    a command that only describes, lists or diagnoses integrations does not load them
+    (connectors/entra/__init__.py and connectors/ldap/__init__.py open them on use)."""
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, idsync.cli; print(' '.join(sorted(m for m in ('msal', 'ldap3') "
+            "if m in sys.modules)))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert loaded.stdout.strip() == ""

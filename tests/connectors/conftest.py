@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from idsync.connectors.entra import EntraSettings, EntraSource
+from idsync.connectors.entra import EntraSettings
+from idsync.connectors.entra.source import EntraSource
 from idsync.connectors.retry import RetryPolicy
 from tests.entra_emulator import EmulatorProcess, start_emulator
 from tests.scim_peer import Peer, Proxy, start_proxy, start_scim2_server

@@ -26,7 +26,8 @@ from typing import Any
 
 import pytest
 
-from idsync.connectors.ldap import LdapSettings, LdapSource
+from idsync.connectors.ldap import LdapSettings
+from idsync.connectors.ldap.source import LdapSource
 from idsync.contract.errors import AccessDenied
 from idsync.contract.records import MemberRef, ObjectType, Page, ReadStart, SourceObject
 from idsync.errors.catalogue import IdsyncError

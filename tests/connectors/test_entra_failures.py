@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from idsync.connectors.entra import EntraSource
 from idsync.connectors.entra.client import GraphClient
+from idsync.connectors.entra.source import EntraSource
 from idsync.contract.errors import AccessDenied, Throttled, Unavailable
 from idsync.contract.records import ReadStart
 from tests.connectors.conftest import Emulator

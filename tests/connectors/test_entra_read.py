@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from idsync.connectors.entra import EntraSource
+from idsync.connectors.entra.source import EntraSource
 from idsync.connectors.entra.users import USER_ATTRIBUTES
 from idsync.contract.errors import WatermarkExpired
 from idsync.contract.records import MemberRef, Page, ReadStart, SourceObject

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from ldap3.core import exceptions as ldap_exc
 
-from idsync.connectors.ldap import LdapSource
 from idsync.connectors.ldap.failures import Failures
+from idsync.connectors.ldap.source import LdapSource
 from idsync.connectors.retry import Retry
 from idsync.contract.errors import AccessDenied, Unavailable
 from idsync.contract.records import ReadStart

@@ -8,7 +8,7 @@ from pathlib import Path
 import ldap3
 import pytest
 
-from idsync.connectors.ldap import LdapSource
+from idsync.connectors.ldap.source import LdapSource
 from idsync.contract.errors import WatermarkExpired
 from idsync.contract.records import MemberRef, Page, ReadStart, SourceObject
 from tests.slapd import (

@@ -8,7 +8,8 @@ from pathlib import Path
 import ldap3
 import pytest
 
-from idsync.connectors.ldap import LdapSettings, LdapSource
+from idsync.connectors.ldap import LdapSettings
+from idsync.connectors.ldap.source import LdapSource
 from idsync.contract.records import MemberRef, Page, ReadStart, SourceObject
 from idsync.errors.catalogue import IdsyncError
 from tests.slapd import (

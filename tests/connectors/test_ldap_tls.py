@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from idsync.connectors.ldap import LdapSource
+from idsync.connectors.ldap.source import LdapSource
 from idsync.contract.errors import AccessDenied
 from idsync.contract.records import ReadStart
 from tests.slapd import ADMIN_PASSWORD, SlapdProcess, ldap_settings, running, seed

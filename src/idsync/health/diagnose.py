@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from idsync.config import Settings
-from idsync.connectors.entra.directory import AUDIT_ACTIVITIES
+from idsync.connectors.entra.audit import AUDIT_ACTIVITIES
 from idsync.errors import catalogue
 from idsync.errors.tracking import new_tracking_id
 from idsync.health.consent import signed_link

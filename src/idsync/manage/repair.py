@@ -15,12 +15,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from idsync.config import Settings
 from idsync.connectors import registry
-from idsync.connectors.entra.directory import AUDIT_ACTIVITIES, audit_evidence
-from idsync.connectors.entra.source import EntraSource
+from idsync.connectors.entra.audit import AUDIT_ACTIVITIES, audit_evidence
 from idsync.errors.catalogue import (
     CONSENT_DECLINED,
     CONSENT_NOT_NEEDED,
@@ -41,6 +40,9 @@ from idsync.store.integrations import IntegrationRecord, JobRecord
 from idsync.sync.jobs import JobStatus
 from idsync.sync.report import CycleReport
 from idsync.sync.secrets import SecretBox
+
+if TYPE_CHECKING:  # opened through the registry, which imports it (and msal) on use
+    from idsync.connectors.entra.source import EntraSource
 
 log = get_logger("idsync.repair")
 
@@ -110,11 +112,11 @@ def _check_application(
 ) -> dict[str, Any]:
     """The service principal exists again; what the audit log says about its removal
     is added to the finding (before the cycle closes it)."""
+    if record.kind != "entra":
+        raise IdsyncError(CONSENT_NOT_NEEDED, integration=record.name, reason=record.kind)
     secrets = SecretBox(db, config).open(record.secrets, record.name)
-    source = registry.open_source(db, record, secrets)
+    source = cast("EntraSource", registry.open_source(db, record, secrets))
     try:
-        if not isinstance(source, EntraSource):
-            raise IdsyncError(CONSENT_NOT_NEEDED, integration=record.name, reason=record.kind)
         principal = source.service_principal()
         if principal is None:
             raise IdsyncError(

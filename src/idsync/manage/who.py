@@ -15,10 +15,8 @@ from datetime import timedelta
 
 from idsync.config import Settings
 from idsync.connectors import registry
-from idsync.connectors.entra import delegated
-from idsync.connectors.entra.directory import AUDIT_ACTIVITIES, audit_evidence
+from idsync.connectors.entra.audit import AUDIT_ACTIVITIES, audit_evidence
 from idsync.connectors.entra.settings import EntraSettings
-from idsync.connectors.entra.source import EntraSource
 from idsync.errors.catalogue import NOTHING_TO_ASK, SIGN_IN_FAILED, IdsyncError
 from idsync.health import findings
 from idsync.health.findings import Finding
@@ -41,10 +39,15 @@ def who_by_sign_in(
     show: Callable[[str], None],
     *,
     timeout: float,
-    client_id: str = delegated.SIGN_IN_CLIENT_ID,
+    client_id: str | None = None,
 ) -> Finding:
     """Sign in through the link ``show`` is given, read the audit event behind the
-    integration's open finding, and add it to the finding (returned)."""
+    integration's open finding, and add it to the finding (returned). ``client_id``:
+    the public client to sign in with (default: Microsoft Graph Command Line Tools)."""
+    # Here, not at the top: it brings msal, which `idsync doctor` without --sign-in
+    # (and every other command importing this module) should not load.
+    from idsync.connectors.entra import delegated
+
     record = get_integration(db, ref)
     finding = findings.open_finding(db, record.id, record.name)
     if finding is None or finding.cause not in AUDIT_ACTIVITIES:
@@ -52,7 +55,9 @@ def who_by_sign_in(
         raise IdsyncError(NOTHING_TO_ASK, integration=record.name, reason=reason)
     settings = _settings(db, config, record)
     try:
-        token = delegated.sign_in(settings, show, timeout=timeout, client_id=client_id)
+        token = delegated.sign_in(
+            settings, show, timeout=timeout, client_id=client_id or delegated.SIGN_IN_CLIENT_ID
+        )
     except delegated.SignInError as exc:
         raise IdsyncError(
             SIGN_IN_FAILED, tenant=settings.tenant_id, reason=str(exc), integration=record.name
@@ -80,11 +85,11 @@ def who_by_sign_in(
 
 
 def _settings(db: Database, config: Settings, record: IntegrationRecord) -> EntraSettings:
+    if record.kind != "entra":
+        raise IdsyncError(NOTHING_TO_ASK, integration=record.name, reason=record.kind)
     secrets = SecretBox(db, config).open(record.secrets, record.name)
-    source = registry.open_source(db, record, secrets)
-    try:
-        if not isinstance(source, EntraSource):
-            raise IdsyncError(NOTHING_TO_ASK, integration=record.name, reason=record.kind)
-        return source.settings
-    finally:
-        source.close()
+    settings = registry.validate(
+        record.kind, record.direction, record.name, record.settings, secrets
+    )
+    assert isinstance(settings, EntraSettings)
+    return settings

@@ -11,7 +11,16 @@ from typing import Any
 from idsync.connectors.description import Connector, ScopingShortcut
 from idsync.connectors.entra.mappings import GRAPH
 from idsync.connectors.entra.settings import ClientCertificate, EntraSettings, entra_settings
-from idsync.connectors.entra.source import EntraSource
+from idsync.contract.protocols import Source
+
+
+def _open(settings: EntraSettings) -> Source:
+    # Imported here, when an integration is opened: the source brings msal (with requests
+    # and PyJWT), a fifth of a second that commands which only describe or list
+    # integrations should not pay (tests/test_architecture.py keeps it so).
+    from idsync.connectors.entra.source import EntraSource
+
+    return EntraSource(settings)
 
 
 def _enabled_only(on: Any) -> dict[str, list[Any]]:
@@ -28,7 +37,7 @@ CONNECTOR = Connector(
     build=entra_settings,
     default_name="Entra ID",
     default_mappings={"source": GRAPH},
-    open_source=EntraSource,
+    open_source=_open,
     scoping_shortcuts=(
         ScopingShortcut(
             "--scope-group",
@@ -46,4 +55,4 @@ CONNECTOR = Connector(
     ),
 )
 
-__all__ = ["CONNECTOR", "ClientCertificate", "EntraSettings", "EntraSource", "entra_settings"]
+__all__ = ["CONNECTOR", "ClientCertificate", "EntraSettings", "entra_settings"]

@@ -19,14 +19,6 @@ from idsync.connectors.entra.client import GraphClient, JsonObject
 
 SERVICE_PRINCIPAL_PROPERTIES = "id,appId,displayName,accountEnabled"
 
-AUDIT_ACTIVITIES = {
-    "service_principal_removed": "Remove service principal",
-    "consent_revoked": "Remove app role assignment from service principal",
-    "application_disabled": "Update service principal",
-}
-"""The causes a person's action in the tenant explains (by finding cause), and the
-directory audit activity each is logged as."""
-
 
 def find_service_principal(client: GraphClient, app_id: str) -> JsonObject | None:
     body = client.get(
@@ -55,38 +47,6 @@ def directory_audits(
     if conditions:
         params["$filter"] = " and ".join(conditions)
     yield from _limited(paged(client, "/v1.0/auditLogs/directoryAudits", params), top)
-
-
-def audit_evidence(events: list[JsonObject], app_id: str, name: str | None = None) -> JsonObject:
-    """Who did it and when, from the newest event about this application (its AppId, or
-    the enterprise application's name); any newest event when none names it."""
-    ours = [
-        e
-        for e in events
-        if _app_id(e) == app_id or (name and any(t.get("displayName") == name for t in _targets(e)))
-    ]
-    if not (ours or events):
-        return {"who": "the directory audit log has no such change to this application"}
-    event = (ours or events)[0]
-    user = ((event.get("initiatedBy") or {}).get("user")) or {}
-    app = ((event.get("initiatedBy") or {}).get("app")) or {}
-    return {
-        "activity": event.get("activityDisplayName"),
-        "actor": user.get("userPrincipalName") or app.get("displayName"),
-        "time": event.get("activityDateTime"),
-        "category": event.get("category"),
-        "audit_id": event.get("id"),
-        "who": None,
-    }
-
-
-def _app_id(event: JsonObject) -> str | None:
-    details = event.get("additionalDetails") or []
-    return next((d.get("value") for d in details if d.get("key") == "AppId"), None)
-
-
-def _targets(event: JsonObject) -> list[JsonObject]:
-    return list(event.get("targetResources") or [])
 
 
 def paged(client: GraphClient, path: str, params: dict[str, str]) -> Iterator[JsonObject]:

@@ -9,8 +9,17 @@ catalogue errors), ``changes`` (watermarks), ``entries`` (values and the DN inde
 
 from idsync.connectors.description import Connector
 from idsync.connectors.ldap.settings import DisabledRule, LdapSettings
-from idsync.connectors.ldap.source import LdapSource
 from idsync.contract.mappings import DIRECTORY
+from idsync.contract.protocols import Source
+
+
+def _open(settings: LdapSettings) -> Source:
+    # Imported here, when an integration is opened: ldap3 (with pyasn1) is a tenth of a
+    # second that commands which only describe or list integrations should not pay.
+    from idsync.connectors.ldap.source import LdapSource
+
+    return LdapSource(settings)
+
 
 CONNECTOR = Connector(
     kind="ldap",
@@ -21,7 +30,7 @@ CONNECTOR = Connector(
     build=LdapSettings.from_integration,
     default_name="Directory",
     default_mappings={"source": DIRECTORY},
-    open_source=LdapSource,
+    open_source=_open,
 )
 
-__all__ = ["CONNECTOR", "DisabledRule", "LdapSettings", "LdapSource"]
+__all__ = ["CONNECTOR", "DisabledRule", "LdapSettings"]
