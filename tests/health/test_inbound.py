@@ -12,13 +12,18 @@ import subprocess
 import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from idsync.manage import tokens
+from idsync.config import Settings
+from idsync.manage import health, tokens
 from idsync.store.database import Database
 from tests.conftest import Server, make_org
+from tests.health.test_alerts import WEBHOOK_SECRET, Receiver, receiver, verify
+
+__all__ = ["receiver"]  # the webhook receiver fixture
 
 USER = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "ada@example.com"}
 
@@ -142,3 +147,39 @@ def test_an_unknown_token_is_not_taken_for_a_directory_of_the_org(
     org = make_org(database, server)
     refused(org.scim_url, "idsync_not-a-token-the-hub-issued", 2)
     assert doctor_json(server, org.id) == (0, [])
+
+
+def test_the_org_is_alerted_once_when_a_directory_is_refused(
+    database: Database, server: Server, receiver: Receiver, tmp_path: Path
+) -> None:
+    """The mirror of the quarantine alert: the org's webhook hears of a directory refused
+    for a revoked token, once a day, with the finding's cause, tracking ID and repair."""
+    org = make_org(database, server)
+    secret_file = tmp_path / "webhook-secret"
+    secret_file.write_text(WEBHOOK_SECRET)
+    configured = idsync(
+        server, "org", "alerts", org.id, "--webhook-url", receiver.url,
+        "--webhook-secret-file", str(secret_file),
+    )  # fmt: skip
+    assert configured.returncode == 0, configured.stderr
+    issued = tokens.issue(database, org.id, "Entra ID provisioning", actor="tests")
+    tokens.revoke(database, issued.record.id, actor="tests")
+    told = refused(org.scim_url, issued.secret, 2)
+
+    deadline = time.monotonic() + 20
+    while not receiver.requests and time.monotonic() < deadline:
+        time.sleep(0.1)
+    [(headers, body)] = receiver.requests
+    assert verify(headers, body) and headers["X-Idsync-Event"] == "refused"
+    alert = json.loads(body)
+    assert alert["cause"] == "hub_token_revoked"
+    assert alert["tracking_id"] in told
+    assert alert["org_id"] == org.id and alert["integration_id"] == ""
+    assert alert["details"] == f"idsync doctor --org {org.id}"
+    assert alert["link"].startswith("idsync token create --org")
+    assert issued.secret not in body.decode()
+
+    # The next window's first refusal does not alert again within the day.
+    health.after_refusal(database, Settings.from_env(), issued.record).join(timeout=20)
+    time.sleep(0.5)
+    assert len(receiver.requests) == 1

@@ -39,6 +39,8 @@ from idsync.errors.catalogue import (
 from idsync.hub import tokens
 from idsync.hub.rejections import RejectionLimiter
 from idsync.hub.tenant import Hub, Tenant
+from idsync.manage import health
+from idsync.store.tokens import TokenRecord
 
 SCIM_MEDIA_TYPE = "application/scim+json"
 # fullmatch with DOTALL: a trailing %0A is part of the path (``$`` alone matches before it).
@@ -82,8 +84,12 @@ class ScimEndpoint:
         self.api = ScimApi(hub)
         self.touch_after = timedelta(seconds=hub.settings.token_touch_seconds)
         self.tokens = tokens.TokenCache(hub.settings.token_cache_seconds)
-        self.rejections = RejectionLimiter(hub.db, hub.settings)
+        self.rejections = RejectionLimiter(hub.db, hub.settings, self._refused)
         self.inline = hub.db.is_sqlite
+
+    def _refused(self, token: TokenRecord) -> None:
+        """A directory presents a revoked or expired token: its org is alerted (once a day)."""
+        health.after_refusal(self.hub.db, self.settings, token)
 
     async def __call__(
         self, scope: Scope, receive: Receive, send: Send, org_id: str, rest: str

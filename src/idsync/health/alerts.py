@@ -19,7 +19,7 @@ from idsync.health.findings import Finding, Step
 from idsync.scim.values import format_datetime
 from idsync.sync.jobs import JobStatus
 
-Event = Literal["quarantined", "disabled", "recovered", "test"]
+Event = Literal["quarantined", "disabled", "recovered", "refused", "test"]
 
 SIGNATURE_HEADER = "X-Idsync-Signature"
 TIMESTAMP_HEADER = "X-Idsync-Timestamp"
@@ -30,6 +30,7 @@ _TITLES: dict[Event, str] = {
     "quarantined": "Quarantine",
     "disabled": "Disabled",
     "recovered": "Recovered",
+    "refused": "Directory refused",
     "test": "Test alert",
 }
 
@@ -49,6 +50,8 @@ class Alert:
     time: datetime
     repair: Step | None = None
     public_url: str | None = None
+    details: str = ""
+    """The command that shows the whole finding (default: doctor for the integration)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -64,8 +67,13 @@ class Alert:
             "time": format_datetime(self.time),
             "repair": self.repair.to_json() if self.repair else None,
             "link": self.link,
+            "details": self.details_command,
             "public_url": self.public_url,
         }
+
+    @property
+    def details_command(self) -> str:
+        return self.details or f"idsync doctor --integration {self.integration_id}"
 
     @property
     def link(self) -> str | None:
@@ -84,7 +92,9 @@ class Alert:
             "",
             f"event        {self.event}",
             f"organisation {self.org} ({self.org_id})",
-            f"integration  {self.integration} ({self.integration_id})",
+            f"integration  {self.integration} ({self.integration_id})"
+            if self.integration_id
+            else f"client       {self.integration}",
             f"job status   {self.job_status}",
             f"cause        {self.cause}",
             f"tracking ID  {self.tracking_id}",
@@ -93,7 +103,7 @@ class Alert:
         if self.repair is not None:
             lines += ["", "Repair", self.repair.text]
             lines += [x for x in (self.repair.url, self.repair.command) if x]
-        lines += ["", f"Details: idsync doctor --integration {self.integration_id}"]
+        lines += ["", f"Details: {self.details_command}"]
         if self.public_url:
             lines.append(f"idsync: {self.public_url}")
         return "\n".join(lines) + "\n"
@@ -138,6 +148,26 @@ def from_finding(
         time=time,
         repair=finding.repair[0] if finding.repair else None,
         public_url=public_url or None,
+    )
+
+
+def from_inbound(finding: Finding, *, org: str, time: datetime, public_url: str = "") -> Alert:
+    """The alert for a directory the hub refuses (health/inbound.py's finding)."""
+    org_id = str(finding.evidence.get("org_id") or "")
+    return Alert(
+        event="refused",
+        org_id=org_id,
+        org=org,
+        integration_id="",
+        integration=finding.integration,
+        job_status="-",
+        cause=finding.cause,
+        summary=finding.summary,
+        tracking_id=finding.tracking_id,
+        time=time,
+        repair=finding.repair[0] if finding.repair else None,
+        public_url=public_url or None,
+        details=f"idsync doctor --org {org_id}",
     )
 
 

@@ -78,6 +78,7 @@ def _finding(db: Database, token: TokenRecord, refused: Sequence[RejectionWindow
     when = token.revoked_at if went_bad == "revoked" else token.expires_at
     evidence = {
         "code": code,
+        "org_id": token.org_id,
         "token_id": token.id,
         "token_name": token.name,
         "prefix": token.prefix,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -64,8 +65,16 @@ class Refusal:
 
 
 class RejectionLimiter:
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        on_new_window: Callable[[TokenRecord], None] | None = None,
+    ) -> None:
+        """``on_new_window``: told of a revoked or expired token's first refusal in each
+        window and source (the API layer alerts from it), never of unknown secrets."""
         self.db = db
+        self.on_new_window = on_new_window
         self.limit = settings.rejected_token_limit
         self.window = max(1, settings.rejected_token_window_seconds)
         self.keep = timedelta(days=settings.audit_log_days)
@@ -80,7 +89,10 @@ class RejectionLimiter:
         key = f"reject|{window_start}|{refusal.source}|{refusal.bucket}|{refusal.error.error.code}"
         if self._blocked.get(key, 0) > now:
             return self._too_many(refusal, window_end - now)
-        if self._count(key, refusal) > self.limit:
+        count = self._count(key, refusal)
+        if count == 1 and refusal.bucket != "-" and refusal.token and self.on_new_window:
+            self.on_new_window(refusal.token)
+        if count > self.limit:
             self._block(key, window_end, now)
             return self._too_many(refusal, window_end - now)
         return refusal.error

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from datetime import timedelta
+
 from idsync.config import Settings
 from idsync.health import alerts, findings
 from idsync.health.diagnose import diagnose
@@ -10,9 +13,10 @@ from idsync.health.inbound import inbound_findings
 from idsync.logs import get_logger
 from idsync.manage import alerts as notify
 from idsync.manage.integrations import get_integration, get_job, list_integrations
-from idsync.store import orgs
+from idsync.store import audit, orgs
 from idsync.store.database import Database
 from idsync.store.integrations import IntegrationRecord, JobRecord
+from idsync.store.tokens import TokenRecord
 from idsync.store.types import utcnow
 from idsync.sync.jobs import JobStatus
 from idsync.sync.report import CycleReport
@@ -124,3 +128,49 @@ def _current(
         return stored
     fresh = diagnose(db, record, job, config)
     return findings.record(db, record.org_id, fresh) if fresh else None
+
+
+REFUSED_ALERT = "Alert directory refused"
+REFUSED_ALERT_EVERY = timedelta(hours=24)
+"""A directory that keeps presenting a bad token alerts once a day, not once a minute."""
+
+
+def after_refusal(db: Database, config: Settings, token: TokenRecord) -> threading.Thread:
+    """A revoked or expired hub token was refused (the first time in its window): alert
+    the org, in a thread, so the 401 goes out at once."""
+    thread = threading.Thread(
+        target=_alert_refused, args=(db, config, token), name="idsync-refused", daemon=True
+    )
+    thread.start()
+    return thread
+
+
+def _alert_refused(db: Database, config: Settings, token: TokenRecord) -> None:
+    found = [f for f in inbound_findings(db, org_id=token.org_id) if f.token_id == token.id]
+    if not found:
+        return
+    now = utcnow()
+    with db.read() as conn:
+        recent = audit.query(
+            conn, org_id=token.org_id, since=now - REFUSED_ALERT_EVERY, activity=REFUSED_ALERT
+        )
+        org = orgs.get_org(conn, token.org_id)
+    if any(event.target == token.id for event in recent):
+        return
+    alert = alerts.from_inbound(
+        found[0], org=org.name if org else token.org_id, time=now, public_url=config.public_url
+    )
+    if notify.notify(db, config, alert) is None:
+        return  # the org has no alerts configured
+    with db.write() as conn:
+        audit.record(
+            conn,
+            org_id=token.org_id,
+            category="OrganisationManagement",
+            activity=REFUSED_ALERT,
+            result="success",
+            actor="idsync",
+            target=token.id,
+            tracking_id=alert.tracking_id,
+            details={"cause": alert.cause},
+        )
