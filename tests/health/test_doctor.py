@@ -21,6 +21,7 @@ from tests.sync.conftest import (
     directory_state,
     hub_resources,
     idsync,
+    users_already_there,
 )
 from tests.sync.test_source_failures import _delete_service_principal, _grant_admin_consent
 
@@ -276,18 +277,7 @@ def test_objects_that_clash_with_objects_already_there_are_diagnosed_and_adopted
     """Too many objects failed (IDS-409-012): the cause is what most of them failed with
     — here users created over SCIM before the integration, with the directory's ids."""
     users, _ = directory_state(emulator)
-    early = []
-    for n, victim in enumerate(sorted(users)[:25]):
-        made = connected.scim.post(
-            "/Users",
-            json={
-                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-                "userName": f"early{n}@example.com",
-                "externalId": victim,
-            },
-        )
-        assert made.status_code == 201, made.text
-        early.append(made.json()["id"])
+    early = users_already_there(connected, sorted(users)[:25], "early")
     assert connected.sync()["reason_code"] == "IDS-409-012"
 
     code, output = doctor(connected, "--integration", connected.integration_id, "--json")

@@ -127,6 +127,24 @@ def hub_resources(scim: httpx.Client, endpoint: str) -> list[dict[str, Any]]:
             return resources
 
 
+def users_already_there(connected: Connected, external_ids: list[str], prefix: str) -> list[str]:
+    """Users created over SCIM before the integration reads them, with the directory's ids
+    as externalId and other userNames: each clashes with a directory user. Their ids."""
+    made = []
+    for n, external_id in enumerate(external_ids):
+        answer = connected.scim.post(
+            "/Users",
+            json={
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": f"{prefix}{n}@example.com",
+                "externalId": external_id,
+            },
+        )
+        assert answer.status_code == 201, answer.text
+        made.append(str(answer.json()["id"]))
+    return made
+
+
 def directory_state(
     emulator: Emulator,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:

@@ -16,6 +16,7 @@ from tests.sync.conftest import (
     directory_state,
     hub_resources,
     idsync,
+    users_already_there,
 )
 
 
@@ -145,16 +146,7 @@ def test_failed_objects_wait_in_escrow_and_are_retried(
 
 def test_more_than_40_percent_failures_quarantine(connected: Connected, emulator: Emulator) -> None:
     users, _ = directory_state(emulator)
-    for n, victim in enumerate(sorted(users)[:25]):
-        made = connected.scim.post(
-            "/Users",
-            json={
-                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-                "userName": f"squatter{n}@example.com",
-                "externalId": victim,
-            },
-        )
-        assert made.status_code == 201, made.text
+    users_already_there(connected, sorted(users)[:25], "squatter")
     report = connected.sync()
     assert report["failed"] == 25
     assert (report["status"], report["reason_code"]) == ("Quarantine", "IDS-409-012"), report

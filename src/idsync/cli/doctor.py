@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from idsync.cli.common import DatabaseOption, JsonOption, console, emit_json, open_db
+from idsync.cli.common import DatabaseOption, JsonOption, console, emit_json, errors, open_db
 from idsync.cli.integration_view import Row, print_rows, text
 from idsync.config import Settings
 from idsync.health.findings import Finding
@@ -56,7 +56,7 @@ def doctor(
 
 def _show_link(json: bool) -> Callable[[str], None]:
     """Where the sign-in link goes: stdout, or stderr when stdout is for JSON."""
-    out = Console(stderr=True) if json else console
+    out = errors if json else console
 
     def show(url: str) -> None:
         out.print(

@@ -810,15 +810,7 @@ class Directory:
         app.secret_hash, app.secret_expired = hash_secret(secret), False
         start = datetime.now(UTC)
         graph_time = "%Y-%m-%dT%H:%M:%SZ"
-        self.audit.record(
-            "ApplicationManagement",
-            "Update application – Certificates and secrets management ",
-            "Update",
-            actor,
-            [Target.application(app)],
-            correlation=actor.correlation,
-            details=[("AppId", app.app_id)],
-        )
+        self._credentials_changed(app, actor)
         return {
             "customKeyIdentifier": None,
             "displayName": name,
@@ -834,6 +826,10 @@ class Directory:
     ) -> None:
         """Graph's PATCH of ``keyCredentials``: the list replaces the app's certificates."""
         app.certificates = certificates
+        self._credentials_changed(app, actor)
+
+    def _credentials_changed(self, app: Application, actor: Actor) -> None:
+        # Entra's activity name ends with a space.
         self.audit.record(
             "ApplicationManagement",
             "Update application – Certificates and secrets management ",

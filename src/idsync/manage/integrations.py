@@ -117,13 +117,14 @@ def audit_integration(
     actor: str,
     details: dict[str, Any] | None = None,
     tracking_id: str | None = None,
+    result: str = "success",
 ) -> None:
     audit.record(
         conn,
         org_id=org_id,
         category="IntegrationManagement",
         activity=activity,
-        result="success",
+        result=result,
         actor=actor,
         target=integration.id if integration else None,
         tracking_id=tracking_id,

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from idsync.config import Settings
 from idsync.connectors import registry
-from idsync.connectors.entra.audit import AUDIT_ACTIVITIES, audit_evidence
+from idsync.connectors.entra.audit import AUDIT_ACTIVITIES, RETENTION, audit_evidence
 from idsync.errors.catalogue import (
     CONSENT_DECLINED,
     CONSENT_NOT_NEEDED,
@@ -33,8 +32,7 @@ from idsync.health.consent import ConsentState, StateSigner, signed_link
 from idsync.health.findings import Finding
 from idsync.logs import get_logger
 from idsync.manage import jobs
-from idsync.manage.integrations import get_integration, get_job
-from idsync.store import audit
+from idsync.manage.integrations import audit_integration, get_integration, get_job
 from idsync.store.database import Database
 from idsync.store.integrations import IntegrationRecord, JobRecord
 from idsync.sync.jobs import JobStatus
@@ -49,8 +47,6 @@ log = get_logger("idsync.repair")
 ACTOR = "admin consent callback"
 CAUSE = "service_principal_removed"
 REMOVED = AUDIT_ACTIVITIES[CAUSE]
-_LOOK_BACK = timedelta(days=30)
-"""How far before the quarantine the removal is looked for (Entra keeps 30 days)."""
 
 
 @dataclass(frozen=True)
@@ -145,7 +141,7 @@ def _missing_params(source: EntraSource, record: IntegrationRecord) -> dict[str,
 def _removal(source: EntraSource, job: JobRecord, principal: dict[str, Any]) -> dict[str, Any]:
     """The newest "Remove service principal" event of this application: activity, the
     user who did it, when, its category. Empty when the log does not have it."""
-    since = (job.quarantined_at or job.updated_at) - _LOOK_BACK
+    since = (job.quarantined_at or job.updated_at) - RETENTION
     events = list(source.directory_audits(activity=REMOVED, since=since, top=50))
     return audit_evidence(events, source.settings.client_id, principal.get("displayName"))
 
@@ -170,15 +166,14 @@ def _audit(
 ) -> None:
     """Who: the callback, from the address the administrator's browser came from."""
     with db.write() as conn:
-        audit.record(
+        audit_integration(
             conn,
-            org_id=record.org_id,
-            category="IntegrationManagement",
-            activity=activity,
+            record,
+            record.org_id,
+            activity,
+            ACTOR,
+            {"address": address, **details},
             result=result,
-            actor=ACTOR,
-            target=record.id,
-            details={"address": address, **details},
         )
 
 

@@ -11,11 +11,10 @@ adds the event to the open finding, and forgets the token.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 
 from idsync.config import Settings
 from idsync.connectors import registry
-from idsync.connectors.entra.audit import AUDIT_ACTIVITIES, audit_evidence
+from idsync.connectors.entra.audit import AUDIT_ACTIVITIES, RETENTION, audit_evidence
 from idsync.connectors.entra.settings import EntraSettings
 from idsync.errors.catalogue import NOTHING_TO_ASK, SIGN_IN_FAILED, IdsyncError
 from idsync.health import findings
@@ -27,9 +26,6 @@ from idsync.store.integrations import IntegrationRecord
 from idsync.sync.secrets import SecretBox
 
 log = get_logger("idsync.who")
-
-LOOK_BACK = timedelta(days=30)
-"""How far before the failure the event is looked for (Entra keeps 30 days)."""
 
 
 def who_by_sign_in(
@@ -63,7 +59,7 @@ def who_by_sign_in(
             SIGN_IN_FAILED, tenant=settings.tenant_id, reason=str(exc), integration=record.name
         ) from None
     job = get_job(db, record.id)
-    since = (job.quarantined_at or job.updated_at) - LOOK_BACK
+    since = (job.quarantined_at or job.updated_at) - RETENTION
     events = list(
         delegated.directory_audits(
             settings, token, activity=AUDIT_ACTIVITIES[finding.cause], since=since

@@ -8,9 +8,13 @@ administrator's sign-in (read with theirs); the reading itself is ``directory.py
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 JsonObject = dict[str, Any]
+
+RETENTION = timedelta(days=30)
+"""How long Entra ID keeps directory audit events: how far back idsync looks for one."""
 
 AUDIT_ACTIVITIES = {
     "service_principal_removed": "Remove service principal",

@@ -58,27 +58,25 @@ class Failures:
         )
 
     def invalid_secret(self, status: int, upstream: str) -> AccessDenied:
-        return AccessDenied(
-            catalogue.ENTRA_INVALID_SECRET,
-            status=status,
-            client_id=self._settings.client_id,
-            upstream=upstream,
-            integration=self._settings.integration,
-        ).with_evidence(tenant_id=self._settings.tenant_id, client_id=self._settings.client_id)
+        return self._credential_refused(catalogue.ENTRA_INVALID_SECRET, status, upstream)
 
     def invalid_certificate(self, status: int, upstream: str) -> AccessDenied:
+        return self._credential_refused(catalogue.ENTRA_CERTIFICATE_REJECTED, status, upstream)
+
+    def _credential_refused(
+        self, entry: catalogue.ErrorCode, status: int, upstream: str
+    ) -> AccessDenied:
+        settings = self._settings
         return AccessDenied(
-            catalogue.ENTRA_CERTIFICATE_REJECTED,
+            entry,
             status=status,
-            client_id=self._settings.client_id,
+            client_id=settings.client_id,
             upstream=upstream,
-            integration=self._settings.integration,
+            integration=settings.integration,
         ).with_evidence(
-            tenant_id=self._settings.tenant_id,
-            client_id=self._settings.client_id,
-            thumbprint=self._settings.certificate.thumbprint
-            if self._settings.certificate
-            else None,
+            tenant_id=settings.tenant_id,
+            client_id=settings.client_id,
+            thumbprint=settings.certificate.thumbprint if settings.certificate else None,
         )
 
     def unknown_application(self, status: int, what: str, upstream: str) -> AccessDenied:
