@@ -100,9 +100,15 @@ class Server:
             time.sleep(0.05)
 
 
-def start_server(database_url: str, log_path: Path, *extra: str) -> Server:
-    port = free_port()
-    env = {**os.environ, "IDSYNC_DATABASE_URL": database_url}
+def start_server(
+    database_url: str,
+    log_path: Path,
+    *extra: str,
+    port: int | None = None,
+    env: dict[str, str] | None = None,
+) -> Server:
+    port = port or free_port()
+    env = {**os.environ, **(env or {}), "IDSYNC_DATABASE_URL": database_url}
     log = log_path.open("wb")
     process = subprocess.Popen(
         [

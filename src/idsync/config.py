@@ -98,6 +98,16 @@ class Settings:
 
     rejected_token_window_seconds: int = 60
 
+    sign_in_lock_after: int = 5
+    """Failed console sign-ins in a row that lock an operator's account."""
+
+    sign_in_locked_minutes: int = 15
+    """How long a locked account stays locked (or until a new password is set)."""
+
+    sign_in_address_limit: int = 20
+    """Failed sign-ins from one address, whatever the account, past which that address is
+    refused for the rest of the window (``sign_in_locked_minutes`` long)."""
+
     smtp_host: str = ""
     """The SMTP server alert e-mails go through; empty: no e-mail is sent."""
 

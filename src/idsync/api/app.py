@@ -9,16 +9,17 @@ import orjson
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from idsync.api import pages
+from idsync.api import management, pages
 from idsync.api.errors import error_body, error_headers
 from idsync.api.http import SCIM_MEDIA_TYPE, ScimEndpoint, ScimRouter
 from idsync.api.middleware import RequestContextMiddleware
 from idsync.api.openapi import openapi_document
 from idsync.config import Settings
+from idsync.console import routes as console
 from idsync.errors.catalogue import ENDPOINT_NOT_FOUND, METHOD_NOT_ALLOWED, IdsyncError
 from idsync.health.consent import CALLBACK_PATH
 from idsync.hub.tenant import Hub
@@ -53,6 +54,10 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         except IdsyncError as exc:
             info["error_code"] = exc.error.code
             return pages.error_page(exc, info.get("tracking_id"))
+        if isinstance(repaired, repair.Consented):
+            # The console's add flow: back to the integration, ready for its first cycle.
+            target = f"/admin/integrations/{repaired.integration.id}?consented=1"
+            return RedirectResponse(target, status_code=303)
         return pages.repaired_page(repaired, info.get("tracking_id"))
 
     async def openapi_json(request: Request) -> Response:
@@ -81,6 +86,8 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             Route("/healthz", healthz, methods=["GET"]),
             Route("/openapi.json", openapi_json, methods=["GET"]),
             Route(CALLBACK_PATH, consent_callback, methods=["GET"]),
+            *management.routes(db, settings, hub),
+            *console.routes(db, settings, hub),
         ],
         exception_handlers={404: not_found, 405: not_allowed},
         lifespan=lifespan,

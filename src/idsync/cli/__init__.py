@@ -8,6 +8,7 @@ import sys
 import typer
 
 from idsync.cli import (
+    admins,
     audit,
     db,
     debug,
@@ -42,6 +43,7 @@ app.command("worker")(worker.worker)
 app.command("doctor")(doctor.doctor)
 app.command("debug-info")(debug.debug_info)
 app.add_typer(orgs.app, name="org")
+app.add_typer(admins.app, name="admin")
 app.add_typer(tokens.app, name="token")
 app.add_typer(schemas.app, name="schema")
 app.add_typer(audit.app, name="audit")

@@ -64,16 +64,24 @@ def set_(
             "§3.5.2.3 says; all creates it for every client; none for none."
         ),
     ] = None,
+    directory_sync: Annotated[
+        str | None,
+        typer.Option(
+            help="on: the org's integrations run their cycles; off: none of them does "
+            "(the console's 'Allow directory sync' switch).",
+        ),
+    ] = None,
     database: DatabaseOption = None,
     json: JsonOption = False,
 ) -> None:
     """Change an organisation's settings."""
-    if group_patch_response is None and patch_upsert is None:
+    if group_patch_response is None and patch_upsert is None and directory_sync is None:
         raise IdsyncError(
             INVALID_ARGUMENT,
             what="org set",
             reason="it names no setting to change",
-            hint="Give --group-patch-response or --patch-upsert (see: idsync org set --help).",
+            hint="Give --group-patch-response, --patch-upsert or --directory-sync "
+            "(see: idsync org set --help).",
         )
     db = open_db(database)
     record = orgs.get_org(db, org_id)
@@ -81,6 +89,15 @@ def set_(
         record = orgs.set_group_patch_response(db, org_id, group_patch_response, actor="cli")
     if patch_upsert is not None:
         record = orgs.set_patch_upsert(db, org_id, patch_upsert, actor="cli")
+    if directory_sync is not None:
+        if directory_sync not in ("on", "off"):
+            raise IdsyncError(
+                INVALID_ARGUMENT,
+                what=f"--directory-sync {directory_sync}",
+                reason="it is neither on nor off",
+                hint="Use --directory-sync on or --directory-sync off.",
+            )
+        record = orgs.set_directory_sync(db, org_id, directory_sync == "on", actor="cli")
     if json:
         emit_json(record)
         return
@@ -90,6 +107,8 @@ def set_(
         console.print(
             f"Unmatched PATCH value filters now create the value for: {record.patch_upsert}"
         )
+    if directory_sync is not None:
+        console.print(f"Directory sync is now {'on' if record.directory_sync else 'off'}")
 
 
 @app.command("show")

@@ -902,3 +902,76 @@ NOTHING_TO_ASK = _entry(
     "the tenant explains ({reason}): there is nobody to look up in the audit log.",
     "See what is wrong with: idsync doctor --integration {integration!q}",
 )
+
+# --- the console and the management API: operators, sessions, roles ------------------------
+OPERATOR_SIGN_IN_FAILED = _entry(
+    "IDS-401-130",
+    "sign-in failed",
+    "The e-mail address or the password is not right.",
+    "Check both and sign in again; after {limit} failed attempts the account is locked for "
+    "{minutes} minutes. A full administrator can set a new password with: "
+    "idsync admin reset-password EMAIL",
+)
+SESSION_REQUIRED = _entry(
+    "IDS-401-131",
+    "not signed in",
+    "This request has no valid console session or API key ({reason}).",
+    "Sign in at /admin/login, or send 'Authorization: Bearer <API key>' (make one with: "
+    "idsync admin key create EMAIL --name NAME).",
+)
+OPERATOR_FORBIDDEN = _entry(
+    "IDS-403-130",
+    "not allowed for your role",
+    "{email} is a {role} operator and may not {action}.",
+    "Ask a full administrator of the organisation to do it, or to change your role.",
+)
+CSRF_REJECTED = _entry(
+    "IDS-403-131",
+    "request not from the console",
+    "The request changes something but does not carry this session's CSRF token ({reason}).",
+    "Reload the console page and try again; scripts use an API key instead of a session.",
+)
+OPERATOR_NOT_FOUND = _entry(
+    "IDS-404-130",
+    "operator not found",
+    "No operator {email!r} exists.",
+    "List operators with: idsync admin list",
+)
+OPERATOR_EXISTS = _entry(
+    "IDS-409-130",
+    "operator exists",
+    "An operator {email!r} exists already.",
+    "Pick another address, or set a new password with: idsync admin reset-password EMAIL",
+)
+DIRECTORY_SYNC_OFF = _entry(
+    "IDS-409-131",
+    "directory sync is switched off",
+    "Directory sync is switched off for organisation {org!r}: no integration of it runs a cycle.",
+    "Switch it on in the console (Directory synchronization, Allow directory sync) or with: "
+    "idsync org set {org_id} --directory-sync on",
+)
+OPERATOR_INVALID = _entry(
+    "IDS-400-130",
+    "operator not valid",
+    "The operator cannot be saved: {reason}.",
+    "Give an e-mail address, a role (full, users or readonly) and a password of at least "
+    "{min_length} characters.",
+)
+ACCOUNT_LOCKED = _entry(
+    "IDS-429-130",
+    "account locked",
+    "Sign-in is locked after {limit} failed attempts, until {until}.",
+    "Wait until then, or ask a full administrator to run: idsync admin reset-password EMAIL",
+)
+SIGN_INS_THROTTLED = _entry(
+    "IDS-429-131",
+    "too many sign-in attempts",
+    "More than {limit} sign-ins failed from {address} within {minutes} minutes.",
+    "Wait {minutes} minutes before trying again.",
+)
+KEY_NOT_FOUND = _entry(
+    "IDS-404-131",
+    "API key not found",
+    "{email} has no active API key {key!r}.",
+    "List the operator's keys with: idsync admin key list EMAIL",
+)

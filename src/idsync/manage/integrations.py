@@ -182,6 +182,53 @@ def add_integration(
     return record
 
 
+def form_settings(kind: str) -> tuple[Setting, ...]:
+    """The connector's settings a form asks for: those typed as text (a secret typed
+    into a password field), not those the CLI reads from files (keys, JSON)."""
+    return tuple(
+        s
+        for s in registry.connector(kind).settings
+        if s.kind != "json_file" and (s.secret or not s.file)
+    )
+
+
+def add_from_form(
+    db: Database,
+    config: Settings,
+    *,
+    org_id: str,
+    kind: str,
+    name: str,
+    values: Mapping[str, str],
+    actor: str,
+) -> IntegrationRecord:
+    """Add an integration from a form's text values by setting name (the console's add
+    flow): parsed and validated by the connector's own description, as the CLI's flags."""
+    described = registry.connector(kind)
+    direction = described.directions[0]
+    settings: dict[str, Any] = {}
+    secrets: dict[str, Any] = {}
+    for item in form_settings(kind):
+        raw = values.get(item.name, "").strip()
+        if raw:
+            value: Any = (
+                raw.lower() in ("on", "true", "yes", "1") if item.kind == "boolean" else raw
+            )
+            put(secrets if item.secret else settings, item.name, item.parse(value))
+    return add_integration(
+        db,
+        config,
+        org_id=org_id,
+        kind=kind,
+        name=name.strip() or described.default_name,
+        settings=settings,
+        secrets=secrets,
+        options=IntegrationOptions(**default_options(kind, direction)),
+        actor=actor,
+        direction=direction,
+    )
+
+
 MATCHING_ATTRIBUTES = ("userName", "externalId")
 
 

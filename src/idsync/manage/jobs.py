@@ -3,6 +3,7 @@ provision one object, restart, pause and resume, approve staged deletions."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -13,8 +14,10 @@ from idsync.contract.protocols import Source, Target
 from idsync.contract.records import OBJECT_TYPES, ObjectType
 from idsync.errors.catalogue import (
     DELETION_THRESHOLD,
+    DIRECTORY_SYNC_OFF,
     INVALID_INTEGRATION,
     JOB_BUSY,
+    JOB_PAUSED,
     SOURCE_SHRANK,
     IdsyncError,
 )
@@ -28,6 +31,7 @@ from idsync.manage.integrations import (
     get_job,
 )
 from idsync.store import integrations as store
+from idsync.store import orgs
 from idsync.store import sync_state as state
 from idsync.store.database import Database
 from idsync.store.integrations import IntegrationRecord, JobRecord
@@ -62,6 +66,8 @@ def run_cycle(
     ``follow_running``, followed to its end (``following`` is told): its report is this
     call's, as if it had run it here."""
     record = get_integration(db, ref)
+    if not preview:
+        _require_directory_sync(db, record)
     if even_if_paused and not preview:
         _audit_paused_run(db, record, actor)
     options: dict[str, Any] = {
@@ -94,6 +100,13 @@ def run_cycle(
         report = follow(db, record, progress)
         if report is not None:
             return report
+
+
+def _require_directory_sync(db: Database, record: IntegrationRecord) -> None:
+    with db.read() as conn:
+        org = orgs.get_org(conn, record.org_id)
+    if org is not None and not org.directory_sync:
+        raise IdsyncError(DIRECTORY_SYNC_OFF, org=org.name, org_id=org.id)
 
 
 def _audit_paused_run(db: Database, record: IntegrationRecord, actor: str) -> None:
@@ -265,3 +278,94 @@ def provisioning_log(
             source_id=source_id,
             limit=limit,
         )
+
+
+def recent_cycles(db: Database, integration_id: str, limit: int = 20) -> list[dict[str, Any]]:
+    """The integration's newest cycles, newest first: mode, outcome, counts, seconds."""
+    with db.read() as conn:
+        rows = state.recent_cycles(conn, integration_id, limit)
+    return [
+        {
+            "id": row.id,
+            "mode": row.mode,
+            "status": row.status,
+            "started_at": row.started_at,
+            "finished_at": row.finished_at,
+            "seconds": (
+                round((row.finished_at - row.started_at).total_seconds(), 3)
+                if row.finished_at
+                else None
+            ),
+            "counts": dict(row.counts or {}),
+            "error_code": row.error_code,
+            "reason": row.reason,
+            "tracking_id": row.tracking_id,
+        }
+        for row in rows
+    ]
+
+
+def progress(db: Database, integration_id: str) -> dict[str, Any]:
+    """Where the job's running cycle is (from the checkpoint it saves after every page):
+    objects read and written, the rate since it started, and an ETA from the number of
+    objects the integration had linked before; ``running`` false when none runs."""
+    job = get_job(db, integration_id)
+    if job.running_since is None:
+        return {"running": False, "status": job.status, "tracking_id": job.tracking_id}
+    checkpoint = job.checkpoint or {}
+    counts = dict((checkpoint.get("tally") or {}).get("counts", {}))
+    read = sum(counts.get(f"{t}sRead", 0) for t in OBJECT_TYPES)
+    written = sum(counts.get(a, 0) for a in ("create", "update", "disable", "delete"))
+    elapsed = max((utcnow() - job.running_since).total_seconds(), 0.001)
+    rate = read / elapsed
+    expected = sum(linked_counts(db, integration_id).values())
+    eta = (expected - read) / rate if rate > 0 and expected > read else None
+    return {
+        "running": True,
+        "status": job.status,
+        "since": job.running_since,
+        "phase": checkpoint.get("phase"),
+        "read": read,
+        "written": written,
+        "per_second": round(rate, 1),
+        "expected": expected or None,
+        "eta_seconds": round(eta, 1) if eta is not None else None,
+        "cycle_id": checkpoint.get("cycle_id"),
+    }
+
+
+def start_cycle(
+    db: Database, config: Settings, ref: str, *, preview: bool = False, actor: str
+) -> IntegrationRecord:
+    """Run one cycle in a thread of this process and return at once (the console's and the
+    management API's "Run now"); its progress and outcome are the job's and the cycle's,
+    as for any cycle. What would refuse it at once (directory sync off, a paused job, a
+    cycle already running) is raised here, so the administrator hears it now."""
+    record = get_integration(db, ref)
+    job = get_job(db, record.id)
+    if not preview:
+        _require_directory_sync(db, record)
+        if job.status == JobStatus.PAUSED:
+            raise IdsyncError(JOB_PAUSED, integration=record.name).for_integration(record.id)
+    if job.running_since is not None:
+        raise IdsyncError(
+            JOB_BUSY, integration=record.name, since=job.running_since
+        ).for_integration(record.id)
+    log.info("cycle started by an administrator", integration=record.id, actor=actor)
+    threading.Thread(
+        target=_run_in_background,
+        args=(db, config, record.id, preview),
+        name=f"cycle-{record.id}",
+        daemon=True,
+    ).start()
+    return record
+
+
+def _run_in_background(db: Database, config: Settings, integration_id: str, preview: bool) -> None:
+    try:
+        run_cycle(db, config, integration_id, preview=preview, actor="console")
+    except IdsyncError as exc:
+        # The cycle recorded its failure (job, cycle row, finding) where the console reads it.
+        log.warning("cycle ended with an error", integration=integration_id, code=exc.error.code)
+    except Exception:
+        log.exception("cycle crashed", integration=integration_id)

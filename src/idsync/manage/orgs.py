@@ -112,6 +112,20 @@ def set_patch_upsert(db: Database, org_id: str, value: str, *, actor: str) -> Or
     return record
 
 
+def set_directory_sync(db: Database, org_id: str, allowed: bool, *, actor: str) -> OrgRecord:
+    """The org's "Allow directory sync" switch: off, none of its integrations runs a
+    cycle (on schedule or on demand; previews still run); on, they run again as their
+    jobs say. The integrations' settings and jobs are kept either way."""
+    with db.write() as conn:
+        if not orgs.set_directory_sync(conn, org_id, allowed):
+            raise IdsyncError(ORG_NOT_FOUND, org=org_id)
+        activity = "Allow directory sync" if allowed else "Stop directory sync"
+        _record(conn, org_id, activity, actor, target="directory_sync", details={"value": allowed})
+        record = orgs.get_org(conn, org_id)
+    assert record is not None
+    return record
+
+
 def get_org(db: Database, org_id: str) -> OrgRecord:
     with db.read() as conn:
         return orgs.require_org(conn, org_id)

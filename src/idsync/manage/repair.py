@@ -59,15 +59,27 @@ class Repaired:
     removal: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Consented:
+    """Admin consent for an integration with nothing to repair (the console's add flow,
+    whose first cycle may already have run on schedule): the enterprise application
+    exists, and the browser goes back to the integration."""
+
+    integration: IntegrationRecord
+
+
 def consent_callback(
     db: Database, config: Settings, params: Mapping[str, str], address: str
-) -> Repaired:
-    """Finish the repair the consent link started; an IdsyncError (nothing changed) when
-    the state is not ours, the administrator declined, or there is nothing to repair."""
+) -> Repaired | Consented:
+    """Finish the repair the consent link started (or record a new integration's first
+    consent); an IdsyncError (nothing changed) when the state is not ours, the
+    administrator declined, or there is nothing to repair."""
     record = _integration(db, StateSigner(db, config).verify(params.get("state", "")))
     if params.get("error") or params.get("admin_consent", "").lower() != "true":
         raise _declined(db, record, params, address)
     finding = findings.open_finding(db, record.id, record.name)
+    if finding is None:
+        return _first_consent(db, config, record, address)
     if finding is None or finding.cause != CAUSE:
         reason = f"its open finding is {finding.cause}" if finding else "it has no open finding"
         raise IdsyncError(CONSENT_NOT_NEEDED, integration=record.name, reason=reason)
@@ -77,6 +89,36 @@ def consent_callback(
     _audit(db, record, "Repair by admin consent", address, _summary(report))
     log.info("repaired by admin consent", integration=record.id, cycle=report.cycle_id)
     return Repaired(record, get_job(db, record.id), report, removal)
+
+
+def _first_consent(
+    db: Database, config: Settings, record: IntegrationRecord, address: str
+) -> Consented:
+    if record.kind != "entra":
+        raise IdsyncError(CONSENT_NOT_NEEDED, integration=record.name, reason=record.kind)
+    secrets = SecretBox(db, config).open(record.secrets, record.name)
+    source = cast("EntraSource", registry.open_source(db, record, secrets))
+    try:
+        if source.service_principal() is None:
+            raise IdsyncError(
+                ENTRA_SERVICE_PRINCIPAL_MISSING, **_missing_params(source, record)
+            ).for_integration(record.id)
+    finally:
+        source.close()
+    _audit(db, record, "Admin consent granted", address, {})
+    return Consented(record)
+
+
+def first_consent_link(db: Database, config: Settings, ref: str) -> str | None:
+    """A new Entra integration's admin-consent link, coming back to idsync (None for other
+    kinds, or when the server's public URL is not known)."""
+    record = get_integration(db, ref)
+    if record.kind != "entra":
+        return None
+    secrets = SecretBox(db, config).open(record.secrets, record.name)
+    built = registry.validate(record.kind, record.direction, record.name, record.settings, secrets)
+    plain = str(built.consent_url)
+    return signed_link(db, config, record.org_id, record.id, plain)
 
 
 def _integration(db: Database, state: ConsentState) -> IntegrationRecord:

@@ -196,3 +196,11 @@ def query(
         )
         for r in conn.execute(stmt)
     ]
+
+
+def counted(conn: Connection, key: str) -> int:
+    """How many events the row named ``key`` stands for (0 before the first)."""
+    value = conn.execute(
+        sa.select(_events.c.count).where(_events.c.aggregate_key == key)
+    ).scalar_one_or_none()
+    return int(value or 0)

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from idsync.store.models import INTEGRATIONS, SYNC_JOBS
+from idsync.store.models import INTEGRATIONS, ORGS, SYNC_JOBS
 from idsync.store.orgs import name_key
 from idsync.store.types import utcnow
 
@@ -213,7 +213,9 @@ def due_jobs(conn: Connection, now: datetime, stale_before: datetime | None = No
     query = (
         sa.select(_jobs.c.integration_id)
         .join(_integrations, _integrations.c.id == _jobs.c.integration_id)
+        .join(ORGS, ORGS.c.id == _integrations.c.org_id)
         .where(
+            ORGS.c.directory_sync.is_(True),
             _integrations.c.auto_sync.is_(True),
             _jobs.c.status.in_(("NotRun", "Active", "Quarantine")),
             _jobs.c.next_run_at <= now,

@@ -73,6 +73,8 @@ ORGS = Table(
     Column(
         "patch_upsert", String(10), nullable=False, default="entra", server_default=text("'entra'")
     ),
+    # The org's "Allow directory sync" switch: off, no integration of the org runs a cycle.
+    Column("directory_sync", Boolean, nullable=False, default=True, server_default=text("true")),
 )
 
 
@@ -479,4 +481,66 @@ ALERT_SETTINGS = Table(
     Column("email_to", JSONDocument, nullable=False),
     Column("email_enabled", Boolean, nullable=False, default=False),
     Column("updated_at", UTCDateTime(), nullable=False, default=utcnow),
+)
+
+
+# --- the console: operators (administrators, not SCIM users), their sessions and API keys ---
+
+
+# An administrator of the console and the management API, with one role, for one org or all.
+OPERATORS = Table(
+    "operators",
+    METADATA,
+    Column("id", ID, primary_key=True),
+    Column("email", String(320), nullable=False),
+    Column("email_key", String(320), nullable=False, unique=True),
+    # argon2id (argon2-cffi); None for an operator who signs in only with OpenID Connect.
+    Column("password_hash", Text),
+    Column("role", String(20), nullable=False),
+    # None: every organisation (an instance administrator).
+    Column("org_id", ID, ForeignKey("orgs.id", ondelete="CASCADE"), index=True),
+    Column("created_at", UTCDateTime(), nullable=False, default=utcnow),
+    Column("failed_sign_ins", Integer, nullable=False, default=0, server_default=text("0")),
+    Column("locked_until", UTCDateTime()),
+    Column("last_sign_in_at", UTCDateTime()),
+)
+
+# A signed-in browser. Only the cookie's SHA-256 is stored; the CSRF token is the
+# session's own (a synchronizer token, sent back in forms and the X-CSRF-Token header).
+OPERATOR_SESSIONS = Table(
+    "operator_sessions",
+    METADATA,
+    Column("secret_hash", String(64), primary_key=True),
+    Column(
+        "operator_id",
+        ID,
+        ForeignKey("operators.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("csrf_token", String(64), nullable=False),
+    Column("address", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False, default=utcnow),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("last_seen_at", UTCDateTime(), nullable=False, default=utcnow),
+)
+
+# A script's key to the management API, acting as its operator. SHA-256 only, as tokens.
+OPERATOR_KEYS = Table(
+    "operator_keys",
+    METADATA,
+    Column("id", ID, primary_key=True),
+    Column(
+        "operator_id",
+        ID,
+        ForeignKey("operators.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("name", String(200), nullable=False),
+    Column("prefix", String(32), nullable=False),
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime(), nullable=False, default=utcnow),
+    Column("last_used_at", UTCDateTime()),
+    Column("revoked_at", UTCDateTime()),
 )

@@ -26,6 +26,7 @@ class OrgRecord:
     schema_revision: int
     group_patch_response: str = "representation"
     patch_upsert: str = "entra"
+    directory_sync: bool = True
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ def _record(row: Any) -> OrgRecord:
         row.schema_revision,
         row.group_patch_response,
         row.patch_upsert,
+        row.directory_sync,
     )
 
 
@@ -99,6 +101,13 @@ def set_group_patch_response(conn: Connection, org_id: str, value: str) -> bool:
 def set_patch_upsert(conn: Connection, org_id: str, value: str) -> bool:
     changed = conn.execute(
         _orgs.update().where(_orgs.c.id == org_id).values(patch_upsert=value)
+    ).rowcount
+    return bool(changed)
+
+
+def set_directory_sync(conn: Connection, org_id: str, allowed: bool) -> bool:
+    changed = conn.execute(
+        _orgs.update().where(_orgs.c.id == org_id).values(directory_sync=allowed)
     ).rowcount
     return bool(changed)
 

@@ -460,3 +460,29 @@ def ancestors(conn: Connection, group_id: str) -> set[str]:
 def _chunks(items: list[str], size: int = 500) -> Iterable[list[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def first_members(
+    conn: Connection, group_id: str, limit: int
+) -> tuple[int, list[tuple[str, str, str]]]:
+    """How many direct members a group has, and the first ``limit`` of them as (id, type,
+    name), for a page that shows a group without loading a 100,000-member list."""
+    m = memberships
+    total = conn.execute(
+        sa.select(sa.func.count()).select_from(m).where(m.c.group_id == group_id)
+    ).scalar_one()
+    member_user = users.alias("member_user")
+    member_group = groups.alias("member_group")
+    rows = conn.execute(
+        sa.select(
+            sa.func.coalesce(m.c.user_id, m.c.member_group_id),
+            m.c.user_id.is_not(None),
+            sa.func.coalesce(member_user.c.user_name, member_group.c.display_name),
+        )
+        .outerjoin(member_user, member_user.c.id == m.c.user_id)
+        .outerjoin(member_group, member_group.c.id == m.c.member_group_id)
+        .where(m.c.group_id == group_id)
+        .order_by(m.c.id)
+        .limit(limit)
+    )
+    return int(total), [(i, "User" if is_user else "Group", name) for i, is_user, name in rows]

@@ -619,3 +619,15 @@ def count_removals_since(conn: Connection, integration_id: str, since: datetime)
         log.c.result == "success",
     )
     return int(conn.execute(query).scalar_one())
+
+
+def recent_cycles(conn: Connection, integration_id: str, limit: int) -> list[Any]:
+    """The integration's newest cycles, newest first (previews and on-demand runs too)."""
+    c = SYNC_CYCLES
+    query = (
+        sa.select(c)
+        .where(c.c.integration_id == integration_id)
+        .order_by(c.c.started_at.desc())
+        .limit(limit)
+    )
+    return list(conn.execute(query))

@@ -1,0 +1,110 @@
+"""The console in a real browser: ``idsync serve`` and ``idsync emulator`` as processes,
+Debian's Chromium driven by Playwright (never a downloaded browser), operators made with
+``idsync admin create`` as an administrator would.
+
+Screenshots of every step land in ``test-artefacts/console/`` (or
+$IDSYNC_TEST_ARTEFACTS/console), for people to look at after a run.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.conftest import Server, free_port, start_server, stop_server
+from tests.entra_emulator import EmulatorProcess, start_emulator
+
+os.environ.setdefault("IDSYNC_SECRET_KEY", Fernet.generate_key().decode())
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parents[2]
+ARTEFACTS = Path(os.environ.get("IDSYNC_TEST_ARTEFACTS", ROOT / "test-artefacts")) / "console"
+PASSWORD = "correct horse battery staple"
+
+
+def idsync_admin(database_url: str, email: str, role: str, org: str | None = None) -> None:
+    """``idsync admin create`` with the password on stdin, as a provisioning script does."""
+    args = ["admin", "create", email, "--role", role, "--database", database_url]
+    if org:
+        args += ["--org", org]
+    subprocess.run(
+        [sys.executable, "-m", "idsync", *args], input=PASSWORD + "\n", text=True, check=True,
+        capture_output=True, timeout=60,
+    )  # fmt: skip
+
+
+@dataclass
+class Stack:
+    server: Server
+    emulator: EmulatorProcess
+    database_url: str
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A fresh SQLite hub served with a public URL the emulator sends consent back to."""
+    folder = tmp_path_factory.mktemp("console")
+    port = free_port()
+    public = f"http://127.0.0.1:{port}"
+    emulator = start_emulator(
+        folder / "emulator.log", EmulatorProcess, users=30, groups=4, seed=11,
+        redirect_uris=[f"{public}/consent/callback"],
+    )  # fmt: skip
+    url = f"sqlite:///{folder / 'idsync.db'}"
+    server = start_server(url, folder / "serve.log", "--public-url", public, port=port)
+    yield Stack(server, emulator, url)
+    stop_server(server)
+    emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser, stack: Stack) -> Iterator[Page]:
+    context = browser.new_context(
+        base_url=stack.server.url,
+        ignore_https_errors=True,  # the emulator's own CA: Chromium does not know it
+        permissions=["clipboard-read", "clipboard-write"],
+    )
+    opened = context.new_page()
+    yield opened
+    context.close()
+
+
+class Steps:
+    """Screenshots of a walk, numbered in order."""
+
+    def __init__(self, name: str) -> None:
+        self.folder = ARTEFACTS / name
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for old in self.folder.glob("*.png"):
+            old.unlink()
+        self.count = 0
+
+    def shot(self, page: Page, what: str) -> None:
+        self.count += 1
+        page.screenshot(path=str(self.folder / f"{self.count:02d}-{what}.png"), full_page=True)
+
+
+def new_org_name() -> str:
+    return f"Org {uuid.uuid4().hex[:8]}"
+
+
+def http(stack_or_server: Server) -> httpx.Client:
+    return httpx.Client(base_url=stack_or_server.url, timeout=30, follow_redirects=False)
