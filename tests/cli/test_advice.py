@@ -55,6 +55,8 @@ NAMES = {
 }
 URN = "urn:example:params:scim:schemas:extension:Advice:2.0:User"
 WHERE = "the cycle"  # what any other template parameter is filled with
+OPERATOR = "ana@advice.example"  # the console operator of the hub below
+OPERATOR_PASSWORD = "correct horse battery staple"
 
 # The credentials key of these commands (no key file is written into the checkout).
 KEY = Fernet.generate_key().decode()
@@ -178,6 +180,10 @@ def _args(
     args = shlex.split(command.replace("<org id>", org_id), comments=True)[1:]
     result: list[str] = []
     for arg in args:
+        if arg == "EMAIL":  # an operator's address: the hub's own operator
+            arg = OPERATOR
+        elif arg == "NAME" and result and result[-1] == "--name":
+            arg = "advice"
         if PLACEHOLDER.match(arg) and result and result[-1].startswith("--"):
             item = _setting(result[-1], kind)
             if item is None or not item.example:
@@ -197,6 +203,7 @@ def _args(
 def idsync(database: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "idsync", *args, "--database", database],
+        input=OPERATOR_PASSWORD + "\n",  # a command that reads a password reads it here
         capture_output=True,
         text=True,
         timeout=120,
@@ -211,6 +218,8 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     folder = tmp_path_factory.mktemp("advice")
     database = f"sqlite:///{folder / 'advice.db'}"
     org = json.loads(idsync(database, "org", "create", "Advice", "--json").stdout)["id"]
+    made = idsync(database, "admin", "create", OPERATOR, "--role", "full", "--org", org)
+    assert made.returncode == 0, made.stderr
     schema = folder / "schema.json"
     schema.write_text(json.dumps({"id": URN, "name": "Advice", "attributes": []}))
     assert idsync(database, "schema", "add", "--org", org, str(schema)).returncode == 0

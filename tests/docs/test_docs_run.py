@@ -139,6 +139,8 @@ CAPTURE = [
         {"emulator-secret.txt": "client_secret"},
     ),
     Capture("docs/sync.md", r"^idsync integration add entra .*--json", {"integration": "id"}),
+    Capture("docs/console.md", r"^idsync org create .*--json", {"org": "id"}),
+    Capture("docs/console.md", r"^idsync admin key create .*--json", {"key": "key"}),
 ]
 
 FILL: dict[str, dict[str, str]] = {
@@ -149,6 +151,7 @@ FILL: dict[str, dict[str, str]] = {
         "postgresql://idsync@db.internal:5432/idsync": "postgres",
     },
     "docs/clients.md": {"<org id>": "org"},
+    "docs/console.md": {"<org id>": "org", "<API key>": "key", "127.0.0.1:8080": "hub"},
     "docs/sync.md": {
         "<org id>": "org",
         # A real tenant's add stores its settings and contacts nothing; the cycles below
@@ -304,6 +307,7 @@ def given_scim(walk: Walk) -> None:
 GIVEN: dict[str, Callable[[Walk], None]] = {
     "README.md": given_postgres,
     "docs/clients.md": given_org,
+    "docs/console.md": given_nothing,
     "docs/sync.md": given_sync,
     "docs/ldap.md": given_ldap,
     "docs/file-import.md": given_files,

@@ -78,7 +78,7 @@ async def body_of(request: Request) -> dict[str, Any]:
     return body
 
 
-def _when(value: str | None) -> datetime | None:
+def parse_time(value: str | None) -> datetime | None:
     if not value:
         return None
     try:
@@ -270,8 +270,8 @@ def routes(db: Any, settings: Settings, hub: Hub) -> list[Route]:
             audit.list_events,
             db,
             org_id=org_of(request, who),
-            since=_when(q.get("since")),
-            until=_when(q.get("until")),
+            since=parse_time(q.get("since")),
+            until=parse_time(q.get("until")),
             category=q.get("category") or None,
             activity=q.get("activity") or None,
             limit=_int(q.get("limit"), 100, 10_000),

@@ -24,7 +24,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from idsync.api.management import JOB_ACTIONS
+from idsync.api.management import JOB_ACTIONS, parse_time
 from idsync.api.operators import (
     COOKIE,
     CSRF_FIELD,
@@ -39,9 +39,9 @@ from idsync.console import charts
 from idsync.errors.catalogue import ENDPOINT_NOT_FOUND, SESSION_REQUIRED, IdsyncError
 from idsync.hub.tenant import Hub
 from idsync.manage import audit, directory, health, integrations, jobs, operators, orgs, repair
+from idsync.manage.database import Database
+from idsync.manage.integrations import IntegrationRecord
 from idsync.manage.validation import validate_integration
-from idsync.store.database import Database
-from idsync.store.integrations import IntegrationRecord
 
 _PAGES = Environment(
     loader=PackageLoader("idsync.console", "templates"),
@@ -276,7 +276,7 @@ def routes(db: Database, settings: Settings, hub: Hub) -> list[Route | Mount]:
             who,
             title="Directory synchronization",
             rows=pairs,
-            kinds=[(c.kind, c.title) for c in _kinds()],
+            kinds=integrations.source_kinds(),
             **context,
         )
 
@@ -334,7 +334,9 @@ def routes(db: Database, settings: Settings, hub: Hub) -> list[Route | Mount]:
         cycles = await call(jobs.recent_cycles, db, record.id, 30)
         consent = None
         added = request.query_params.get("added") == "1"
-        if (added or job.status == "NotRun") and operators.may(who.operator, operators.CREDENTIALS):
+        first = job.status == "NotRun" and not cycles and job.running_since is None
+        wanted = (added or first) and "consented" not in request.query_params
+        if wanted and operators.may(who.operator, operators.CREDENTIALS):
             consent = await call(repair.first_consent_link, db, settings, record.id)
         failure = None
         if state.finding is not None and "error" not in extra:
@@ -511,12 +513,6 @@ def routes(db: Database, settings: Settings, hub: Hub) -> list[Route | Mount]:
 # --- what the pages show ---------------------------------------------------------------------
 
 
-def _kinds() -> list[Any]:
-    from idsync.connectors import registry
-
-    return [c for c in registry.connectors() if "source" in c.directions]
-
-
 def _is_secret(kind: str, name: str) -> bool:
     return any(s.name == name and s.secret for s in integrations.form_settings(kind))
 
@@ -595,15 +591,14 @@ def _log_rows(
     filters: dict[str, str],
     owned: list[IntegrationRecord],
 ) -> list[dict[str, Any]]:
-    from idsync.api.management import _when
 
     text = filters["text"].casefold()
     if kind == "audit":
         events = audit.list_events(
             db,
             org_id=org_id,
-            since=_when(filters["since"]),
-            until=_when(filters["until"]),
+            since=parse_time(filters["since"]),
+            until=parse_time(filters["until"]),
             category=filters["category"] or None,
             activity=filters["activity"] or None,
             limit=5000,
@@ -618,6 +613,7 @@ def _log_rows(
                 "target": e.target or "",
                 "count": e.count,
                 "tracking_id": e.tracking_id or "",
+                "details": _details(e.details),
             }
             for e in events
         ]
@@ -651,6 +647,10 @@ def _log_rows(
     if text:
         rows = [r for r in rows if any(text in str(v).casefold() for v in r.values())]
     return rows
+
+
+def _details(details: dict[str, Any]) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in details.items() if v not in (None, "", [], {}))
 
 
 def _export(rows: list[dict[str, Any]], fmt: str, kind: str) -> Response:

@@ -946,9 +946,10 @@ OPERATOR_EXISTS = _entry(
 DIRECTORY_SYNC_OFF = _entry(
     "IDS-409-131",
     "directory sync is switched off",
-    "Directory sync is switched off for organisation {org!r}: no integration of it runs a cycle.",
+    "Directory sync is switched off for organisation {name!r} ({org}): no integration of it "
+    "runs a cycle.",
     "Switch it on in the console (Directory synchronization, Allow directory sync) or with: "
-    "idsync org set {org_id} --directory-sync on",
+    "idsync org set {org} --directory-sync on",
 )
 OPERATOR_INVALID = _entry(
     "IDS-400-130",

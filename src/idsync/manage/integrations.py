@@ -144,7 +144,11 @@ def add_integration(
     options: IntegrationOptions,
     actor: str,
     direction: str = "source",
+    first_run_now: bool = True,
 ) -> IntegrationRecord:
+    """``first_run_now``: the scheduler runs the first cycle at once (auto sync on);
+    otherwise it waits for the administrator's first run (the console's add flow, whose
+    consent step comes first), then runs on schedule."""
     with db.read() as conn:
         orgs.require_org(conn, org_id)
     registry.validate(kind, direction, name, settings, secrets)  # before anything is stored
@@ -173,13 +177,18 @@ def add_integration(
                 reason=f"the organisation already has an integration named {name!r}",
                 hint="Choose another --name.",
             )
-        integration_id = store.insert_integration(conn, values, status)
+        integration_id = store.insert_integration(conn, values, status, due=first_run_now)
         record = store.find_integration(conn, integration_id)
         assert record is not None
         audit_integration(
             conn, record, org_id, "Add integration", actor, {"kind": kind, "name": name}
         )
     return record
+
+
+def source_kinds() -> list[tuple[str, str]]:
+    """(kind, title) of every connector a directory can be read from."""
+    return [(c.kind, c.title) for c in registry.connectors() if "source" in c.directions]
 
 
 def form_settings(kind: str) -> tuple[Setting, ...]:
@@ -226,6 +235,7 @@ def add_from_form(
         options=IntegrationOptions(**default_options(kind, direction)),
         actor=actor,
         direction=direction,
+        first_run_now=False,
     )
 
 

@@ -106,7 +106,7 @@ def _require_directory_sync(db: Database, record: IntegrationRecord) -> None:
     with db.read() as conn:
         org = orgs.get_org(conn, record.org_id)
     if org is not None and not org.directory_sync:
-        raise IdsyncError(DIRECTORY_SYNC_OFF, org=org.name, org_id=org.id)
+        raise IdsyncError(DIRECTORY_SYNC_OFF, org=org.id, name=org.name)
 
 
 def _audit_paused_run(db: Database, record: IntegrationRecord, actor: str) -> None:

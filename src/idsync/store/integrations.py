@@ -71,7 +71,11 @@ def _job(row: Any) -> JobRecord:
     return JobRecord(**{f: getattr(row, f) for f in JobRecord.__dataclass_fields__})
 
 
-def insert_integration(conn: Connection, values: dict[str, Any], job_status: str) -> str:
+def insert_integration(
+    conn: Connection, values: dict[str, Any], job_status: str, *, due: bool = True
+) -> str:
+    """The new integration's id. ``due``: its first cycle runs on schedule at once;
+    otherwise not before someone runs it (after which it runs on schedule)."""
     integration_id = str(uuid.uuid4())
     now = utcnow()
     conn.execute(
@@ -91,7 +95,7 @@ def insert_integration(conn: Connection, values: dict[str, Any], job_status: str
             watermark={},
             counts={},
             successive_failures=0,
-            next_run_at=now,
+            next_run_at=now if due else None,
             updated_at=now,
         )
     )
