@@ -51,6 +51,7 @@ def serve(
     # The server's modules load here, not for every other idsync command.
     import uvicorn
 
+    from idsync.api.transport import NoDelayHttpToolsProtocol
     from idsync.manage.scheduler import Scheduler
 
     url = database_url(database)
@@ -88,6 +89,7 @@ def serve(
         access_log=False,
         server_header=False,
         proxy_headers=bool(public_url),
+        http=NoDelayHttpToolsProtocol,
     )
 
 
