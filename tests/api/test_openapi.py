@@ -70,3 +70,23 @@ def test_the_document_describes_what_the_hub_refuses() -> None:
     for name in ("User", "Group", "PatchOp", "SearchRequest", "BulkRequest"):
         listed = schemas[name]["properties"]["schemas"]
         assert listed["minItems"] == 1 and "const" in listed["contains"]
+
+
+def test_every_management_endpoint_is_documented() -> None:
+    """What api/management.py routes is what the document lists under /api/v1."""
+    from starlette.routing import Route
+
+    from idsync.api.management import routes
+    from idsync.config import Settings
+
+    served = set()
+    for route in routes(None, Settings(), None):  # type: ignore[arg-type]
+        assert isinstance(route, Route)
+        served |= {(route.path, m.lower()) for m in route.methods or () if m != "HEAD"}
+    documented = {
+        (path, method)
+        for path, item in openapi_document()["paths"].items()
+        if path.startswith("/api/v1/")
+        for method in item
+    }
+    assert served == documented

@@ -17,6 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from idsync.manage import operators
+from idsync.store.database import Database
 from tests.conftest import Org, Server
 
 CHECKS = ",".join(
@@ -42,7 +44,13 @@ PHASES = {
 }
 
 
-def test_a_schema_driven_fuzzer_finds_no_mismatch(server: Server, org: Org, tmp_path: Path) -> None:
+def test_a_schema_driven_fuzzer_finds_no_mismatch(
+    server: Server, org: Org, database: Database, tmp_path: Path
+) -> None:
+    # The management API is driven as a full operator of the same organisation.
+    email = f"fuzz-{org.id[:8]}@example.com"
+    operators.create_operator(database, email, "fuzzing password", "full", org.id, actor="tests")
+    key = operators.create_key(database, email, "fuzzing", actor="tests").secret
     config = tmp_path / "schemathesis.toml"
     config.write_text(
         f"""
@@ -50,6 +58,11 @@ headers = {{ Authorization = "Bearer {org.token}" }}
 
 [parameters]
 org_id = "{org.id}"
+org = "{org.id}"
+
+[[operations]]
+include-path-regex = "^/api/v1/"
+headers = {{ Authorization = "Bearer {key}" }}
 
 # RFC 7644 §3.11: a service provider without /Me SHOULD answer 501.
 [[operations]]

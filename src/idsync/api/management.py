@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from idsync.api.operators import Principal, principal
 from idsync.config import Settings
-from idsync.errors.catalogue import ENDPOINT_NOT_FOUND, INVALID_SYNTAX, IdsyncError
+from idsync.errors.catalogue import INVALID_SYNTAX, IdsyncError
 from idsync.hub.tenant import Hub
 from idsync.manage import audit, directory, health, integrations, jobs, orgs, repair, tokens
 from idsync.manage import debug as debug_info
@@ -29,6 +29,7 @@ from idsync.manage.validation import validate_integration
 from idsync.store.integrations import IntegrationRecord
 
 PREFIX = "/api/v1"
+JOB_ACTIONS = ("run", "preview", "pause", "resume", "restart", "approve", "validate")
 Handler = Callable[[Request, Principal], Awaitable[Any]]
 
 
@@ -183,9 +184,7 @@ def routes(db: Any, settings: Settings, hub: Hub) -> list[Route]:
         return Response(status_code=204)
 
     async def job_action(request: Request, who: Principal) -> Any:
-        action = request.path_params["action"]
-        if action not in JOB_ACTIONS:
-            raise IdsyncError(ENDPOINT_NOT_FOUND, path=request.url.path)
+        action = request.url.path.rsplit("/", 1)[1]
         record = await integration(request, who, roles.RUN)
         return await call(run_action, record, action, await body_of(request), who.actor)
 
@@ -300,35 +299,43 @@ def routes(db: Any, settings: Settings, hub: Hub) -> list[Route]:
 
     org = PREFIX + "/orgs/{org}"
     one = PREFIX + "/integrations/{integration}"
+    table: dict[str, dict[str, Handler]] = {
+        PREFIX + "/me": {"GET": me},
+        PREFIX + "/orgs": {"GET": list_orgs},
+        org: {"GET": get_org},
+        org + "/directory-sync": {"PUT": directory_sync},
+        org + "/integrations": {"GET": list_integrations, "POST": add_integration},
+        org + "/findings": {"GET": org_findings},
+        org + "/users": {"GET": people},
+        org + "/groups": {"GET": people},
+        org + "/users/{id}": {"GET": person},
+        org + "/groups/{id}": {"GET": person},
+        org + "/audit-log": {"GET": audit_log},
+        org + "/tokens": {"GET": list_tokens, "POST": create_token},
+        org + "/tokens/{token}": {"DELETE": revoke_token},
+        one: {"GET": get_integration, "PATCH": update_integration, "DELETE": remove_integration},
+        **{f"{one}/{action}": {"POST": job_action} for action in JOB_ACTIONS},
+        one + "/progress": {"GET": progress},
+        one + "/cycles": {"GET": cycles},
+        one + "/provisioning-log": {"GET": provisioning_log},
+        one + "/finding": {"GET": finding},
+        PREFIX + "/debug-info/{tracking_id}": {"GET": debug},
+    }
     return [
-        Route(PREFIX + "/me", endpoint(me), methods=["GET"]),
-        Route(PREFIX + "/orgs", endpoint(list_orgs), methods=["GET"]),
-        Route(org, endpoint(get_org), methods=["GET"]),
-        Route(org + "/directory-sync", endpoint(directory_sync), methods=["PUT"]),
-        Route(org + "/integrations", endpoint(list_integrations), methods=["GET"]),
-        Route(org + "/integrations", endpoint(add_integration), methods=["POST"]),
-        Route(org + "/findings", endpoint(org_findings), methods=["GET"]),
-        Route(org + "/users", endpoint(people), methods=["GET"]),
-        Route(org + "/groups", endpoint(people), methods=["GET"]),
-        Route(org + "/users/{id}", endpoint(person), methods=["GET"]),
-        Route(org + "/groups/{id}", endpoint(person), methods=["GET"]),
-        Route(org + "/audit-log", endpoint(audit_log), methods=["GET"]),
-        Route(org + "/tokens", endpoint(list_tokens), methods=["GET"]),
-        Route(org + "/tokens", endpoint(create_token), methods=["POST"]),
-        Route(org + "/tokens/{token}", endpoint(revoke_token), methods=["DELETE"]),
-        Route(one, endpoint(get_integration), methods=["GET"]),
-        Route(one, endpoint(update_integration), methods=["PATCH"]),
-        Route(one, endpoint(remove_integration), methods=["DELETE"]),
-        Route(one + "/{action:str}", endpoint(job_action), methods=["POST"]),
-        Route(one + "/progress", endpoint(progress), methods=["GET"]),
-        Route(one + "/cycles", endpoint(cycles), methods=["GET"]),
-        Route(one + "/provisioning-log", endpoint(provisioning_log), methods=["GET"]),
-        Route(one + "/finding", endpoint(finding), methods=["GET"]),
-        Route(PREFIX + "/debug-info/{tracking_id}", endpoint(debug), methods=["GET"]),
+        by_method(path, {m: endpoint(h) for m, h in handlers.items()})
+        for path, handlers in table.items()
     ]
 
 
-JOB_ACTIONS = ("run", "preview", "pause", "resume", "restart", "approve", "validate")
+def by_method(path: str, handlers: dict[str, Callable[[Request], Awaitable[Response]]]) -> Route:
+    """One route per path, whatever its methods: a 405 then lists them all in ``Allow``
+    (with a route per method, Starlette's 405 names the first route's methods only)."""
+
+    async def dispatch(request: Request) -> Response:
+        handler = handlers.get(request.method) or handlers["GET"]  # HEAD: the GET
+        return await handler(request)
+
+    return Route(path, dispatch, methods=list(handlers))
 
 
 def _shown(record: IntegrationRecord) -> dict[str, Any]:

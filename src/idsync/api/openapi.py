@@ -244,6 +244,102 @@ def _resource_paths(name: str, endpoint: str) -> JSON:
     }
 
 
+# --- the management API (api/management.py) -----------------------------------------------
+
+_ANY_OBJECT: JSON = {"type": "object"}
+_ANY_LIST: JSON = {"type": "array", "items": {"type": "object"}}
+
+
+def _management_error(description: str) -> JSON:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": _ref("ManagementError")}},
+        "headers": _TRACKING,
+    }
+
+
+_MANAGEMENT_ERRORS = {
+    "400": _management_error("The body or a parameter is not valid."),
+    "401": _management_error("No valid API key or console session (IDS-401-131)."),
+    "403": _management_error(
+        "The operator's role does not allow it (IDS-403-130), or a session's change "
+        "without its CSRF token (IDS-403-131)."
+    ),
+    "404": _management_error(
+        "No such organisation, integration or object for this operator (another "
+        "organisation's are not found either)."
+    ),
+    "409": _management_error("The job cannot do it now: a cycle runs, it is paused, …"),
+    "502": _management_error("The integration's directory or application refused or failed."),
+    "503": _management_error("The database, or the directory or application, is unreachable."),
+}
+
+_MANAGEMENT = (
+    # path under /api/v1, method, summary, success status, body?, query parameters
+    ("/me", "get", "The operator making the request, and its session's CSRF token", "200", False, ()),
+    ("/orgs", "get", "The organisations the operator sees", "200", False, ()),
+    ("/orgs/{org}", "get", "One organisation", "200", False, ()),
+    ("/orgs/{org}/directory-sync", "put", "Allow or stop directory sync: {\"allowed\": bool} (full)", "200", True, ()),
+    ("/orgs/{org}/integrations", "get", "The organisation's integrations and their jobs", "200", False, ()),
+    ("/orgs/{org}/integrations", "post", "Add an integration: {kind, name, settings} (full)", "201", True, ()),
+    ("/orgs/{org}/findings", "get", "Every open finding of the organisation", "200", False, ()),
+    ("/orgs/{org}/users", "get", "Users, 50 a page, by name prefix", "200", False, ("search", "start")),
+    ("/orgs/{org}/users/{id}", "get", "One user, its provisioning integration", "200", False, ()),
+    ("/orgs/{org}/groups", "get", "Groups, 50 a page, by name prefix", "200", False, ("search", "start")),
+    ("/orgs/{org}/groups/{id}", "get", "One group and its first 100 members", "200", False, ()),
+    ("/orgs/{org}/audit-log", "get", "The audit log, newest first", "200", False,
+     ("since", "until", "category", "activity", "limit")),
+    ("/orgs/{org}/tokens", "get", "SCIM tokens (never their secrets)", "200", False, ()),
+    ("/orgs/{org}/tokens", "post", "Issue a SCIM token, shown once (full)", "201", True, ()),
+    ("/orgs/{org}/tokens/{token}", "delete", "Revoke a SCIM token (full)", "200", False, ()),
+    ("/integrations/{integration}", "get", "One integration and its job", "200", False, ()),
+    ("/integrations/{integration}", "patch", "Change job options: {options} (full)", "200", True, ()),
+    ("/integrations/{integration}", "delete", "Remove an integration (full)", "204", False, ()),
+    ("/integrations/{integration}/run", "post", "Run a cycle in the server (full, users)", "202", False, ()),
+    ("/integrations/{integration}/preview", "post", "Preview a cycle (full, users)", "202", False, ()),
+    ("/integrations/{integration}/pause", "post", "Pause the job (full, users)", "200", False, ()),
+    ("/integrations/{integration}/resume", "post", "Resume the job (full, users)", "200", False, ()),
+    ("/integrations/{integration}/restart", "post", "Restart: {reset: [...]} (full, users)", "200", True, ()),
+    ("/integrations/{integration}/approve", "post", "Apply staged deletions (full, users)", "200", False, ()),
+    ("/integrations/{integration}/validate", "post", "The validation checklist (full, users)", "200", False, ()),
+    ("/integrations/{integration}/progress", "get", "The running cycle's progress", "200", False, ()),
+    ("/integrations/{integration}/cycles", "get", "Recent cycles", "200", False, ("limit",)),
+    ("/integrations/{integration}/provisioning-log", "get", "The provisioning log", "200", False,
+     ("cycle", "action", "result", "limit")),
+    ("/integrations/{integration}/finding", "get", "The open finding, the job, a consent link", "200", False, ()),
+    ("/debug-info/{tracking_id}", "get", "The redacted bundle of a tracking ID", "200", False, ()),
+)  # fmt: skip
+
+
+def _management_paths() -> JSON:
+    paths: JSON = {}
+    for path, method, summary, status, body, query in _MANAGEMENT:
+        names = [part[1:-1] for part in path.split("/") if part.startswith("{")]
+        success: JSON = {"description": summary}
+        if status != "204":
+            shape = _ANY_LIST if method == "get" and path.endswith(("s", "log")) else _ANY_OBJECT
+            success["content"] = {"application/json": {"schema": {"anyOf": [shape, _ANY_OBJECT]}}}
+        operation: JSON = {
+            "summary": summary,
+            "tags": ["Management"],
+            "security": [{"apiKey": []}],
+            "responses": {status: {**success, "headers": _TRACKING}, **_MANAGEMENT_ERRORS},
+        }
+        parameters = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in names
+        ] + [{"name": name, "in": "query", "schema": {"type": "string"}} for name in query]
+        if parameters:
+            operation["parameters"] = parameters
+        if body:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": _ANY_OBJECT}},
+            }
+        paths.setdefault("/api/v1" + path, {})[method] = operation
+    return paths
+
+
 def openapi_document() -> JSON:
     scim_paths: JSON = {
         "/ServiceProviderConfig": {
@@ -387,6 +483,7 @@ def openapi_document() -> JSON:
             **item,
             "parameters": [org, *item.get("parameters", [])],
         }
+    paths.update(_management_paths())
     return {
         "openapi": "3.1.0",
         "info": {
@@ -398,8 +495,34 @@ def openapi_document() -> JSON:
         "paths": paths,
         "security": [{"bearer": []}],
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "apiKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An operator's API key (idsync admin key create), or a "
+                    "console session cookie with its CSRF token in X-CSRF-Token.",
+                },
+            },
             "schemas": {
+                "ManagementError": {
+                    "type": "object",
+                    "required": ["error", "tracking_id"],
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "required": ["code", "status", "title", "message", "action"],
+                            "properties": {
+                                "code": {"type": "string", "pattern": "^IDS-[0-9]{3}-[0-9]{3}$"},
+                                "status": {"type": "integer"},
+                                "title": {"type": "string"},
+                                "message": {"type": "string"},
+                                "action": {"type": "string"},
+                            },
+                        },
+                        "tracking_id": {"type": ["string", "null"]},
+                    },
+                },
                 "User": _resource_schema("User"),
                 "Group": _resource_schema("Group"),
                 "Error": {

@@ -24,7 +24,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from idsync.api.management import JOB_ACTIONS, parse_time
+from idsync.api.management import JOB_ACTIONS, by_method, parse_time
 from idsync.api.operators import (
     COOKIE,
     CSRF_FIELD,
@@ -36,7 +36,7 @@ from idsync.api.operators import (
 )
 from idsync.config import Settings
 from idsync.console import charts
-from idsync.errors.catalogue import ENDPOINT_NOT_FOUND, SESSION_REQUIRED, IdsyncError
+from idsync.errors.catalogue import SESSION_REQUIRED, IdsyncError
 from idsync.hub.tenant import Hub
 from idsync.manage import audit, directory, health, integrations, jobs, operators, orgs, repair
 from idsync.manage.database import Database
@@ -374,7 +374,7 @@ def routes(db: Database, settings: Settings, hub: Hub) -> list[Route | Mount]:
 
     async def integration_action(request: Request, who: Principal) -> Response:
         record = await _integration(request, who)
-        action = request.path_params["action"]
+        action = request.url.path.rsplit("/", 1)[1]
         form = await request.form()
         try:
             if action == "auto-sync":
@@ -393,8 +393,6 @@ def routes(db: Database, settings: Settings, hub: Hub) -> list[Route | Mount]:
                 who.authorize(operators.CREDENTIALS, record.org_id)
                 await call(integrations.remove_integration, db, record.id, actor=who.actor)
                 return RedirectResponse(f"/admin/orgs/{record.org_id}/sync", status_code=303)
-            if action not in JOB_ACTIONS:
-                raise IdsyncError(ENDPOINT_NOT_FOUND, path=request.url.path)
             who.authorize(operators.RUN, record.org_id)
             if action in ("run", "preview"):
                 await call(
@@ -487,27 +485,34 @@ def routes(db: Database, settings: Settings, hub: Hub) -> list[Route | Mount]:
     static = StaticFiles(packages=[("idsync.console", "static")])
     org = "/admin/orgs/{org}"
     one = "/admin/integrations/{integration}"
-    return [
-        Route("/", lambda request: RedirectResponse("/admin", status_code=307), methods=["GET"]),
-        Route("/admin/login", login_form, methods=["GET"]),
-        Route("/admin/login", login, methods=["POST"]),
-        Route("/admin/logout", page(logout), methods=["POST"]),
-        Route("/admin", page(home), methods=["GET"]),
-        Route(org, page(overview), methods=["GET"]),
-        Route(org + "/users", page(people), methods=["GET"]),
-        Route(org + "/groups", page(people), methods=["GET"]),
-        Route(org + "/users/{id}", page(person), methods=["GET"]),
-        Route(org + "/groups/{id}", page(person), methods=["GET"]),
-        Route(org + "/sync", page(sync_page), methods=["GET"]),
-        Route(org + "/sync/switch", page(switch), methods=["POST"]),
-        Route(org + "/integrations/new", page(add_form), methods=["GET"]),
-        Route(org + "/integrations", page(add), methods=["POST"]),
-        Route(org + "/logs", page(logs), methods=["GET"]),
-        Route(one, page(integration_page), methods=["GET"]),
-        Route(one + "/finding", page(finding_page), methods=["GET"]),
-        Route(one + "/{action:str}", page(integration_action), methods=["POST"]),
-        Mount("/admin/static", app=static, name="static"),
-    ]
+
+    async def home_redirect(request: Request) -> Response:
+        return RedirectResponse("/admin", status_code=307)
+
+    table: dict[str, dict[str, Callable[[Request], Awaitable[Response]]]] = {
+        "/": {"GET": home_redirect},
+        "/admin/login": {"GET": login_form, "POST": login},
+        "/admin/logout": {"POST": page(logout)},
+        "/admin": {"GET": page(home)},
+        org: {"GET": page(overview)},
+        org + "/users": {"GET": page(people)},
+        org + "/groups": {"GET": page(people)},
+        org + "/users/{id}": {"GET": page(person)},
+        org + "/groups/{id}": {"GET": page(person)},
+        org + "/sync": {"GET": page(sync_page)},
+        org + "/sync/switch": {"POST": page(switch)},
+        org + "/integrations/new": {"GET": page(add_form)},
+        org + "/integrations": {"POST": page(add)},
+        org + "/logs": {"GET": page(logs)},
+        one: {"GET": page(integration_page)},
+        one + "/finding": {"GET": page(finding_page)},
+        **{f"{one}/{action}": {"POST": page(integration_action)} for action in ACTIONS},
+    }
+    routes: list[Route | Mount] = [by_method(path, handlers) for path, handlers in table.items()]
+    return [*routes, Mount("/admin/static", app=static, name="static")]
+
+
+ACTIONS = (*JOB_ACTIONS, "auto-sync", "remove")
 
 
 # --- what the pages show ---------------------------------------------------------------------
