@@ -108,6 +108,22 @@ class Settings:
     """Failed sign-ins from one address, whatever the account, past which that address is
     refused for the rest of the window (``sign_in_locked_minutes`` long)."""
 
+    oidc_issuer: str = ""
+    """An OpenID Connect provider operators may sign in to the console with, by its issuer
+    (Entra ID: ``https://login.microsoftonline.com/<tenant id>/v2.0``); empty: passwords only."""
+
+    oidc_client_id: str = ""
+    """idsync's application (client) id at that provider."""
+
+    oidc_client_secret_file: str = ""
+    """A file holding the client secret alone (empty: a public client, PKCE only)."""
+
+    oidc_name: str = "OpenID Connect"
+    """The provider's name on the sign-in button, e.g. ``Microsoft Entra ID``."""
+
+    oidc_ca_file: str = ""
+    """PEM bundle to trust for the provider (empty: the system's)."""
+
     smtp_host: str = ""
     """The SMTP server alert e-mails go through; empty: no e-mail is sent."""
 

@@ -41,13 +41,19 @@ def create(
         str | None,
         typer.Option("--org", help="Organisation id; without it, every organisation."),
     ] = None,
+    no_password: Annotated[
+        bool,
+        typer.Option(
+            "--no-password",
+            help="Sign in only with the OpenID Connect provider (IDSYNC_OIDC_ISSUER).",
+        ),
+    ] = False,
     database: DatabaseOption = None,
     json: JsonOption = False,
 ) -> None:
     """Create an operator. The password is read from stdin, or asked for at a terminal."""
-    record = operators.create_operator(
-        open_db(database), email, _password(), role, org, actor="cli"
-    )
+    password = None if no_password else _password()
+    record = operators.create_operator(open_db(database), email, password, role, org, actor="cli")
     if json:
         emit_json(record)
         return

@@ -36,9 +36,19 @@ from idsync.api.operators import (
 )
 from idsync.config import Settings
 from idsync.console import charts
-from idsync.errors.catalogue import SESSION_REQUIRED, IdsyncError
+from idsync.errors.catalogue import ENDPOINT_NOT_FOUND, SESSION_REQUIRED, IdsyncError
 from idsync.hub.tenant import Hub
-from idsync.manage import audit, directory, health, integrations, jobs, operators, orgs, repair
+from idsync.manage import (
+    audit,
+    directory,
+    health,
+    integrations,
+    jobs,
+    oidc,
+    operators,
+    orgs,
+    repair,
+)
 from idsync.manage.database import Database
 from idsync.manage.integrations import IntegrationRecord
 from idsync.manage.validation import validate_integration
@@ -86,6 +96,7 @@ STATUS_COLOUR = {
     "Disabled": "red",
 }
 LOG_KINDS = ("audit", "provisioning")
+OIDC_COOKIE = "idsync_oidc"
 Page = Callable[[Request, Principal], Awaitable[Response]]
 
 
@@ -156,10 +167,44 @@ def routes(db: Database, settings: Settings, hub: Hub) -> list[Route | Mount]:
 
     # --- signing in and out ----------------------------------------------------------------
 
+    def login_page(request: Request, status: int = 200, **values: Any) -> HTMLResponse:
+        provider = settings.oidc_name if oidc.enabled(settings) else None
+        return render(request, "login.html", None, status, provider=provider, **values)
+
     async def login_form(request: Request) -> Response:
-        return render(
-            request, "login.html", None, next=_safe_next(request.query_params.get("next"))
-        )
+        return login_page(request, next=_safe_next(request.query_params.get("next")))
+
+    def oidc_redirect_uri() -> str:
+        return settings.callback_base + oidc.CALLBACK_PATH
+
+    async def oidc_start(request: Request) -> Response:
+        target = _safe_next(request.query_params.get("next"))
+        try:
+            if not oidc.enabled(settings):
+                raise IdsyncError(ENDPOINT_NOT_FOUND, path=request.url.path)
+            started = await call(oidc.start, db, settings, oidc_redirect_uri(), target)
+        except IdsyncError as exc:
+            return login_page(request, exc.error.status, next=target, error=notice(request, exc))
+        response = RedirectResponse(started.url, status_code=303)
+        response.set_cookie(
+            OIDC_COOKIE, started.pending, max_age=oidc.PENDING_SECONDS, path=oidc.CALLBACK_PATH,
+            httponly=True, samesite="lax", secure=settings.callback_base.startswith("https://"),
+        )  # fmt: skip
+        return response
+
+    async def oidc_callback(request: Request) -> Response:
+        try:
+            signed, target = await call(
+                oidc.finish, db, settings, dict(request.query_params),
+                request.cookies.get(OIDC_COOKIE), oidc_redirect_uri(), address_of(request),
+            )  # fmt: skip
+        except IdsyncError as exc:
+            response: Response = login_page(request, exc.error.status, error=notice(request, exc))
+        else:
+            response = RedirectResponse(_safe_next(target) or "/admin", status_code=303)
+            set_session_cookie(response, signed.secret, settings)
+        response.delete_cookie(OIDC_COOKIE, path=oidc.CALLBACK_PATH)
+        return response
 
     async def login(request: Request) -> Response:
         form = await request.form()
@@ -175,10 +220,9 @@ def routes(db: Database, settings: Settings, hub: Hub) -> list[Route | Mount]:
                 address_of(request),
             )
         except IdsyncError as exc:
-            return render(
-                request, "login.html", None, exc.error.status, next=target, email=email,
-                error=notice(request, exc),
-            )  # fmt: skip
+            return login_page(
+                request, exc.error.status, next=target, email=email, error=notice(request, exc)
+            )
         response = RedirectResponse(target or "/admin", status_code=303)
         set_session_cookie(response, signed.secret, settings)
         return response
@@ -492,6 +536,8 @@ def routes(db: Database, settings: Settings, hub: Hub) -> list[Route | Mount]:
     table: dict[str, dict[str, Callable[[Request], Awaitable[Response]]]] = {
         "/": {"GET": home_redirect},
         "/admin/login": {"GET": login_form, "POST": login},
+        "/admin/login/oidc": {"GET": oidc_start},
+        oidc.CALLBACK_PATH: {"GET": oidc_callback},
         "/admin/logout": {"POST": page(logout)},
         "/admin": {"GET": page(home)},
         org: {"GET": page(overview)},

@@ -101,7 +101,7 @@ class LoginApi:
                 pass
         if form.get("grant_type") == "authorization_code":
             try:
-                answer = signin.redeem(self.emulator, form)
+                answer = signin.redeem(self.emulator, form, base_url(request))
             except signin.SignInRefused as exc:
                 return self._oauth_error(request, 400, "invalid_grant", exc.code, exc.message)
             return json_response(
@@ -354,8 +354,11 @@ class LoginApi:
         )
 
     async def jwks(self, request: Request) -> Response:
-        # The emulator's tokens are HMAC-signed and validated server-side only.
-        return json_response({"keys": []}, media_type="application/json; charset=utf-8")
+        # ID tokens are RS256-signed with this key; access tokens are HMAC-signed and
+        # validated by the emulator alone (clients treat them as opaque).
+        return json_response(
+            self.emulator.tokens.jwks(), media_type="application/json; charset=utf-8"
+        )
 
     # ----- a person's sign-in (signin.py) ------------------------------------------------
 

@@ -186,8 +186,9 @@ def back_to_client(asked: dict[str, str], params: dict[str, str]) -> Response:
     )
 
 
-def redeem(emulator: Emulator, form: dict[str, str]) -> dict[str, Any]:
-    """The token answer for a code (raises SignInRefused: ``invalid_grant``)."""
+def redeem(emulator: Emulator, form: dict[str, str], login_base: str) -> dict[str, Any]:
+    """The token answer for a code (raises SignInRefused: ``invalid_grant``); the ID
+    token's issuer is under ``login_base``, the address the client reached."""
     granted = emulator.codes.pop(form.get("code", ""), None)
     if granted is None or granted["expires"] < time.time():
         raise SignInRefused(
@@ -218,7 +219,9 @@ def redeem(emulator: Emulator, form: dict[str, str]) -> dict[str, Any]:
             tenant, granted["client_id"], user, scopes, APP_TOKEN_LIFETIME
         ),
         "refresh_token": secrets.token_urlsafe(48),
-        "id_token": emulator.tokens.id_token(tenant, granted["client_id"], user, granted["nonce"]),
+        "id_token": emulator.tokens.id_token(
+            tenant, granted["client_id"], user, granted["nonce"], login_base
+        ),
         "client_info": _b64(orjson.dumps({"uid": user["id"], "utid": tenant})),
     }
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 GRAPH_AUDIENCE = "https://graph.microsoft.com"
 APP_TOKEN_LIFETIME = 3599  # what Entra returns as expires_in for client credentials
@@ -48,10 +50,32 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+ID_TOKEN_KID = "idsync-emulator-rs256"  # noqa: S105 - a key id, not a secret
+
+
 class TokenIssuer:
     def __init__(self, key: bytes, issuer_base: str = "https://sts.windows.net") -> None:
         self._key = key
         self._issuer_base = issuer_base
+        # ID tokens are for relying parties, which check them against the published keys
+        # (discovery's jwks_uri): RS256 with a key made for this process, as Entra signs.
+        self._id_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    def jwks(self) -> dict[str, Any]:
+        """The public key ID tokens are signed with, as a JWK set (RFC 7517)."""
+        numbers = self._id_key.public_key().public_numbers()
+        return {
+            "keys": [
+                {
+                    "kty": "RSA",
+                    "use": "sig",
+                    "alg": "RS256",
+                    "kid": ID_TOKEN_KID,
+                    "n": _b64(numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")),
+                    "e": _b64(numbers.e.to_bytes((numbers.e.bit_length() + 7) // 8, "big")),
+                }
+            ]
+        }
 
     def _sign(self, claims: dict[str, Any]) -> str:
         header = _b64(orjson.dumps({"typ": "JWT", "alg": "HS256", "kid": "idsync-emulator"}))
@@ -114,25 +138,40 @@ class TokenIssuer:
         )
         return self._sign(claims)
 
-    def id_token(self, tenant_id: str, client_app_id: str, user: dict[str, Any], nonce: str) -> str:
-        """OpenID Connect's ID token for a sign-in (v2.0 claims)."""
+    def id_token(
+        self,
+        tenant_id: str,
+        client_app_id: str,
+        user: dict[str, Any],
+        nonce: str,
+        login_base: str,
+    ) -> str:
+        """OpenID Connect's ID token for a sign-in (v2.0 claims), RS256-signed; its issuer
+        is the one discovery names (``{login_base}/{tenant}/v2.0``)."""
         now = int(time.time())
-        return self._sign(
-            {
-                "aud": client_app_id,
-                "iss": f"{self._issuer_base}/{tenant_id}/v2.0",
-                "iat": now,
-                "nbf": now,
-                "exp": now + APP_TOKEN_LIFETIME,
-                "name": user["displayName"],
-                "nonce": nonce,
-                "oid": user["id"],
-                "preferred_username": user["userPrincipalName"],
-                "sub": user["id"],
-                "tid": tenant_id,
-                "ver": "2.0",
-            }
+        header = _b64(orjson.dumps({"typ": "JWT", "alg": "RS256", "kid": ID_TOKEN_KID}))
+        body = _b64(
+            orjson.dumps(
+                {
+                    "aud": client_app_id,
+                    "iss": f"{login_base}/{tenant_id}/v2.0",
+                    "iat": now,
+                    "nbf": now,
+                    "exp": now + APP_TOKEN_LIFETIME,
+                    "name": user["displayName"],
+                    "nonce": nonce,
+                    "oid": user["id"],
+                    "preferred_username": user["userPrincipalName"],
+                    "email": user.get("mail") or user["userPrincipalName"],
+                    "sub": user["id"],
+                    "tid": tenant_id,
+                    "ver": "2.0",
+                }
+            )
         )
+        signed = f"{header}.{body}".encode()
+        signature = self._id_key.sign(signed, padding.PKCS1v15(), hashes.SHA256())
+        return f"{header}.{body}.{_b64(signature)}"
 
     def validate(self, token: str, tenant_id: str) -> Principal:
         try:

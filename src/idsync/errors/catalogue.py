@@ -976,3 +976,18 @@ KEY_NOT_FOUND = _entry(
     "{email} has no active API key {key!r}.",
     "List the operator's keys with: idsync admin key list EMAIL",
 )
+OIDC_SIGN_IN_FAILED = _entry(
+    "IDS-401-132",
+    "sign-in with the provider failed",
+    "Signing in with {provider} did not succeed: {reason}.",
+    "Start again from the sign-in page; if it keeps failing, check idsync's OpenID Connect "
+    "settings (IDSYNC_OIDC_ISSUER, IDSYNC_OIDC_CLIENT_ID, the redirect URI "
+    "/admin/login/oidc/callback registered with the provider).",
+)
+NOT_AN_OPERATOR = _entry(
+    "IDS-403-132",
+    "not an operator",
+    "{email} signed in with {provider}, but is not an operator of idsync.",
+    "Ask a full administrator to make you one: idsync admin create EMAIL --role readonly "
+    "--no-password",
+)

@@ -26,6 +26,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -62,9 +63,14 @@ _SHOWN_KEY_PREFIX = len(KEY_PREFIX) + 6
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 
 _hasher = PasswordHasher()
-# Unknown e-mail addresses are verified against this, so that a sign-in takes as long
-# whether or not the address belongs to an operator.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@cache
+def _dummy_hash() -> str:
+    """Unknown e-mail addresses are verified against this, so that a sign-in takes as long
+    whether or not the address belongs to an operator (made on first use: hashing costs
+    every command's start-up ~50 ms otherwise)."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 # --- what each role may do --------------------------------------------------------------------
@@ -114,8 +120,9 @@ def actor(operator: OperatorRecord, address: str, via: str = "console") -> str:
 
 
 def create_operator(
-    db: Database, email: str, password: str, role: str, org_id: str | None, *, actor: str
+    db: Database, email: str, password: str | None, role: str, org_id: str | None, *, actor: str
 ) -> OperatorRecord:
+    """An operator; without a password it signs in only with the OpenID Connect provider."""
     email = email.strip()
     _check(email, role, password)
     record = OperatorRecord(str(uuid.uuid4()), email, role, org_id, utcnow())
@@ -124,18 +131,18 @@ def create_operator(
             orgs.require_org(conn, org_id)
         if operators.find_operator(conn, email) is not None:
             raise IdsyncError(OPERATOR_EXISTS, email=email)
-        operators.insert_operator(conn, record, _hasher.hash(password))
+        operators.insert_operator(conn, record, _hasher.hash(password) if password else None)
         _audit(conn, record, "Create operator", actor, {"role": role})
     return record
 
 
-def _check(email: str, role: str, password: str) -> None:
+def _check(email: str, role: str, password: str | None) -> None:
     reason = None
     if not _EMAIL.match(email):
         reason = f"{email!r} is not an e-mail address"
     elif role not in ROLES:
         reason = f"the role {role!r} is not one of {', '.join(ROLES)}"
-    elif len(password) < MIN_PASSWORD_LENGTH:
+    elif password is not None and len(password) < MIN_PASSWORD_LENGTH:
         reason = f"the password has fewer than {MIN_PASSWORD_LENGTH} characters"
     if reason:
         raise IdsyncError(OPERATOR_INVALID, reason=reason, min_length=MIN_PASSWORD_LENGTH)
@@ -232,7 +239,7 @@ def sign_in(db: Database, config: Settings, email: str, password: str, address: 
     if record is None or stored is None or not _verified(stored, password):
         _failed(db, config, record, address, now)
         raise IdsyncError(OPERATOR_SIGN_IN_FAILED, limit=config.sign_in_lock_after, minutes=minutes)
-    return _new_session(db, record, address, now, "Sign in")
+    return new_session(db, record, address, now, "Sign in")
 
 
 def _verified(stored: str, password: str) -> bool:
@@ -246,7 +253,7 @@ def _failed(
     db: Database, config: Settings, record: OperatorRecord | None, address: str, now: datetime
 ) -> None:
     if record is None:
-        _verified(_DUMMY_HASH, "")  # the same time as a known address
+        _verified(_dummy_hash(), "")  # the same time as a known address
     locked_until = now + timedelta(minutes=config.sign_in_locked_minutes)
     with db.write() as conn:
         audit.count(
@@ -270,7 +277,7 @@ def _failed(
         _audit(conn, record, "Sign in", record.email, details, result="failure")
 
 
-def _new_session(
+def new_session(
     db: Database, record: OperatorRecord, address: str, now: datetime, activity: str
 ) -> SignedIn:
     secret = secrets.token_urlsafe(32)
