@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from idsync.api.operators import Principal, principal
 from idsync.config import Settings
+from idsync.contract.records import ObjectType
 from idsync.errors.catalogue import INVALID_SYNTAX, IdsyncError
 from idsync.hub.tenant import Hub
 from idsync.manage import audit, directory, health, integrations, jobs, orgs, repair, tokens
@@ -29,7 +30,9 @@ from idsync.manage.validation import validate_integration
 from idsync.store.integrations import IntegrationRecord
 
 PREFIX = "/api/v1"
-JOB_ACTIONS = ("run", "preview", "pause", "resume", "restart", "approve", "validate")
+JOB_ACTIONS = (
+    "run", "preview", "pause", "resume", "restart", "approve", "validate", "provision",
+)  # fmt: skip
 Handler = Callable[[Request, Principal], Awaitable[Any]]
 
 
@@ -189,9 +192,19 @@ def routes(db: Any, settings: Settings, hub: Hub) -> list[Route]:
         return await call(run_action, record, action, await body_of(request), who.actor)
 
     def run_action(record: IntegrationRecord, action: str, body: dict[str, Any], actor: str) -> Any:
-        if action in ("run", "preview"):
-            jobs.start_cycle(db, settings, record.id, preview=action == "preview", actor=actor)
+        if action == "run":
+            jobs.start_cycle(db, settings, record.id, actor=actor)
             return json_response({"started": True, "integration": record.id}, 202)
+        if action == "preview":
+            return jobs.run_cycle(db, settings, record.id, preview=True, actor=actor)
+        if action == "provision":
+            kind: ObjectType = "group" if body.get("object_type") == "group" else "user"
+            source_id = str(body.get("source_id") or "")
+            if body.get("object_type", "user") not in ("user", "group") or not source_id:
+                raise IdsyncError(
+                    INVALID_SYNTAX, reason="give 'source_id' (and 'object_type': user or group)"
+                )
+            return {"entries": jobs.provision_one(db, settings, record.id, kind, source_id)}
         if action in ("pause", "resume"):
             return jobs.set_paused(db, record.id, action == "pause", actor=actor)
         if action == "restart":

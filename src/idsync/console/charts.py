@@ -20,7 +20,7 @@ def bars(title: str, points: Sequence[tuple[str, float | int | None]]) -> Markup
         return None
     highest = max(v for _, v in values) or 1.0
     step = WIDTH / len(values)
-    width = max(step * 0.7, 2)
+    width = min(max(step * 0.7, 2), 48)
     drawn = []
     for index, (label, value) in enumerate(values):
         height = (HEIGHT - LABEL_SPACE) * value / highest

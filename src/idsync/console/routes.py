@@ -438,16 +438,18 @@ def routes(db: Database, settings: Settings, hub: Hub) -> list[Route | Mount]:
                 await call(integrations.remove_integration, db, record.id, actor=who.actor)
                 return RedirectResponse(f"/admin/orgs/{record.org_id}/sync", status_code=303)
             who.authorize(operators.RUN, record.org_id)
-            if action in ("run", "preview"):
-                await call(
-                    jobs.start_cycle,
-                    db,
-                    settings,
-                    record.id,
-                    preview=action == "preview",
-                    actor=who.actor,
-                )
+            if action == "run":
+                await call(jobs.start_cycle, db, settings, record.id, actor=who.actor)
                 return _back(record, "?started=1")
+            if action == "preview":
+                report = await call(
+                    jobs.run_cycle, db, settings, record.id, preview=True, actor=who.actor
+                )
+                return await show_integration(request, who, record, preview=report.preview or [])
+            if action == "provision":
+                source_id = str(form.get("source_id") or "").strip()
+                entries = await call(jobs.provision_one, db, settings, record.id, "user", source_id)
+                return await show_integration(request, who, record, provisioned=entries)
             if action in ("pause", "resume"):
                 await call(jobs.set_paused, db, record.id, action == "pause", actor=who.actor)
             elif action == "restart":
