@@ -98,3 +98,34 @@ def test_nested_groups_cost_one_statement_per_level(database: Database, org: Org
     }
     selects = [s for s in seen if s.lstrip().upper().startswith("SELECT")]
     assert len(selects) == 3, selects  # the user, Team's parents, Division's parents
+
+
+def test_a_user_name_prefix_is_read_as_an_index_range_and_misses_nobody(
+    database: Database, org: Org
+) -> None:
+    """``userName sw`` reads one range of the userName index on SQLite, and finds exactly
+    the names Python's startswith finds, code points at the edges of the range included."""
+    hub = Hub(database, Settings(database_url="unused"))
+    service = UserService(hub)
+    tenant = tenant_for(org)
+    names = [
+        "ab", "ab\U0010ffff", "ab\U0010ffffz", "ab\ud7ffx", "ab\ue000", "ac", "aa\U0010ffff",
+        "ab\U0001f600", "b", "a",
+    ]  # fmt: skip
+    for name in names:
+        service.create(tenant, user(name), service.projection(tenant))
+    for prefix in ("ab", "ab\U0010ffff", "ab\ud7ff", "a", "aa\U0010ffff", "ac", "zz"):
+        text = prefix.encode("unicode_escape").decode()  # a SCIM filter string, JSON-escaped
+        query = ListQuery(filter=f'userName sw "{_json_escape(prefix)}"', count=100)
+        with statements(database) as seen:
+            _, found = service.search(tenant, query)
+        expected = {n for n in names if n.startswith(prefix)}
+        assert {u["userName"] for u in found} == expected, text
+        if database.is_sqlite:
+            assert any("user_name_key >=" in s for s in seen)
+
+
+def _json_escape(text: str) -> str:
+    import json
+
+    return json.dumps(text)[1:-1]

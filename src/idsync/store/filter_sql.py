@@ -205,6 +205,8 @@ def _compare(operand: Operand, op: CompareOperator, value: Any, json: _Json) -> 
         condition = lhs.contains(rhs, autoescape=True)
     elif op == CompareOperator.sw:
         condition = lhs.startswith(rhs, autoescape=True)
+        if operand.kind is Kind.FOLDED and json.sqlite and isinstance(rhs, str):
+            condition = sa.and_(_prefix_range(lhs, rhs), condition)
     elif op == CompareOperator.ew:
         condition = lhs.endswith(rhs, autoescape=True)
     else:
@@ -216,6 +218,27 @@ def _compare(operand: Operand, op: CompareOperator, value: Any, json: _Json) -> 
         }
         condition = ordering[op](lhs, rhs)
     return condition
+
+
+def _prefix_range(column: ColumnElement[Any], prefix: str) -> Condition:
+    """The strings that start with ``prefix``, as a range of an indexed key column.
+
+    SQLite runs ``LIKE 'x%' ESCAPE '/'`` as a scan (its LIKE optimisation needs a NOCASE
+    index and no ESCAPE); the range lets it read only the index entries that can match
+    (``userName sw "…"`` at 100,000 users: one index range instead of every row). It is
+    exact under SQLite's BINARY collation (UTF-8 bytes order as code points do): every
+    string with the prefix is ``>= prefix`` and ``<`` the prefix with its last code point
+    raised by one. PostgreSQL compares text by its collation, where that does not hold,
+    so it keeps the LIKE alone.
+    """
+    stem = prefix.rstrip("\U0010ffff")
+    if not stem:
+        return column >= prefix
+    following = ord(stem[-1]) + 1
+    if 0xD800 <= following <= 0xDFFF:  # surrogates are not characters: skip past them
+        following = 0xE000
+    upper = stem[:-1] + chr(following)
+    return sa.and_(column >= prefix, column < upper)
 
 
 def _prepare(operand: Operand, value: Any, json: _Json) -> tuple[Any, Any]:
