@@ -18,6 +18,7 @@ import shlex
 import string
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -180,8 +181,12 @@ def _args(
     args = shlex.split(command.replace("<org id>", org_id), comments=True)[1:]
     result: list[str] = []
     for arg in args:
-        if arg == "EMAIL":  # an operator's address: the hub's own operator
-            arg = OPERATOR
+        if arg == "EMAIL":  # an operator's address: the hub's own, or a new one to create
+            arg = (
+                f"new-{uuid.uuid4().hex[:8]}@advice.example"
+                if args[:2] == ["admin", "create"]
+                else OPERATOR
+            )
         elif arg == "NAME" and result and result[-1] == "--name":
             arg = "advice"
         if PLACEHOLDER.match(arg) and result and result[-1].startswith("--"):

@@ -501,7 +501,7 @@ def openapi_document() -> JSON:
                 "apiKey": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "An operator's API key (idsync admin key create), or a "
+                    "description": "An operator's API key (idsync admin key create EMAIL --name NAME), or a "
                     "console session cookie with its CSRF token in X-CSRF-Token.",
                 },
             },
