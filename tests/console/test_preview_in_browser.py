@@ -11,6 +11,7 @@ from playwright.sync_api import Page, expect
 
 from idsync.config import Settings
 from idsync.manage import integrations, orgs
+from idsync.manage.audit import list_events
 from idsync.store.database import open_database
 from idsync.store.migrate import upgrade
 from tests.console.conftest import Stack, Steps, idsync_admin
@@ -58,6 +59,17 @@ def test_a_directory_change_is_previewed_per_attribute_then_provisioned_on_deman
     expect(provisioned).to_contain_text("success")
     steps.shot(page, "provisioned")
     assert "Chief Previewer" in _hub_titles(stack, org)
+
+    # Restart, choosing what to reset: the next cycle reads the whole directory again.
+    restart = page.get_by_role("group", name="Restart, resetting")
+    restart.get_by_label("the quarantine (retry now)").uncheck()
+    restart.get_by_label("everything: the next cycle reads the whole directory").check()
+    restart.get_by_role("button", name="Restart").click()
+    expect(page.locator("#job-status")).to_contain_text("Active")
+    restarted = list_events(db, org_id=org, activity="Restart sync job")
+    assert [e.details["reset"] for e in restarted] == [["full"]]
+    assert restarted[0].actor == "pat@woodgrove.example (console, 127.0.0.1)"
+    assert integrations.get_job(db, record.id).watermark == {}
 
 
 def _hub_titles(stack: Stack, org: str) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from idsync.manage import integrations, orgs, tokens
+from idsync.manage import integrations, jobs, orgs, tokens
 from idsync.manage import operators as manage_operators
 from idsync.store.database import Database
 from tests.conftest import PrivateDatabase, Server, start_server, stop_server
@@ -193,28 +193,37 @@ def test_an_operator_of_one_org_sees_nothing_of_another(
     theirs = entra(database, org_b)
     client = signed_in(server, operator(database, "full", org_a))
     assert [o["id"] for o in client.get("/api/v1/orgs").json()] == [org_a]
-    for path in (
-        f"/api/v1/orgs/{org_b}",
-        f"/api/v1/orgs/{org_b}/integrations",
-        f"/api/v1/orgs/{org_b}/users",
-        f"/api/v1/orgs/{org_b}/audit-log",
-        f"/api/v1/orgs/{org_b}/tokens",
-        f"/api/v1/integrations/{theirs}",
-        f"/api/v1/integrations/{theirs}/finding",
-        f"/admin/orgs/{org_b}",
-        f"/admin/orgs/{org_b}/users",
-        f"/admin/orgs/{org_b}/sync",
-        f"/admin/orgs/{org_b}/logs",
-        f"/admin/integrations/{theirs}",
-        f"/admin/integrations/{theirs}/finding",
+    # The other org's things are not found, as if they did not exist; an integration does
+    # not even say which organisation it belongs to.
+    for path, code in (
+        (f"/api/v1/orgs/{org_b}", "IDS-404-002"),
+        (f"/api/v1/orgs/{org_b}/integrations", "IDS-404-002"),
+        (f"/api/v1/orgs/{org_b}/users", "IDS-404-002"),
+        (f"/api/v1/orgs/{org_b}/audit-log", "IDS-404-002"),
+        (f"/api/v1/orgs/{org_b}/tokens", "IDS-404-002"),
+        (f"/api/v1/integrations/{theirs}", "IDS-404-010"),
+        (f"/api/v1/integrations/{theirs}/finding", "IDS-404-010"),
+        (f"/admin/orgs/{org_b}", "IDS-404-002"),
+        (f"/admin/orgs/{org_b}/users", "IDS-404-002"),
+        (f"/admin/orgs/{org_b}/sync", "IDS-404-002"),
+        (f"/admin/orgs/{org_b}/logs", "IDS-404-002"),
+        (f"/admin/integrations/{theirs}", "IDS-404-010"),
+        (f"/admin/integrations/{theirs}/finding", "IDS-404-010"),
     ):
         answer = client.get(path)
-        assert (answer.status_code, code_of(answer)) == (404, "IDS-404-002"), path
+        assert (answer.status_code, code_of(answer)) == (404, code), path
         assert "Entra ID" not in answer.text
+        if "/integrations/" in path:
+            assert org_b not in answer.text
     csrf = {"X-CSRF-Token": csrf_of(client, org_a)}
     paused = client.post(f"/api/v1/integrations/{theirs}/pause", headers=csrf)
     assert paused.status_code == 404
     assert integrations.get_job(database, theirs).status == "NotRun"
+    # A tracking ID of the other org's (its administrator paused its job) finds nothing.
+    their_action = jobs.set_paused(database, theirs, True, actor="tests").tracking_id
+    answer = client.get(f"/api/v1/debug-info/{their_action}")
+    assert (answer.status_code, code_of(answer)) == (404, "IDS-404-011")
+    assert org_b not in answer.text
     # The org's home page lands on its own org, not on a list of everyone's.
     assert client.get("/admin").headers["location"] == f"/admin/orgs/{org_a}"
 

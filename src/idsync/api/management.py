@@ -21,13 +21,20 @@ from starlette.routing import Route
 from idsync.api.operators import Principal, principal
 from idsync.config import Settings
 from idsync.contract.records import ObjectType
-from idsync.errors.catalogue import INVALID_SYNTAX, IdsyncError
+from idsync.errors.catalogue import (
+    INTEGRATION_NOT_FOUND,
+    INVALID_SYNTAX,
+    ORG_NOT_FOUND,
+    TRACKING_ID_NOT_FOUND,
+    IdsyncError,
+)
 from idsync.hub.tenant import Hub
 from idsync.manage import audit, directory, health, integrations, jobs, orgs, repair, tokens
 from idsync.manage import debug as debug_info
 from idsync.manage import operators as roles
+from idsync.manage.database import Database
+from idsync.manage.integrations import IntegrationRecord
 from idsync.manage.validation import validate_integration
-from idsync.store.integrations import IntegrationRecord
 
 PREFIX = "/api/v1"
 JOB_ACTIONS = (
@@ -98,13 +105,21 @@ def _int(value: str | None, default: int, largest: int) -> int:
         raise IdsyncError(INVALID_SYNTAX, reason=f"{value!r} is not a number") from None
 
 
-def routes(db: Any, settings: Settings, hub: Hub) -> list[Route]:
+def routes(db: Database, settings: Settings, hub: Hub) -> list[Route]:
     """The management API's routes over one database."""
+    return ManagementApi(db, settings, hub).routes()
 
-    def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+
+class ManagementApi:
+    def __init__(self, db: Database, settings: Settings, hub: Hub) -> None:
+        self.db = db
+        self.settings = settings
+        self.hub = hub
+
+    def endpoint(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def run(request: Request) -> Response:
             try:
-                who = await principal(request, db)
+                who = await principal(request, self.db)
                 result = await handler(request, who)
             except IdsyncError as exc:
                 return error_response(request, exc)
@@ -112,53 +127,58 @@ def routes(db: Any, settings: Settings, hub: Hub) -> list[Route]:
 
         return run
 
-    def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Awaitable[Any]:
+    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Awaitable[Any]:
         return run_in_threadpool(fn, *args, **kwargs)
 
-    async def integration(request: Request, who: Principal, action: str) -> IntegrationRecord:
-        record: IntegrationRecord = await call(
-            integrations.get_integration, db, request.path_params["integration"]
-        )
-        who.authorize(action, record.org_id)
+    async def integration(self, request: Request, who: Principal, action: str) -> IntegrationRecord:
+        """The integration the path names; another organisation's is not found either."""
+        ref = request.path_params["integration"]
+        record: IntegrationRecord = await self.call(integrations.get_integration, self.db, ref)
+        try:
+            who.authorize(action, record.org_id)
+        except IdsyncError as exc:
+            if exc.error is ORG_NOT_FOUND:
+                raise IdsyncError(INTEGRATION_NOT_FOUND, integration=ref) from None
+            raise
         return record
 
-    def org_of(request: Request, who: Principal, action: str = roles.READ) -> str:
+    def org_of(self, request: Request, who: Principal, action: str = roles.READ) -> str:
         org_id: str = request.path_params["org"]
         who.authorize(action, org_id)
         return org_id
 
     # --- who, orgs -------------------------------------------------------------------------
 
-    async def me(request: Request, who: Principal) -> Any:
+    async def me(self, request: Request, who: Principal) -> Any:
         return {"operator": who.operator, "csrf_token": who.csrf_token or None}
 
-    async def list_orgs(request: Request, who: Principal) -> Any:
-        visible = set(await call(roles.visible_org_ids, db, who.operator))
-        return [o for o in await call(orgs.list_orgs, db) if o.id in visible]
+    async def list_orgs(self, request: Request, who: Principal) -> Any:
+        visible = set(await self.call(roles.visible_org_ids, self.db, who.operator))
+        return [o for o in await self.call(orgs.list_orgs, self.db) if o.id in visible]
 
-    async def get_org(request: Request, who: Principal) -> Any:
-        return await call(orgs.get_org, db, org_of(request, who))
+    async def get_org(self, request: Request, who: Principal) -> Any:
+        return await self.call(orgs.get_org, self.db, self.org_of(request, who))
 
-    async def directory_sync(request: Request, who: Principal) -> Any:
-        org_id = org_of(request, who, roles.SETTINGS)
+    async def directory_sync(self, request: Request, who: Principal) -> Any:
+        org_id = self.org_of(request, who, roles.SETTINGS)
         allowed = (await body_of(request)).get("allowed")
         if not isinstance(allowed, bool):
             raise IdsyncError(INVALID_SYNTAX, reason="'allowed' must be true or false")
-        return await call(orgs.set_directory_sync, db, org_id, allowed, actor=who.actor)
+        return await self.call(orgs.set_directory_sync, self.db, org_id, allowed, actor=who.actor)
 
     # --- integrations ----------------------------------------------------------------------
 
-    async def list_integrations(request: Request, who: Principal) -> Any:
-        pairs = await call(integrations.list_integrations, db, org_of(request, who))
+    async def list_integrations(self, request: Request, who: Principal) -> Any:
+        pairs = await self.call(integrations.list_integrations, self.db, self.org_of(request, who))
         return [{"integration": _shown(r), "job": j} for r, j in pairs]
 
-    async def add_integration(request: Request, who: Principal) -> Any:
-        org_id = org_of(request, who, roles.CREDENTIALS)
+    async def add_integration(self, request: Request, who: Principal) -> Any:
+        org_id = self.org_of(request, who, roles.CREDENTIALS)
         body = await body_of(request)
-        record = await call(
+        record = await self.call(
             integrations.add_from_form,
-            db,
-            settings,
+            self.db,
+            self.settings,
             org_id=org_id,
             kind=str(body.get("kind", "")),
             name=str(body.get("name", "")),
@@ -167,36 +187,43 @@ def routes(db: Any, settings: Settings, hub: Hub) -> list[Route]:
         )
         return json_response(_shown(record), 201)
 
-    async def get_integration(request: Request, who: Principal) -> Any:
-        record = await integration(request, who, roles.READ)
-        job = await call(integrations.get_job, db, record.id)
+    async def get_integration(self, request: Request, who: Principal) -> Any:
+        record = await self.integration(request, who, roles.READ)
+        job = await self.call(integrations.get_job, self.db, record.id)
         return {"integration": _shown(record), "job": job}
 
-    async def update_integration(request: Request, who: Principal) -> Any:
-        record = await integration(request, who, roles.CREDENTIALS)
+    async def update_integration(self, request: Request, who: Principal) -> Any:
+        record = await self.integration(request, who, roles.CREDENTIALS)
         body = await body_of(request)
         changes = integrations.Changes(options=dict(body.get("options") or {}))
-        updated = await call(
-            integrations.update_integration, db, settings, record.id, changes, actor=who.actor
+        updated = await self.call(
+            integrations.update_integration,
+            self.db,
+            self.settings,
+            record.id,
+            changes,
+            actor=who.actor,
         )
         return _shown(updated.record)
 
-    async def remove_integration(request: Request, who: Principal) -> Any:
-        record = await integration(request, who, roles.CREDENTIALS)
-        await call(integrations.remove_integration, db, record.id, actor=who.actor)
+    async def remove_integration(self, request: Request, who: Principal) -> Any:
+        record = await self.integration(request, who, roles.CREDENTIALS)
+        await self.call(integrations.remove_integration, self.db, record.id, actor=who.actor)
         return Response(status_code=204)
 
-    async def job_action(request: Request, who: Principal) -> Any:
+    async def job_action(self, request: Request, who: Principal) -> Any:
         action = request.url.path.rsplit("/", 1)[1]
-        record = await integration(request, who, roles.RUN)
-        return await call(run_action, record, action, await body_of(request), who.actor)
+        record = await self.integration(request, who, roles.RUN)
+        return await self.call(self.run_action, record, action, await body_of(request), who.actor)
 
-    def run_action(record: IntegrationRecord, action: str, body: dict[str, Any], actor: str) -> Any:
+    def run_action(
+        self, record: IntegrationRecord, action: str, body: dict[str, Any], actor: str
+    ) -> Any:
         if action == "run":
-            jobs.start_cycle(db, settings, record.id, actor=actor)
+            jobs.start_cycle(self.db, self.settings, record.id, actor=actor)
             return json_response({"started": True, "integration": record.id}, 202)
         if action == "preview":
-            return jobs.run_cycle(db, settings, record.id, preview=True, actor=actor)
+            return jobs.run_cycle(self.db, self.settings, record.id, preview=True, actor=actor)
         if action == "provision":
             kind: ObjectType = "group" if body.get("object_type") == "group" else "user"
             source_id = str(body.get("source_id") or "")
@@ -204,30 +231,32 @@ def routes(db: Any, settings: Settings, hub: Hub) -> list[Route]:
                 raise IdsyncError(
                     INVALID_SYNTAX, reason="give 'source_id' (and 'object_type': user or group)"
                 )
-            return {"entries": jobs.provision_one(db, settings, record.id, kind, source_id)}
+            return {
+                "entries": jobs.provision_one(self.db, self.settings, record.id, kind, source_id)
+            }
         if action in ("pause", "resume"):
-            return jobs.set_paused(db, record.id, action == "pause", actor=actor)
+            return jobs.set_paused(self.db, record.id, action == "pause", actor=actor)
         if action == "restart":
-            return jobs.restart(db, record.id, list(body.get("reset") or []), actor=actor)
+            return jobs.restart(self.db, record.id, list(body.get("reset") or []), actor=actor)
         if action == "approve":
-            return jobs.approve_deletes(db, settings, record.id, actor=actor)
-        return validate_integration(db, settings, record.id)
+            return jobs.approve_deletes(self.db, self.settings, record.id, actor=actor)
+        return validate_integration(self.db, self.settings, record.id)
 
-    async def progress(request: Request, who: Principal) -> Any:
-        record = await integration(request, who, roles.READ)
-        return await call(jobs.progress, db, record.id)
+    async def progress(self, request: Request, who: Principal) -> Any:
+        record = await self.integration(request, who, roles.READ)
+        return await self.call(jobs.progress, self.db, record.id)
 
-    async def cycles(request: Request, who: Principal) -> Any:
-        record = await integration(request, who, roles.READ)
+    async def cycles(self, request: Request, who: Principal) -> Any:
+        record = await self.integration(request, who, roles.READ)
         limit = _int(request.query_params.get("limit"), 20, 500)
-        return await call(jobs.recent_cycles, db, record.id, limit)
+        return await self.call(jobs.recent_cycles, self.db, record.id, limit)
 
-    async def provisioning_log(request: Request, who: Principal) -> Any:
-        record = await integration(request, who, roles.READ)
+    async def provisioning_log(self, request: Request, who: Principal) -> Any:
+        record = await self.integration(request, who, roles.READ)
         q = request.query_params
-        return await call(
+        return await self.call(
             jobs.provisioning_log,
-            db,
+            self.db,
             record.id,
             cycle_id=q.get("cycle") or None,
             action=q.get("action") or None,
@@ -235,9 +264,9 @@ def routes(db: Any, settings: Settings, hub: Hub) -> list[Route]:
             limit=_int(q.get("limit"), 100, 10_000),
         )
 
-    async def finding(request: Request, who: Principal) -> Any:
-        record = await integration(request, who, roles.READ)
-        status = await call(repair.repair_status, db, settings, record.id)
+    async def finding(self, request: Request, who: Principal) -> Any:
+        record = await self.integration(request, who, roles.READ)
+        status = await self.call(repair.repair_status, self.db, self.settings, record.id)
         return {
             "finding": status.finding,
             "job": status.job,
@@ -245,28 +274,30 @@ def routes(db: Any, settings: Settings, hub: Hub) -> list[Route]:
             "repaired": status.repaired,
         }
 
-    async def org_findings(request: Request, who: Principal) -> Any:
-        return await call(health.doctor, db, org_id=org_of(request, who), config=settings)
+    async def org_findings(self, request: Request, who: Principal) -> Any:
+        return await self.call(
+            health.doctor, self.db, org_id=self.org_of(request, who), config=self.settings
+        )
 
     # --- users, groups, logs, tokens, debug info ---------------------------------------------
 
-    async def people(request: Request, who: Principal) -> Any:
+    async def people(self, request: Request, who: Principal) -> Any:
         kind = "users" if request.url.path.endswith("/users") else "groups"
         q = request.query_params
-        page = await call(
+        page = await self.call(
             directory.search,
-            hub,
-            org_of(request, who),
+            self.hub,
+            self.org_of(request, who),
             kind,
             q.get("search", ""),
             _int(q.get("start"), 0, 10**9),
         )
         return {"total": page.total, "start": page.start, "items": page.items}
 
-    async def person(request: Request, who: Principal) -> Any:
+    async def person(self, request: Request, who: Principal) -> Any:
         kind = "users" if "/users/" in request.url.path else "groups"
-        found = await call(
-            directory.detail, hub, org_of(request, who), kind, request.path_params["id"]
+        found = await self.call(
+            directory.detail, self.hub, self.org_of(request, who), kind, request.path_params["id"]
         )
         return {
             "resource": found.resource,
@@ -276,12 +307,12 @@ def routes(db: Any, settings: Settings, hub: Hub) -> list[Route]:
             "members": [{"id": i, "type": t, "name": n} for i, t, n in found.members],
         }
 
-    async def audit_log(request: Request, who: Principal) -> Any:
+    async def audit_log(self, request: Request, who: Principal) -> Any:
         q = request.query_params
-        return await call(
+        return await self.call(
             audit.list_events,
-            db,
-            org_id=org_of(request, who),
+            self.db,
+            org_id=self.org_of(request, who),
             since=parse_time(q.get("since")),
             until=parse_time(q.get("until")),
             category=q.get("category") or None,
@@ -289,55 +320,66 @@ def routes(db: Any, settings: Settings, hub: Hub) -> list[Route]:
             limit=_int(q.get("limit"), 100, 10_000),
         )
 
-    async def list_tokens(request: Request, who: Principal) -> Any:
-        return await call(tokens.list_for, db, org_of(request, who))
+    async def list_tokens(self, request: Request, who: Principal) -> Any:
+        return await self.call(tokens.list_for, self.db, self.org_of(request, who))
 
-    async def create_token(request: Request, who: Principal) -> Any:
-        org_id = org_of(request, who, roles.CREDENTIALS)
+    async def create_token(self, request: Request, who: Principal) -> Any:
+        org_id = self.org_of(request, who, roles.CREDENTIALS)
         name = str((await body_of(request)).get("name") or "SCIM token")
-        issued = await call(tokens.issue, db, org_id, name, actor=who.actor)
+        issued = await self.call(tokens.issue, self.db, org_id, name, actor=who.actor)
         return json_response({"token": issued.record, "secret": issued.secret}, 201)
 
-    async def revoke_token(request: Request, who: Principal) -> Any:
-        org_id = org_of(request, who, roles.CREDENTIALS)
+    async def revoke_token(self, request: Request, who: Principal) -> Any:
+        org_id = self.org_of(request, who, roles.CREDENTIALS)
         token_id = request.path_params["token"]
-        return await call(tokens.revoke, db, token_id, actor=who.actor, org_id=org_id)
+        return await self.call(tokens.revoke, self.db, token_id, actor=who.actor, org_id=org_id)
 
-    async def debug(request: Request, who: Principal) -> Any:
-        bundle: dict[str, Any] = await call(
-            debug_info.debug_info, db, settings, request.path_params["tracking_id"]
+    async def debug(self, request: Request, who: Principal) -> Any:
+        tracking_id = request.path_params["tracking_id"]
+        bundle: dict[str, Any] = await self.call(
+            debug_info.debug_info, self.db, self.settings, tracking_id
         )
-        who.authorize(roles.READ, (bundle.get("org") or {}).get("id") or "")
+        try:
+            who.authorize(roles.READ, (bundle.get("org") or {}).get("id") or "")
+        except IdsyncError as exc:
+            if exc.error is ORG_NOT_FOUND:  # another org's: as if it did not exist
+                raise IdsyncError(TRACKING_ID_NOT_FOUND, tracking_id=tracking_id) from None
+            raise
         return bundle
 
-    org = PREFIX + "/orgs/{org}"
-    one = PREFIX + "/integrations/{integration}"
-    table: dict[str, dict[str, Handler]] = {
-        PREFIX + "/me": {"GET": me},
-        PREFIX + "/orgs": {"GET": list_orgs},
-        org: {"GET": get_org},
-        org + "/directory-sync": {"PUT": directory_sync},
-        org + "/integrations": {"GET": list_integrations, "POST": add_integration},
-        org + "/findings": {"GET": org_findings},
-        org + "/users": {"GET": people},
-        org + "/groups": {"GET": people},
-        org + "/users/{id}": {"GET": person},
-        org + "/groups/{id}": {"GET": person},
-        org + "/audit-log": {"GET": audit_log},
-        org + "/tokens": {"GET": list_tokens, "POST": create_token},
-        org + "/tokens/{token}": {"DELETE": revoke_token},
-        one: {"GET": get_integration, "PATCH": update_integration, "DELETE": remove_integration},
-        **{f"{one}/{action}": {"POST": job_action} for action in JOB_ACTIONS},
-        one + "/progress": {"GET": progress},
-        one + "/cycles": {"GET": cycles},
-        one + "/provisioning-log": {"GET": provisioning_log},
-        one + "/finding": {"GET": finding},
-        PREFIX + "/debug-info/{tracking_id}": {"GET": debug},
-    }
-    return [
-        by_method(path, {m: endpoint(h) for m, h in handlers.items()})
-        for path, handlers in table.items()
-    ]
+    def routes(self) -> list[Route]:
+        org = PREFIX + "/orgs/{org}"
+        one = PREFIX + "/integrations/{integration}"
+        table: dict[str, dict[str, Handler]] = {
+            PREFIX + "/me": {"GET": self.me},
+            PREFIX + "/orgs": {"GET": self.list_orgs},
+            org: {"GET": self.get_org},
+            org + "/directory-sync": {"PUT": self.directory_sync},
+            org + "/integrations": {"GET": self.list_integrations, "POST": self.add_integration},
+            org + "/findings": {"GET": self.org_findings},
+            org + "/users": {"GET": self.people},
+            org + "/groups": {"GET": self.people},
+            org + "/users/{id}": {"GET": self.person},
+            org + "/groups/{id}": {"GET": self.person},
+            org + "/audit-log": {"GET": self.audit_log},
+            org + "/tokens": {"GET": self.list_tokens, "POST": self.create_token},
+            org + "/tokens/{token}": {"DELETE": self.revoke_token},
+            one: {
+                "GET": self.get_integration,
+                "PATCH": self.update_integration,
+                "DELETE": self.remove_integration,
+            },
+            **{f"{one}/{action}": {"POST": self.job_action} for action in JOB_ACTIONS},
+            one + "/progress": {"GET": self.progress},
+            one + "/cycles": {"GET": self.cycles},
+            one + "/provisioning-log": {"GET": self.provisioning_log},
+            one + "/finding": {"GET": self.finding},
+            PREFIX + "/debug-info/{tracking_id}": {"GET": self.debug},
+        }
+        return [
+            by_method(path, {m: self.endpoint(h) for m, h in handlers.items()})
+            for path, handlers in table.items()
+        ]
 
 
 def by_method(path: str, handlers: dict[str, Callable[[Request], Awaitable[Response]]]) -> Route:

@@ -21,7 +21,12 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from idsync.api.operators import CSRF_FIELD, Principal, principal
 from idsync.config import Settings
-from idsync.errors.catalogue import SESSION_REQUIRED, IdsyncError
+from idsync.errors.catalogue import (
+    INTEGRATION_NOT_FOUND,
+    ORG_NOT_FOUND,
+    SESSION_REQUIRED,
+    IdsyncError,
+)
 from idsync.hub.tenant import Hub
 from idsync.manage import integrations, operators, orgs
 from idsync.manage.database import Database
@@ -114,10 +119,14 @@ class Console:
 
     async def integration(self, request: Request, who: Principal) -> IntegrationRecord:
         """The integration the path names, if the operator may see its organisation."""
-        record: IntegrationRecord = await self.call(
-            integrations.get_integration, self.db, request.path_params["integration"]
-        )
-        who.authorize(operators.READ, record.org_id)
+        ref = request.path_params["integration"]
+        record: IntegrationRecord = await self.call(integrations.get_integration, self.db, ref)
+        try:
+            who.authorize(operators.READ, record.org_id)
+        except IdsyncError as exc:  # another org's: as if it did not exist
+            if exc.error is ORG_NOT_FOUND:
+                raise IdsyncError(INTEGRATION_NOT_FOUND, integration=ref) from None
+            raise
         return record
 
 
