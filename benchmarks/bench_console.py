@@ -227,11 +227,11 @@ def measure(base: str, url: str, org_id: str, token: str, group_id: str, users: 
     org = f"/admin/orgs/{org_id}"
     last = users - 1
     search = "user00005"  # 10,000 names at 100k users, 1,000 at 10k: pages of 50 either way
-    deep = (users // 50 - 1) * 50
+    deep = uuid.UUID(int=users - 50)  # ids are in seeding order: the last page follows it
     pages: dict[str, Callable[[], None]] = {
         "users page": checked(client, f"{org}/users", f"{users} users"),
-        "users page, search (prefix)": checked(client, f"{org}/users?search={search}", "users, showing 1–50"),
-        "users page, last page": checked(client, f"{org}/users?start={deep}", f"user{last:07d}"),
+        "users page, search (prefix)": checked(client, f"{org}/users?search={search}", "50 on this page"),
+        "users page, the last one": checked(client, f"{org}/users?after={deep}", f"user{last:07d}"),
         "user page": checked(client, f"{org}/users/{uuid.UUID(int=last + 1)}", "department"),
         "group page (every user a member)": checked(client, f"{org}/groups/{group_id}", f"{users} direct members"),
         "directory sync page": checked(client, f"{org}/sync", "Job status"),

@@ -285,14 +285,15 @@ class ManagementApi:
         kind = "users" if request.url.path.endswith("/users") else "groups"
         q = request.query_params
         page = await self.call(
-            directory.search,
-            self.hub,
-            self.org_of(request, who),
-            kind,
-            q.get("search", ""),
-            _int(q.get("start"), 0, 10**9),
-        )
-        return {"total": page.total, "start": page.start, "items": page.items}
+            directory.search, self.hub, self.org_of(request, who), kind, q.get("search", ""),
+            after=q.get("after") or None, before=q.get("before") or None,
+        )  # fmt: skip
+        return {
+            "total": page.total,
+            "items": page.items,
+            "previous": page.previous,
+            "next": page.next,
+        }
 
     async def person(self, request: Request, who: Principal) -> Any:
         kind = "users" if "/users/" in request.url.path else "groups"

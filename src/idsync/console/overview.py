@@ -31,8 +31,7 @@ async def overview(c: Console, request: Request, who: Principal) -> Response:
     pairs = await c.call(integrations.list_integrations, c.db, org_id)
     found = await c.call(health.doctor, c.db, org_id=org_id, config=c.settings)
     by_integration = {f.integration_id: f for f in found}
-    users = await c.call(directory.search, c.hub, org_id, "users", "", 0)
-    groups = await c.call(directory.search, c.hub, org_id, "groups", "", 0)
+    totals = await c.call(directory.totals, c.hub, org_id)
     causes: dict[str, int] = {}
     for finding in found:
         causes[finding.cause] = causes.get(finding.cause, 0) + 1
@@ -43,8 +42,8 @@ async def overview(c: Console, request: Request, who: Principal) -> Response:
         title="Overview",
         rows=[(r, j, by_integration.get(r.id)) for r, j in pairs],
         hub_findings=[f for f in found if f.integration_id is None],
-        users_total=users.total,
-        groups_total=groups.total,
+        users_total=totals["users"],
+        groups_total=totals["groups"],
         failures=await c.call(_recent_failures, c.db, org_id),
         causes_chart=charts.bars("Open findings by cause", sorted(causes.items())),
         **context,

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from idsync.api.operators import Principal
-from idsync.console.pages import Console, flatten, number
+from idsync.console.pages import Console, flatten
 from idsync.manage import directory
 
 
@@ -17,9 +17,12 @@ def _kind(request: Request) -> directory.Kind:
 async def people(c: Console, request: Request, who: Principal) -> Response:
     kind = _kind(request)
     context = await c.org_context(who, request.path_params["org"])
-    search = request.query_params.get("search", "")
-    start = number(request.query_params.get("start"))
-    found = await c.call(directory.search, c.hub, context["org"].id, kind, search, start)
+    q = request.query_params
+    search = q.get("search", "")
+    found = await c.call(
+        directory.search, c.hub, context["org"].id, kind, search,
+        after=q.get("after") or None, before=q.get("before") or None,
+    )  # fmt: skip
     return c.render(
         request,
         "people.html",
@@ -28,7 +31,6 @@ async def people(c: Console, request: Request, who: Principal) -> Response:
         kind=kind,
         search=search,
         page=found,
-        size=directory.PAGE_SIZE,
         **context,
     )
 

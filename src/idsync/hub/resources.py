@@ -206,6 +206,32 @@ class ResourceService:
             page = store.search(conn, self.resource_type, tenant.org_id, where, order, start, size)
             return page.total, self.render(conn, tenant, page.rows, projection)
 
+    def browse(
+        self,
+        tenant: Tenant,
+        filter_text: str | None,
+        *,
+        after: str | None = None,
+        before: str | None = None,
+        limit: int,
+        excluded: Sequence[str] = (),
+    ) -> tuple[int, list[dict[str, Any]], bool]:
+        """Total matches, one page of them in id order after (or before) an id, and whether
+        more lie beyond it (see ``store.browse``)."""
+        rts = self.rts(tenant)
+        projection = build_projection([], list(excluded), rts)
+        node = parse_filter(filter_text) if filter_text else None
+        if node is not None:
+            check_filter(node, rts, in_url=False, lenient=False)
+        ctx = SqlContext(rts, self.db.dialect, tenant.base_url, unknown_is_false=False)
+        where = compile_filter(node, ctx) if node is not None else None
+        with self.db.read() as conn:
+            page = store.browse(
+                conn, self.resource_type, tenant.org_id, where,
+                after=after, before=before, limit=limit,
+            )  # fmt: skip
+            return page.total, self.render(conn, tenant, page.rows, projection), page.more
+
     def _order(
         self, rts: ResourceTypeSchema, query: ListQuery, ctx: SqlContext, *, lenient: bool
     ) -> list[ColumnElement[Any]]:

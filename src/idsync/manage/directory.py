@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from idsync.hub.groups import GroupService
-from idsync.hub.listing import ListQuery
 from idsync.hub.resources import ResourceService
 from idsync.hub.tenant import Hub, Tenant
 from idsync.hub.users import UserService
@@ -24,9 +23,12 @@ MEMBERS_SHOWN = 100
 @dataclass(frozen=True)
 class Page:
     total: int
-    start: int
-    """0-based offset of the first item."""
+    """Of everything the search matches."""
     items: list[dict[str, Any]]
+    previous: str | None = None
+    """The id to read the page before this one from (``before``), if there is one."""
+    next: str | None = None
+    """The id to read the page after this one from (``after``), if there is one."""
 
 
 @dataclass(frozen=True)
@@ -61,12 +63,42 @@ def _filter(kind: Kind, text: str) -> str | None:
     return f"displayName sw {quoted}"
 
 
-def search(hub: Hub, org_id: str, kind: Kind, text: str = "", start: int = 0) -> Page:
+def search(
+    hub: Hub,
+    org_id: str,
+    kind: Kind,
+    text: str = "",
+    *,
+    after: str | None = None,
+    before: str | None = None,
+) -> Page:
+    """A page of the users (or groups) whose names start with ``text``, in id order,
+    after or before the id of a page already shown: paging costs the same at the first
+    page as at the last."""
     tenant = _tenant(hub, org_id)
     excluded = ("members",) if kind == "groups" else ("groups",)
-    query = ListQuery(filter=_filter(kind, text), start_index=1, count=PAGE_SIZE, excluded=excluded)
-    total, items = _service(hub, kind).search(tenant, query, offset=max(start, 0), limit=PAGE_SIZE)
-    return Page(total, max(start, 0), items)
+    total, items, more = _service(hub, kind).browse(
+        tenant, _filter(kind, text), after=after, before=before, limit=PAGE_SIZE,
+        excluded=excluded,
+    )  # fmt: skip
+    backwards = before is not None and after is None
+    has_previous = more if backwards else after is not None
+    has_next = (before is not None) if backwards else more
+    return Page(
+        total,
+        items,
+        previous=items[0]["id"] if items and has_previous else None,
+        next=items[-1]["id"] if items and has_next else None,
+    )
+
+
+def totals(hub: Hub, org_id: str) -> dict[Kind, int]:
+    """How many users and groups the organisation has."""
+    with hub.db.read() as conn:
+        return {
+            "users": store.count(conn, "User", org_id),
+            "groups": store.count(conn, "Group", org_id),
+        }
 
 
 def detail(hub: Hub, org_id: str, kind: Kind, resource_id: str) -> Detail:

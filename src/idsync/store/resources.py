@@ -211,6 +211,45 @@ def search(
     return Page(rows, total)
 
 
+@dataclass(frozen=True)
+class Browsed:
+    rows: list[Row[Any]]
+    total: int
+    """Of the whole result, not of what follows the cursor."""
+    more: bool
+    """Whether more rows lie beyond the page, in the direction it was read."""
+
+
+def browse(
+    conn: Connection,
+    resource_type: str,
+    org_id: str,
+    where: ColumnElement[bool] | None,
+    *,
+    after: str | None = None,
+    before: str | None = None,
+    limit: int,
+) -> Browsed:
+    """One page in id order, after (or before) an id: the console's paging, whose cost does
+    not grow with how deep the page lies (an OFFSET reads every row it skips: the last of
+    100,000 users took 430 ms on PostgreSQL)."""
+    t = table(resource_type)
+    condition = t.c.org_id == org_id if where is None else sa.and_(t.c.org_id == org_id, where)
+    paged, order = condition, t.c.id.asc()
+    if after is not None:
+        paged = sa.and_(condition, t.c.id > after)
+    elif before is not None:
+        paged, order = sa.and_(condition, t.c.id < before), t.c.id.desc()
+    query = sa.select(*_selected(resource_type, conn.dialect.name)).where(paged)
+    rows = list(conn.execute(query.order_by(order).limit(limit + 1)).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if before is not None and after is None:
+        rows.reverse()
+    total = conn.execute(sa.select(sa.func.count()).select_from(t).where(condition)).scalar_one()
+    return Browsed(rows, int(total), more)
+
+
 def count(conn: Connection, resource_type: str, org_id: str) -> int:
     t = table(resource_type)
     query = sa.select(sa.func.count()).select_from(t).where(t.c.org_id == org_id)
