@@ -9,7 +9,7 @@ from idsync.config import Settings
 from idsync.health import alerts, findings
 from idsync.health.diagnose import diagnose
 from idsync.health.findings import Finding
-from idsync.health.inbound import inbound_findings
+from idsync.health.inbound import inbound_findings as inbound_findings
 from idsync.logs import get_logger
 from idsync.manage import alerts as notify
 from idsync.manage.integrations import get_integration, get_job, list_integrations
