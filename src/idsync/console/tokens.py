@@ -13,6 +13,8 @@ from idsync.console.pages import Console, notice, number
 from idsync.errors.catalogue import IdsyncError
 from idsync.manage import health, operators, tokens
 
+SHOWN_COOKIE = "idsync_new_token"
+
 
 async def tokens_page(
     c: Console, request: Request, who: Principal, status: int = 200, **extra: object
@@ -21,10 +23,19 @@ async def tokens_page(
     org_id = context["org"].id
     listed = await c.call(tokens.list_for, c.db, org_id)
     refused = await c.call(health.inbound_findings, c.db, org_id=org_id)
-    return c.render(
+    sealed = request.cookies.get(SHOWN_COOKIE)
+    issued = await c.call(tokens.open_for_showing, c.db, c.settings, sealed) if sealed else None
+    response = c.render(
         request, "tokens.html", who, status, title="SCIM tokens", tokens=listed,
-        refused=refused, **extra, **context,
+        refused=refused, issued=issued, **extra, **context,
     )  # fmt: skip
+    if sealed:  # shown once: gone from the browser with this answer
+        response.delete_cookie(SHOWN_COOKIE, path=_path(org_id))
+    return response
+
+
+def _path(org_id: str) -> str:
+    return f"/admin/orgs/{org_id}/tokens"
 
 
 async def create(c: Console, request: Request, who: Principal) -> Response:
@@ -40,8 +51,15 @@ async def create(c: Console, request: Request, who: Principal) -> Response:
         )  # fmt: skip
     except IdsyncError as exc:
         return await tokens_page(c, request, who, exc.error.status, error=notice(request, exc))
-    # Shown once, on this page only: it is stored as a hash.
-    return await tokens_page(c, request, who, issued=issued)
+    # Post/Redirect/Get: the token comes back once, sealed, in a cookie only this page
+    # receives (a reload of the page must not make another token).
+    sealed = await c.call(tokens.seal_for_showing, c.db, c.settings, issued)
+    response = RedirectResponse(_path(org_id), status_code=303)
+    response.set_cookie(
+        SHOWN_COOKIE, sealed, max_age=tokens.SHOWN_SECONDS, path=_path(org_id), httponly=True,
+        samesite="strict", secure=c.settings.callback_base.startswith("https://"),
+    )  # fmt: skip
+    return response
 
 
 async def revoke(c: Console, request: Request, who: Principal) -> Response:
@@ -49,4 +67,4 @@ async def revoke(c: Console, request: Request, who: Principal) -> Response:
     who.authorize(operators.CREDENTIALS, org_id)
     token_id = request.path_params["token"]
     await c.call(tokens.revoke, c.db, token_id, actor=who.actor, org_id=org_id)
-    return RedirectResponse(f"/admin/orgs/{org_id}/tokens", status_code=303)
+    return RedirectResponse(_path(org_id), status_code=303)

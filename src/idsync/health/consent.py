@@ -10,20 +10,17 @@ never leaves the process, and the derived key is good for nothing else.
 
 from __future__ import annotations
 
-import base64
 import time
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import orjson
 from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from idsync.config import Settings
 from idsync.errors.catalogue import CONSENT_STATE_EXPIRED, CONSENT_STATE_INVALID, IdsyncError
 from idsync.store.database import Database
-from idsync.sync.secrets import load_key
+from idsync.sync.secrets import purpose_cipher
 
 CALLBACK_PATH = "/consent/callback"
 STATE_LIFETIME_SECONDS = 3600
@@ -46,10 +43,7 @@ class StateSigner:
 
     def _fernet(self) -> Fernet:
         if self._cipher is None:
-            derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_PURPOSE).derive(
-                load_key(self._db, self._settings)
-            )
-            self._cipher = Fernet(base64.urlsafe_b64encode(derived))
+            self._cipher = purpose_cipher(self._db, self._settings, _PURPOSE)
         return self._cipher
 
     def sign(self, org_id: str, integration_id: str, *, now: float | None = None) -> str:

@@ -12,7 +12,6 @@ process can finish a sign-in another one started.
 
 from __future__ import annotations
 
-import base64
 import secrets
 import time
 from dataclasses import dataclass
@@ -23,8 +22,6 @@ import httpx
 import orjson
 from authlib.integrations.httpx_client import OAuth2Client
 from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
@@ -35,7 +32,7 @@ from idsync.manage import operators
 from idsync.store import operators as rows
 from idsync.store.database import Database
 from idsync.store.types import utcnow
-from idsync.sync.secrets import load_key
+from idsync.sync.secrets import purpose_cipher
 
 CALLBACK_PATH = "/admin/login/oidc/callback"
 PENDING_SECONDS = 600
@@ -152,10 +149,7 @@ def _failure(config: Settings, reason: str) -> IdsyncError:
 
 
 def _cipher(db: Database, config: Settings) -> Fernet:
-    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_PURPOSE).derive(
-        load_key(db, config)
-    )
-    return Fernet(base64.urlsafe_b64encode(derived))
+    return purpose_cipher(db, config, _PURPOSE)
 
 
 def _client(config: Settings, redirect_uri: str) -> OAuth2Client:

@@ -14,6 +14,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
+import orjson
+from cryptography.fernet import InvalidToken
+
+from idsync.config import Settings
 from idsync.errors.catalogue import (
     ORG_NOT_FOUND,
     TOKEN_NOT_FOUND,
@@ -25,6 +29,7 @@ from idsync.store import audit, orgs, tokens
 from idsync.store.database import Database
 from idsync.store.tokens import TokenRecord
 from idsync.store.types import utcnow
+from idsync.sync.secrets import purpose_cipher
 
 
 @dataclass(frozen=True)
@@ -97,3 +102,31 @@ def list_for(db: Database, org_id: str | None) -> list[TokenRecord]:
         if org_id is not None and orgs.get_org(conn, org_id) is None:
             raise IdsyncError(ORG_NOT_FOUND, org=org_id)
         return tokens.list_tokens(conn, org_id)
+
+
+# --- showing a new token once, after a redirect ----------------------------------------------
+
+_SHOWN_ONCE = b"idsync new token, shown once"
+SHOWN_SECONDS = 60
+
+
+def seal_for_showing(db: Database, config: Settings, issued: IssuedToken) -> str:
+    """A new token for the browser to bring back once (the console's Post/Redirect/Get:
+    reloading the page that shows it must not make another), encrypted with a key
+    derived from the credentials key; good for a minute."""
+    payload = {"name": issued.record.name, "prefix": issued.record.prefix, "secret": issued.secret}
+    return purpose_cipher(db, config, _SHOWN_ONCE).encrypt(orjson.dumps(payload)).decode()
+
+
+def open_for_showing(db: Database, config: Settings, sealed: str | None) -> dict[str, str] | None:
+    """What :func:`seal_for_showing` sealed, or None (absent, too old, or not ours)."""
+    if not sealed:
+        return None
+    try:
+        payload = purpose_cipher(db, config, _SHOWN_ONCE).decrypt(
+            sealed.encode(), ttl=SHOWN_SECONDS
+        )
+    except InvalidToken:
+        return None
+    shown: dict[str, str] = orjson.loads(payload)
+    return shown

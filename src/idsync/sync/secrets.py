@@ -11,6 +11,7 @@ only in memory, inside the connector that needs it.
 
 from __future__ import annotations
 
+import base64
 import os
 import shlex
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from idsync.config import Settings, user_config_folder
 from idsync.errors.catalogue import (
@@ -72,6 +75,17 @@ def load_key(db: Database, settings: Settings) -> bytes:
     if legacy is not None:
         return legacy
     raise IdsyncError(SECRET_KEY_MISSING, count=sealed.count, path=path.absolute())
+
+
+def purpose_cipher(db: Database, settings: Settings, purpose: bytes) -> Fernet:
+    """A Fernet key derived (HKDF-SHA256) from the credentials key for one purpose: what
+    idsync hands a browser to bring back (a consent state, a pending sign-in, a token to
+    show once) can be made and read only by idsync, and one purpose's cannot pass for
+    another's."""
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(
+        load_key(db, settings)
+    )
+    return Fernet(base64.urlsafe_b64encode(derived))
 
 
 def _sealed(db: Database) -> _Sealed:
