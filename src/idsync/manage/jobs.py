@@ -334,19 +334,16 @@ def progress(db: Database, integration_id: str) -> dict[str, Any]:
     }
 
 
-def start_cycle(
-    db: Database, config: Settings, ref: str, *, preview: bool = False, actor: str
-) -> IntegrationRecord:
+def start_cycle(db: Database, config: Settings, ref: str, *, actor: str) -> IntegrationRecord:
     """Run one cycle in a thread of this process and return at once (the console's and the
     management API's "Run now"); its progress and outcome are the job's and the cycle's,
     as for any cycle. What would refuse it at once (directory sync off, a paused job, a
     cycle already running) is raised here, so the administrator hears it now."""
     record = get_integration(db, ref)
     job = get_job(db, record.id)
-    if not preview:
-        _require_directory_sync(db, record)
-        if job.status == JobStatus.PAUSED:
-            raise IdsyncError(JOB_PAUSED, integration=record.name).for_integration(record.id)
+    _require_directory_sync(db, record)
+    if job.status == JobStatus.PAUSED:
+        raise IdsyncError(JOB_PAUSED, integration=record.name).for_integration(record.id)
     if job.running_since is not None:
         raise IdsyncError(
             JOB_BUSY, integration=record.name, since=job.running_since
@@ -354,16 +351,16 @@ def start_cycle(
     log.info("cycle started by an administrator", integration=record.id, actor=actor)
     threading.Thread(
         target=_run_in_background,
-        args=(db, config, record.id, preview),
+        args=(db, config, record.id, actor),
         name=f"cycle-{record.id}",
         daemon=True,
     ).start()
     return record
 
 
-def _run_in_background(db: Database, config: Settings, integration_id: str, preview: bool) -> None:
+def _run_in_background(db: Database, config: Settings, integration_id: str, actor: str) -> None:
     try:
-        run_cycle(db, config, integration_id, preview=preview, actor="console")
+        run_cycle(db, config, integration_id, actor=actor)
     except IdsyncError as exc:
         # The cycle recorded its failure (job, cycle row, finding) where the console reads it.
         log.warning("cycle ended with an error", integration=integration_id, code=exc.error.code)
