@@ -152,6 +152,9 @@ def test_every_page_is_accessible_in_dark_mode_too(page: Page, people: dict[str,
         f"{base}/integrations/new?kind=ldap",
         f"{base}/integrations/new?kind=scim",
         f"{base}/logs",
+        f"{base}/logs?log=provisioning",
+        f"{base}/tokens",
+        f"{base}/operators",
     ):
         page.goto(path)
         accessible(page)

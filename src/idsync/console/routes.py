@@ -14,7 +14,7 @@ from starlette.staticfiles import StaticFiles
 
 from idsync.api.management import by_method
 from idsync.config import Settings
-from idsync.console import logs, overview, people, signin, sync, tokens
+from idsync.console import logs, overview, people, signin, sync, team, tokens
 from idsync.console.pages import Console, Endpoint
 from idsync.hub.tenant import Hub
 from idsync.manage import oidc
@@ -49,6 +49,7 @@ def routes(db: Database, settings: Settings, hub: Hub) -> list[Route | Mount]:
         org + "/logs": {"GET": page(logs.logs)},
         org + "/tokens": {"GET": page(tokens.tokens_page), "POST": page(tokens.create)},
         org + "/tokens/{token}/revoke": {"POST": page(tokens.revoke)},
+        org + "/operators": {"GET": page(team.team_page), "POST": page(team.change)},
         one: {"GET": page(sync.integration_page)},
         one + "/finding": {"GET": page(sync.finding_page)},
         **{f"{one}/{action}": {"POST": page(sync.integration_action)} for action in sync.ACTIONS},

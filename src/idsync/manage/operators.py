@@ -50,7 +50,8 @@ from idsync.errors.catalogue import (
 from idsync.scim.values import format_datetime
 from idsync.store import audit, operators, orgs
 from idsync.store.database import Database
-from idsync.store.operators import KeyRecord, OperatorRecord, SessionRecord
+from idsync.store.operators import KeyRecord, SessionRecord
+from idsync.store.operators import OperatorRecord as OperatorRecord
 from idsync.store.types import utcnow
 
 ROLES = ("full", "users", "readonly")
