@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,21 +50,37 @@ class Stack:
     database_url: str
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """A fresh SQLite hub served with a public URL the emulator sends consent back to."""
-    folder = tmp_path_factory.mktemp("console")
+def start_stack(
+    folder: Path, callback: str, env: Callable[[EmulatorProcess], dict[str, str]] | None = None,
+    **seeded: int,
+) -> Stack:  # fmt: skip
+    """An emulator (seeded as given) whose app sends browsers back to ``callback`` on a
+    fresh SQLite hub, served with that public URL (``env``: what else serve is given,
+    from the emulator's details)."""
     port = free_port()
     public = f"http://127.0.0.1:{port}"
     emulator = start_emulator(
-        folder / "emulator.log", EmulatorProcess, users=30, groups=4, seed=11,
-        redirect_uris=[f"{public}/consent/callback"],
-    )  # fmt: skip
+        folder / "emulator.log", EmulatorProcess, redirect_uris=[public + callback], **seeded
+    )
     url = f"sqlite:///{folder / 'idsync.db'}"
-    server = start_server(url, folder / "serve.log", "--public-url", public, port=port)
-    yield Stack(server, emulator, url)
-    stop_server(server)
-    emulator.stop()
+    extra = env(emulator) if env else None
+    server = start_server(url, folder / "serve.log", "--public-url", public, port=port, env=extra)
+    return Stack(server, emulator, url)
+
+
+def stop_stack(stack: Stack) -> None:
+    stop_server(stack.server)
+    stack.emulator.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A fresh SQLite hub served with a public URL the emulator sends consent back to."""
+    handle = start_stack(
+        tmp_path_factory.mktemp("console"), "/consent/callback", users=30, groups=4, seed=11
+    )
+    yield handle
+    stop_stack(handle)
 
 
 @pytest.fixture(scope="session")

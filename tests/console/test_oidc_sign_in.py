@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -17,38 +16,31 @@ from playwright.sync_api import Browser, Page, expect
 from idsync.manage import operators, orgs
 from idsync.store.database import open_database
 from idsync.store.migrate import upgrade
-from tests.conftest import Server, free_port, start_server, stop_server
-from tests.console.conftest import Steps
+from tests.conftest import Server
+from tests.console.conftest import Steps, start_stack, stop_stack
 from tests.console.test_incident_in_browser import accessible
-from tests.entra_emulator import EmulatorProcess, start_emulator
+from tests.entra_emulator import EmulatorProcess
 
 
 @pytest.fixture(scope="module")
 def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, EmulatorProcess]]:
     folder = tmp_path_factory.mktemp("oidc")
-    port = free_port()
-    public = f"http://127.0.0.1:{port}"
-    emulator = start_emulator(
-        folder / "emulator.log", EmulatorProcess, users=5, groups=1, seed=3,
-        redirect_uris=[f"{public}/admin/login/oidc/callback"],
-    )  # fmt: skip
-    info = emulator.info
-    secret = folder / "oidc-secret"
-    secret.write_text(info["client_secret"] + "\n")
-    url = f"sqlite:///{folder / 'idsync.db'}"
-    server = start_server(
-        url, folder / "serve.log", "--public-url", public, port=port,
-        env={
+
+    def oidc(emulator: EmulatorProcess) -> dict[str, str]:
+        info = emulator.info
+        secret = folder / "oidc-secret"
+        secret.write_text(info["client_secret"] + "\n")
+        return {
             "IDSYNC_OIDC_ISSUER": f"{info['url']}/{info['tenant_id']}/v2.0",
             "IDSYNC_OIDC_CLIENT_ID": info["client_id"],
             "IDSYNC_OIDC_CLIENT_SECRET_FILE": str(secret),
             "IDSYNC_OIDC_NAME": "Microsoft Entra ID",
             "IDSYNC_OIDC_CA_FILE": info["ca_file"],
-        },
-    )  # fmt: skip
-    yield server, emulator
-    stop_server(server)
-    emulator.stop()
+        }
+
+    stack = start_stack(folder, "/admin/login/oidc/callback", oidc, users=5, groups=1, seed=3)
+    yield stack.server, stack.emulator
+    stop_stack(stack)
 
 
 @pytest.fixture
@@ -124,7 +116,7 @@ def test_an_answer_this_browser_did_not_ask_for_is_refused(
         assert "started no sign-in" in answer.text
 
 
-def test_without_a_provider_the_sign_in_page_offers_none(server: Server, tmp_path: Path) -> None:
+def test_without_a_provider_the_sign_in_page_offers_none(server: Server) -> None:
     page = httpx.get(f"{server.url}/admin/login").text
     assert "Sign in with" not in page
     assert httpx.get(f"{server.url}/admin/login/oidc").status_code == 404

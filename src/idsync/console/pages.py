@@ -112,10 +112,12 @@ class Console:
     async def org_context(self, who: Principal, org_id: str) -> dict[str, Any]:
         """What every page of an organisation shows around itself (after the role check)."""
         who.authorize(operators.READ, org_id)
-        org = await self.call(orgs.get_org, self.db, org_id)
-        visible = set(await self.call(operators.visible_org_ids, self.db, who.operator))
-        listed = [o for o in await self.call(orgs.list_orgs, self.db) if o.id in visible]
-        return {"org": org, "orgs": listed}
+        every = await self.call(orgs.list_orgs, self.db)
+        org = next((o for o in every if o.id == org_id), None)
+        if org is None:
+            org = await self.call(orgs.get_org, self.db, org_id)  # raises IDS-404-002
+        mine = who.operator.org_id
+        return {"org": org, "orgs": [o for o in every if mine is None or o.id == mine]}
 
     async def integration(self, request: Request, who: Principal) -> IntegrationRecord:
         """The integration the path names, if the operator may see its organisation."""
