@@ -21,13 +21,14 @@ from sqlalchemy import Connection, Row
 from idsync.errors.catalogue import INVALID_FILTER, MEMBERSHIP_CYCLE, IdsyncError
 from idsync.hub import representation
 from idsync.hub.patching import MemberOperation, member_ids_in, read_operations, split_members
-from idsync.hub.resources import Outcome, ResourceService, UniqueColumn, check_version, new_id
+from idsync.hub.resources import Outcome, ResourceService, UniqueColumn, check_version
 from idsync.hub.tenant import Tenant
 from idsync.scim import integrity
 from idsync.scim.compat import normalise_resource
 from idsync.scim.patch import Operation
 from idsync.scim.projection import Projection
 from idsync.store import resources as store
+from idsync.store.ids import new_id
 from idsync.store.types import utcnow
 
 MEMBERS = "members"

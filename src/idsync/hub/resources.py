@@ -7,7 +7,6 @@ about HTTP.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
@@ -64,10 +63,6 @@ class UniqueColumn:
     attribute: str
     key: str
     """Key of the row values holding the comparison form stored in ``column``."""
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
 
 
 def check_version(row: Row[Any], if_match: str | None, resource_type: str) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Row
 
 from idsync.hub import representation
 from idsync.hub.patching import read_operations
-from idsync.hub.resources import Outcome, ResourceService, UniqueColumn, check_version, new_id
+from idsync.hub.resources import Outcome, ResourceService, UniqueColumn, check_version
 from idsync.hub.tenant import Tenant
 from idsync.scim import integrity
 from idsync.scim.compat import normalise_resource
@@ -22,6 +22,7 @@ from idsync.scim.projection import Projection
 from idsync.scim.schemas import ENTERPRISE_USER
 from idsync.store import resources as store
 from idsync.store.filter_sql import SqlContext, compile_filter
+from idsync.store.ids import new_id
 from idsync.store.types import utcnow
 
 _hasher = PasswordHasher()

@@ -58,6 +58,16 @@ class Database:
     (``BEGIN IMMEDIATE`` on SQLite): a deferred SQLite transaction that reads and
     then writes fails at once with "database is locked" when another writer got
     in between, instead of waiting.
+
+    Inside a ``write()``, in the same thread, a ``write()`` joins it and a ``read()``
+    reads through it, seeing what it wrote. A joined write whose caller handles its
+    database errors and goes on says so (``may_fail``): it runs in a savepoint, so the
+    error undoes only its part, as its own transaction would have. Only those: on
+    PostgreSQL, a transaction with more than 64 subtransactions slows every later
+    statement down (its subtransaction cache overflows). That is how a sync cycle
+    writes several pages (objects, links, log, checkpoint) in one transaction:
+    each commit writes every index page it dirtied, and a first cycle's random
+    keys dirty a page per row, so fewer, larger commits write each page once.
     """
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
@@ -76,6 +86,11 @@ class Database:
         self._reading: ContextVar[Connection | None] = ContextVar(
             f"idsync_read_{id(self)}", default=None
         )
+        self._writing: ContextVar[tuple[int, Connection] | None] = ContextVar(
+            f"idsync_write_{id(self)}", default=None
+        )
+        """The open write transaction and its thread: a context copied into another
+        thread (a read-ahead helper) must not use it."""
         self._main_reader: Connection | None = None
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
@@ -85,7 +100,13 @@ class Database:
     def _engine_options(self) -> dict[str, Any]:
         json_options = {"json_serializer": _dumps, "json_deserializer": orjson.loads}
         if self.dialect == "sqlite":
-            return {"pool_size": 8, "max_overflow": 32, "pool_pre_ping": False, **json_options}
+            return {
+                "pool_size": 8,
+                "max_overflow": 32,
+                "pool_pre_ping": False,
+                "pool_use_lifo": True,
+                **json_options,
+            }
         return {"pool_size": 10, "max_overflow": 20, "pool_pre_ping": True, **json_options}
 
     @property
@@ -105,7 +126,7 @@ class Database:
         A request authenticates and then reads through one connection, instead of
         checking one out of the pool for each step.
         """
-        current = self._reading.get()
+        current = self._joined_write() or self._reading.get()
         if current is not None:
             yield current
             return
@@ -145,8 +166,31 @@ class Database:
         finally:
             self._reading.reset(token)
 
+    def _joined_write(self) -> Connection | None:
+        writing = self._writing.get()
+        if writing is None or writing[0] != threading.get_ident():
+            return None
+        return writing[1]
+
     @contextmanager
-    def write(self) -> Iterator[Connection]:
+    def write(self, *, may_fail: bool = False) -> Iterator[Connection]:
+        joined = self._joined_write()
+        if joined is not None and may_fail:
+            with _unavailable_as_error(), joined.begin_nested():
+                yield joined
+            return
+        if joined is not None:
+            yield joined
+            return
+        with self._new_write() as conn:
+            token = self._writing.set((threading.get_ident(), conn))
+            try:
+                yield conn
+            finally:
+                self._writing.reset(token)
+
+    @contextmanager
+    def _new_write(self) -> Iterator[Connection]:
         if self._write_lock is None:
             with _unavailable_as_error(), self.engine.connect() as conn, conn.begin():
                 yield conn

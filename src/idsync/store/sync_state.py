@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 
+from idsync.store.bulk import document, insert_many, timestamp
 from idsync.store.models import (
     PROVISIONING_LOG,
     SYNC_CYCLES,
@@ -98,7 +99,7 @@ def save_links(
             for name in ("target_id", "digest", "state", "seen_cycle", "pending_ref")
         },
     )
-    conn.execute(statement, values)
+    insert_many(conn, statement, values)
 
 
 def set_link_state(
@@ -546,8 +547,17 @@ def last_finished_cycle(conn: Connection, integration_id: str) -> Any:
 
 
 def write_log(conn: Connection, entries: list[dict[str, Any]]) -> None:
-    if entries:
-        conn.execute(PROVISIONING_LOG.insert(), entries)
+    if not entries:
+        return
+    rows = [
+        {
+            **entry,
+            "occurred_at": timestamp(conn.dialect.name, entry["occurred_at"]),
+            "changes": document(entry.get("changes")),
+        }
+        for entry in entries
+    ]
+    insert_many(conn, PROVISIONING_LOG.insert(), rows)
 
 
 def prune_log(conn: Connection, integration_id: str, before: datetime) -> int:

@@ -9,7 +9,6 @@ and a group's version bumped when its members change.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -31,8 +30,9 @@ from idsync.errors.catalogue import (
 from idsync.scim.assign import assign, value_at
 from idsync.scim.compare import fold
 from idsync.scim.urns import ENTERPRISE_USER, GROUP, USER
-from idsync.store.bulk import insert_many, timestamp
+from idsync.store.bulk import document, insert_many, insert_tuples, timestamp
 from idsync.store.database import Database
+from idsync.store.ids import new_id
 from idsync.store.models import GROUPS, MEMBERSHIPS, ORGS, USERS
 from idsync.store.resources import group_columns, touch_groups, user_columns
 from idsync.store.types import utcnow
@@ -60,6 +60,8 @@ def _changed(before: dict[str, Any], after: dict[str, Any]) -> tuple[str, ...]:
 
 class HubTarget:
     """Writes one integration's objects into one organisation of the hub."""
+
+    shares_database = True
 
     def __init__(self, db: Database, org_id: str, integration_id: str) -> None:
         self.db = db
@@ -110,7 +112,7 @@ class HubTarget:
     # --- objects ---------------------------------------------------------------------------
 
     def create(self, object_type: ObjectType, items: Sequence[Desired]) -> list[Exported]:
-        now = utcnow()
+        now = timestamp(self.db.dialect, utcnow())
         rows: list[dict[str, Any]] = []
         results: list[Exported] = []
         for item in items:
@@ -119,10 +121,11 @@ class HubTarget:
                 assign(doc, target, value)
             if object_type == "user":
                 doc.setdefault("active", True)
-            target_id = str(uuid.uuid4())  # as the SCIM API's ids (RFC 7643 §3.1)
+            target_id = new_id()  # as the SCIM API's ids
             rows.append(
                 {
                     **_columns(object_type, doc),
+                    "doc": document(doc),
                     "id": target_id,
                     "org_id": self.org_id,
                     "version": 1,
@@ -134,9 +137,8 @@ class HubTarget:
             results.append(Exported(item.source_id, target_id, _changed({}, doc)))
         table = _TABLES[object_type]
         try:
-            with self.db.write() as conn:
-                if rows:
-                    conn.execute(table.insert(), rows)
+            with self.db.write(may_fail=True) as conn:
+                insert_many(conn, table.insert(), rows)
             return results
         except IntegrityError:
             # One object of the batch clashes (a userName or externalId taken since it
@@ -148,8 +150,8 @@ class HubTarget:
 
     def _create_one(self, table: sa.Table, row: dict[str, Any], result: Exported) -> Exported:
         try:
-            with self.db.write() as conn:
-                conn.execute(table.insert(), row)
+            with self.db.write(may_fail=True) as conn:
+                insert_many(conn, table.insert(), [row])
         except IntegrityError:
             result.target_id = None
             result.error = _clash(table, row.get("user_name") or row.get("display_name"))
@@ -190,7 +192,7 @@ class HubTarget:
     ) -> list[Exported]:
         table = _TABLES[object_type]
         results: list[Exported] = []
-        with self.db.read() if dry_run else self.db.write() as conn:
+        with self.db.read() if dry_run else self.db.write(may_fail=True) as conn:
             rows = self._rows(conn, table, [target_id for target_id, _ in items])
             now = utcnow()
             changes: list[dict[str, Any]] = []
@@ -347,20 +349,15 @@ class HubTarget:
     ) -> int:
         if not members:
             return 0
-        other = "member_group_id" if column.name == "user_id" else "user_id"
-        created = timestamp(conn, now)
-        rows = [
-            {
-                "org_id": self.org_id,
-                "group_id": group_id,
-                column.name: member_id,
-                other: None,
-                "created_at": created,
-                "owner_integration_id": self.integration_id,
-                "seen_cycle": seen,
-            }
-            for group_id, _, member_id in members
-        ]
+        names: tuple[str, ...] = (
+            "group_id", column.name, "org_id", "created_at", "owner_integration_id",
+        )  # fmt: skip
+        created = timestamp(self.db.dialect, now)
+        fixed = (self.org_id, created, self.integration_id)
+        rows: list[tuple[Any, ...]] = [(g, member, *fixed) for g, _, member in members]
+        if seen is not None:
+            names += ("seen_cycle",)
+            rows = [(*row, seen) for row in rows]
         dialect_insert = sqlite.insert if self.db.is_sqlite else postgresql.insert
         statement = dialect_insert(MEMBERSHIPS)
         index = [MEMBERSHIPS.c.group_id, column]
@@ -374,7 +371,7 @@ class HubTarget:
                 index_where=column.is_not(None),
                 set_={"seen_cycle": statement.excluded.seen_cycle},
             )
-        return insert_many(conn, statement, rows)
+        return insert_tuples(conn, statement, names, rows)
 
     def remove_members(self, members: Sequence[Membership]) -> int:
         if not members:
@@ -426,10 +423,16 @@ class HubTarget:
         with self.db.write() as conn:
             for chunk in _chunks(list(lists)):
                 mine = (m.c.group_id.in_(chunk), m.c.owner_integration_id == self.integration_id)
+                # Users, then groups: each IS NOT NULL lets the database use that kind's
+                # partial index by group; without it SQLite scans every membership (0.08 s
+                # per call at 500k memberships, against 1 ms).
                 current = {
                     (g, "user", u) if u is not None else (g, "group", mg)
+                    for kind in (m.c.user_id, m.c.member_group_id)
                     for g, u, mg in conn.execute(
-                        sa.select(m.c.group_id, m.c.user_id, m.c.member_group_id).where(*mine)
+                        sa.select(m.c.group_id, m.c.user_id, m.c.member_group_id).where(
+                            *mine, kind.is_not(None)
+                        )
                     )
                 }
                 wanted = {(g, t, member) for g in chunk for t, member in lists[g]}

@@ -1,0 +1,129 @@
+"""The sync engine's bulk writes: many rows at once (COPY on PostgreSQL), several pages
+in one transaction, and the same answers a row at a time would give."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from idsync.connectors.hub import HubTarget
+from idsync.contract.protocols import Desired
+from idsync.errors.catalogue import NUL_CHARACTER, UNIQUENESS, IdsyncError
+from idsync.manage import orgs
+from idsync.store.bulk import COPY_FROM_ROWS
+from idsync.store.database import Database
+from idsync.store.models import MEMBERSHIPS, USERS
+
+MANY = COPY_FROM_ROWS + 50
+
+
+def _target(database: Database) -> HubTarget:
+    org = orgs.create_org(database, f"Bulk {uuid.uuid4().hex[:8]}", actor="tests")
+    return HubTarget(database, org.id, str(uuid.uuid4()))
+
+
+def _users(count: int, prefix: str) -> list[Desired]:
+    return [
+        Desired(f"{prefix}{n}", (("userName", f"{prefix}{n}@contoso.example"),), f"{prefix}{n}")
+        for n in range(count)
+    ]
+
+
+def _count(database: Database, table: sa.Table, org_id: str) -> int:
+    with database.read() as conn:
+        query = sa.select(sa.func.count()).where(table.c.org_id == org_id)
+        return int(conn.execute(query).scalar_one())
+
+
+def test_many_members_go_in_once_and_a_repeat_adds_none(database: Database) -> None:
+    target = _target(database)
+    users = target.create("user", _users(MANY, "m"))
+    [group] = target.create("group", [Desired("g", (("displayName", "Many"),), "Many")])
+    members = [(str(group.target_id), "user", str(u.target_id)) for u in users]
+
+    assert target.add_members(members) == MANY
+    assert target.add_members(members) == 0  # ON CONFLICT DO NOTHING, as row by row
+    assert target.add_members(members, seen="cycle-2") == MANY  # the upsert marks them seen
+    with database.read() as conn:
+        seen = conn.execute(
+            sa.select(sa.func.count()).where(
+                MEMBERSHIPS.c.group_id == group.target_id, MEMBERSHIPS.c.seen_cycle == "cycle-2"
+            )
+        ).scalar_one()
+    assert seen == MANY
+    assert _count(database, MEMBERSHIPS, target.org_id) == MANY
+
+
+def test_a_clash_in_a_big_batch_fails_only_its_object(database: Database) -> None:
+    target = _target(database)
+    [taken] = target.create("user", _users(1, "c"))
+    batch = _users(MANY, "c")  # c0 is taken: its userName is the first user's
+    results = target.create("user", batch)
+
+    failed = [r for r in results if r.error is not None]
+    assert [r.source_id for r in failed] == ["c0"]
+    assert failed[0].error is not None and failed[0].error.error is UNIQUENESS
+    assert taken.error is None
+    assert _count(database, USERS, target.org_id) == MANY
+
+
+def test_a_nul_in_a_big_batch_is_the_catalogue_error_where_the_database_refuses_it(
+    database: Database,
+) -> None:
+    target = _target(database)
+    batch = [*_users(MANY, "n"), Desired("bad", (("userName", "bad\x00@contoso.example"),), "x")]
+    if database.is_sqlite:  # SQLite stores it: the batch goes in whole
+        assert all(r.error is None for r in target.create("user", batch))
+        assert _count(database, USERS, target.org_id) == MANY + 1
+        return
+    with pytest.raises(IdsyncError) as caught:  # PostgreSQL refuses it in COPY as in INSERT
+        target.create("user", batch)
+    assert caught.value.error is NUL_CHARACTER
+    assert _count(database, USERS, target.org_id) == 0
+
+
+def test_writes_inside_a_write_share_its_transaction(database: Database) -> None:
+    target = _target(database)
+    inside: list[int] = []
+
+    def write_then_fail() -> None:
+        with database.write():
+            target.create("user", _users(3, "t"))
+            inside.append(_count(database, USERS, target.org_id))  # reads through the write
+            raise RuntimeError("the outer transaction fails: nothing of it stays")
+
+    with pytest.raises(RuntimeError):
+        write_then_fail()
+    assert inside == [3]
+    assert _count(database, USERS, target.org_id) == 0
+
+
+def test_a_joined_write_that_fails_leaves_the_outer_one_usable(database: Database) -> None:
+    target = _target(database)
+    with database.write():
+        target.create("user", _users(1, "j"))
+        # The clash raises inside the joined write; HubTarget retries one by one in
+        # savepoints, and the outer transaction (on PostgreSQL: not aborted) goes on.
+        results = target.create("user", _users(2, "j"))
+        target.create("user", _users(2, "k"))
+    assert [r.error is None for r in results] == [False, True]
+    assert _count(database, USERS, target.org_id) == 4
+
+
+def test_another_thread_never_uses_the_open_write(database: Database) -> None:
+    target = _target(database)
+    seen: list[int] = []
+    with database.write():
+        target.create("user", _users(2, "x"))
+
+        def count_elsewhere() -> None:
+            seen.append(_count(database, USERS, target.org_id))
+
+        thread = threading.Thread(target=count_elsewhere)
+        thread.start()
+        thread.join()
+    assert seen == [0]  # its own connection: the rows were not committed yet
+    assert _count(database, USERS, target.org_id) == 2
