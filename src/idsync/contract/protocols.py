@@ -113,6 +113,11 @@ class Target(Protocol):
     opened for; ``update`` and friends leave objects it does not own alone.
     """
 
+    shares_database: bool
+    """Whether the target writes into the cycle's own database (the hub). Then the
+    engine writes several pages, their links, log and checkpoint, in one transaction;
+    a remote target's calls must not hold the database's write lock while they wait."""
+
     def match(
         self, object_type: ObjectType, attribute: str, values: Sequence[str]
     ) -> dict[str, Existing]:

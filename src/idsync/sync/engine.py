@@ -61,6 +61,7 @@ from idsync.sync.jobs import (
 )
 from idsync.sync.mapping import AttributeMapping
 from idsync.sync.pages import OUT_OF_SCOPE, PageContext, PageProcessor, out_of_scope
+from idsync.sync.prefetch import ReadAhead, read_ahead
 from idsync.sync.report import CycleReport, LogBook, Tally
 from idsync.sync.safety import (
     deletion_refusal,
@@ -79,6 +80,19 @@ STATISTICS_AFTER_PAGES = frozenset({2, 8, 32, 128, 512})
 ``Database.refresh_statistics``): geometrically, so a big first cycle pays a few
 ANALYZEs and a small incremental one none beyond the second page."""
 GROWING_TABLES = ("sync_objects", "users", "groups", "memberships", "provisioning_log")
+BATCH_SECONDS = 1.0
+"""How long a cycle writing to the hub keeps one transaction open across pages: long
+enough that a first cycle's commits stop dominating its writes, short enough that a
+SCIM client writing to the same SQLite file waits at most about this long."""
+
+
+@dataclass(slots=True)
+class _ReadCount:
+    """How far one read got: pages and objects, and the pages the planner has seen."""
+
+    pages: int = 0
+    read: int = 0
+    analyzed: int = 0
 
 
 class CycleInterrupted(Exception):
@@ -378,33 +392,99 @@ class Cycle:
     def _read(
         self, object_type: ObjectType, start: ReadStart, full: bool, checkpoint: dict[str, Any]
     ) -> None:
-        pages = iter(self.source.read(object_type, start))
-        read = written = pages_done = 0
-        while True:
-            started = time.perf_counter()
-            page = next(pages, None)
-            self.tally.seconds["read"] += time.perf_counter() - started
-            if page is None:
-                return
-            self.processor.process(object_type, page.objects, full)
-            if page.rejected:
-                self._reject(object_type, page.rejected, full)
-            if page.present is not None and not full:
-                self._absent(object_type, page.present, checkpoint)
-            pages_done += 1
-            if pages_done in STATISTICS_AFTER_PAGES:
-                self.db.refresh_statistics(*GROWING_TABLES)
-            read += len(page.objects)
-            self.tally.add(f"{object_type}sRead", len(page.objects))
-            watermarks = dict(checkpoint["watermarks"])
-            if page.watermark is not None:
-                watermarks[object_type] = page.watermark
-                self._note_removals(object_type, page, full, checkpoint)
-            checkpoint.update(phase=object_type, resume=page.resume, watermarks=watermarks)
-            self._save(checkpoint)
+        with read_ahead(iter(self.source.read(object_type, start))) as pages:
+            self._read_pages(object_type, pages, full, checkpoint)
+
+    def _read_pages(
+        self,
+        object_type: ObjectType,
+        pages: ReadAhead[Page],
+        full: bool,
+        checkpoint: dict[str, Any],
+    ) -> None:
+        count = _ReadCount()
+        page = self._next_page(pages)
+        while page is not None:
+            page = self._write_batch(object_type, page, pages, full, checkpoint, count)
+            self._refresh_statistics(count)
+            if page is not None:
+                self._stop_if_asked()
+
+    def _write_batch(
+        self,
+        object_type: ObjectType,
+        page: Page,
+        pages: ReadAhead[Page],
+        full: bool,
+        checkpoint: dict[str, Any],
+        count: _ReadCount,
+    ) -> Page | None:
+        """``page`` and the pages already read after it, each with its checkpoint, in one
+        transaction (see ``Target.shares_database``) for up to BATCH_SECONDS; then the
+        next page, asked for once committed (a transaction never waits for the source).
+        None once the read is done."""
+        deadline = time.monotonic() + (BATCH_SECONDS if self._batched else 0.0)
+        with self._batch():
+            current: Page | None = page
+            while current is not None:
+                self._write_page(object_type, current, full, checkpoint, count)
+                if time.monotonic() >= deadline or not pages.ready():
+                    break
+                current = self._next_page(pages)
+            committed = time.perf_counter()
+        self.tally.add_seconds(time.perf_counter() - committed, "write", "writeCommit")
+        return None if current is None else self._next_page(pages)
+
+    @property
+    def _batched(self) -> bool:
+        return self.target.shares_database and not self.preview
+
+    @contextmanager
+    def _batch(self) -> Iterator[None]:
+        if not self._batched:
+            yield
+            return
+        with self.db.write():
+            yield
+
+    def _next_page(self, pages: Iterator[Page]) -> Page | None:
+        started = time.perf_counter()
+        page = next(pages, None)
+        self.tally.seconds["read"] += time.perf_counter() - started
+        return page
+
+    def _write_page(
+        self,
+        object_type: ObjectType,
+        page: Page,
+        full: bool,
+        checkpoint: dict[str, Any],
+        count: _ReadCount,
+    ) -> None:
+        self.processor.process(object_type, page.objects, full)
+        if page.rejected:
+            self._reject(object_type, page.rejected, full)
+        if page.present is not None and not full:
+            self._absent(object_type, page.present, checkpoint)
+        count.pages += 1
+        count.read += len(page.objects)
+        self.tally.add(f"{object_type}sRead", len(page.objects))
+        watermarks = dict(checkpoint["watermarks"])
+        if page.watermark is not None:
+            watermarks[object_type] = page.watermark
+            self._note_removals(object_type, page, full, checkpoint)
+        checkpoint.update(phase=object_type, resume=page.resume, watermarks=watermarks)
+        self._save(checkpoint, stop_here=not self._batched)
+        if self.progress is not None:
             written = sum(self.tally.counts[a] for a in ("create", "update", "disable", "delete"))
-            if self.progress is not None:
-                self.progress(Progress(object_type, read, written, "read"))
+            self.progress(Progress(object_type, count.read, written, "read"))
+
+    def _refresh_statistics(self, count: _ReadCount) -> None:
+        """After the batches that crossed a STATISTICS_AFTER_PAGES mark (committed, so
+        the planner sees the rows)."""
+        if any(count.analyzed < mark <= count.pages for mark in STATISTICS_AFTER_PAGES):
+            self.db.refresh_statistics(*GROWING_TABLES)
+        count.analyzed = count.pages
 
     @staticmethod
     def _note_removals(
@@ -414,7 +494,9 @@ class Cycle:
         removals = page.removals or Removals.of_read(full, page.present is not None)
         checkpoint["removals"] = {**checkpoint.get("removals", {}), object_type: removals.to_json()}
 
-    def _save(self, checkpoint: dict[str, Any]) -> None:
+    def _save(self, checkpoint: dict[str, Any], *, stop_here: bool = True) -> None:
+        """Save the checkpoint; then, if asked to stop and ``stop_here``, stop (inside a
+        batch, the batch's end is where the cycle stops: see ``_stop_if_asked``)."""
         if self.preview:
             return
         with self.tally.timed("write", "writeCheckpoint"), self.db.write() as conn:
@@ -422,6 +504,10 @@ class Cycle:
                 conn, self.integration.id, checkpoint={**checkpoint, "tally": self.tally.as_dict()}
             )
             jobs.heartbeat(conn, self.integration.id, self.owner)
+        if stop_here:
+            self._stop_if_asked()
+
+    def _stop_if_asked(self) -> None:
         if self.should_stop is not None and self.should_stop():
             raise CycleInterrupted
 

@@ -36,9 +36,11 @@ class Tally:
         try:
             yield
         finally:
-            elapsed = time.perf_counter() - started
-            for key in keys:
-                self.seconds[key] = self.seconds.get(key, 0.0) + elapsed
+            self.add_seconds(time.perf_counter() - started, *keys)
+
+    def add_seconds(self, elapsed: float, *keys: str) -> None:
+        for key in keys:
+            self.seconds[key] = self.seconds.get(key, 0.0) + elapsed
 
     def add(self, key: str, n: int = 1) -> None:
         if n:

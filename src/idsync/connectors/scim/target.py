@@ -84,6 +84,8 @@ def _named(owner: push_state.Owner) -> str:
 class ScimTarget:
     """Writes one push integration's objects into one SCIM application."""
 
+    shares_database = False
+
     def __init__(
         self,
         settings: ScimSettings,
