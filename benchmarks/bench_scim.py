@@ -336,6 +336,33 @@ def start_peer(workdir: Path) -> Server:
     return server
 
 
+def start_ceiling(workdir: Path) -> Server:
+    """The bare Starlette app of ``ceiling.py`` under uvicorn, one worker."""
+    port = free_port()
+    log_path = workdir / "ceiling.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable, "-m", "uvicorn", "ceiling:app", "--app-dir", str(HERE),
+                "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+                "--log-level", "warning", "--no-access-log",
+            ],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+    server = Server(
+        name="ceiling",
+        root=f"http://127.0.0.1:{port}",
+        base_path="/v2",
+        token="unused",
+        process=process,
+        log_path=log_path,
+        load_concurrency=1,
+    )
+    wait_until_ready(server, f"{server.base_url}/ServiceProviderConfig")
+    return server
+
+
 def read_bulk_limits(server: Server) -> None:
     with server.client(30.0) as client:
         config = request(server, client, "GET", "/ServiceProviderConfig").json()
@@ -827,7 +854,8 @@ class Wrk:
 
     def script(self, workload: Workload, server: Server, users: int, *, checking: bool) -> Path:
         self.counter += 1
-        pool_ids = [server.ids[self.plan.small + k] for k in range(self.plan.pool)]
+        pool = range(self.plan.pool) if workload.group else range(0)
+        pool_ids = [server.ids[self.plan.small + k] for k in pool]
         method = workload.method
         values = {
             "TOKEN": server.token,
@@ -956,7 +984,7 @@ def errors_cell(run: RunResult) -> str:
     return " / ".join(parts)
 
 
-def targets(results: dict[tuple[str, str], RunResult]) -> list[Target]:
+def targets(results: dict[tuple[str, str], RunResult], workers: int) -> list[Target]:
     def rps(server: str, key: str) -> float:
         run = results.get((server, key))
         return run.rps if run else 0.0
@@ -973,6 +1001,12 @@ def targets(results: dict[tuple[str, str], RunResult]) -> list[Target]:
         "POST /Users: idsync / peer",
         ratio(rps("idsync", "post_users"), rps("scim2-server", "post_users")),
         3,
+    )
+    at_most(
+        "GET filter: ceiling (bare Starlette, 1 worker) / idsync"
+        + ("" if workers == 1 else f" ({workers} workers: the target is for 1)"),
+        ratio(rps("ceiling", "filter_small"), rps("idsync", "filter_small")),
+        2,
     )
     at_least(
         "GET filter at 100k: idsync / peer",
@@ -1204,7 +1238,7 @@ class Report:
 
     def markdown(self) -> str:
         p, m = self.plan, self.machine
-        items = targets(self.results)
+        items = targets(self.results, p.workers)
         database = (
             "SQLite (fresh file in a temp dir)"
             if p.backend == "sqlite"
@@ -1225,6 +1259,9 @@ class Report:
             f"- **idsync:** `idsync serve --workers {p.workers}` (uvicorn), database: {database}",
             "- **Peer:** `scim2-server --port P --bearer-token T` (in-memory, threaded wsgiref, "
             "one process; it logs every request to stderr, sent to a file here)",
+            "- **Ceiling:** `benchmarks/ceiling.py`, a bare Starlette app under uvicorn (one "
+            "worker) answering every `GET /v2/Users` with the same one-user list, no database: "
+            "measured on `filter_small` only, in the same run",
             f"- **wrk:** {self.wrk_parameters()}",
             f"- **Data:** small tenant {p.small_total:,} users (group A: {p.small:,} members), "
             f"large tenant {p.large_total:,} users (group B: {p.large:,} members); "
@@ -1325,7 +1362,7 @@ class Report:
             [
                 text_table(TABLE_HEADER, table_rows(self.results, self.plan)),
                 text_table(GROWTH_HEADER, growth_rows(self.results)),
-                text_table(TARGET_HEADER, target_rows(targets(self.results))),
+                text_table(TARGET_HEADER, target_rows(targets(self.results, self.plan.workers))),
             ]
         )
 
@@ -1393,6 +1430,15 @@ def run(plan: Plan, args: argparse.Namespace, argv: Sequence[str]) -> Report:
             wait_idle(server)
         measured = time.monotonic()
         phase("small", plan.small_total)
+        ceiling = start_ceiling(workdir)
+        servers.append(ceiling)
+        filter_small = next(w for w in WORKLOADS if w.key == "filter_small")
+        print("  filter_small on the ceiling (bare Starlette) …", end=" ", flush=True)
+        results[("ceiling", "filter_small")] = measure(
+            wrk, filter_small, ceiling, plan.small_total, plan
+        )
+        print(f"{fmt_rps(results[('ceiling', 'filter_small')].rps)} req/s", flush=True)
+        stop(servers.pop())
         timings["measure small"] = time.monotonic() - measured
 
         # Phase 2: grow to the large tenant. Group B: every user but the pool.

@@ -37,8 +37,11 @@ from cryptography.fernet import Fernet
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+import floor  # noqa: E402
 from results import write_section  # noqa: E402
 
+INITIAL_GOAL_SECONDS = {"sqlite": 30, "postgresql": 40}
+"""Issue 12's goal for the initial cycle of 100,000 users, 10,000 groups, 1M memberships."""
 ENTRA_MINUTES_PER_OBJECT = (0.01, 0.08)
 """Microsoft's documented initial-cycle cost (Entra provisioning: "How long will it take")."""
 
@@ -63,6 +66,7 @@ class SizeResult:
     initial: Run
     incremental: Run
     changes: dict[str, int] = field(default_factory=dict)
+    storage_floor: floor.Floor = field(default_factory=floor.Floor)
 
 
 def idsync(env: dict[str, str], *args: str) -> Any:
@@ -268,6 +272,8 @@ def measure(users: int, groups: int, args: argparse.Namespace) -> SizeResult:
             f"   initial: {initial.wall:.1f} s, peak {initial.peak_mb:.0f} MB, {initial.summary['seconds']}",
             flush=True,
         )
+        storage_floor = measure_floor(args, env, workdir)
+        print(f"   floor: {storage_floor.seconds:.1f} s for {storage_floor.rows}", flush=True)
         changes = make_changes(info, args.changes, random.Random(7))
         incremental = timed_sync(env, integration["id"])
         print(
@@ -275,11 +281,21 @@ def measure(users: int, groups: int, args: argparse.Namespace) -> SizeResult:
             flush=True,
         )
         memberships = int(initial.summary["counts"].get("membersAdded", 0))
-        return SizeResult(users, groups, memberships, seed_seconds, initial, incremental, changes)
+        return SizeResult(
+            users, groups, memberships, seed_seconds, initial, incremental, changes, storage_floor
+        )
     finally:
         process.terminate()
         process.wait(timeout=30)
         drop_schema(args)
+
+
+def measure_floor(args: argparse.Namespace, env: dict[str, str], workdir: Path) -> floor.Floor:
+    """The storage floor for the rows the initial cycle wrote (see floor.py)."""
+    if args.backend == "sqlite":
+        return floor.sqlite_floor(workdir / "idsync.db", workdir / "floor.db")
+    schema = env["IDSYNC_DATABASE_URL"].rsplit("%3D", 1)[1]
+    return floor.postgres_floor(args.pg_url, schema, workdir)
 
 
 def markdown(results: list[SizeResult], args: argparse.Namespace, wall: float) -> str:
@@ -325,16 +341,38 @@ def markdown(results: list[SizeResult], args: argparse.Namespace, wall: float) -
         (big.users + big.groups) * ENTRA_MINUTES_PER_OBJECT[1],
     )
     growth = big.incremental.cycle / small.incremental.cycle
+    goal = INITIAL_GOAL_SECONDS[args.backend]
+    peak = max(r.initial.peak_mb for r in results)
+    floor_s = big.storage_floor.seconds
     lines += [
+        "",
+        "## The storage floor",
+        "",
+        "The rows each initial cycle left (users, groups, memberships, links, provisioning log) "
+        f"written again by the raw driver the fastest way {args.backend} offers "
+        f"({'executemany in one transaction' if args.backend == 'sqlite' else 'COPY'}), into "
+        "empty tables with the same columns and indexes (no foreign keys), in the same run "
+        "(see `benchmarks/floor.py`):",
+        "",
+        "| directory | floor | idsync's write phase ÷ floor | idsync's initial cycle ÷ floor |",
+        "|---|---|---|---|",
+        *(
+            f"| {r.users:,} users | {r.storage_floor.seconds:.1f} s | "
+            f"{r.initial.summary['seconds']['write'] / r.storage_floor.seconds:.2f}x | "
+            f"{r.initial.cycle / r.storage_floor.seconds:.2f}x |"
+            for r in results
+            if r.storage_floor.seconds
+        ),
         "",
         "## Targets",
         "",
         "| target | measured | goal | verdict |",
         "|---|---|---|---|",
-        f"| initial cycle, {big.users:,} users / {big.groups:,} groups | {big.initial.wall:.1f} s | < 120 s | {'met' if big.initial.wall < 120 else 'NOT MET'} |",
+        f"| initial cycle, {big.users:,} users / {big.groups:,} groups | {big.initial.cycle:.1f} s (wall with process start: {big.initial.wall:.1f} s) | < {goal} s | {'met' if big.initial.cycle < goal else 'NOT MET'} |",
+        f"| the same ÷ the storage floor | {big.initial.cycle / floor_s if floor_s else 0:.2f}x | (reported) | — |",
         f"| incremental cycle, {sum(big.changes.values())} changes | {big.incremental.cycle:.2f} s (wall with process start: {big.incremental.wall:.2f} s) | < 2 s | {'met' if big.incremental.cycle < 2 else 'NOT MET'} |",
         f"| incremental: {big.users:,} ÷ {small.users:,} users | {growth:.2f}x | ≤ 1.5x | {'met' if growth <= 1.5 else 'NOT MET'} |",
-        f"| peak memory of the syncing process | {max(r.initial.peak_mb for r in results):.0f} MB | < 500 MB | {'met' if max(r.initial.peak_mb for r in results) < 500 else 'NOT MET'} |",
+        f"| peak memory of the syncing process | {peak:.0f} MB | < 300 MB | {'met' if peak < 300 else 'NOT MET'} |",
         "",
         f"Against Entra's documented initial-cycle time for {big.users + big.groups:,} objects "
         f"({entra_low:,.0f}–{entra_high:,.0f} minutes): {entra_low * 60 / big.initial.wall:,.0f}x–{entra_high * 60 / big.initial.wall:,.0f}x faster.",
@@ -345,7 +383,7 @@ def markdown(results: list[SizeResult], args: argparse.Namespace, wall: float) -
         "",
         "## Where the time goes (initial cycle of the largest directory)",
         "",
-        f"- read (Graph delta pages: TLS, HTTP, JSON, including the emulator's own work): {big.initial.summary['seconds']['read']:.1f} s",
+        f"- read: waiting for Graph delta pages the read-ahead had not delivered yet (the next page is read while the current one is written): {big.initial.summary['seconds']['read']:.1f} s",
         f"- diff (mapping, scoping, link and match lookups): {big.initial.summary['seconds']['diff']:.1f} s",
         f"- write: {big.initial.summary['seconds']['write']:.1f} s, of which users and groups "
         f"{big.initial.summary['seconds'].get('writeObjects', 0):.1f} s, memberships "
@@ -356,9 +394,8 @@ def markdown(results: list[SizeResult], args: argparse.Namespace, wall: float) -
         "resolving managers and nested groups after each phase, removals, finishing the job; "
         f"and {big.initial.wall - big.initial.cycle:.1f} s starting the process",
         "",
-        "Next step: the membership inserts (one SQLite B-tree insert per index per row, and the "
-        "WAL commit of each page's transaction) dominate the writes; batching several pages per "
-        "transaction, or PostgreSQL's COPY, is where the next factor lies.",
+        f"- of the write phase, committing the transactions (up to a second of pages each): "
+        f"{big.initial.summary['seconds'].get('writeCommit', 0):.1f} s",
         "",
         f"Counts of the initial cycle: `{json.dumps(big.initial.summary['counts'], sort_keys=True)}`",
         "",
