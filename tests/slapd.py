@@ -1,8 +1,9 @@
 """A real OpenLDAP ``slapd`` per test: its own cn=config, mdb database, ports and (optionally) CA.
 
 ``start_slapd(tmp_path)`` writes a ``slapd.d`` with ``slapadd -n0`` (schemas core,
-cosine, inetorgperson, nis; modules back_mdb, syncprov for ``contextCSN`` and
-ppolicy for ``pwdAccountLockedTime``), loads the suffix ``dc=example,dc=org`` with
+cosine, inetorgperson, nis; modules back_mdb, syncprov for ``contextCSN`` and RFC 4533
+content synchronisation with a session log (:class:`Syncprov`), ppolicy for
+``pwdAccountLockedTime``), loads the suffix ``dc=example,dc=org`` with
 ``ou=people`` and ``ou=groups`` with ``slapadd -n1``, starts ``slapd`` on free ports of
 127.0.0.1 and waits until it answers. Tests then change the directory with ldap3 as
 the rootdn (``SlapdProcess.admin()``), or seed it:
@@ -39,6 +40,7 @@ from cryptography.x509.oid import NameOID
 
 SLAPD = "/usr/sbin/slapd"
 SLAPADD = "/usr/sbin/slapadd"
+SLAPCAT = "/usr/sbin/slapcat"
 MODULES = "/usr/lib/ldap"
 SCHEMAS = ("core", "cosine", "inetorgperson", "nis")
 SUFFIX = "dc=example,dc=org"
@@ -123,7 +125,7 @@ def make_tls(directory: Path) -> TlsFiles:
 # --- configuration --------------------------------------------------------------------------
 
 
-def _config_ldif(root: Path, tls: TlsFiles | None, limits: str) -> str:
+def _config_ldif(root: Path, tls: TlsFiles | None, limits: str, overlays: str) -> str:
     tls_lines = (
         f"olcTLSCACertificateFile: {tls.ca_file}\n"
         f"olcTLSCertificateFile: {tls.cert_file}\n"
@@ -175,20 +177,58 @@ olcDbIndex: objectClass eq
 olcDbIndex: entryUUID eq
 olcDbIndex: entryCSN eq
 olcDbIndex: uid eq
+olcDbIndex: member,uniqueMember eq
 olcAccess: {{0}}to attrs=userPassword by self write by anonymous auth by * none
 olcAccess: {{1}}to dn.subtree="{PEOPLE}" by users read by * none
 olcAccess: {{2}}to * by users read by * none
 {limits}
-dn: olcOverlay={{0}}syncprov,olcDatabase={{1}}mdb,cn=config
-objectClass: olcOverlayConfig
-objectClass: olcSyncProvConfig
-olcOverlay: {{0}}syncprov
+{overlays}"""
 
-dn: olcOverlay={{1}}ppolicy,olcDatabase={{1}}mdb,cn=config
-objectClass: olcOverlayConfig
-objectClass: olcPPolicyConfig
-olcOverlay: {{1}}ppolicy
-"""
+
+@dataclass(frozen=True)
+class Syncprov:
+    """How the test slapd runs the syncprov overlay (RFC 4533 provider, and contextCSN).
+
+    ``sessionlog``: how many write operations it remembers (``olcSpSessionlog``), so a
+    refresh from a cookie within them names its deletions; None: no session log, every
+    refresh with a cookie answers with a present phase. ``reload_hint``: refuse a cookie
+    it cannot serve with e-syncRefreshRequired (``olcSpReloadHint``) instead of sending
+    the whole content. ``enabled=False``: no syncprov on the database at all (no
+    contextCSN, no content synchronisation)."""
+
+    enabled: bool = True
+    sessionlog: int | None = 10_000
+    reload_hint: bool = False
+
+
+def _overlays(syncprov: Syncprov) -> str:
+    blocks = []
+    if syncprov.enabled:
+        lines = [
+            "objectClass: olcOverlayConfig",
+            "objectClass: olcSyncProvConfig",
+            f"olcOverlay: {{{len(blocks)}}}syncprov",
+        ]
+        if syncprov.sessionlog is not None:
+            lines.append(f"olcSpSessionlog: {syncprov.sessionlog}")
+        if syncprov.reload_hint:
+            lines.append("olcSpReloadHint: TRUE")
+        blocks.append((f"olcOverlay={{{len(blocks)}}}syncprov", lines))
+    ppolicy = len(blocks)
+    blocks.append(
+        (
+            f"olcOverlay={{{ppolicy}}}ppolicy",
+            [
+                "objectClass: olcOverlayConfig",
+                "objectClass: olcPPolicyConfig",
+                f"olcOverlay: {{{ppolicy}}}ppolicy",
+            ],
+        )
+    )
+    return "\n".join(
+        f"dn: {rdn},olcDatabase={{1}}mdb,cn=config\n" + "\n".join(lines) + "\n"
+        for rdn, lines in blocks
+    )
 
 
 BASE_LDIF = f"""dn: {SUFFIX}
@@ -253,11 +293,13 @@ class SlapdProcess:
             raise RuntimeError("slapadd needs the server stopped")
         _run(SLAPADD, "-q", "-n1", "-F", str(self.config_dir), "-l", str(ldif))
 
-    def start(self, timeout: float = 20.0) -> None:
-        """Start on free ports (new ones on each start) and wait until it answers."""
+    def start(self, timeout: float = 20.0, *, same_port: bool = False) -> None:
+        """Start on free ports (new ones on each start, unless ``same_port``) and wait
+        until it answers."""
         for _ in range(3):  # a port may be taken between free_port() and slapd's bind
-            self.port = free_port()
-            self.ldaps_port = free_port() if self.tls else 0
+            if not (same_port and self.port):
+                self.port = free_port()
+                self.ldaps_port = free_port() if self.tls else 0
             urls = f"ldap://127.0.0.1:{self.port}/"
             if self.tls:
                 urls += f" ldaps://127.0.0.1:{self.ldaps_port}/"
@@ -301,6 +343,28 @@ class SlapdProcess:
             self.process.wait()
         self.process = None
 
+    def backup(self, ldif: Path, *, cold: bool = True) -> Path:
+        """The database as LDIF, operational attributes (entryUUID, entryCSN) included, as
+        ``slapcat`` dumps it for a backup. ``cold``: with slapd stopped meanwhile, so the
+        dump holds the suffix's contextCSN (syncprov writes it when it stops); a live dump
+        may not, and a restored slapd then starts a change state of its own."""
+        running = self.process is not None
+        if cold and running:
+            self.stop()
+        _run(SLAPCAT, "-n1", "-F", str(self.config_dir), "-l", str(ldif))
+        if cold and running:
+            self.start(same_port=True)
+        return ldif
+
+    def restore(self, ldif: Path) -> None:
+        """Replace the database with a backup and start again at the same address, as an
+        administrator restoring the directory would: its change state goes back in time."""
+        self.stop()
+        for item in (self.root / "data").iterdir():
+            item.unlink()
+        self.load(ldif)
+        self.start(same_port=True)
+
     def log(self) -> str:
         path = self.root / "slapd.log"
         return path.read_text(errors="replace") if path.exists() else ""
@@ -313,12 +377,21 @@ class SlapdProcess:
         )
 
 
-def configure_slapd(root: Path, *, tls: bool = False, paged_limit: int = 0) -> SlapdProcess:
+def configure_slapd(
+    root: Path,
+    *,
+    tls: bool = False,
+    paged_limit: int = 0,
+    syncprov: Syncprov = Syncprov(),
+    limits: str = "",
+) -> SlapdProcess:
     """Write cn=config and the base entries under ``root``; the server is not started.
 
     ``paged_limit``: bound accounts other than the rootdn may get at most that many
     entries from one paged search (``olcLimits users size.prtotal``), to provoke
-    sizeLimitExceeded.
+    sizeLimitExceeded. ``syncprov``: see :class:`Syncprov` (by default: a session log of
+    10,000 operations, as docs/ldap.md recommends). ``limits``: an ``olcLimits`` value,
+    e.g. ``users size=unlimited``.
     """
     root.mkdir(parents=True, exist_ok=True)
     files = make_tls(root / "tls") if tls else None
@@ -326,8 +399,10 @@ def configure_slapd(root: Path, *, tls: bool = False, paged_limit: int = 0) -> S
     config_dir.mkdir()
     (root / "data").mkdir()
     config = root / "config.ldif"
-    limits = f"olcLimits: users size.prtotal={paged_limit}\n" if paged_limit else ""
-    config.write_text(_config_ldif(root, files, limits))
+    lines = [f"users size.prtotal={paged_limit}"] if paged_limit else []
+    lines += [limits] if limits else []
+    olc_limits = "".join(f"olcLimits: {line}\n" for line in lines)
+    config.write_text(_config_ldif(root, files, olc_limits, _overlays(syncprov)))
     _run(SLAPADD, "-n0", "-F", str(config_dir), "-l", str(config))
     base = root / "base.ldif"
     base.write_text(BASE_LDIF)
@@ -337,10 +412,18 @@ def configure_slapd(root: Path, *, tls: bool = False, paged_limit: int = 0) -> S
 
 
 def start_slapd(
-    tmp_path: Path, *, tls: bool = False, ldif: Path | None = None, paged_limit: int = 0
+    tmp_path: Path,
+    *,
+    tls: bool = False,
+    ldif: Path | None = None,
+    paged_limit: int = 0,
+    syncprov: Syncprov = Syncprov(),
+    limits: str = "",
 ) -> SlapdProcess:
     """A configured, running slapd under ``tmp_path/slapd``; ``ldif`` is bulk-loaded first."""
-    slapd = configure_slapd(tmp_path / "slapd", tls=tls, paged_limit=paged_limit)
+    slapd = configure_slapd(
+        tmp_path / "slapd", tls=tls, paged_limit=paged_limit, syncprov=syncprov, limits=limits
+    )
     if ldif is not None:
         slapd.load(ldif)
     slapd.start()
@@ -482,9 +565,11 @@ def slapd_tls(tmp_path: Path) -> Iterator[SlapdProcess]:
     server.stop()
 
 
-def running(tmp_path: Path, *, tls: bool = False, paged_limit: int = 0) -> Iterator[SlapdProcess]:
+def running(
+    tmp_path: Path, *, tls: bool = False, paged_limit: int = 0, syncprov: Syncprov = Syncprov()
+) -> Iterator[SlapdProcess]:
     """For a module's own fixture: ``yield from running(tmp_path)``."""
-    server = start_slapd(tmp_path, tls=tls, paged_limit=paged_limit)
+    server = start_slapd(tmp_path, tls=tls, paged_limit=paged_limit, syncprov=syncprov)
     try:
         yield server
     finally:

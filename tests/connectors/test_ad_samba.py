@@ -291,3 +291,84 @@ def test_range_size_is_an_active_directory_setting() -> None:
             range_size=10,
         )
     assert "range_size" in caught.value.message
+
+
+# --- incremental reads without a sweep ------------------------------------------------------------
+
+
+def move(dc: SambaDC, dn: str, superior: str) -> str:
+    """Move an entry under ``superior``; its new DN."""
+    rdn = dn.split(",", 1)[0]
+    conn = dc.admin()
+    try:
+        conn.modify_dn(dn, rdn, new_superior=superior)
+    finally:
+        conn.unbind()
+    return f"{rdn},{superior}"
+
+
+def test_with_tombstones_an_incremental_read_follows_the_changes_without_a_sweep(
+    dc: SambaDC,
+) -> None:
+    """Changes by uSNChanged, deletions from the tombstones, and users that left the base
+    or the filter from what changed since the last cycle; members and managers that did
+    not change are resolved by DN, not by sweeping the bases."""
+    ann, bob, cid, dan, eve = (dc.add_user(n) for n in ("ann", "bob", "cid", "dan", "eve"))
+    team = dc.add_group("team", [ann, bob])
+    ids = {dn: dc.guid(dn) for dn in (ann, bob, cid, dan, eve, team)}
+    settings = as_admin(
+        dc, user_filter="(&(objectCategory=person)(objectClass=user)(!(description=left)))"
+    )
+    with LdapSource(settings) as source:
+        users, groups = read(source, "user"), read(source, "group")
+        dc.modify(ann, {"title": "Director", "manager": dan})
+        dc.delete(bob)
+        move(dc, cid, USERS)  # out of the base
+        dc.modify(eve, {"description": "left"})  # out of the filter
+        dc.add_members(team, [dan])
+        user_changes = read(source, "user", users[-1].watermark)
+        group_changes = read(source, "group", groups[-1].watermark)
+    changed = by_id(user_changes)
+    assert changed[ids[ann]].attributes["title"] == "Director"
+    assert changed[ids[ann]].attributes["manager"] == ids[dan]  # resolved, dan unchanged
+    assert ids[dan] not in changed
+    assert {i for i, o in changed.items() if o.removed} == {ids[bob], ids[cid], ids[eve]}
+    assert changed[ids[bob]].permanently  # a tombstone's own verdict
+    assert not changed[ids[cid]].permanently  # left the base: disabled, not deleted
+    last = user_changes[-1]
+    assert last.present is None  # no sweep
+    assert last.removals is not None
+    assert last.removals.mode == "tombstones"
+    members = set(by_id(group_changes)[ids[team]].members_added)
+    assert members == {MemberRef("user", ids[ann]), MemberRef("user", ids[dan])}
+    assert group_changes[-1].present is None
+
+
+def test_with_tombstones_a_nested_change_resends_the_groups_that_contain_it(dc: SambaDC) -> None:
+    ann, bob = dc.add_user("ann"), dc.add_user("bob")
+    inner = dc.add_group("inner", [ann])
+    outer = dc.add_group("outer", [inner])
+    with LdapSource(as_admin(dc)) as source:
+        watermark = read(source, "group")[-1].watermark
+        dc.add_members(inner, [bob])
+        changed = by_id(read(source, "group", watermark))
+    expected = {MemberRef("user", dc.guid(ann)), MemberRef("user", dc.guid(bob))}
+    assert set(changed[dc.guid(outer)].members_added) == expected
+    assert set(changed[dc.guid(inner)].members_added) == expected
+
+
+def test_a_resumed_tombstone_read_still_sees_what_left_the_base(dc: SambaDC) -> None:
+    ann, bob, cid = (dc.add_user(n) for n in ("ann", "bob", "cid"))
+    settings = as_admin(dc, page_size=1)
+    with LdapSource(settings) as source:
+        watermark = read(source, "user")[-1].watermark
+    dc.modify(ann, {"title": "Director"})
+    dc.modify(bob, {"title": "Director"})
+    move(dc, cid, USERS)
+    with LdapSource(settings) as first:  # one page, then its process dies
+        page = next(iter(first.read("user", ReadStart(watermark=watermark))))
+    with LdapSource(settings) as second:
+        rest = list(second.read("user", ReadStart(resume=page.resume)))
+    seen = by_id([page, *rest])
+    assert {dc.guid(ann), dc.guid(bob)} <= set(seen)
+    assert seen[dc.guid(f"CN=cid,{USERS}")].removed

@@ -1,9 +1,16 @@
-"""Incremental reads from a real slapd: changes since the watermark, moves, disables, deletions."""
+"""Incremental reads from a real slapd by the sweep: changes since the watermark (entryCSN),
+moves, disables, and deletions from the list of what is present.
+
+The sweep is what a server without RFC 4533 content synchronisation gets (and what
+``deletions: sweep`` asks for): these tests ask for it, so the syncprov of the test
+slapd is not used. tests/connectors/test_ldap_syncrepl.py reads the same changes by
+content synchronisation."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import ldap3
 import pytest
@@ -31,6 +38,10 @@ def server(tmp_path: Path) -> Iterator[SlapdProcess]:
     yield from running(tmp_path)
 
 
+def sweep_settings(server: SlapdProcess, **overrides: Any) -> Any:
+    return ldap_settings(server, deletions="sweep", **overrides)
+
+
 def read(source: LdapSource, object_type: str, watermark: object = None) -> list[Page]:
     return list(source.read(object_type, ReadStart(watermark=watermark)))  # type: ignore[arg-type]
 
@@ -44,7 +55,7 @@ def test_user_changes_since_the_watermark(server: SlapdProcess) -> None:
     conn = server.admin()
     conn.add(f"ou=staff,{PEOPLE}", ["organizationalUnit"], {"ou": "staff"})
     anchors = {n: entry_uuid(conn, user_dn(n)) for n in range(1, 7)}
-    with LdapSource(ldap_settings(server, page_size=2)) as source:
+    with LdapSource(sweep_settings(server, page_size=2)) as source:
         full = read(source, "user")
         watermark = full[-1].watermark
         assert by_id(full)[anchors[2]].attributes["enabled"] is True
@@ -80,7 +91,7 @@ def test_user_changes_since_the_watermark(server: SlapdProcess) -> None:
 
 def test_nothing_changed_reads_nothing_but_what_is_present(server: SlapdProcess) -> None:
     seed(server, users=3)
-    with LdapSource(ldap_settings(server)) as source:
+    with LdapSource(sweep_settings(server)) as source:
         watermark = read(source, "user")[-1].watermark
         again = read(source, "user", watermark)
         # The boundary entry may be read again (>=), never anything older.
@@ -95,7 +106,7 @@ def test_group_member_changes_send_the_whole_list(server: SlapdProcess) -> None:
     conn = server.admin()
     users = {n: entry_uuid(conn, user_dn(n)) for n in range(1, 5)}
     groups = {n: entry_uuid(conn, group_dn(n)) for n in range(1, 4)}
-    with LdapSource(ldap_settings(server)) as source:
+    with LdapSource(sweep_settings(server)) as source:
         watermark = read(source, "group")[-1].watermark
         conn.modify(
             group_dn(1),
@@ -124,7 +135,7 @@ def test_a_nested_change_resends_the_groups_that_contain_it(server: SlapdProcess
         f"cn=outer,{GROUPS}", ["groupOfNames"], {"cn": "outer", "member": [f"cn=inner,{GROUPS}"]}
     )
     outer = entry_uuid(conn, f"cn=outer,{GROUPS}")
-    with LdapSource(ldap_settings(server, nested="flatten")) as source:
+    with LdapSource(sweep_settings(server, nested="flatten")) as source:
         watermark = read(source, "group")[-1].watermark
         conn.modify(f"cn=inner,{GROUPS}", {"member": [(ldap3.MODIFY_ADD, [user_dn(2)])]})
         changed = by_id(read(source, "group", watermark))
@@ -137,7 +148,7 @@ def test_a_nested_change_resends_the_groups_that_contain_it(server: SlapdProcess
 def test_a_resumed_incremental_read_keeps_its_watermark(server: SlapdProcess) -> None:
     seed(server, users=4)
     conn = server.admin()
-    settings = ldap_settings(server, page_size=1)
+    settings = sweep_settings(server, page_size=1)
     with LdapSource(settings) as source:
         watermark = read(source, "user")[-1].watermark
     for n in (1, 2, 3):
@@ -158,7 +169,7 @@ def test_a_resumed_incremental_read_keeps_its_watermark(server: SlapdProcess) ->
 
 
 def test_a_foreign_watermark_means_reading_everything(server: SlapdProcess) -> None:
-    with LdapSource(ldap_settings(server)) as source, pytest.raises(WatermarkExpired) as caught:
+    with LdapSource(sweep_settings(server)) as source, pytest.raises(WatermarkExpired) as caught:
         read(source, "user", {"dialect": "ad", "attribute": "uSNChanged", "value": "12"})
     assert caught.value.error.code == "IDS-410-010"
     assert "corp-ldap" in caught.value.message
@@ -168,7 +179,7 @@ def test_an_empty_change_set_ends_with_the_watermark(server: SlapdProcess) -> No
     seed(server, users=3)
     conn = server.admin()
     anchors = {entry_uuid(conn, user_dn(n)) for n in (1, 2)}
-    with LdapSource(ldap_settings(server)) as source:
+    with LdapSource(sweep_settings(server)) as source:
         watermark = read(source, "user")[-1].watermark
         conn.delete(user_dn(3))  # the newest change is a delete: no entry carries its CSN
         first = read(source, "user", watermark)
@@ -186,7 +197,7 @@ def test_a_user_added_or_moved_between_the_user_and_group_reads_is_still_a_membe
     seed(server, users=3, groups=1, members_per_group=2)
     conn = server.admin()
     conn.add(f"ou=staff,{PEOPLE}", ["organizationalUnit"], {"ou": "staff"})
-    with LdapSource(ldap_settings(server)) as source:
+    with LdapSource(sweep_settings(server)) as source:
         read(source, "user")
         conn.add(user_dn(9), attributes=user_attributes(9))
         conn.modify_dn(user_dn(1), "uid=user00001", new_superior=f"ou=staff,{PEOPLE}")

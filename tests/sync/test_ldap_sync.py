@@ -5,6 +5,10 @@ incremental one with adds, changes, a disable, a DN move, membership changes and
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +17,7 @@ import httpx
 import ldap3
 import pytest
 
+from idsync.store import integrations as jobs
 from idsync.store.database import Database
 from tests.conftest import Server, make_org
 from tests.slapd import (
@@ -20,12 +25,16 @@ from tests.slapd import (
     ADMIN_PASSWORD,
     GROUPS,
     PEOPLE,
+    SUFFIX,
     SlapdProcess,
+    Syncprov,
     group_dn,
     running,
     seed,
+    start_slapd,
     user_attributes,
     user_dn,
+    write_bulk_ldif,
 )
 from tests.sync.conftest import hub_resources, idsync
 
@@ -224,3 +233,166 @@ def test_a_new_user_base_is_read_in_full_by_the_next_cycle(
     assert [e["details"] for e in events] == [
         {"changed": ["settings.user_base_dns"], "full_read_next": True}
     ]
+
+
+def _add_ldap(url: str, org_id: str, directory: SlapdProcess, tmp_path: Path, *extra: str) -> Any:
+    password = tmp_path / "password"
+    password.write_text(ADMIN_PASSWORD)
+    return idsync(
+        url, "integration", "add", "ldap", "--org", org_id, "--url", directory.url,
+        "--bind-dn", ADMIN_DN, "--password-file", str(password), "--dialect", "openldap",
+        "--user-base", PEOPLE, "--group-base", GROUPS, "--no-auto-sync", *extra,
+    )  # fmt: skip
+
+
+def test_deletions_reach_the_hub_by_content_synchronisation(
+    database: Database, server: Server, directory: SlapdProcess, tmp_path: Path
+) -> None:
+    """The incremental cycle reads no more than the changes: the server names the
+    deleted entries (syncprov's session log), and ``sync status`` says so."""
+    seed(directory, users=6, groups=1, members_per_group=3)
+    org = make_org(database, server)
+    url = server.database_url
+    added = _add_ldap(url, org.id, directory, tmp_path)
+    assert idsync(url, "sync", "run", added["id"])["status"] == "Active"
+    conn = directory.admin()
+    assert conn.delete(user_dn(6))
+    assert conn.modify(user_dn(2), {"givenName": [(ldap3.MODIFY_REPLACE, ["Changed"])]})
+    conn.unbind()
+    report = idsync(url, "sync", "run", added["id"])
+    assert report["mode"] == "incremental"
+    counts = report["counts"]
+    assert (counts.get("update"), counts.get("disable")) == (1, 1), counts
+    assert counts["usersRead"] == 2, counts  # the changed user and the deleted one, no more
+    status = idsync(url, "sync", "status", added["id"])
+    assert {r["mode"] for r in status["removals"].values()} == {"syncrepl"}
+    with httpx.Client(
+        base_url=org.scim_url, headers={"Authorization": f"Bearer {org.token}"}, timeout=30
+    ) as scim:
+        _assert_hub_equals_directory(scim, directory)
+
+
+def test_a_directory_restored_from_a_backup_is_read_in_full_and_its_losses_disabled(
+    database: Database, server: Server, directory: SlapdProcess, tmp_path: Path
+) -> None:
+    """After a restore, the last cycle's sync cookie is newer than the directory's state:
+    the server refuses it (RFC 4533 §3.3.2; OpenLDAP answers unwillingToPerform), so
+    the cycle reads everything, and a user the backup does not hold is disabled."""
+    seed(directory, users=4, groups=1, members_per_group=2)
+    backup = directory.backup(tmp_path / "backup.ldif")
+    conn = directory.admin()
+    assert conn.add(user_dn(5), attributes=user_attributes(5))
+    conn.unbind()
+    org = make_org(database, server)
+    url = server.database_url
+    added = _add_ldap(url, org.id, directory, tmp_path)
+    assert idsync(url, "sync", "run", added["id"])["counts"]["create"] == 6
+
+    directory.restore(backup)
+    report = idsync(url, "sync", "run", added["id"])
+    assert report["status"] == "Active", (report["reason_code"], report["reason"])
+    counts = report["counts"]
+    assert counts.get("watermarkExpired", 0) >= 1, counts
+    assert counts.get("disable") == 1, counts
+    with httpx.Client(
+        base_url=org.scim_url, headers={"Authorization": f"Bearer {org.token}"}, timeout=30
+    ) as scim:
+        _assert_hub_equals_directory(scim, directory)
+        assert {u["userName"]: u["active"] for u in hub_resources(scim, "/Users")}[
+            "user00005"
+        ] is False
+    again = idsync(url, "sync", "run", added["id"])  # the full read took fresh cookies
+    assert "watermarkExpired" not in again["counts"], again["counts"]
+
+
+def _mid_refresh(database: Database, integration_id: str) -> bool:
+    """Whether the job's checkpoint is in the middle of the users' content synchronisation."""
+    with database.read() as conn:
+        checkpoint = jobs.get_job(conn, integration_id).checkpoint or {}
+    resume = checkpoint.get("resume") or {}
+    removals = resume.get("removals") or {}
+    return checkpoint.get("phase") == "user" and removals.get("mode") == "syncrepl"
+
+
+def _kill_mid_refresh(database: Database, url: str, integration_id: str) -> bool:
+    """Start a cycle and SIGKILL it once its checkpoint is in the middle of the users'
+    refresh; True if it was still running then."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "idsync", "sync", "run", integration_id, "--database", url],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline:
+        if _mid_refresh(database, integration_id):
+            break
+        time.sleep(0.01)
+    killed = process.poll() is None
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return killed
+
+
+def test_a_killed_content_synchronisation_resumes_and_loses_no_deletion(
+    database: Database, server: Server, directory: SlapdProcess, tmp_path: Path
+) -> None:
+    """Killed mid-read, the cycle resumes from its checkpoint: the refresh is asked again
+    from the same cookie (the new one is saved with the last page only), so the deletions
+    it reported before the kill are reported again, and none is lost."""
+    directory.stop()  # slapadd: 3,000 users in a blink
+    directory.load(write_bulk_ldif(tmp_path / "users.ldif", users=3000))
+    directory.start()
+    org = make_org(database, server)
+    url = server.database_url
+    added = _add_ldap(url, org.id, directory, tmp_path, "--page-size", "20")
+    assert idsync(url, "sync", "run", added["id"])["status"] == "Active"
+    conn = directory.admin()
+    for n in range(2, 2900):
+        assert conn.modify(user_dn(n), {"givenName": [(ldap3.MODIFY_REPLACE, [f"New{n}"])]})
+    for n in range(2990, 3001):
+        assert conn.delete(user_dn(n))
+    conn.unbind()
+    # A cycle writing to the hub commits a checkpoint about once a second: it is killed
+    # after the first, with most of the 146 pages (seconds of work) still to come.
+    assert _kill_mid_refresh(database, url, added["id"]), "the cycle finished before the kill"
+    assert _mid_refresh(database, added["id"])
+    report = idsync(url, "sync", "run", added["id"])
+    assert report["status"] == "Active", (report["reason_code"], report["reason"])
+    assert report["mode"] == "incremental"
+    with httpx.Client(
+        base_url=org.scim_url, headers={"Authorization": f"Bearer {org.token}"}, timeout=30
+    ) as scim:
+        _assert_hub_equals_directory(scim, directory)
+        active = {u["userName"]: u["active"] for u in hub_resources(scim, "/Users")}
+    assert [active[f"user{n:05d}"] for n in range(2990, 3001)] == [False] * 11
+
+
+def test_a_cookie_the_server_can_no_longer_serve_means_a_full_read_that_finds_deletions(
+    database: Database, server: Server, tmp_path: Path
+) -> None:
+    """With ``olcSpReloadHint``, syncprov refuses (e-syncRefreshRequired, RFC 4533 §3.3.2)
+    a cookie older than its session log when no entry is left unchanged since it: the
+    cycle reads everything, and the deleted user is disabled all the same."""
+    directory = start_slapd(tmp_path, syncprov=Syncprov(sessionlog=2, reload_hint=True))
+    try:
+        seed(directory, users=4, groups=1, members_per_group=2)
+        org = make_org(database, server)
+        url = server.database_url
+        added = _add_ldap(url, org.id, directory, tmp_path)
+        assert idsync(url, "sync", "run", added["id"])["counts"]["create"] == 5
+        conn = directory.admin()
+        assert conn.delete(user_dn(4))
+        for dn in (SUFFIX, PEOPLE, GROUPS, group_dn(1), *(user_dn(n) for n in (1, 2, 3))):
+            assert conn.modify(dn, {"description": [(ldap3.MODIFY_REPLACE, ["touched"])]})
+        conn.unbind()
+        report = idsync(url, "sync", "run", added["id"])
+        assert report["status"] == "Active", (report["reason_code"], report["reason"])
+        counts = report["counts"]
+        assert counts.get("watermarkExpired", 0) >= 1, counts
+        assert counts.get("disable") == 1, counts
+        with httpx.Client(
+            base_url=org.scim_url, headers={"Authorization": f"Bearer {org.token}"}, timeout=30
+        ) as scim:
+            _assert_hub_equals_directory(scim, directory)
+    finally:
+        directory.stop()

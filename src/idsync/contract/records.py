@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 ObjectType = Literal["user", "group"]
-RemovalMode = Literal["full", "delta", "sweep", "tombstones"]
+RemovalMode = Literal["full", "delta", "sweep", "tombstones", "syncrepl"]
 OBJECT_TYPES: tuple[ObjectType, ...] = ("user", "group")
 
 JSON = Any
@@ -85,7 +85,9 @@ class Removals:
     - ``sweep``: the last page lists every id the source still holds (``Page.present``);
       what idsync provisioned and is not in it is gone;
     - ``tombstones``: deleted objects are read from the directory's own record of them
-      (AD's Deleted Objects container), which tells a restorable deletion from a final one.
+      (AD's Deleted Objects container), which tells a restorable deletion from a final one;
+    - ``syncrepl``: the directory reports what was deleted, or lists what is still there,
+      since the last cycle (RFC 4533 content synchronisation, OpenLDAP's syncprov).
     """
 
     mode: RemovalMode

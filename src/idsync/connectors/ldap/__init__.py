@@ -3,8 +3,11 @@
 ``LdapSource`` implements :class:`idsync.contract.protocols.Source`; the rest of the
 package is how: ``settings`` (what to connect to, dialect defaults), ``client``
 (connection, TLS, retries, paged searches), ``failures`` (LDAP result codes to
-catalogue errors), ``changes`` (watermarks), ``entries`` (values and the DN index),
-``users`` / ``groups`` (entries to source objects), ``ad`` (what only AD does).
+catalogue errors), ``changes`` (watermarks), ``syncrepl`` (RFC 4533 content
+synchronisation's controls and messages), ``deletions`` (how an incremental read sees
+removals, and why), ``entries`` (values and the DN index), ``references`` (managers and
+members resolved by batched searches), ``users`` / ``groups`` (entries to source
+objects), ``ad`` (what only AD does).
 """
 
 from idsync.connectors.description import Connector

@@ -150,11 +150,19 @@ def deleted_objects_base(naming_context: str) -> str:
     return f"<WKGUID={DELETED_OBJECTS_WKGUID},{naming_context}>"
 
 
+def kind_filter(object_type: ObjectType) -> str:
+    """Users (not computers, which are users too) or groups, whatever the integration's filter."""
+    if object_type == "group":
+        return "(objectClass=group)"
+    return "(&(objectClass=user)(!(objectClass=computer)))"
+
+
 def tombstone_filter(object_type: ObjectType, after_usn: int) -> str:
     # AD filters have >= but not > (RFC 4515): "changed after N" is uSNChanged>=N+1.
-    kind = (
-        "(objectClass=group)"
-        if object_type == "group"
-        else ("(&(objectClass=user)(!(objectClass=computer)))")
-    )
-    return f"(&(isDeleted=TRUE){kind}(uSNChanged>={after_usn + 1}))"
+    return f"(&(isDeleted=TRUE){kind_filter(object_type)}(uSNChanged>={after_usn + 1}))"
+
+
+def usn_window(after_usn: int, until_usn: int) -> str:
+    """The filter terms for "changed after ``after_usn``, up to ``until_usn``" (RFC 4515
+    has >= and <=, not >: after N is >= N+1)."""
+    return f"(uSNChanged>={after_usn + 1})(uSNChanged<={until_usn})"

@@ -11,6 +11,10 @@
   of their anchors proves the server returned the same ones in the same order. If it
   did not (the directory changed in between), everything is handed out again: applying
   an object twice is harmless, skipping one is not.
+- Content synchronisation (RFC 4533, :mod:`.syncrepl`): one refreshOnly search, not
+  paged (syncprov does not page it); what the answer means is :mod:`.syncrepl`'s. A
+  cookie the server cannot serve, and a server that cannot synchronise here, are told
+  apart from failures (:class:`~.syncrepl.CookieRefused`, :class:`~.syncrepl.Unusable`).
 - Transient failures (connection refused or reset, timeouts, busy 51, unavailable 52)
   are retried with the integration's :class:`~idsync.connectors.retry.RetryPolicy`.
 """
@@ -30,8 +34,18 @@ import ldap3  # type: ignore[import-untyped, unused-ignore]
 from ldap3.core import exceptions as ldap_exc  # type: ignore[import-untyped, unused-ignore]
 
 from idsync.connectors import retry
+from idsync.connectors.ldap import syncrepl
 from idsync.connectors.ldap.entries import Entry
-from idsync.connectors.ldap.failures import SIZE_LIMIT, TIME_LIMIT, Failures
+from idsync.connectors.ldap.failures import (
+    ADMIN_LIMIT,
+    OTHER,
+    PROTOCOL_ERROR,
+    SIZE_LIMIT,
+    TIME_LIMIT,
+    UNAVAILABLE_CRITICAL_EXTENSION,
+    UNWILLING,
+    Failures,
+)
 from idsync.connectors.ldap.settings import LdapSettings
 from idsync.connectors.tls import ca_context
 from idsync.contract.errors import AccessDenied
@@ -44,6 +58,10 @@ T = TypeVar("T")
 PAGED_RESULTS_OID = "1.2.840.113556.1.4.319"
 Control = tuple[str, bool, Any]
 BASE, SUBTREE = ldap3.BASE, ldap3.SUBTREE
+_SYNC_UNUSABLE = frozenset(
+    {PROTOCOL_ERROR, TIME_LIMIT, SIZE_LIMIT, ADMIN_LIMIT, UNAVAILABLE_CRITICAL_EXTENSION, OTHER}
+)
+"""Answers to a sync search that mean "not here", not "broken": the sweep still works."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +206,58 @@ class LdapClient:
 
         return self._with_retries(attempt, base=base)
 
+    def sync(
+        self,
+        base: str,
+        search_filter: str,
+        attributes: Sequence[str],
+        cookie: bytes | None,
+        *,
+        scope: Any = SUBTREE,
+    ) -> syncrepl.Refresh:
+        """One refreshOnly content synchronisation search (RFC 4533 §3.3) from ``cookie``,
+        with retries; raises :class:`~.syncrepl.CookieRefused` or :class:`~.syncrepl.Unusable`."""
+        control = syncrepl.request_control(cookie)
+
+        def attempt() -> syncrepl.Refresh:
+            conn = self._connection()
+            try:
+                # syncprov refuses derefAliases "searching" (ldap3's default is "always").
+                conn.search(
+                    base,
+                    search_filter,
+                    scope,
+                    dereference_aliases=ldap3.DEREF_NEVER,
+                    attributes=list(attributes),
+                    controls=[control],
+                )
+            except ldap_exc.LDAPOperationResult as exc:
+                refusal = self._sync_refusal(exc, with_cookie=cookie is not None)
+                if refusal is None:
+                    raise
+                raise refusal from exc
+            code = int((conn.result or {}).get("result") or 0)
+            if code in (SIZE_LIMIT, TIME_LIMIT):  # ldap3 does not raise for these
+                raise syncrepl.Unusable(
+                    f"the server's {_LIMIT_NAMES[code]} limit for the bind account cut the "
+                    "answer short; OpenLDAP: olcLimits size=unlimited time=unlimited for it"
+                )
+            return syncrepl.refresh_of(conn.response or (), conn.result or {})
+
+        return self._with_retries(attempt, base=base)
+
+    def _sync_refusal(self, exc: Any, *, with_cookie: bool) -> Exception | None:
+        code = int(getattr(exc, "result", 0) or 0)
+        said = self.failures.scrub(
+            f"LDAP result {code} {getattr(exc, 'description', '') or ''}: "
+            f"{getattr(exc, 'message', '') or ''}".rstrip(": ")
+        )
+        if with_cookie and code in (syncrepl.E_SYNC_REFRESH_REQUIRED, UNWILLING):
+            return syncrepl.CookieRefused(said)
+        if code in _SYNC_UNUSABLE or code in (syncrepl.E_SYNC_REFRESH_REQUIRED, UNWILLING):
+            return syncrepl.Unusable(said)
+        return None
+
     def read(
         self, dn: str, attributes: Sequence[str], search_filter: str = "(objectClass=*)"
     ) -> Entry | None:
@@ -310,6 +380,31 @@ class LdapClient:
         code = int((conn.result or {}).get("result") or 0)
         if code in (SIZE_LIMIT, TIME_LIMIT):
             raise self.failures.limit_exceeded(code)
+
+
+_LIMIT_NAMES = {SIZE_LIMIT: "size", TIME_LIMIT: "time"}
+
+
+def resumed_pages(
+    keys: list[str], start: Position, size: int
+) -> Iterator[tuple[int, int, Position]]:
+    """(begin, end, position after) of each page of ``keys``, from ``start`` when the
+    first ``start.skip`` keys are the ones handed out before (their digest), else from 0."""
+    hasher = hashlib.blake2b(digest_size=16)
+    begin = 0
+    if start.skip:
+        for key in keys[: start.skip]:
+            hasher.update(key.encode() + b"\n")
+        if start.skip <= len(keys) and hasher.hexdigest() == start.digest:
+            begin = start.skip
+        else:
+            log.info("ldap.search_restarted", reason="the server answered differently")
+            hasher = hashlib.blake2b(digest_size=16)
+    for offset in range(begin, len(keys), size):
+        end = min(offset + size, len(keys))
+        for key in keys[offset:end]:
+            hasher.update(key.encode() + b"\n")
+        yield offset, end, Position(end, hasher.hexdigest())
 
 
 def _entries(response: Any) -> list[Entry]:

@@ -2,9 +2,10 @@
 
 A reference in LDAP (``member``, ``manager``) is a DN, but DNs change on every
 move or rename; the engine needs the anchor, which does not. The index maps DNs
-to (object type, anchor) for everything the integration reads, from an
-anchors-only sweep of the user and group bases; DNs outside it (other OUs,
-entries that do not match the filters) are not synced and are skipped.
+to (object type, anchor) for everything the integration reads: from an
+anchors-only sweep of the user and group bases in a full read, from batched searches
+for just the referenced DNs in an incremental one (:mod:`.references`). DNs outside it
+(other OUs, entries that do not match the filters) are not synced and are skipped.
 """
 
 from __future__ import annotations
@@ -55,6 +56,13 @@ def text(value: bytes) -> str:
         return value.decode("utf-8")
     except UnicodeDecodeError:
         return base64.b64encode(value).decode("ascii")
+
+
+def texts(entry: Entry | None, name: str) -> list[str]:
+    """Every value of ``name`` as text; none when there is no entry."""
+    if entry is None:
+        return []
+    return [text(value) for value in entry.attributes.get(name.lower(), ())]
 
 
 def shape(values: Sequence[bytes] | None) -> Any:
@@ -113,6 +121,17 @@ class DnIndex:
             self.fetch(dn)
             found = self.kinds.get(key)
         return found
+
+    def claim(self, dns: Iterable[str]) -> list[str]:
+        """Those of ``dns`` the index neither knows nor was asked about, now marked as asked:
+        each DN is looked up once per read, found or not."""
+        fresh: list[str] = []
+        for dn in dns:
+            key = normal_dn(dn)
+            if key not in self.kinds and key not in self._asked:
+                self._asked.add(key)
+                fresh.append(dn)
+        return fresh
 
     def anchor(self, dn: str, object_type: ObjectType) -> str | None:
         found = self.lookup(dn)

@@ -228,8 +228,10 @@ class LdapSettings:
     )
     deletions: Deletions = setting(
         "auto",
-        help="How deleted entries are found: tombstones (AD's Deleted Objects container), "
-        "sweep (every anchor in the bases is listed each cycle), or auto.",
+        help="How deleted entries are found: auto (OpenLDAP: RFC 4533 content "
+        "synchronisation where the server offers it; AD: its Deleted Objects container "
+        "where the bind account can read it; else the sweep), tombstones (AD only, "
+        "required), or sweep (every anchor in the bases is listed each cycle).",
         example="sweep",
     )
     anchor_attribute: str = setting(
@@ -251,12 +253,12 @@ class LdapSettings:
         _require(
             self.deletions in ("auto", "tombstones", "sweep"),
             "deletions must be auto, tombstones or sweep",
-            "Use sweep unless the account can read AD's Deleted Objects container.",
+            "Use auto (the default): it picks what the server and the bind account allow.",
         )
         _require(
             self.deletions != "tombstones" or self.dialect == "ad",
             "deletions=tombstones needs the ad dialect",
-            "OpenLDAP has no tombstones: use sweep (the default).",
+            "OpenLDAP has no tombstones: use auto (the default) or sweep.",
         )
         _require(1 <= self.page_size <= 10_000, "page_size must be 1…10000", "E.g. 500.")
         _require(
