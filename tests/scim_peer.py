@@ -4,8 +4,11 @@
   (optionally with our own ServiceProviderConfig, e.g. small Bulk limits).
 - :func:`start_proxy`: a tiny ASGI app (uvicorn, in a thread of the test process)
   that forwards every request to an upstream SCIM server with httpx and records
-  its method, path, query and body; it can answer with a fault instead (a status
-  with Retry-After for the next N requests, or 401 until cleared).
+  its method, path, query, body, answer and upstream time; it can answer with a
+  fault instead (a status with Retry-After for the next N requests, or 401 until
+  cleared), or play an application with a narrower Bulk (some methods refused per
+  operation, ``bulkId`` echoed for POST only). ``Proxy.calls`` lists the requests
+  the application was asked, Bulk operations included.
 """
 
 from __future__ import annotations
@@ -138,9 +141,32 @@ class Recorded:
     size: int
     body: Any
     status: int
+    response: Any = None
+    """The parsed JSON answer (None when there was none, or it was not JSON)."""
+    seconds: float = 0.0
+    """How long the upstream took to answer (0 for an injected fault)."""
+    started: float = 0.0
+    """``time.perf_counter()`` when the request went upstream."""
 
     @property
     def operations(self) -> list[dict[str, Any]]:
+        return list((self.body or {}).get("Operations") or [])
+
+
+@dataclass(frozen=True)
+class Call:
+    """One SCIM request as the application was asked it: sent alone, or as one operation
+    of a Bulk request (``bulk``; its ``status`` is then the operation's own)."""
+
+    method: str
+    path: str
+    body: Any
+    status: int
+    bulk: bool
+
+    @property
+    def operations(self) -> list[dict[str, Any]]:
+        """A PATCH's operations (RFC 7644 §3.5.2)."""
         return list((self.body or {}).get("Operations") or [])
 
 
@@ -153,6 +179,11 @@ class Proxy:
     _sticky: tuple[int, dict[str, str]] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     stop: Callable[[], None] = lambda: None
+    bulk_refused: dict[str, int] = field(default_factory=dict)
+    """An application that cannot do some methods in Bulk: their Bulk operations are
+    answered with this status (method → status) and never reach the upstream."""
+    bulk_ids_dropped: bool = False
+    """An application that echoes ``bulkId`` only for POST (all RFC 7644 §3.7.3 asks)."""
 
     def fail(self, status: int, times: int = 1, retry_after: float | None = None) -> None:
         """Answer the next ``times`` requests with ``status`` (and Retry-After)."""
@@ -177,6 +208,34 @@ class Proxy:
         with self._lock:
             return [r for r in self.requests if r.method == method and path_part in r.path]
 
+    def bulks(self) -> list[Recorded]:
+        return self.of("POST", "/Bulk")
+
+    def calls(self, method: str, path_part: str = "") -> list[Call]:
+        """The requests of ``method`` whose path holds ``path_part``, the operations of
+        Bulk requests included (each with its status from the Bulk response)."""
+        found: list[Call] = []
+        with self._lock:
+            requests = list(self.requests)
+        for request in requests:
+            if request.method == "POST" and request.path.endswith("/Bulk"):
+                statuses = _bulk_statuses(request.response)
+                for operation in request.operations:
+                    status = statuses.get(str(operation.get("bulkId")), 0)
+                    call = Call(
+                        str(operation.get("method", "")).upper(),
+                        str(operation.get("path", "")),
+                        operation.get("data"),
+                        status,
+                        True,
+                    )
+                    found.append(call)
+            else:
+                found.append(
+                    Call(request.method, request.path, request.body, request.status, False)
+                )
+        return [c for c in found if c.method == method and path_part in c.path]
+
     def next_fault(self) -> tuple[int, dict[str, str]] | None:
         with self._lock:
             if self._sticky is not None:
@@ -186,6 +245,92 @@ class Proxy:
     def record(self, entry: Recorded) -> None:
         with self._lock:
             self.requests.append(entry)
+
+
+def _bulk_statuses(response: Any) -> dict[str, int]:
+    """bulkId → status, from a BulkResponse."""
+    statuses: dict[str, int] = {}
+    answers = response.get("Operations") if isinstance(response, dict) else None
+    for answer in answers or []:
+        try:
+            statuses[str(answer.get("bulkId"))] = int(answer.get("status"))
+        except (TypeError, ValueError):
+            continue
+    return statuses
+
+
+def _json_or_none(content: bytes) -> Any:
+    try:
+        return json.loads(content) if content.strip() else None
+    except ValueError:
+        return None
+
+
+async def _forward(
+    proxy: Proxy,
+    client: httpx.AsyncClient,
+    scope: dict[str, Any],
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+) -> tuple[int, bytes, list[tuple[str, str]]]:
+    """The upstream's answer (status, body, headers to pass on), Bulk shaped as the proxy
+    plays it."""
+    rewrite = scope["method"] == "POST" and scope["path"].endswith("/Bulk")
+    rewrite = rewrite and bool(proxy.bulk_refused or proxy.bulk_ids_dropped)
+    forwarded, refused = _refuse_in_bulk(body, proxy.bulk_refused) if rewrite else (body, [])
+    if forwarded is None:  # every operation refused: nothing for the upstream to do
+        status, content, extra = 200, json.dumps({"schemas": [BULK_RESPONSE]}).encode(), []
+    else:
+        response = await client.request(
+            scope["method"], url, content=forwarded or None, headers=headers
+        )
+        status, content = response.status_code, response.content
+        extra = [
+            (k, v)
+            for k, v in response.headers.items()
+            if k.lower() in ("location", "etag", "retry-after")
+        ]
+    if rewrite and 200 <= status < 300:
+        content = _bulk_answer(content, refused, proxy.bulk_ids_dropped)
+    return status, content, extra
+
+
+def _refuse_in_bulk(
+    body: bytes, refused: dict[str, int]
+) -> tuple[bytes | None, list[dict[str, Any]]]:
+    """The Bulk request without the operations the application refuses, and their answers."""
+    request = json.loads(body)
+    kept, answers = [], []
+    for operation in request.get("Operations") or []:
+        method = str(operation.get("method", "")).upper()
+        if method not in refused:
+            kept.append(operation)
+            continue
+        status = refused[method]
+        error = json.loads(_scim_error(status))
+        error["detail"] = f"{method} is not supported in Bulk (test proxy)"
+        answer = {"method": method, "status": str(status), "response": error}
+        if operation.get("bulkId"):
+            answer["bulkId"] = operation["bulkId"]
+        answers.append(answer)
+    if not kept:
+        return None, answers
+    return json.dumps({**request, "Operations": kept}).encode(), answers
+
+
+BULK_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
+
+
+def _bulk_answer(content: bytes, refused: list[dict[str, Any]], drop_ids: bool) -> bytes:
+    response = json.loads(content)
+    answers = list(response.get("Operations") or []) + refused
+    if drop_ids:
+        answers = [
+            {k: v for k, v in a.items() if k != "bulkId" or a.get("method") == "POST"}
+            for a in answers
+        ]
+    return json.dumps({**response, "Operations": answers}).encode()
 
 
 def _scim_error(status: int) -> bytes:
@@ -219,6 +364,7 @@ def _proxy_app(proxy: Proxy, upstream_root: str) -> Any:
                 break
         query = scope.get("query_string", b"").decode()
         fault = proxy.next_fault()
+        seconds = started = 0.0
         if fault is not None:
             status, headers = fault
             content, extra = _scim_error(status), list(headers.items())
@@ -229,18 +375,22 @@ def _proxy_app(proxy: Proxy, upstream_root: str) -> Any:
                 if k.decode().lower() in ("authorization", "content-type", "accept")
             }
             url = scope["path"] + (f"?{query}" if query else "")
-            response = await client.request(
-                scope["method"], url, content=body or None, headers=headers_in
-            )
-            status, content = response.status_code, response.content
-            extra = [
-                (k, v)
-                for k, v in response.headers.items()
-                if k.lower() in ("location", "etag", "retry-after")
-            ]
+            started = time.perf_counter()
+            status, content, extra = await _forward(proxy, client, scope, url, body, headers_in)
+            seconds = time.perf_counter() - started
         parsed = json.loads(body) if body.strip() else None
         proxy.record(
-            Recorded(scope["method"], scope["path"], parse_qs(query), len(body), parsed, status)
+            Recorded(
+                scope["method"],
+                scope["path"],
+                parse_qs(query),
+                len(body),
+                parsed,
+                status,
+                _json_or_none(content),
+                seconds,
+                started,
+            )
         )
         headers_out = [(b"content-type", b"application/scim+json")]
         headers_out += [(k.encode(), v.encode()) for k, v in extra]

@@ -12,7 +12,7 @@ from idsync.contract.protocols import Desired
 from idsync.store import push_state
 from idsync.store.database import Database
 from tests.conftest import Server, make_org
-from tests.scim_peer import Peer, Proxy, Recorded, make_integration, start_proxy
+from tests.scim_peer import Peer, Proxy, make_integration, start_proxy
 
 FAST = RetryPolicy(attempts=3, backoff_initial=0.01, backoff_max=0.05, throttle_retries=3)
 
@@ -47,9 +47,10 @@ def members_of(url: str, token: str, group_id: str) -> set[str]:
     return {m["value"] for m in response.json().get("members") or []}
 
 
-def never_a_member_list_replace(requests: list[Recorded]) -> None:
-    for request in requests:
-        for operation in request.operations:
+def never_a_member_list_replace(proxy: Proxy) -> None:
+    """No PATCH, alone or inside /Bulk, replaces a member list."""
+    for call in proxy.calls("PATCH"):
+        for operation in call.operations:
             assert not (
                 operation.get("op", "").lower() == "replace"
                 and operation.get("path", "members") == "members"
@@ -62,11 +63,16 @@ def test_one_member_change_to_a_10k_group_is_one_small_patch(
     push = target(database, proxy.url, peer.token)
     user_ids = users(push, 10_001)
     group_id = group(push, "Everyone")
+    proxy.reset()
     added = push.add_members([(group_id, "user", u) for u in user_ids[:10_000]])
     assert added == 10_000
     assert len(members_of(peer.url, peer.token, group_id)) == 10_000
-    patches = proxy.of("PATCH", "/Groups/")
+    patches = proxy.calls("PATCH", "/Groups/")
+    assert len(patches) == 20  # 500 members per PATCH
     assert all(sum(len(op["value"]) for op in p.operations) <= 500 for p in patches)
+    # Each is a request's worth of work: sent alone, never one Bulk request waiting on all.
+    assert not proxy.bulks()
+    never_a_member_list_replace(proxy)
     proxy.reset()
 
     assert push.add_members([(group_id, "user", user_ids[10_000])]) == 1
@@ -89,7 +95,6 @@ def test_one_member_change_to_a_10k_group_is_one_small_patch(
     # Adding members the ledger already has costs nothing at all.
     assert push.add_members([(group_id, "user", u) for u in user_ids[100:200]]) == 0
     assert proxy.requests == []
-    never_a_member_list_replace(proxy.requests)
 
 
 def test_full_reconcile_removes_only_what_idsync_added(
@@ -116,7 +121,7 @@ def test_full_reconcile_removes_only_what_idsync_added(
     assert members_of(peer.url, peer.token, group_id) == {a, c, by_hand}
     with database.read() as conn:
         assert push_state.count_members(conn, push.integration_id, group_id) == 2
-    never_a_member_list_replace(proxy.requests)
+    never_a_member_list_replace(proxy)
 
 
 def test_replace_members_sends_only_the_difference(
@@ -128,9 +133,9 @@ def test_replace_members_sends_only_the_difference(
     push.add_members([(group_id, "user", a), (group_id, "user", b)])
     proxy.reset()
     assert push.replace_members({group_id: [("user", b), ("user", c)]}, seen="s") == (1, 1)
-    assert [op["op"] for r in proxy.of("PATCH") for op in r.operations] == ["add", "remove"]
+    assert [op["op"] for r in proxy.calls("PATCH") for op in r.operations] == ["add", "remove"]
     assert members_of(peer.url, peer.token, group_id) == {b, c}
-    never_a_member_list_replace(proxy.requests)
+    never_a_member_list_replace(proxy)
 
 
 def test_removing_a_member_already_gone_is_done(
@@ -189,5 +194,9 @@ def test_a_member_that_left_the_source_leaves_every_group_idsync_put_it_in(
     assert members_of(peer.url, peer.token, one) == {b}
     assert members_of(peer.url, peer.token, two) == set()
     assert members_of(peer.url, peer.token, by_hand) == {a}  # not idsync's to remove
-    assert len(proxy.of("PATCH", "/Groups/")) == 2
-    never_a_member_list_replace(proxy.requests)
+    [bulk] = proxy.requests  # both groups' PATCHes in one Bulk request
+    assert bulk.path.endswith("/Bulk")
+    assert sorted(c.path for c in proxy.calls("PATCH", "/Groups/")) == sorted(
+        [f"/Groups/{one}", f"/Groups/{two}"]
+    )
+    never_a_member_list_replace(proxy)

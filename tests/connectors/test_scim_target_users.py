@@ -220,6 +220,24 @@ def test_match_by_listing_when_filter_is_off(database: Database, peer: Peer, pro
     assert all("filter" not in g.query for g in proxy.of("GET", "/Users"))
 
 
+def test_match_with_one_eq_per_request_when_compat_says_so(
+    database: Database, peer: Peer, proxy: Proxy
+) -> None:
+    """``filter=eq``: one comparison per request, ``concurrency`` at a time, for
+    applications that index a single ``eq`` but scan for an ``or`` (scim2-server)."""
+    push = target(database, proxy.url, peer.token, compat="filter=eq", concurrency=3)
+    made = push.create("user", [user(n) for n in range(3)])
+    proxy.reset()
+    values = ["USER0@example.com", "user2@example.com", "nobody@example.com"]
+    found = push.match("user", "userName", values)
+    assert {v: e.target_id for v, e in found.items()} == {
+        "USER0@example.com": made[0].target_id,
+        "user2@example.com": made[2].target_id,
+    }
+    filters = sorted(g.query["filter"][0] for g in proxy.of("GET", "/Users") if "filter" in g.query)
+    assert filters == sorted(f'userName eq "{v}"' for v in values)
+
+
 def test_deactivate_delete_and_manager(database: Database, peer: Peer, proxy: Proxy) -> None:
     push = target(database, proxy.url, peer.token)
     boss, worker = push.create("user", [user("boss"), user("worker")])
@@ -244,8 +262,29 @@ def test_deactivate_delete_and_manager(database: Database, peer: Peer, proxy: Pr
     httpx.delete(
         f"{peer.url}/Users/{boss.target_id}", headers={"Authorization": f"Bearer {peer.token}"}
     )
+    proxy.reset()
     results = push.delete("user", [worker.target_id, boss.target_id])
     assert [r.error for r in results] == [None, None]  # a 404 counts as done
-    assert len(proxy.of("DELETE")) == 2
+    assert [c.status for c in proxy.calls("DELETE")] == [204, 404]
+    assert len(proxy.bulks()) == 1 and len(proxy.requests) == 1  # both in one Bulk request
     [stranger] = push.delete("user", ["not-ours"])
     assert stranger.error is not None and stranger.error.error.code == "IDS-409-013"
+
+
+def test_external_id_reaches_the_application_though_no_schema_lists_it(
+    database: Database, peer: Peer, proxy: Proxy
+) -> None:
+    """RFC 7643 §3.1: ``externalId`` is common to every resource, so scim2-server's /Schemas
+    (as RFC 7643 §8.7.1's) does not list it; it is still the application's to store."""
+    push = target(database, proxy.url, peer.token)
+    [created] = push.create("user", [user("ext", externalId="hub-id-1")])
+    assert created.error is None and created.dropped is None and created.target_id
+    [group] = push.create(
+        "group", [Desired("g", (("displayName", "G"), ("externalId", "g-1")), "G")]
+    )
+    assert group.error is None and group.dropped is None and group.target_id
+    assert fetch(peer, f"/Users/{created.target_id}")["externalId"] == "hub-id-1"
+    assert fetch(peer, f"/Groups/{group.target_id}")["externalId"] == "g-1"
+    [updated] = push.update("user", [(created.target_id, user("ext", externalId="hub-id-2"))])
+    assert updated.changed == ("externalId",) and updated.dropped is None
+    assert fetch(peer, f"/Users/{created.target_id}")["externalId"] == "hub-id-2"

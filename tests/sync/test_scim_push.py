@@ -167,6 +167,87 @@ def test_push_keeps_the_application_equal_to_the_hub(
         assert not any(counts.get(k) for k in ("create", "update", "delete", "disable")), counts
 
 
+def test_a_push_cycle_sends_its_changes_in_bulk_and_one_bad_object_fails_alone(
+    database: Database, server: Server, app: App, tmp_path: Path
+) -> None:
+    """Issue 12: updates, deactivations, deletes, managers and member changes of a cycle
+    travel in Bulk requests (counted by the proxy in front of the application); a user
+    whose new name the application refuses (409) fails alone, logged with its error, is
+    escrowed and goes through once the clash is gone; the application then equals the hub."""
+    org = make_org(database, server)
+    proxy = start_proxy(app.url)
+    token_file = tmp_path / "token"
+    token_file.write_text(app.token)
+    url = server.database_url
+    try:
+        with _client(org.scim_url, org.token) as hub, _client(app.url, app.token) as target:
+            ids = [_user(hub, n) for n in range(12)]
+            teams = [[0, 1, 2, 7], [3, 4, 5, 8], [6, 7, 8], [9], [10, 11]]
+            groups = [
+                hub.post(
+                    "/Groups",
+                    json={
+                        "schemas": [GROUP],
+                        "displayName": f"Team {g}",
+                        "members": [{"value": ids[n]} for n in team],
+                    },
+                ).json()["id"]
+                for g, team in enumerate(teams)
+            ]
+            added = idsync(
+                url, "integration", "add", "scim", "--org", org.id, "--url", proxy.url,
+                "--token-file", str(token_file), "--no-auto-sync", "--name", "app",
+            )  # fmt: skip
+            report = idsync(url, "sync", "run", added["id"])
+            assert report["status"] == "Active", (report["reason_code"], report["reason"])
+            _assert_app_equals_hub(hub, target)
+            clash = target.post("/Users", json={"schemas": [USER], "userName": "taken@example.org"})
+            assert clash.status_code == 201, clash.text
+
+            for n in range(1, 6):
+                _patch(hub, f"/Users/{ids[n]}", {"op": "replace", "path": "displayName", "value": f"Renamed {n}"})  # fmt: skip
+            _patch(hub, f"/Users/{ids[6]}", {"op": "replace", "path": "userName", "value": "taken@example.org"})  # fmt: skip
+            for n in (10, 11):
+                _patch(hub, f"/Users/{ids[n]}", {"op": "replace", "path": f"{ENTERPRISE}:manager", "value": {"value": ids[0]}})  # fmt: skip
+            for n in (7, 8):
+                assert hub.delete(f"/Users/{ids[n]}").status_code == 204
+            for g, (add, remove) in enumerate([(9, 1), (9, 4)]):
+                _patch(hub, f"/Groups/{groups[g]}", {"op": "add", "path": "members", "value": [{"value": ids[add]}]}, {"op": "remove", "path": f'members[value eq "{ids[remove]}"]'})  # fmt: skip
+            for g in (3, 4):
+                assert hub.delete(f"/Groups/{groups[g]}").status_code == 204
+            proxy.reset()
+            report = idsync(url, "sync", "run", added["id"])
+            assert report["status"] == "Active", (report["reason_code"], report["reason"])
+            counts = report["counts"]
+            assert (counts.get("update"), counts.get("failed")) == (7, 1), counts
+            assert (counts.get("disable"), counts.get("delete")) == (2, 2), counts
+
+            alone = [
+                f"{c.method} {c.path}"
+                for method in ("PATCH", "PUT", "DELETE", "POST")
+                for c in proxy.calls(method)
+                if not c.bulk and not c.path.endswith("/Bulk")
+            ]
+            assert alone == [], alone
+            # 8 user PATCHes (renames, managers), 2 member adds, 3 member removals (one
+            # PATCH per group), 2 disables, 2 group DELETEs: 17 operations in 5 requests.
+            operations = [op["method"] for r in proxy.bulks() for op in r.operations]
+            assert (operations.count("PATCH"), operations.count("DELETE")) == (15, 2)
+            assert len(proxy.bulks()) == 5, [len(r.operations) for r in proxy.bulks()]
+
+            [failed] = idsync(url, "sync", "logs", added["id"], "--result", "failure")
+            assert (failed["action"], failed["error_code"]) == ("update", "IDS-409-050")
+            assert clash.json()["id"] in json.dumps(failed)
+
+            # The clash resolved in the application: the escrowed rename goes through.
+            assert target.delete(f"/Users/{clash.json()['id']}").status_code == 204
+            report = idsync(url, "sync", "run", added["id"])
+            assert report["status"] == "Active", (report["reason_code"], report["reason"])
+            _assert_app_equals_hub(hub, target)
+    finally:
+        proxy.stop()
+
+
 def test_a_one_member_change_to_a_big_group_sends_one_small_patch(
     database: Database, server: Server, tmp_path: Path
 ) -> None:

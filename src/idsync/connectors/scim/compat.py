@@ -16,7 +16,7 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "bulk": ("auto", "off"),
     "update": ("patch", "put"),
     "member_remove": ("path-filter", "value-list"),
-    "filter": ("auto", "off"),
+    "filter": ("auto", "eq", "off"),
     "value_paths": (True, False),
 }
 
@@ -33,8 +33,11 @@ class Compat:
     §3.5.2.2); ``value-list``: ``{"op":"remove","path":"members","value":[{"value":id}]}``,
     the form Microsoft Entra sends and many applications built for it expect."""
     filter: str = "auto"
-    """``auto``: match with ``filter`` (RFC 7644 §3.4.2.2); ``off``: list and compare here
-    (applications whose filter is missing or broken)."""
+    """``auto``: match with ``filter`` (RFC 7644 §3.4.2.2), up to 50 ``eq`` terms joined by
+    ``or`` per request; ``eq``: one ``eq`` per request, as Microsoft Entra sends
+    (applications that index a single comparison but scan for an ``or``, as scim2-server's
+    in-memory storage does); ``off``: list and compare here (applications whose filter is
+    missing or broken)."""
     value_paths: bool = True
     """True: PATCH ``emails[type eq "work"].value``; False: replace the whole multi-valued
     attribute (applications that reject value-path filters in PATCH paths)."""

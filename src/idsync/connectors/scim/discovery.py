@@ -27,6 +27,9 @@ _NAMES: dict[ObjectType, str] = {"user": "User", "group": "Group"}
 _DEFAULT_ENDPOINTS: dict[ObjectType, str] = {"user": "/Users", "group": "/Groups"}
 _PATH = re.compile(r"^(?:(?P<urn>urn:.+):)?(?P<attr>[A-Za-z$][\w$-]*)(?:\[[^\]]*\])?(?:\.(?P<sub>[A-Za-z$][\w$-]*))?$")  # fmt: skip
 _MAX_RESULTS_DEFAULT = 100
+_COMMON = frozenset({"id", "externalid", "meta"})
+"""RFC 7643 §3.1: attributes every resource has, which no schema lists among its own
+(RFC 7643 §7; scim2-server's /Schemas, like the RFC's, has no ``externalId``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,8 @@ class Capabilities:
         if match is None:
             return False
         urn, attr, sub = match.group("urn", "attr", "sub")
+        if urn is None and attr.lower() in _COMMON:
+            return True
         schema = urn or _CORE[object_type]
         if urn and urn not in self.extensions.get(object_type, ()):
             return False

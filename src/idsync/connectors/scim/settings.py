@@ -51,9 +51,9 @@ class ScimSettings:
     """False only as an explicit, loudly warned opt-out (``--insecure-skip-tls-verify``)."""
     timeout: float = setting(30.0, help="Seconds to wait for each response.", example="60")
     concurrency: int = setting(
-        4, help="Requests in flight at once when the app has no Bulk (1-64).", example="8"
+        4, help="Requests in flight at once, Bulk requests included (1-64).", example="8"
     )
-    """Requests in flight at once when Bulk is not used."""
+    """Requests in flight at once: single requests, or Bulk requests (RFC 7644 §3.7)."""
     page_size: int = setting(
         100, help="Objects asked for per list request (1-1000).", example="200"
     )

@@ -1,16 +1,20 @@
 """Any SCIM 2.0 application as a sync target: the cheapest calls that get each change there.
 
 - match: ``filter`` with ``or``-ed ``eq`` terms, a batch of values per request
-  (RFC 7644 §3.4.2.2); listing and comparing here when the filter cannot be used.
-- create: ``/Bulk`` POSTs within ``maxOperations`` and ``maxPayloadSize`` (§3.7),
-  or one POST per object, ``concurrency`` at a time.
+  (RFC 7644 §3.4.2.2), or one ``eq`` per request (``compat filter=eq``), ``concurrency``
+  at a time; listing and comparing here when the filter cannot be used.
+- create: a POST per object.
 - update: a PATCH of only the attributes that changed since the last push (§3.5.2),
-  or PUT (§3.5.1) for applications without PATCH.
+  or PUT (§3.5.1) for applications without PATCH; a deactivation is such an update.
+- delete: a DELETE per object; 404 means already gone.
 - members: PATCH ``add`` / ``remove`` of just the members that changed. The ledger
   (``push_members``) says what this integration added, so a member list is never
-  read, and never sent whole.
+  read, and never sent whole. Managers: a PATCH (or PUT) per user whose manager changed.
 
-A failure about one object (400, 409, 404) is that object's ``Exported.error``;
+Every batch of these requests goes through ``/Bulk`` (§3.7) when the application
+offers it, else one by one, ``concurrency`` at a time (:mod:`.bulk`). Each object's
+request is built once and its reply judged once, whichever way it travelled: a
+failure about one object (400, 409, 404) is that object's ``Exported.error``;
 401/403 raise ``AccessDenied``, throttling and outages ``Throttled``/``Unavailable``.
 """
 
@@ -19,10 +23,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from idsync.connectors.scim.client import Reply, ScimClient, encode
+from idsync.connectors.scim.bulk import BulkSender, Request, in_parallel
+from idsync.connectors.scim.client import Reply, ScimClient
 from idsync.connectors.scim.discovery import Capabilities, discover
 from idsync.connectors.scim.patches import (
     JsonObject,
@@ -53,7 +58,6 @@ from idsync.errors.catalogue import ATTRIBUTES_DROPPED, OWNED_ELSEWHERE, IdsyncE
 from idsync.logs import get_logger
 from idsync.scim.compare import fold
 from idsync.scim.flatten import flatten_group, flatten_user
-from idsync.scim.urns import BULK_REQUEST
 from idsync.store import push_state
 from idsync.store.database import Database
 
@@ -69,8 +73,6 @@ _FILTER_CHARS = 3000
 _PATCH_BYTES = 256 * 1024
 """Largest PATCH body we send; ``maxPayloadSize`` lowers it (it is Bulk's, the only size
 limit SCIM advertises)."""
-_BULK_GONE = frozenset({404, 405, 413, 501})
-"""Answers to a Bulk request that mean "no Bulk here after all"."""
 _NOT_IDSYNCS = "no integration of idsync (it was created in the application)"
 
 
@@ -101,7 +103,8 @@ class ScimTarget:
         self._capabilities: Capabilities | None = None
         self._lock = threading.Lock()
         self._dropped: set[tuple[ObjectType, str]] = set()
-        self._bulk_broken = False
+        self._supports: dict[tuple[ObjectType, str], bool] = {}
+        self.bulk = BulkSender(self.client, lambda: self.capabilities)
         self._single_eq = False
         self._list_match = False
         self._empty: dict[ObjectType, bool] = {}
@@ -138,7 +141,7 @@ class ScimTarget:
         paths = [
             path
             for path, value in item.assignments
-            if value is not None and not self.capabilities.supports(object_type, path)
+            if value is not None and not self._supports_path(object_type, path)
         ]
         if not paths:
             return None
@@ -156,7 +159,7 @@ class ScimTarget:
         """The assignments the application's schema has; the others are dropped (logged once)."""
         kept: dict[str, Any] = {}
         for path, value in assignments:
-            if self.capabilities.supports(object_type, path):
+            if self._supports_path(object_type, path):
                 kept[path] = value
             elif (object_type, path) not in self._dropped:
                 self._dropped.add((object_type, path))
@@ -168,6 +171,15 @@ class ScimTarget:
                     reason="the application's /Schemas does not declare it",
                 )
         return kept
+
+    def _supports_path(self, object_type: ObjectType, path: str) -> bool:
+        """``Capabilities.supports``, answered once per path: it is asked for every
+        assignment of every object."""
+        key = (object_type, path)
+        known = self._supports.get(key)
+        if known is None:
+            known = self._supports[key] = self.capabilities.supports(object_type, path)
+        return known
 
     # --- matching --------------------------------------------------------------------------
 
@@ -221,26 +233,30 @@ class ScimTarget:
     def _find(
         self, object_type: ObjectType, attribute: str, wanted: dict[str, str], exact: bool
     ) -> dict[str, str]:
-        """Given value → target id, for the values the application holds."""
-        use_filter = self.settings.compat.filter == "auto" and self.capabilities.filter
+        """Given value → target id, for the values the application holds; the filtered
+        requests ``concurrency`` at a time."""
+        use_filter = self.settings.compat.filter != "off" and self.capabilities.filter
         if not use_filter or self._list_match:
             return self._find_by_listing(object_type, attribute, wanted, exact)
-        found: dict[str, str] = {}
-        for batch in self._filter_batches(attribute, list(wanted)):
-            try:
-                found.update(self._find_batch(object_type, attribute, batch, wanted, exact))
-            except _FilterRefused:
-                log.warning(
-                    "scim.filter_refused",
-                    integration=self.settings.integration,
-                    reason="matching by listing every object instead",
-                )
-                self._list_match = True
-                return self._find_by_listing(object_type, attribute, wanted, exact)
-        return found
+        batches = list(self._filter_batches(attribute, list(wanted)))
+        try:
+            found = self._parallel(
+                lambda batch: self._find_batch(object_type, attribute, batch, wanted, exact),
+                batches,
+            )
+        except _FilterRefused:
+            log.warning(
+                "scim.filter_refused",
+                integration=self.settings.integration,
+                reason="matching by listing every object instead",
+            )
+            self._list_match = True
+            return self._find_by_listing(object_type, attribute, wanted, exact)
+        return {value: target_id for part in found for value, target_id in part.items()}
 
     def _filter_batches(self, attribute: str, keys: list[str]) -> Iterator[list[str]]:
-        limit = 1 if self._single_eq else min(_MATCH_BATCH, self.capabilities.filter_max_results)
+        single = self._single_eq or self.settings.compat.filter == "eq"
+        limit = 1 if single else min(_MATCH_BATCH, self.capabilities.filter_max_results)
         batch: list[str] = []
         size = 0
         for key in keys:
@@ -308,14 +324,14 @@ class ScimTarget:
         if not items:
             return []
         wanted = [self._supported(object_type, item.assignments) for item in items]
-        docs = [self._new_document(object_type, values) for values in wanted]
-        if self._bulk_usable() and len(items) > 1:
-            results = self._create_bulk(object_type, items, docs)
-        else:
-            results = self._parallel(
-                lambda pair: self._create_one(object_type, pair[0], pair[1]),
-                list(zip(items, docs, strict=True)),
-            )
+        endpoint = self.capabilities.endpoint(object_type)
+        requests = [
+            Request("POST", endpoint, self._new_document(object_type, values)) for values in wanted
+        ]
+        results = [
+            self._created(object_type, item, reply)
+            for item, reply in zip(items, self.bulk.send_all(requests), strict=True)
+        ]
         self._remember_created(object_type, results, wanted)
         for item, result in zip(items, results, strict=True):
             if result.error is None:
@@ -332,127 +348,22 @@ class ScimTarget:
             doc["active"] = True  # as the hub's target does: a provisioned user starts active
         return doc
 
-    def _bulk_usable(self) -> bool:
-        capabilities = self.capabilities
-        return self.settings.compat.bulk == "auto" and capabilities.bulk and not self._bulk_broken
-
-    def _create_one(self, object_type: ObjectType, item: Desired, doc: JsonObject) -> Exported:
-        reply = self.client.send("POST", self.capabilities.endpoint(object_type), body=doc)
-        return self._created(
-            object_type, item, reply.status, reply.body, reply.headers.get("Location")
-        )
-
-    def _created(
-        self,
-        object_type: ObjectType,
-        item: Desired,
-        status: int,
-        body: JsonObject,
-        location: str | None,
-    ) -> Exported:
+    def _created(self, object_type: ObjectType, item: Desired, reply: Reply) -> Exported:
         result = Exported(item.source_id)
-        if 200 <= status < 300:
+        body = reply.body
+        if reply.ok:
+            # A Bulk answer may carry no resource, only its location (RFC 7644 §3.7.3).
+            location = reply.headers.get("Location")
             result.target_id = str(body.get("id") or "") or _id_from_location(location)
             result.changed = tuple(sorted(k for k in body if k not in ("schemas", "id", "meta")))
             if not result.target_id:
-                result.error = self._rejected("creation", object_type, item, status, body)
+                result.error = self._rejected("creation", object_type, item, reply.status, body)
             return result
-        if status == 409:
+        if reply.status == 409:
             result.error = self._conflict(object_type, item, body)
         else:
-            result.error = self._rejected("creation", object_type, item, status, body)
+            result.error = self._rejected("creation", object_type, item, reply.status, body)
         return result
-
-    def _create_bulk(
-        self, object_type: ObjectType, items: Sequence[Desired], docs: Sequence[JsonObject]
-    ) -> list[Exported]:
-        endpoint = self.capabilities.endpoint(object_type)
-        operations = [
-            {"method": "POST", "bulkId": f"idsync-{index}", "path": endpoint, "data": doc}
-            for index, doc in enumerate(docs)
-        ]
-        results: list[Exported | None] = [None] * len(items)
-        for chunk in self._bulk_chunks(operations):
-            for index, exported in self._send_bulk(object_type, chunk, items, docs):
-                results[index] = exported
-        return [r for r in results if r is not None]
-
-    def _bulk_chunks(self, operations: list[JsonObject]) -> Iterator[list[tuple[int, bytes]]]:
-        """Operations (index, serialised) in chunks within both advertised limits (§3.7.4)."""
-        capabilities = self.capabilities
-        envelope = len(encode({"schemas": [BULK_REQUEST], "Operations": []}))
-        chunk: list[tuple[int, bytes]] = []
-        size = envelope
-        for index, operation in enumerate(operations):
-            data = encode(operation)
-            full = len(chunk) >= capabilities.bulk_max_operations
-            if chunk and (full or size + len(data) + 1 > capabilities.bulk_max_payload):
-                yield chunk
-                chunk, size = [], envelope
-            chunk.append((index, data))
-            size += len(data) + 1
-        if chunk:
-            yield chunk
-
-    def _send_bulk(
-        self,
-        object_type: ObjectType,
-        chunk: list[tuple[int, bytes]],
-        items: Sequence[Desired],
-        docs: Sequence[JsonObject],
-    ) -> list[tuple[int, Exported]]:
-        content = b'{"schemas":["%s"],"Operations":[%s]}' % (
-            BULK_REQUEST.encode(),
-            b",".join(data for _, data in chunk),
-        )
-        too_big = len(content) > self.capabilities.bulk_max_payload
-        reply = None if too_big else self.client.send("POST", "/Bulk", content=content)
-        if reply is None or not reply.ok:
-            return self._bulk_fallback(object_type, chunk, items, docs, reply)
-        answers = {
-            str(op.get("bulkId")): op
-            for op in reply.body.get("Operations") or []
-            if isinstance(op, dict)
-        }
-        done = []
-        for index, _ in chunk:
-            answer = answers.get(f"idsync-{index}")
-            if answer is None:  # not in the answer: try it alone rather than guess
-                done.append((index, self._create_one(object_type, items[index], docs[index])))
-                continue
-            response = answer.get("response")
-            body = response if isinstance(response, dict) else {}
-            status = _integer(answer.get("status"), 0)
-            done.append(
-                (
-                    index,
-                    self._created(object_type, items[index], status, body, answer.get("location")),
-                )
-            )
-        return done
-
-    def _bulk_fallback(
-        self,
-        object_type: ObjectType,
-        chunk: list[tuple[int, bytes]],
-        items: Sequence[Desired],
-        docs: Sequence[JsonObject],
-        reply: Reply | None,
-    ) -> list[tuple[int, Exported]]:
-        """A Bulk request refused whole: send its objects one by one (each fails alone)."""
-        if reply is not None and reply.status in _BULK_GONE:
-            self._bulk_broken = True
-            log.warning(
-                "scim.bulk_unusable",
-                integration=self.settings.integration,
-                status=reply.status,
-                detail=self.client.failures.scrub(reply.detail),
-            )
-        indexes = [index for index, _ in chunk]
-        exported = self._parallel(
-            lambda index: self._create_one(object_type, items[index], docs[index]), indexes
-        )
-        return list(zip(indexes, exported, strict=True))
 
     def _remember_created(
         self, object_type: ObjectType, results: Sequence[Exported], wanted: Sequence[dict[str, Any]]
@@ -499,22 +410,27 @@ class ScimTarget:
             ledger = push_state.pushed_objects(
                 conn, self.integration_id, object_type, [target_id for target_id, _ in items]
             )
-        results = self._parallel(
-            lambda pair: self._update_one(
-                object_type, pair[0], pair[1], ledger.get(pair[0]), adopt, dry_run
-            ),
-            list(items),
-        )
+
+        def plan(pair: tuple[str, Desired]) -> _Update:
+            target_id, item = pair
+            previous = ledger.get(target_id)
+            return self._plan_update(object_type, target_id, item, previous, adopt, dry_run)
+
+        # An adopted object is read from the application first: those reads in parallel.
+        plans = self._parallel(plan, list(items)) if adopt else [plan(pair) for pair in items]
+        self._send_updates(object_type, plans)
         if dry_run:
-            return [result for result, _ in results]
+            return [plan.result for plan in plans]
         pushed = {
-            r.target_id: values for r, values in results if r.target_id and values is not None
+            plan.result.target_id: _stored(plan.wanted)
+            for plan in plans
+            if plan.result.target_id and plan.wanted is not None
         }
         with self.db.write() as conn:
             push_state.save_objects(conn, self.integration_id, object_type, pushed)
             if adopt:
                 self._take_over(conn, object_type, set(pushed) - set(ledger))
-        return [result for result, _ in results]
+        return [plan.result for plan in plans]
 
     def _take_over(self, conn: Any, object_type: ObjectType, adopted: set[str]) -> None:
         """Adopted objects leave the ledger of the push integration that held them: one
@@ -533,61 +449,90 @@ class ScimTarget:
         for owner_id, target_ids in by_owner.items():
             push_state.forget_objects(conn, owner_id, object_type, target_ids)
 
-    def _update_one(
+    def _plan_update(
         self,
         object_type: ObjectType,
         target_id: str,
         item: Desired,
         previous: dict[str, Any] | None,
         adopt: bool,
-        dry_run: bool = False,
-    ) -> tuple[Exported, dict[str, Any] | None]:
-        """The outcome, and the assignments to remember (None: nothing to remember)."""
+        dry_run: bool,
+    ) -> _Update:
+        """What one object's update needs: an outcome already (not ours, unchanged, a
+        failed adoption read), or the request that carries only what changed."""
         result = Exported(item.source_id, target_id)
         if previous is None:
             if not adopt:
                 result.error = self._not_ours(object_type, item, target_id)
-                return result, None
+                return _Update(item, result)
             previous = self._current(object_type, target_id, item, result)
             if previous is None:
-                return result, None
+                return _Update(item, result)
         desired = self._supported(object_type, item.assignments)
         wanted = {**previous, **desired}
         changed = tuple(sorted(p for p, v in desired.items() if _differs(previous.get(p), v)))
-        if not changed:
-            return result, _stored(wanted)
-        if not dry_run:
-            reply = self._send_update(object_type, target_id, previous, wanted, changed)
-            if not reply.ok:
-                result.error = self._update_failure(object_type, target_id, item, reply, adopt)
-                return result, None
+        plan = _Update(item, result, wanted)
+        if changed:
+            self._describe_change(object_type, plan, previous, changed)
+            if not dry_run:
+                plan.request = self._update_request(
+                    object_type, target_id, previous, wanted, changed
+                )
+        return plan
+
+    def _describe_change(
+        self,
+        object_type: ObjectType,
+        plan: _Update,
+        previous: dict[str, Any],
+        changed: tuple[str, ...],
+    ) -> None:
+        """The outcome of an update that goes through (a failed request replaces it)."""
+        result, wanted = plan.result, plan.wanted or {}
         result.changed = changed
-        result.dropped = self._dropped_values(object_type, item)
+        result.dropped = self._dropped_values(object_type, plan.item)
         result.changes = tuple(Change(p, previous.get(p), wanted[p]) for p in changed)
         result.deactivated = (
             previous.get("active", True) is not False and wanted.get("active") is False
         )
-        return result, _stored(wanted)
 
-    def _send_update(
+    def _send_updates(self, object_type: ObjectType, plans: Sequence[_Update]) -> None:
+        """Send the planned requests; an object whose request failed gets its error, keeps
+        nothing of the planned outcome and leaves the ledger as it was."""
+        sending = [(plan, plan.request) for plan in plans if plan.request is not None]
+        replies = self.bulk.send_all([request for _, request in sending])
+        for (plan, _), reply in zip(sending, replies, strict=True):
+            if reply.ok:
+                continue
+            target_id = plan.result.target_id or ""
+            failed = Exported(plan.item.source_id, target_id)
+            failed.error = self._update_failure(object_type, target_id, plan.item, reply)
+            plan.result, plan.wanted = failed, None
+
+    def _update_request(
         self,
         object_type: ObjectType,
         target_id: str,
         previous: dict[str, Any],
         wanted: dict[str, Any],
         changed: tuple[str, ...],
-    ) -> Reply:
+    ) -> Request:
+        """PATCH of the changed paths (RFC 7644 §3.5.2), or PUT of the whole resource
+        (§3.5.1) where PATCH is off or unsupported."""
         path = f"{self.capabilities.endpoint(object_type)}/{target_id}"
-        if self.settings.compat.update == "put" or not self.capabilities.patch:
+        if self._puts():
             values = {k: v for k, v in wanted.items() if k != MANAGER_TARGET}
             doc = build_document(object_type, values.items())
             if MANAGER_TARGET in wanted:
                 doc = self._with_manager(doc, wanted[MANAGER_TARGET])
-            return self.client.send("PUT", path, body={**doc, "id": target_id})
+            return Request("PUT", path, {**doc, "id": target_id})
         operations = diff_operations(
             previous, wanted, changed, value_paths=self.settings.compat.value_paths
         )
-        return self.client.send("PATCH", path, body=patch_body(operations))
+        return Request("PATCH", path, patch_body(operations))
+
+    def _puts(self) -> bool:
+        return self.settings.compat.update == "put" or not self.capabilities.patch
 
     @staticmethod
     def _with_manager(doc: JsonObject, manager_id: Any) -> JsonObject:
@@ -610,7 +555,7 @@ class ScimTarget:
         return flat
 
     def _update_failure(
-        self, object_type: ObjectType, target_id: str, item: Desired, reply: Reply, adopt: bool
+        self, object_type: ObjectType, target_id: str, item: Desired, reply: Reply
     ) -> IdsyncError:
         if reply.status == 404:
             return self.client.failures.deleted(object_type, target_id, "update")
@@ -643,25 +588,28 @@ class ScimTarget:
             return []
         with self.db.read() as conn:
             ours = push_state.pushed_objects(conn, self.integration_id, object_type, target_ids)
-        results = self._parallel(
-            lambda target_id: self._delete_one(object_type, target_id, target_id in ours),
-            list(target_ids),
+        results = [Exported(target_id, target_id, ("deleted",)) for target_id in target_ids]
+        sending: list[Exported] = []
+        for result in results:
+            if result.source_id in ours:
+                sending.append(result)
+            else:
+                item = Desired(result.source_id, (), None)
+                result.error = self._not_ours(object_type, item, result.source_id)
+        endpoint = self.capabilities.endpoint(object_type)
+        replies = self.bulk.send_all(
+            [Request("DELETE", f"{endpoint}/{result.source_id}") for result in sending]
         )
+        for result, reply in zip(sending, replies, strict=True):
+            if not reply.ok and reply.status != 404:  # 404: already gone, which is the goal
+                item = Desired(result.source_id, (), None)
+                result.error = self._rejected(
+                    "deletion", object_type, item, reply.status, reply.body
+                )
         gone = [r.target_id for r in results if r.error is None and r.target_id]
         with self.db.write() as conn:
             push_state.forget_objects(conn, self.integration_id, object_type, gone)
         return results
-
-    def _delete_one(self, object_type: ObjectType, target_id: str, ours: bool) -> Exported:
-        result = Exported(target_id, target_id, ("deleted",))
-        item = Desired(target_id, (), None)
-        if not ours:
-            result.error = self._not_ours(object_type, item, target_id)
-            return result
-        reply = self.client.send("DELETE", f"{self.capabilities.endpoint(object_type)}/{target_id}")
-        if not reply.ok and reply.status != 404:  # 404: already gone, which is the goal
-            result.error = self._rejected("deletion", object_type, item, reply.status, reply.body)
-        return result
 
     # --- references --------------------------------------------------------------------------
 
@@ -676,10 +624,12 @@ class ScimTarget:
             for user_id, manager_id in wanted.items()
             if user_id in ledger and ledger[user_id].get(MANAGER_TARGET) != (manager_id or None)
         ]
+        requests = [self._manager_request(pair, ledger[pair[0]]) for pair in todo]
+        replies = self.bulk.send_all(requests)
         done = [
             pair
-            for pair, ok in zip(todo, self._parallel(self._set_manager, todo), strict=True)
-            if ok
+            for pair, reply in zip(todo, replies, strict=True)
+            if self._manager_set(pair[0], reply)
         ]
         pushed = {
             user_id: {**ledger[user_id], MANAGER_TARGET: manager} for user_id, manager in done
@@ -689,8 +639,11 @@ class ScimTarget:
                 conn, self.integration_id, "user", {k: _stored(v) for k, v in pushed.items()}
             )
 
-    def _set_manager(self, pair: tuple[str, str | None]) -> bool:
+    def _manager_request(self, pair: tuple[str, str | None], pushed: dict[str, Any]) -> Request:
         user_id, manager_id = pair
+        if self._puts():  # the whole user as last pushed, with the new manager
+            values = {**pushed, MANAGER_TARGET: manager_id}
+            return self._update_request("user", user_id, {}, values, ())
         if manager_id:  # RFC 7643 §4.3: manager is complex; "value" is the manager's id
             operation: Operation = {
                 "op": "replace",
@@ -700,9 +653,9 @@ class ScimTarget:
         else:
             operation = {"op": "remove", "path": MANAGER_TARGET}
         path = f"{self.capabilities.endpoint('user')}/{user_id}"
-        if self.settings.compat.update == "put" or not self.capabilities.patch:
-            return self._put_manager(user_id, manager_id)
-        reply = self.client.send("PATCH", path, body=patch_body([operation]))
+        return Request("PATCH", path, patch_body([operation]))
+
+    def _manager_set(self, user_id: str, reply: Reply) -> bool:
         if not reply.ok:
             log.warning(
                 "scim.manager_not_set",
@@ -711,13 +664,6 @@ class ScimTarget:
                 status=reply.status,
                 detail=self.client.failures.scrub(reply.detail),
             )
-        return reply.ok
-
-    def _put_manager(self, user_id: str, manager_id: str | None) -> bool:
-        with self.db.read() as conn:
-            ledger = push_state.pushed_objects(conn, self.integration_id, "user", [user_id])
-        values = {**ledger.get(user_id, {}), MANAGER_TARGET: manager_id}
-        reply = self._send_update("user", user_id, {}, values, ())
         return reply.ok
 
     # --- members -----------------------------------------------------------------------------
@@ -800,15 +746,12 @@ class ScimTarget:
         by_group: dict[str, list[Membership]] = {}
         for membership in members:
             by_group.setdefault(membership[0], []).append(membership)
-        requests = [
-            (group_id, chunk)
-            for group_id, group_members in by_group.items()
+        batches = [
+            chunk
+            for group_members in by_group.values()
             for chunk in self._member_chunks(group_members)
         ]
-        outcomes = self._parallel(
-            lambda req: self._patch_members(req[0], req[1], operations, removing), requests
-        )
-        return [m for sent in outcomes for m in sent]
+        return self._send_member_patches(batches, operations, removing)
 
     def _member_chunks(self, members: list[Membership]) -> Iterator[list[Membership]]:
         limit_bytes = min(_PATCH_BYTES, self.capabilities.bulk_max_payload or _PATCH_BYTES)
@@ -827,53 +770,72 @@ class ScimTarget:
         if chunk:
             yield chunk
 
-    def _patch_members(
+    def _send_member_patches(
         self,
-        group_id: str,
-        members: list[Membership],
+        batches: list[list[Membership]],
         operations: Callable[[list[str]], list[Operation]],
         removing: bool,
     ) -> list[Membership]:
-        path = f"{self.capabilities.endpoint('group')}/{group_id}"
-        body = patch_body(operations([member_id for _, _, member_id in members]))
-        reply = self.client.send("PATCH", path, body=body)
+        """One PATCH per batch (all of one group); the memberships that are done."""
+        endpoint = self.capabilities.endpoint("group")
+        requests = [
+            Request(
+                "PATCH",
+                f"{endpoint}/{batch[0][0]}",
+                patch_body(operations([member_id for _, _, member_id in batch])),
+            )
+            for batch in batches
+        ]
+        done: list[Membership] = []
+        singles: list[list[Membership]] = []
+        for batch, reply in zip(batches, self.bulk.send_all(requests), strict=True):
+            if removing and reply.scim_type == "noTarget" and len(batch) > 1:
+                # PATCH is atomic (RFC 7644 §3.5.2): one member removed by hand fails them
+                # all; one by one, each succeeds or is already gone.
+                singles.extend([membership] for membership in batch)
+            elif self._members_changed(batch, reply, removing):
+                done.extend(batch)
+        if singles:
+            done.extend(self._send_member_patches(singles, operations, removing))
+        return done
+
+    def _members_changed(self, batch: list[Membership], reply: Reply, removing: bool) -> bool:
         if reply.ok:
-            return members
+            return True
         if removing and reply.status == 404:
-            return members  # the group is gone, and its memberships with it
-        if removing and reply.scim_type == "noTarget" and len(members) > 1:
-            # PATCH is atomic (RFC 7644 §3.5.2): one member removed by hand fails them
-            # all; one by one, each succeeds or is already gone.
-            return [
-                m for m in members for m in self._patch_members(group_id, [m], operations, True)
-            ]
+            return True  # the group is gone, and its memberships with it
         if removing and reply.scim_type == "noTarget":
-            return members  # a removal whose member is no longer there: done
+            return True  # a removal whose member is no longer there: done
         log.warning(
             "scim.members_not_changed",
             integration=self.settings.integration,
-            group=group_id,
-            members=len(members),
+            group=batch[0][0],
+            members=len(batch),
             status=reply.status,
             scim_type=reply.scim_type,
             detail=self.client.failures.scrub(reply.detail),
         )
-        return []
+        return False
 
     # --- concurrency -------------------------------------------------------------------------
 
     def _parallel(self, work: Callable[[T], R], items: Sequence[T]) -> list[R]:
-        """``work`` over ``items``, ``concurrency`` at a time, results in order. The first
-        connector error (401, 403, throttled after retries) propagates."""
-        workers = min(self.settings.concurrency, len(items))
-        if workers <= 1:
-            return [work(item) for item in items]
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="idsync-scim") as pool:
-            return list(pool.map(work, items))
+        return in_parallel(work, items, self.settings.concurrency)
 
 
 class _FilterRefused(Exception):
     """The application answered a filtered list with 400/501."""
+
+
+@dataclass(slots=True)
+class _Update:
+    """One object's update on its way: its outcome, what to remember in the ledger
+    (``wanted``; None: nothing), and the request to send (None: nothing to send)."""
+
+    item: Desired
+    result: Exported
+    wanted: dict[str, Any] | None = None
+    request: Request | None = None
 
 
 def _memberships(rows: Iterable[tuple[str, str, str]]) -> list[Membership]:
