@@ -3,14 +3,19 @@
 Three measurements, each its own section of RESULTS.md:
 
 - ``push``: the hub → PyPI's ``scim2-server`` (the peer), 100k users and 10k groups.
-  The same run first measures the peer's own raw ingest rate (the same users POSTed
-  straight to a fresh peer by a plain httpx client, as many requests in flight as
-  idsync uses), then idsync's initial push cycle; idsync's rate is reported as a
-  fraction of the raw rate: near 1 means the target, not idsync, is the bottleneck.
-- ``ldap``: the initial cycle of a 100k-entry OpenLDAP directory (a real ``slapd``
-  loaded with ``slapadd``) into the hub on SQLite.
+  The same run first measures the peer's own raw rates (the same users POSTed one by
+  one, and the same creates and updates sent in Bulk requests cut as idsync cuts them,
+  by a plain httpx client, as many requests in flight as idsync keeps), then idsync's
+  push of the users (creates), the groups, every user renamed (updates), and a cycle of
+  100 changes timed through a proxy that measures the peer's own time; idsync's rates
+  are reported as fractions of the raw ones: near 1 means the target is the bottleneck.
+- ``ldap``: for a tenth of the size and the full size, a real ``slapd`` (syncprov with
+  a session log, loaded with ``slapadd``) into the hub on SQLite: the initial cycle,
+  then 100 changes read by RFC 4533 content synchronisation, then 100 more read by the
+  sweep a server without it gets.
 - ``workers``: K file integrations synced by 1, 2 and 4 ``idsync worker`` processes
-  on one PostgreSQL: objects per second, and the speed-up over one worker.
+  on one PostgreSQL: objects per second, and the speed-up over one worker; then many
+  small organisations (``--orgs`` of ``--org-users``): jobs completed per minute.
 
     python benchmarks/bench_connectors.py push|ldap|workers [--users N] [--groups N]
 """
