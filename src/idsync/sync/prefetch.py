@@ -52,8 +52,12 @@ class ReadAhead(Iterator[T]):
         return cast(T, item)
 
     def ready(self) -> bool:
-        """Whether the next page (or the end, or an error) is here: asking costs no wait."""
-        return self._next is None or self._next.done()
+        """Whether the next page (or the end) is here: asking costs no wait and raises
+        nothing. A page that failed is not "ready": the engine meets the error after
+        committing what it has, not inside the transaction (which would undo it)."""
+        if self._next is None:
+            return True
+        return self._next.done() and self._next.exception() is None
 
     def settle(self) -> None:
         """Wait for the page asked for ahead (its errors no longer matter)."""
