@@ -49,16 +49,29 @@ function watchProgress() {
   if (!box || !box.dataset.watch) return;
   let seenRunning = false;
   let polls = 0;
+  let failures = 0;
   const poll = async () => {
     polls += 1;
-    const response = await fetch(box.dataset.url, { credentials: "same-origin" });
-    if (!response.ok) return;
-    const p = await response.json();
+    let p;
+    try {
+      const response = await fetch(box.dataset.url, { credentials: "same-origin" });
+      if (!response.ok) throw new Error(`progress: HTTP ${response.status}`);
+      p = await response.json();
+    } catch (error) {
+      // One failed poll (a busy server, a dropped connection) must not end the live view;
+      // ten in a row do (signed out, the integration removed).
+      failures += 1;
+      if (failures < 10) setTimeout(poll, 1400);
+      return;
+    }
+    failures = 0;
     if (p.running) {
       seenRunning = true;
       box.textContent = describe(p);
-    } else if (seenRunning || polls > 3) {
-      // Ended: the page shows its outcome (and its notification, if it failed).
+    } else if (seenRunning || (p.tracking_id || "") !== box.dataset.tracking || polls > 20) {
+      // Ended (seen running, or a new cycle's tracking ID: it ran between two polls), or
+      // it never started (~15 s: refused at once): the page shows the outcome. Starting
+      // can take seconds on a busy server, so "not running yet" alone is no end.
       location.replace(box.dataset.page);
       return;
     }
