@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import ldap3
 import pytest
@@ -55,6 +55,28 @@ def removed(pages: list[Page]) -> set[str]:
 
 def replace_title(conn: ldap3.Connection, dn: str, title: str) -> None:
     assert conn.modify(dn, {"title": [(ldap3.MODIFY_REPLACE, [title])]})
+
+
+class FirstRead(NamedTuple):
+    conn: ldap3.Connection
+    """Bound as the rootdn, to change the directory after."""
+    anchors: dict[int, str]
+    """Each seeded user's entryUUID, by its number."""
+    settings: Any
+    """Connector settings that read one entry per page."""
+    watermark: Any
+    """What the first full read left: where the next cycle starts from."""
+
+
+def read_once_page_by_page(server: SlapdProcess, users: int) -> FirstRead:
+    """Seed ``users`` users and read them all once, one per page, as a first cycle."""
+    seed(server, users=users)
+    conn = server.admin()
+    anchors = {n: entry_uuid(conn, user_dn(n)) for n in range(1, users + 1)}
+    settings = ldap_settings(server, page_size=1)
+    with LdapSource(settings) as source:
+        watermark = read(source, "user")[-1].watermark
+    return FirstRead(conn, anchors, settings, watermark)
 
 
 def test_adds_changes_moves_and_deletions_come_from_the_server_without_a_sweep(
@@ -218,12 +240,7 @@ def test_a_cookie_the_server_cannot_serve_means_reading_everything_again(
 def test_a_resumed_content_synchronisation_hands_out_the_rest_and_keeps_the_deletions(
     server: SlapdProcess,
 ) -> None:
-    seed(server, users=6)
-    conn = server.admin()
-    anchors = {n: entry_uuid(conn, user_dn(n)) for n in range(1, 7)}
-    settings = ldap_settings(server, page_size=1)
-    with LdapSource(settings) as source:
-        watermark = read(source, "user")[-1].watermark
+    conn, anchors, settings, watermark = read_once_page_by_page(server, users=6)
     for n in (1, 2, 3):
         replace_title(conn, user_dn(n), "Changed")
     conn.delete(user_dn(5))
@@ -243,12 +260,7 @@ def test_a_resumed_content_synchronisation_hands_out_the_rest_and_keeps_the_dele
 def test_a_resume_after_the_directory_changed_hands_out_everything_again(
     server: SlapdProcess,
 ) -> None:
-    seed(server, users=4)
-    conn = server.admin()
-    anchors = {n: entry_uuid(conn, user_dn(n)) for n in range(1, 5)}
-    settings = ldap_settings(server, page_size=1)
-    with LdapSource(settings) as source:
-        watermark = read(source, "user")[-1].watermark
+    conn, anchors, settings, watermark = read_once_page_by_page(server, users=4)
     replace_title(conn, user_dn(1), "Changed")
     conn.delete(user_dn(2))
     with LdapSource(settings) as first:

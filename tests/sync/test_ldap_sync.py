@@ -19,7 +19,7 @@ import pytest
 
 from idsync.store import integrations as jobs
 from idsync.store.database import Database
-from tests.conftest import Server, make_org
+from tests.conftest import Org, Server, make_org
 from tests.slapd import (
     ADMIN_DN,
     ADMIN_PASSWORD,
@@ -272,6 +272,24 @@ def test_deletions_reach_the_hub_by_content_synchronisation(
         _assert_hub_equals_directory(scim, directory)
 
 
+def _assert_read_in_full_and_disabled(
+    report: dict[str, Any], org: Org, directory: SlapdProcess, lost: str
+) -> None:
+    """The cycle after a refused sync cookie: it succeeded by reading everything
+    (``watermarkExpired``), disabled the one user the directory lost (``lost``, its
+    userName), and the hub now equals the directory."""
+    assert report["status"] == "Active", (report["reason_code"], report["reason"])
+    counts = report["counts"]
+    assert counts.get("watermarkExpired", 0) >= 1, counts
+    assert counts.get("disable") == 1, counts
+    with httpx.Client(
+        base_url=org.scim_url, headers={"Authorization": f"Bearer {org.token}"}, timeout=30
+    ) as scim:
+        _assert_hub_equals_directory(scim, directory)
+        active = {u["userName"]: u["active"] for u in hub_resources(scim, "/Users")}
+    assert active[lost] is False, lost
+
+
 def test_a_directory_restored_from_a_backup_is_read_in_full_and_its_losses_disabled(
     database: Database, server: Server, directory: SlapdProcess, tmp_path: Path
 ) -> None:
@@ -290,17 +308,7 @@ def test_a_directory_restored_from_a_backup_is_read_in_full_and_its_losses_disab
 
     directory.restore(backup)
     report = idsync(url, "sync", "run", added["id"])
-    assert report["status"] == "Active", (report["reason_code"], report["reason"])
-    counts = report["counts"]
-    assert counts.get("watermarkExpired", 0) >= 1, counts
-    assert counts.get("disable") == 1, counts
-    with httpx.Client(
-        base_url=org.scim_url, headers={"Authorization": f"Bearer {org.token}"}, timeout=30
-    ) as scim:
-        _assert_hub_equals_directory(scim, directory)
-        assert {u["userName"]: u["active"] for u in hub_resources(scim, "/Users")}[
-            "user00005"
-        ] is False
+    _assert_read_in_full_and_disabled(report, org, directory, lost="user00005")
     again = idsync(url, "sync", "run", added["id"])  # the full read took fresh cookies
     assert "watermarkExpired" not in again["counts"], again["counts"]
 
@@ -386,13 +394,6 @@ def test_a_cookie_the_server_can_no_longer_serve_means_a_full_read_that_finds_de
             assert conn.modify(dn, {"description": [(ldap3.MODIFY_REPLACE, ["touched"])]})
         conn.unbind()
         report = idsync(url, "sync", "run", added["id"])
-        assert report["status"] == "Active", (report["reason_code"], report["reason"])
-        counts = report["counts"]
-        assert counts.get("watermarkExpired", 0) >= 1, counts
-        assert counts.get("disable") == 1, counts
-        with httpx.Client(
-            base_url=org.scim_url, headers={"Authorization": f"Bearer {org.token}"}, timeout=30
-        ) as scim:
-            _assert_hub_equals_directory(scim, directory)
+        _assert_read_in_full_and_disabled(report, org, directory, lost="user00004")
     finally:
         directory.stop()
