@@ -278,34 +278,60 @@ def idsync_cli(*args: str) -> dict[str, Any]:
     return data
 
 
-def start_idsync(plan: Plan, database_url: str, workdir: Path) -> Server:
-    org = idsync_cli("org", "create", "bench", "--json", "--database", database_url)
-    token = idsync_cli("token", "create", "--org", org["id"], "--json", "--database", database_url)
-    port = free_port()
-    log_path = workdir / "idsync.log"
+def start_process(
+    name: str,
+    command: list[str],
+    port: int,
+    workdir: Path,
+    *,
+    base_path: str,
+    ready_path: str,
+    token: str,
+    load_concurrency: int,
+) -> Server:
+    """Start ``command`` (listening on ``port``) in a session of its own, so that
+    :func:`stop` ends it and all its workers, its output to ``workdir/{name}.log``;
+    return once ``ready_path`` (from the root) answers 200."""
+    log_path = workdir / f"{name}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [
-                sys.executable, "-m", "idsync", "serve",
-                "--host", "127.0.0.1", "--port", str(port),
-                "--database", database_url,
-                "--workers", str(plan.workers),
-                "--log-level", "warning",
-            ],
+            command,
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,
         )  # fmt: skip
     server = Server(
-        name="idsync",
+        name=name,
         root=f"http://127.0.0.1:{port}",
-        base_path=f"/scim/{org['id']}/v2",
-        token=token["token"],
+        base_path=base_path,
+        token=token,
         process=process,
         log_path=log_path,
-        load_concurrency=plan.workers,
+        load_concurrency=load_concurrency,
     )
-    wait_until_ready(server, f"{server.root}/healthz")
+    wait_until_ready(server, server.root + ready_path)
     return server
+
+
+def start_idsync(plan: Plan, database_url: str, workdir: Path) -> Server:
+    org = idsync_cli("org", "create", "bench", "--json", "--database", database_url)
+    token = idsync_cli("token", "create", "--org", org["id"], "--json", "--database", database_url)
+    port = free_port()
+    return start_process(
+        "idsync",
+        [
+            sys.executable, "-m", "idsync", "serve",
+            "--host", "127.0.0.1", "--port", str(port),
+            "--database", database_url,
+            "--workers", str(plan.workers),
+            "--log-level", "warning",
+        ],
+        port,
+        workdir,
+        base_path=f"/scim/{org['id']}/v2",
+        ready_path="/healthz",
+        token=token["token"],
+        load_concurrency=plan.workers,
+    )  # fmt: skip
 
 
 def start_peer(workdir: Path) -> Server:
@@ -315,52 +341,36 @@ def start_peer(workdir: Path) -> Server:
         raise BenchError("scim2-server is not installed: pip install -e '.[bench]'")
     token = secrets.token_urlsafe(24)
     port = free_port()
-    log_path = workdir / "scim2-server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [executable, "--port", str(port), f"--bearer-token={token}"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )  # fmt: skip
-    server = Server(
-        name="scim2-server",
-        root=f"http://127.0.0.1:{port}",
+    return start_process(
+        "scim2-server",
+        [executable, "--port", str(port), f"--bearer-token={token}"],
+        port,
+        workdir,
         base_path="/v2",
+        ready_path="/v2/ServiceProviderConfig",
         token=token,
-        process=process,
-        log_path=log_path,
         # A threaded wsgiref server with a listen backlog of 5, behind one GIL.
         load_concurrency=1,
     )
-    wait_until_ready(server, f"{server.base_url}/ServiceProviderConfig")
-    return server
 
 
 def start_ceiling(workdir: Path) -> Server:
     """The bare Starlette app of ``ceiling.py`` under uvicorn, one worker."""
     port = free_port()
-    log_path = workdir / "ceiling.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable, "-m", "uvicorn", "ceiling:app", "--app-dir", str(HERE),
-                "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-                "--log-level", "warning", "--no-access-log",
-            ],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )  # fmt: skip
-    server = Server(
-        name="ceiling",
-        root=f"http://127.0.0.1:{port}",
+    return start_process(
+        "ceiling",
+        [
+            sys.executable, "-m", "uvicorn", "ceiling:app", "--app-dir", str(HERE),
+            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            "--log-level", "warning", "--no-access-log",
+        ],
+        port,
+        workdir,
         base_path="/v2",
+        ready_path="/v2/ServiceProviderConfig",
         token="unused",
-        process=process,
-        log_path=log_path,
         load_concurrency=1,
-    )
-    wait_until_ready(server, f"{server.base_url}/ServiceProviderConfig")
-    return server
+    )  # fmt: skip
 
 
 def read_bulk_limits(server: Server) -> None:
