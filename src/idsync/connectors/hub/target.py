@@ -122,18 +122,15 @@ class HubTarget:
             if object_type == "user":
                 doc.setdefault("active", True)
             target_id = new_id()  # as the SCIM API's ids
-            rows.append(
-                {
-                    **_columns(object_type, doc),
-                    "doc": document(doc),
-                    "id": target_id,
-                    "org_id": self.org_id,
-                    "version": 1,
-                    "created_at": now,
-                    "updated_at": now,
-                    "owner_integration_id": self.integration_id,
-                }
-            )
+            row = _columns(object_type, doc)  # a new dict: completed here, not copied
+            row["doc"] = document(doc)  # the driver takes JSON as text
+            row["id"] = target_id
+            row["org_id"] = self.org_id
+            row["version"] = 1
+            row["created_at"] = now
+            row["updated_at"] = now
+            row["owner_integration_id"] = self.integration_id
+            rows.append(row)
             results.append(Exported(item.source_id, target_id, _changed({}, doc)))
         table = _TABLES[object_type]
         try:
