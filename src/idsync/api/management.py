@@ -105,6 +105,12 @@ def _int(value: str | None, default: int, largest: int) -> int:
         raise IdsyncError(INVALID_SYNTAX, reason=f"{value!r} is not a number") from None
 
 
+def call_service(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Awaitable[Any]:
+    """The service layer is synchronous: off the event loop. The management API's and
+    the console's way to call it (``ManagementApi.call``, ``Console.call``)."""
+    return run_in_threadpool(fn, *args, **kwargs)
+
+
 def routes(db: Database, settings: Settings, hub: Hub) -> list[Route]:
     """The management API's routes over one database."""
     return ManagementApi(db, settings, hub).routes()
@@ -127,8 +133,7 @@ class ManagementApi:
 
         return run
 
-    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Awaitable[Any]:
-        return run_in_threadpool(fn, *args, **kwargs)
+    call = staticmethod(call_service)
 
     async def integration(self, request: Request, who: Principal, action: str) -> IntegrationRecord:
         """The integration the path names; another organisation's is not found either."""

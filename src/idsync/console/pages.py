@@ -15,10 +15,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from idsync.api.management import call_service
 from idsync.api.operators import CSRF_FIELD, Principal, principal
 from idsync.config import Settings
 from idsync.errors.catalogue import (
@@ -82,9 +82,7 @@ class Console:
         )
         return HTMLResponse(body, status_code=status, headers=HEADERS)
 
-    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Awaitable[Any]:
-        """The service layer is synchronous: off the event loop."""
-        return run_in_threadpool(fn, *args, **kwargs)
+    call = staticmethod(call_service)  # the management API's: the service layer, off the loop
 
     def page(self, handler: Handler) -> Endpoint:
         """An endpoint for a signed-in operator's page: no session sends a browser to
