@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -14,11 +13,9 @@ from idsync.connectors.hub import HubTarget
 from idsync.contract.protocols import Desired
 from idsync.errors.catalogue import NUL_CHARACTER, UNIQUENESS, IdsyncError
 from idsync.manage import orgs
-from idsync.store.bulk import COPY_FROM_ROWS, document, insert_many, timestamp
+from idsync.store.bulk import COPY_FROM_ROWS
 from idsync.store.database import Database
-from idsync.store.ids import new_id
 from idsync.store.models import MEMBERSHIPS, USERS
-from idsync.store.types import utcnow
 
 MANY = COPY_FROM_ROWS + 50
 
@@ -130,87 +127,3 @@ def test_another_thread_never_uses_the_open_write(database: Database) -> None:
         thread.join()
     assert seen == [0]  # its own connection: the rows were not committed yet
     assert _count(database, USERS, target.org_id) == 2
-
-
-def _user_rows(org_id: str, prefix: str) -> list[dict[str, Any]]:
-    now = timestamp("postgresql", utcnow())
-    return [
-        {
-            "id": new_id(),
-            "org_id": org_id,
-            "user_name": f"{prefix}{n}@contoso.example",
-            "user_name_key": f"{prefix}{n}@contoso.example",
-            "active": True,
-            "doc": document({"userName": f"{prefix}{n}@contoso.example"}),
-            "version": 1,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for n in range(MANY)
-    ]
-
-
-@pytest.mark.parametrize("undone_by", ["rollback", "savepoint"])
-def test_a_staging_table_undone_with_its_transaction_does_not_break_the_next_copy(
-    database: Database, undone_by: str
-) -> None:
-    """COPY's staging table is created once per session: created in a transaction (or a
-    savepoint) that rolls back, it is gone, and the next COPY on the same connection
-    creates it again; once created by a transaction that committed, it is not again; a
-    connection that was replaced remembers nothing of the old session's."""
-    if database.is_sqlite:
-        pytest.skip("COPY and its staging table are PostgreSQL's")
-    org = orgs.create_org(database, f"Staging {uuid.uuid4().hex[:8]}", actor="tests")
-    creates: list[str] = []
-
-    def copy(conn: sa.Connection, prefix: str) -> int:
-        return insert_many(conn, USERS.insert(), _user_rows(org.id, prefix))
-
-    def staging_exists(conn: sa.Connection) -> bool:
-        found = conn.exec_driver_sql("SELECT to_regclass('pg_temp.idsync_in_users')")
-        return found.scalar() is not None
-
-    def session(conn: sa.Connection) -> Any:
-        return conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
-
-    # A pool of its own: the shared pool's sessions may hold the staging table already.
-    private = Database(database.url.render_as_string(hide_password=False))
-    try:
-        with private.connect() as conn:
-            with conn.begin():
-                assert copy(conn, "z") == MANY  # this session has its staging table now
-                replaced = session(conn)
-            conn.invalidate()  # the next statement opens a new session
-            with conn.begin():
-                new = session(conn)
-                assert new != replaced
-                assert not staging_exists(conn)
-
-            @sa.event.listens_for(conn, "before_cursor_execute")
-            def _seen(_c: Any, _cur: Any, statement: str, *_rest: Any) -> None:
-                if statement.startswith("CREATE TEMPORARY TABLE"):
-                    creates.append(statement)
-
-            if undone_by == "rollback":
-                with conn.begin() as undone:
-                    assert copy(conn, "a") == MANY
-                    undone.rollback()
-                conn.begin()
-            else:
-                conn.begin()
-                with conn.begin_nested() as undone:
-                    assert copy(conn, "a") == MANY
-                    undone.rollback()
-            assert len(creates) == 1  # the new session had it not, whatever the old had
-            assert not staging_exists(conn)  # it went with the transaction that created it
-            assert copy(conn, "b") == MANY  # so it is created again, not assumed
-            assert len(creates) == 2
-            conn.commit()
-
-            with conn.begin():
-                assert copy(conn, "c") == MANY
-                assert session(conn) == new
-            assert len(creates) == 2  # created by a commit: the session keeps it
-    finally:
-        private.dispose()
-    assert _count(database, USERS, org.id) == 3 * MANY

@@ -14,19 +14,14 @@ costs about as much as the row's index and foreign-key work itself.
 
 from __future__ import annotations
 
-import threading
-import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy import Connection, Engine, event
-from sqlalchemy.engine import ExceptionContext
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql.dml import Insert
 
 COPY_FROM_ROWS = 200
@@ -85,17 +80,14 @@ def _copy_insert(
     assert isinstance(table, sa.Table)
     staging = f"idsync_in_{table.name}"
     columns = ", ".join(f'"{name}"' for name in names)
-    known = _staging_tables(conn)
-    if staging not in known.committed and staging not in known.pending:
-        # Private to this session, all the table's columns (calls fill different ones),
-        # no constraints; its rows are deleted after each use and at commit.
-        shape = sa.select(*table.c)
-        select_sql = str(shape.compile(dialect=conn.dialect))
-        conn.exec_driver_sql(
-            f'CREATE TEMPORARY TABLE IF NOT EXISTS "{staging}" ON COMMIT DELETE ROWS AS '
-            f"{select_sql} WITH NO DATA"
-        )
-        known.pending.add(staging)
+    # Private to this session, all the table's columns (calls fill different ones), no
+    # constraints; its rows are deleted after each use and at commit.
+    shape = sa.select(*table.c)
+    select_sql = str(shape.compile(dialect=conn.dialect))
+    conn.exec_driver_sql(
+        f'CREATE TEMPORARY TABLE IF NOT EXISTS "{staging}" ON COMMIT DELETE ROWS AS '
+        f"{select_sql} WITH NO DATA"
+    )
     driver = conn.connection.driver_connection
     assert driver is not None
     copy_sql = f'COPY "{staging}" ({columns}) FROM STDIN'
@@ -115,98 +107,3 @@ def _copy_insert(
     inserted = conn.exec_driver_sql(str(insert), insert.params).rowcount
     conn.exec_driver_sql(f'TRUNCATE "{staging}"')
     return max(inserted, 0)
-
-
-# --- which staging tables a session has ------------------------------------------------
-#
-# A temporary table lives as long as its session, the DBAPI connection: so what
-# _copy_insert created is remembered in that connection's ``info`` (the pool entry's,
-# which ``Connection.info`` also returns). SQLAlchemy empties it when it replaces the
-# DBAPI connection (invalidated, recycled, failed pre-ping), so a new session never
-# inherits the names. But CREATE TABLE is transactional in PostgreSQL: created in a
-# transaction or savepoint that rolls back, the table is gone again while the session
-# goes on. So a name is only "pending" until its transaction commits, and pending
-# names are forgotten at any rollback (a savepoint's too: which names it created is not
-# worth tracking, the next COPY creates the table again IF NOT EXISTS) and when the
-# connection goes back to the pool without SQLAlchemy's commit or rollback (the pool's
-# reset rolled back). SQLAlchemy's commit event comes before the COMMIT itself, so any
-# database error the connection reports forgets every name: a COMMIT that failed
-# committed nothing. Forgetting too much costs one CREATE … IF NOT EXISTS; remembering
-# too much would fail the next COPY and its whole transaction.
-
-
-@dataclass
-class _Staging:
-    committed: set[str] = field(default_factory=set)
-    """Created by a transaction that committed: there until the session ends."""
-    pending: set[str] = field(default_factory=set)
-    """Created in the open transaction: gone if it (or the savepoint) rolls back."""
-
-
-_INFO_KEY = "idsync_staging_tables"
-_watched: weakref.WeakSet[Engine] = weakref.WeakSet()
-_watching = threading.Lock()
-
-
-def _staging_tables(conn: Connection) -> _Staging:
-    _watch(conn.engine)
-    info = conn.connection.info  # the DBAPI connection's, as Connection.info
-    known: _Staging = info.setdefault(_INFO_KEY, _Staging())
-    return known
-
-
-def _known(conn: Connection) -> _Staging | None:
-    """The names remembered for ``conn``'s session, without reconnecting an invalidated
-    connection (whose session, and names, are gone anyway)."""
-    if conn.closed or conn.invalidated:
-        return None
-    known: _Staging | None = conn.connection.info.get(_INFO_KEY)
-    return known
-
-
-def _watch(engine: Engine) -> None:
-    # An engine made by execution_options() shares its parent's pool, so its DBAPI
-    # connections, and reports to its parent's listeners, not the other way round:
-    # listen on the parent, which every connection of either reports to.
-    engine = getattr(engine, "_proxied", engine)
-    if engine in _watched:
-        return
-    with _watching:
-        if engine in _watched:
-            return
-        event.listen(engine, "commit", _committed)
-        event.listen(engine, "rollback", _rolled_back)
-        event.listen(engine, "rollback_savepoint", _rolled_back_to_savepoint)
-        event.listen(engine, "handle_error", _failed)
-        event.listen(engine, "checkin", _checked_in)
-        _watched.add(engine)
-
-
-def _committed(conn: Connection) -> None:
-    known = _known(conn)
-    if known is not None:
-        known.committed |= known.pending
-        known.pending.clear()
-
-
-def _rolled_back(conn: Connection) -> None:
-    known = _known(conn)
-    if known is not None:
-        known.pending.clear()
-
-
-def _rolled_back_to_savepoint(conn: Connection, name: str, context: None) -> None:
-    _rolled_back(conn)
-
-
-def _failed(context: ExceptionContext) -> None:
-    known = _known(context.connection) if context.connection is not None else None
-    if known is not None:
-        known.committed.clear()
-        known.pending.clear()
-
-
-def _checked_in(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
-    known: _Staging | None = record.info.get(_INFO_KEY)
-    if known is not None:
-        known.pending.clear()
