@@ -332,7 +332,7 @@ def markdown(results: list[SizeResult], args: argparse.Namespace, wall: float) -
         f"- **Command:** `python benchmarks/bench_sync.py{mode_flag(args)} --backend {args.backend}`",
         f"- **Machine:** {cores} cores, {int(mem.split()[1]) / 1024**2:.1f} GiB RAM, Linux {platform.release()}; "
         f"Python {platform.python_version()}; idsync commit {commit}",
-        f"- **Database:** {args.backend}; the emulator runs on the same machine (its CPU time is part of every figure)",
+        f"- **Database:** {args.backend}{server_settings(args)}; the emulator runs on the same machine (its CPU time is part of every figure)",
         f"- **Wall time:** {wall / 60:.1f} min in all",
         "",
         "| directory | initial cycle | objects/s | peak memory | read / diff / write s | incremental cycle (changes) | incremental wall | incremental peak |",
@@ -420,6 +420,23 @@ def markdown(results: list[SizeResult], args: argparse.Namespace, wall: float) -
         f"Counts of the incremental cycle: `{json.dumps(big.incremental.summary['counts'], sort_keys=True)}`",
     ]
     return "\n".join(lines) + "\n"
+
+
+SERVER_SETTINGS = ("shared_buffers", "max_wal_size", "checkpoint_timeout", "wal_compression")
+"""What decides PostgreSQL's cost for a first load of millions of rows (its buffer
+cache, and how often checkpoints make every changed index page go to the WAL whole)."""
+
+
+def server_settings(args: argparse.Namespace) -> str:
+    if args.backend != "postgresql":
+        return ""
+    engine = sa.create_engine(args.pg_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.connect() as conn:
+        shown = [
+            f"{name} {conn.exec_driver_sql(f'SHOW {name}').scalar()}" for name in SERVER_SETTINGS
+        ]
+    engine.dispose()
+    return f" (server: {', '.join(shown)})"
 
 
 def mode_flag(args: argparse.Namespace) -> str:
