@@ -57,7 +57,7 @@ class Database:
 
     ``read()`` reads in autocommit, each statement seeing what was committed before it
     began: on PostgreSQL that is what READ COMMITTED gives a transaction's statements
-    anyway, without the BEGIN and COMMIT round trips (two of a filtered GET's three).
+    anyway, without the BEGIN and COMMIT round trips (two of the four a filtered GET made).
     ``write()`` opens one that takes the write lock up front
     (``BEGIN IMMEDIATE`` on SQLite): a deferred SQLite transaction that reads and
     then writes fails at once with "database is locked" when another writer got
@@ -295,7 +295,7 @@ def _ping_when_idle(engine: Engine) -> None:
     """Check a pooled connection before use only if it sat idle PING_AFTER_IDLE_SECONDS.
 
     SQLAlchemy's ``pool_pre_ping`` pings on every checkout: a round trip per request,
-    a third of a filtered GET's. A connection in steady use needs none: if the server
+    one of the four a filtered GET made. A connection in steady use needs none: if the server
     went away under it, the statement fails as DATABASE_UNAVAILABLE and SQLAlchemy
     drops every connection of the pool that was open then. One idle for a while (after
     a quiet night, a database restart) is checked, and replaced if dead, as before.
