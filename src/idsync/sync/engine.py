@@ -75,10 +75,23 @@ log = get_logger("idsync.sync")
 
 RECORD_WAIT = 60.0
 """How long a cycle that lost its database waits for it, to record why it stopped."""
-STATISTICS_AFTER_PAGES = frozenset({2, 8, 32, 128, 512})
-"""When a read refreshes the database's planner statistics (see
-``Database.refresh_statistics``): geometrically, so a big first cycle pays a few
-ANALYZEs and a small incremental one none beyond the second page."""
+
+
+def statistics_due(pages_before: int, pages_after: int) -> bool:
+    """Whether a read that went from ``pages_before`` to ``pages_after`` pages refreshes
+    the database's planner statistics (see ``Database.refresh_statistics``): each time
+    its page count passes a power of two from 2 on (2, 4, 8, …), so a big first cycle
+    pays a few dozen ANALYZEs and a small incremental one none beyond its second page.
+
+    Without end: the marks once stopped at 512 pages. A million-user directory's first
+    group (an all-company group, a million members) fills hundreds of pages alone, so every
+    ANALYZE of that phase saw a groups table of one row; planned on it, PostgreSQL's
+    foreign-key check of each new membership scanned ``ix_groups_org_id`` whole instead
+    of looking up ``groups_pkey``, and the phase slowed with every group added.
+    """
+    return pages_after >= 2 and pages_after.bit_length() > pages_before.bit_length()
+
+
 GROWING_TABLES = ("sync_objects", "users", "groups", "memberships", "provisioning_log")
 BATCH_SECONDS = 1.0
 """How long a cycle writing to the hub keeps one transaction open across pages: long
@@ -480,9 +493,9 @@ class Cycle:
             self.progress(Progress(object_type, count.read, written, "read"))
 
     def _refresh_statistics(self, count: _ReadCount) -> None:
-        """After the batches that crossed a STATISTICS_AFTER_PAGES mark (committed, so
-        the planner sees the rows)."""
-        if any(count.analyzed < mark <= count.pages for mark in STATISTICS_AFTER_PAGES):
+        """After the batches that crossed a ``statistics_due`` mark (committed, so the
+        planner sees the rows)."""
+        if statistics_due(count.analyzed, count.pages):
             self.db.refresh_statistics(*GROWING_TABLES)
         count.analyzed = count.pages
 
