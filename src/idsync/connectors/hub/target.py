@@ -346,15 +346,19 @@ class HubTarget:
     ) -> int:
         if not members:
             return 0
+        # In the table's column order, as the compiled INSERT lists them: the rows then go
+        # to the driver as built (see ``insert_tuples``), not copied again in that order.
         names: tuple[str, ...] = (
-            "group_id", column.name, "org_id", "created_at", "owner_integration_id",
+            "org_id", "group_id", column.name, "created_at", "owner_integration_id",
         )  # fmt: skip
         created = timestamp(self.db.dialect, now)
-        fixed = (self.org_id, created, self.integration_id)
-        rows: list[tuple[Any, ...]] = [(g, member, *fixed) for g, _, member in members]
-        if seen is not None:
+        org, owner = self.org_id, self.integration_id
+        rows: list[tuple[Any, ...]]
+        if seen is None:
+            rows = [(org, g, member, created, owner) for g, _, member in members]
+        else:
             names += ("seen_cycle",)
-            rows = [(*row, seen) for row in rows]
+            rows = [(org, g, member, created, owner, seen) for g, _, member in members]
         dialect_insert = sqlite.insert if self.db.is_sqlite else postgresql.insert
         statement = dialect_insert(MEMBERSHIPS)
         index = [MEMBERSHIPS.c.group_id, column]
