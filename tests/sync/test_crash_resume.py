@@ -8,10 +8,18 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
 
 from idsync.store import integrations as jobs
+from idsync.store.bulk import DEFER_INDEX_FROM_USERS
 from idsync.store.database import Database
-from tests.conftest import Server
+from idsync.store.models import MEMBERSHIPS
+from tests.conftest import PrivateDatabase, Server, start_server, stop_server
+from tests.entra_emulator import start_emulator
 from tests.sync.conftest import (
     Connected,
     Emulator,
@@ -22,10 +30,14 @@ from tests.sync.conftest import (
 )
 from tests.sync.test_entra_sync import change_directory
 
+USERS_AND_GROUPS = "usersRead groupsRead"
 
-def _kill_mid_cycle(database: Database, connected: Connected, objects: int) -> bool:
-    """Start a cycle and SIGKILL it once it has read ``objects`` objects (by its checkpoint);
-    True if it was killed while running."""
+
+def _kill_mid_cycle(
+    database: Database, connected: Connected, objects: int, *, counted: str = USERS_AND_GROUPS
+) -> bool:
+    """Start a cycle and SIGKILL it once it has read ``objects`` objects of the ``counted``
+    kinds (by its checkpoint); True if it was killed while running."""
     process = subprocess.Popen(
         [
             sys.executable,
@@ -41,10 +53,10 @@ def _kill_mid_cycle(database: Database, connected: Connected, objects: int) -> b
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    start = _objects_read(database, connected.integration_id)
+    start = _objects_read(database, connected.integration_id, counted)
     deadline = time.monotonic() + 60
     while process.poll() is None and time.monotonic() < deadline:
-        if _objects_read(database, connected.integration_id) - start >= objects:
+        if _objects_read(database, connected.integration_id, counted) - start >= objects:
             break
         time.sleep(0.01)
     killed = process.poll() is None
@@ -53,11 +65,11 @@ def _kill_mid_cycle(database: Database, connected: Connected, objects: int) -> b
     return killed
 
 
-def _objects_read(database: Database, integration_id: str) -> int:
+def _objects_read(database: Database, integration_id: str, counted: str) -> int:
     with database.read() as conn:
         checkpoint = jobs.get_job(conn, integration_id).checkpoint or {}
     counts = (checkpoint.get("tally") or {}).get("counts", {})
-    return int(counts.get("usersRead", 0) + counts.get("groupsRead", 0))
+    return sum(int(counts.get(kind, 0)) for kind in counted.split())
 
 
 def assert_no_duplicates(connected: Connected) -> None:
@@ -99,3 +111,39 @@ def test_killed_cycles_resume_without_loss_or_duplicates(
     assert report["status"] == "Active", report
     assert_hub_equals_directory(connected, emulator)
     assert_no_duplicates(connected)
+
+
+@pytest.fixture
+def private_server(private_database: PrivateDatabase, tmp_path: Path) -> Iterator[Server]:
+    handle = start_server(private_database.url, tmp_path / "serve.log", "--no-scheduler")
+    yield handle
+    stop_server(handle)
+
+
+def _has_member_index(database: Database) -> bool:
+    with database.read() as conn:
+        return sa.inspect(conn).has_index(MEMBERSHIPS.name, "ix_memberships_user")
+
+
+def test_a_first_load_killed_in_its_group_phase_leaves_the_index_to_the_next_cycle(
+    private_database: PrivateDatabase, private_server: Server, tmp_path: Path
+) -> None:
+    """A first load big enough to defer the index of memberships by user (SQLite), killed
+    while it writes groups: the index is missing until the cycle that resumes it ends."""
+    database = private_database.db
+    emulator = start_emulator(
+        tmp_path / "emulator.log", Emulator, users=DEFER_INDEX_FROM_USERS, groups=100, seed=11
+    )
+    try:
+        connected = connect(database, private_server, emulator, "--page-size", "10")
+        killed = _kill_mid_cycle(database, connected, 10, counted="groupsRead")
+        assert killed, "the cycle finished before the kill"
+        assert _has_member_index(database) is not database.is_sqlite
+
+        report = connected.sync()
+        assert report["status"] == "Active", report
+        assert _has_member_index(database)
+        assert_hub_equals_directory(connected, emulator)
+        assert_no_duplicates(connected)
+    finally:
+        emulator.stop()

@@ -11,6 +11,7 @@ a user or group, for validation and diagnosis.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -117,6 +118,14 @@ class Target(Protocol):
     """Whether the target writes into the cycle's own database (the hub). Then the
     engine writes several pages, their links, log and checkpoint, in one transaction;
     a remote target's calls must not hold the database's write lock while they wait."""
+
+    def phase(self, object_type: ObjectType, *, initial: bool) -> AbstractContextManager[None]:
+        """Around all of a cycle's writes of one object type; ``initial``: the integration's
+        first cycle, which loads the whole directory. The target may prepare for that volume
+        (the hub on SQLite stops maintaining an index it rebuilds faster at the end) and
+        must be whole again when the phase ends, however it ends, and after a phase that
+        was killed before it could end."""
+        ...
 
     def match(
         self, object_type: ObjectType, attribute: str, values: Sequence[str]

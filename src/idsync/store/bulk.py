@@ -24,6 +24,8 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.dml import Insert
 
+from idsync.store.models import MEMBERSHIPS
+
 COPY_FROM_ROWS = 200
 """From how many rows PostgreSQL gets them by COPY (fewer: a plain executemany)."""
 
@@ -107,3 +109,49 @@ def _copy_insert(
     inserted = conn.exec_driver_sql(str(insert), insert.params).rowcount
     conn.exec_driver_sql(f'TRUNCATE "{staging}"')
     return max(inserted, 0)
+
+
+DEFER_INDEX_FROM_USERS = 1_000
+"""From how many users a first load of an organisation's groups defers the index of
+memberships by user (fewer: the index costs nothing worth a schema change)."""
+
+_BY_USER = next(index for index in MEMBERSHIPS.indexes if index.name == "ix_memberships_user")
+
+
+def defer_member_index(conn: Connection, users: int) -> bool:
+    """Drop the index of memberships by user before a first load of ``users`` users' groups,
+    if that is worth it (see :func:`restore_member_index`, which the caller must run after,
+    whatever happens); whether it was dropped.
+
+    SQLite only. Memberships arrive group by group, so their user ids are random: each
+    second-long transaction of a first load dirties nearly every page of this index, and
+    its commit writes them all to the WAL again. That is half of a 100,000-user load's
+    membership time and most of a million-user one's; building the index once at the end
+    takes about a second per million memberships. On PostgreSQL, DROP INDEX would lock the
+    table against every reader until the load commits, and the index is a small part of a
+    load's cost there (foreign-key checks dominate).
+
+    Only when the whole hub holds fewer memberships than this load brings users (so the
+    load outweighs the rebuild): another organisation's million memberships would
+    otherwise be re-indexed, and its users' groups read without the index meanwhile.
+    """
+    if conn.dialect.name != "sqlite" or users < DEFER_INDEX_FROM_USERS:
+        return False
+    held = sa.select(MEMBERSHIPS.c.id).limit(users).subquery()
+    if conn.execute(sa.select(sa.func.count()).select_from(held)).scalar_one() >= users:
+        return False
+    conn.exec_driver_sql(f'DROP INDEX IF EXISTS "{_BY_USER.name}"')
+    return True
+
+
+def member_index_missing(conn: Connection) -> bool:
+    """Whether a first load deferred the index of memberships by user and has not rebuilt
+    it (it was killed, or is still running in another process)."""
+    if conn.dialect.name != "sqlite":
+        return False
+    return not sa.inspect(conn).has_index(MEMBERSHIPS.name, str(_BY_USER.name))
+
+
+def restore_member_index(conn: Connection) -> None:
+    """Build the index :func:`defer_member_index` dropped, unless it is there."""
+    _BY_USER.create(conn, checkfirst=True)

@@ -9,7 +9,8 @@ and a group's version bumped when its members change.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,7 +31,15 @@ from idsync.errors.catalogue import (
 from idsync.scim.assign import assign, value_at
 from idsync.scim.compare import fold
 from idsync.scim.urns import ENTERPRISE_USER, GROUP, USER
-from idsync.store.bulk import document, insert_many, insert_tuples, timestamp
+from idsync.store.bulk import (
+    defer_member_index,
+    document,
+    insert_many,
+    insert_tuples,
+    member_index_missing,
+    restore_member_index,
+    timestamp,
+)
 from idsync.store.database import Database
 from idsync.store.ids import new_id
 from idsync.store.models import GROUPS, MEMBERSHIPS, ORGS, USERS
@@ -88,6 +97,37 @@ class HubTarget:
 
     def close(self) -> None:
         """The database belongs to the caller."""
+
+    @contextmanager
+    def phase(self, object_type: ObjectType, *, initial: bool) -> Iterator[None]:
+        """A first load of the groups may defer the index of memberships by user (see
+        ``defer_member_index``); otherwise a group phase first rebuilds it if a first load
+        that was killed left it missing."""
+        if object_type != "group":
+            yield
+            return
+        deferred = False
+        if initial:
+            with self.db.write() as conn:
+                deferred = defer_member_index(conn, self._users(conn))
+        if not deferred:
+            self._restore_member_index()
+        try:
+            yield
+        finally:
+            if deferred:
+                self._restore_member_index()
+
+    def _restore_member_index(self) -> None:
+        with self.db.read() as conn:
+            missing = member_index_missing(conn)
+        if missing:
+            with self.db.write() as conn:
+                restore_member_index(conn)
+
+    def _users(self, conn: Connection) -> int:
+        count = sa.select(sa.func.count()).where(USERS.c.org_id == self.org_id)
+        return int(conn.execute(count).scalar_one())
 
     # --- matching ------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -111,6 +112,10 @@ class ScimTarget:
 
     def close(self) -> None:
         self.client.close()
+
+    def phase(self, object_type: ObjectType, *, initial: bool) -> AbstractContextManager[None]:
+        """Nothing to prepare: the application stores what it is sent as it sees fit."""
+        return nullcontext()
 
     def __repr__(self) -> str:
         return f"ScimTarget(integration={self.settings.integration!r}, url={self.settings.url!r})"
