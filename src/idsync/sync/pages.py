@@ -473,9 +473,7 @@ class PageProcessor:
         unresolved: list[tuple[str, MemberRef]] = []
         cache = self._member_targets
         # Not `set - cache.keys()`: that copies every key of the cache into a set first.
-        missing = {
-            key for _, ref in pairs if (key := (ref.object_type, ref.source_id)) not in cache
-        }
+        missing = {ref for _, ref in pairs if ref not in cache}
         if len(cache) + len(missing) > MEMBER_CACHE_SIZE:
             cache.clear()
         with self.ctx.db.read() as conn:
@@ -487,7 +485,7 @@ class PageProcessor:
                     if link.target_id and link.state != "removed":
                         cache[(kind, source_id)] = link.target_id
         for group_id, ref in pairs:
-            target_id = cache.get((ref.object_type, ref.source_id))
+            target_id = cache.get(ref)
             if target_id is not None:
                 resolved.append((group_id, ref.object_type, target_id))
             else:
