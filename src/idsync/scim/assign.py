@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 MAPPING_PATH = re.compile(
@@ -19,12 +20,20 @@ MAPPING_PATH = re.compile(
 """``urn``, ``attr``, ``type`` and ``sub`` of a mapping path; no match: not one idsync can set."""
 
 
-def assign(doc: dict[str, Any], target: str, value: Any) -> None:
-    """Set (or, with None, clear) one mapped attribute in a SCIM resource document."""
+@lru_cache(maxsize=1024)
+def _parts(target: str) -> tuple[str | None, str, str | None, str | None]:
+    """``urn``, ``attr``, ``type`` and ``sub`` of a mapping path. Cached: a cycle assigns
+    the same few paths millions of times (an integration has a few dozen mappings)."""
     match = MAPPING_PATH.match(target)
     if match is None:  # checked when the mapping was built
         raise ValueError(target)
     urn, attr, type_, sub = match.group("urn", "attr", "type", "sub")
+    return urn, attr, type_, sub
+
+
+def assign(doc: dict[str, Any], target: str, value: Any) -> None:
+    """Set (or, with None, clear) one mapped attribute in a SCIM resource document."""
+    urn, attr, type_, sub = _parts(target)
     container = doc
     if urn:
         container = doc.setdefault(urn, {})
@@ -58,10 +67,7 @@ def is_secret(target: str) -> bool:
 def value_at(doc: Mapping[str, Any], target: str) -> Any:
     """What a SCIM resource document holds at one mapping path (None: nothing), so an
     update can say what it changes, old → new, in the terms of the mapping."""
-    match = MAPPING_PATH.match(target)
-    if match is None:
-        raise ValueError(target)
-    urn, attr, type_, sub = match.group("urn", "attr", "type", "sub")
+    urn, attr, type_, sub = _parts(target)
     container = doc.get(urn) or {} if urn else doc
     value = container.get(attr)
     if type_ is not None:
