@@ -30,11 +30,15 @@ from tests.sync.conftest import (
 )
 from tests.sync.test_entra_sync import change_directory
 
-USERS_AND_GROUPS = "usersRead groupsRead"
+USERS_AND_GROUPS = ("usersRead", "groupsRead")
 
 
 def _kill_mid_cycle(
-    database: Database, connected: Connected, objects: int, *, counted: str = USERS_AND_GROUPS
+    database: Database,
+    connected: Connected,
+    objects: int,
+    *,
+    counted: tuple[str, ...] = USERS_AND_GROUPS,
 ) -> bool:
     """Start a cycle and SIGKILL it once it has read ``objects`` objects of the ``counted``
     kinds (by its checkpoint); True if it was killed while running."""
@@ -65,11 +69,11 @@ def _kill_mid_cycle(
     return killed
 
 
-def _objects_read(database: Database, integration_id: str, counted: str) -> int:
+def _objects_read(database: Database, integration_id: str, counted: tuple[str, ...]) -> int:
     with database.read() as conn:
         checkpoint = jobs.get_job(conn, integration_id).checkpoint or {}
     counts = (checkpoint.get("tally") or {}).get("counts", {})
-    return sum(int(counts.get(kind, 0)) for kind in counted.split())
+    return sum(int(counts.get(kind, 0)) for kind in counted)
 
 
 def assert_no_duplicates(connected: Connected) -> None:
@@ -136,7 +140,7 @@ def test_a_first_load_killed_in_its_group_phase_leaves_the_index_to_the_next_cyc
     )
     try:
         connected = connect(database, private_server, emulator, "--page-size", "10")
-        killed = _kill_mid_cycle(database, connected, 10, counted="groupsRead")
+        killed = _kill_mid_cycle(database, connected, 10, counted=("groupsRead",))
         assert killed, "the cycle finished before the kill"
         assert _has_member_index(database) is not database.is_sqlite
 
