@@ -6,6 +6,7 @@ sync from the Entra emulator into the hub; the hub is read back over SCIM.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -18,9 +19,10 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from procrastinate.jobs import Status
 
 from idsync.config import Settings
-from idsync.manage.worker import create_app, ensure_schema
+from idsync.manage.worker import QUEUE, RUN_CYCLE, create_app, ensure_schema, requeue_stalled
 from idsync.store import integrations as jobs
 from idsync.store.database import Database, open_database
 from idsync.store.migrate import upgrade
@@ -228,3 +230,44 @@ def test_due_jobs_are_queued_every_poll_interval_of_every_minute(tmp_path: Path)
     schedule.set_current(1_800_000_061)  # 00:01:01 of a minute not divisible by 5
     times = [int(schedule.get_next(float)) for _ in range(13)]
     assert times == list(range(1_800_000_065, 1_800_000_126, 5))
+
+
+@pytest.fixture
+def own_pg_database() -> Iterator[Database]:
+    """A PostgreSQL schema of its own, with procrastinate's tables and no other job."""
+    for url in _postgres_schema():
+        db = open_database(url)
+        upgrade(db)
+        ensure_schema(db)
+        yield db
+        db.dispose()
+
+
+def test_a_dead_worker_s_cycle_queued_again_meanwhile_does_not_block_the_integration(
+    own_pg_database: Database,
+) -> None:
+    """While a killed worker's task lay stalled ("doing", holding the integration's lock),
+    the scheduler queued the due job again. Requeueing the stalled task then broke the
+    queueing lock's uniqueness, every scheduler tick failed, and the waiting task never
+    got the lock: the killed-worker tests met this at random. Now the stalled task is
+    marked failed and the waiting one runs."""
+    app = create_app(own_pg_database, Settings.from_env())
+
+    async def race() -> tuple[Status, Status, int | None]:
+        async with app.open_async():
+            run_cycle = app.tasks[RUN_CYCLE].configure(lock="job-1", queueing_lock="job-1")
+            dead = await run_cycle.defer_async(integration_id="job-1")
+            killed = await app.job_manager.register_worker()
+            fetched = await app.job_manager.fetch_job([QUEUE], killed)
+            assert fetched is not None and fetched.id == dead
+            waiting = await run_cycle.defer_async(integration_id="job-1")  # the due job again
+            await requeue_stalled(app, stalled_seconds=0)  # no heartbeat is that recent
+            statuses = [await app.job_manager.get_job_status_async(j) for j in (dead, waiting)]
+            another = await app.job_manager.register_worker()
+            next_job = await app.job_manager.fetch_job([QUEUE], another)
+            return statuses[0], statuses[1], None if next_job is None else next_job.id
+
+    dead_status, waiting_status, next_id = asyncio.run(race())
+    assert dead_status == Status.FAILED
+    assert waiting_status == Status.TODO
+    assert next_id is not None, "the integration's lock is still held by the dead task"

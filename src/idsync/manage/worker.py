@@ -26,6 +26,8 @@ from typing import Any
 import procrastinate
 import sqlalchemy as sa
 from procrastinate import exceptions as procrastinate_errors
+from procrastinate.jobs import Status
+from procrastinate.manager import QUEUEING_LOCK_CONSTRAINT
 from procrastinate.schema import SchemaManager
 from sqlalchemy import make_url
 
@@ -112,7 +114,18 @@ async def requeue_stalled(app: procrastinate.App, stalled_seconds: float) -> Non
     )
     for job in stalled:
         log.warning("requeueing the cycle of a dead worker", job=job.id, lock=job.lock)
-        await app.job_manager.retry_job(job)
+        try:
+            await app.job_manager.retry_job(job)
+        except procrastinate_errors.UniqueViolation as exc:
+            if exc.constraint_name != QUEUEING_LOCK_CONSTRAINT:
+                raise
+            # While it lay stalled, the scheduler found the job due and queued another
+            # task for it (the queueing lock only counts waiting tasks). That one resumes
+            # the cycle from its checkpoint; this one must only let go of the
+            # integration's lock, which it held "doing" forever, so neither ever ran and
+            # every tick of the scheduler failed here.
+            await app.job_manager.finish_job(job, status=Status.FAILED, delete_job=False)
+            log.info("the dead worker's cycle already waits in the queue", job=job.id)
 
 
 def ensure_schema(db: Database) -> None:
