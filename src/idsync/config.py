@@ -105,8 +105,9 @@ class Settings:
     """How long a locked account stays locked (or until a new password is set)."""
 
     sign_in_address_limit: int = 20
-    """Failed sign-ins from one address, whatever the account, past which that address is
-    refused for the rest of the window (``sign_in_locked_minutes`` long)."""
+    """Failed sign-ins from one address, whatever the account, from which that address is
+    refused; counted in windows ``sign_in_locked_minutes`` long, this one and the one
+    before."""
 
     oidc_issuer: str = ""
     """An OpenID Connect provider operators may sign in to the console with, by its issuer

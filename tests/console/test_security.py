@@ -7,14 +7,19 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from idsync.config import Settings
+from idsync.errors.catalogue import IdsyncError
 from idsync.manage import integrations, jobs, orgs, tokens
 from idsync.manage import operators as manage_operators
 from idsync.store.database import Database
@@ -284,6 +289,32 @@ def test_an_address_that_keeps_failing_is_refused_whatever_the_account(
             assert code_of(failed) == "IDS-401-130"
         refused = client.post("/admin/login", data={"email": email, "password": PASSWORD})
     assert (refused.status_code, code_of(refused)) == (429, "IDS-429-131")
+
+
+def test_failures_just_before_a_window_ends_still_count_just_after_it(
+    private_database: PrivateDatabase,
+) -> None:
+    """The address counter's windows are fixed (15 minutes): failures up to the limit
+    just before a boundary must still refuse a sign-in just after it."""
+    database = private_database.db
+    config = replace(Settings.from_env(), sign_in_address_limit=3)
+    org = orgs.create_org(database, "Windows", actor="tests").id
+    email = operator(database, "full", org)
+    window = config.sign_in_locked_minutes * 60
+    boundary = datetime.fromtimestamp((time.time() // window + 1) * window, UTC)
+    for guess in ("nobody@example.com", "someone@example.com", email):
+        with pytest.raises(IdsyncError) as failed:
+            manage_operators.sign_in(
+                database, config, guess, "wrong password", "192.0.2.7",
+                now=boundary - timedelta(seconds=1),
+            )  # fmt: skip
+        assert failed.value.error.code == "IDS-401-130"
+
+    with pytest.raises(IdsyncError) as refused:
+        manage_operators.sign_in(
+            database, config, email, PASSWORD, "192.0.2.7", now=boundary + timedelta(seconds=1)
+        )
+    assert refused.value.error.code == "IDS-429-131"
 
 
 def test_api_keys_act_as_their_operator_without_csrf_until_revoked(

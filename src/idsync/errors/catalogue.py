@@ -967,7 +967,7 @@ ACCOUNT_LOCKED = _entry(
 SIGN_INS_THROTTLED = _entry(
     "IDS-429-131",
     "too many sign-in attempts",
-    "More than {limit} sign-ins failed from {address} within {minutes} minutes.",
+    "{limit} or more sign-ins failed from {address} within {minutes} minutes.",
     "Wait {minutes} minutes before trying again.",
 )
 KEY_NOT_FOUND = _entry(
