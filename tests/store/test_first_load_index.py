@@ -30,7 +30,8 @@ def _loaded_users(database: Database, count: int) -> tuple[HubTarget, list[str]]
     return target, [str(user.target_id) for user in target.create("user", desired)]
 
 
-def _has_index(database: Database) -> bool:
+def has_member_index(database: Database) -> bool:
+    """Whether the index of memberships by user exists (read from the schema itself)."""
     with database.read() as conn:
         return sa.inspect(conn).has_index(MEMBERSHIPS.name, INDEX)
 
@@ -60,11 +61,11 @@ def test_a_first_load_of_groups_loads_without_the_index_and_ends_with_it(
 
     with target.phase("group", initial=True):
         # SQLite: the load's commits no longer rewrite the index; PostgreSQL keeps it.
-        assert _has_index(database) is not database.is_sqlite
+        assert has_member_index(database) is not database.is_sqlite
         group_id = _add_everyone(target, users)
         assert _groups_of(database, users[0])[0] == [group_id]  # found, if by a scan
 
-    assert _has_index(database)
+    assert has_member_index(database)
     groups, plan = _groups_of(database, users[-1])
     assert groups == [group_id]
     assert INDEX in plan, plan
@@ -84,7 +85,7 @@ def test_a_first_load_that_fails_still_rebuilds_the_index(
     with pytest.raises(RuntimeError, match="went away"):
         load_then_fail()
 
-    assert _has_index(database)
+    assert has_member_index(database)
 
 
 def test_the_next_group_phase_rebuilds_an_index_a_killed_first_load_left_missing(
@@ -94,10 +95,10 @@ def test_the_next_group_phase_rebuilds_an_index_a_killed_first_load_left_missing
     target, users = _loaded_users(database, DEFER_INDEX_FROM_USERS)
     with database.write() as conn:  # what a first load killed in its group phase leaves
         defer_member_index(conn, len(users))
-    assert _has_index(database) is not database.is_sqlite
+    assert has_member_index(database) is not database.is_sqlite
 
     with target.phase("group", initial=False):
-        assert _has_index(database)
+        assert has_member_index(database)
 
 
 def test_a_hub_holding_more_memberships_than_the_load_brings_keeps_the_index(
@@ -109,7 +110,7 @@ def test_a_hub_holding_more_memberships_than_the_load_brings_keeps_the_index(
     target, _ = _loaded_users(database, DEFER_INDEX_FROM_USERS)
 
     with target.phase("group", initial=True):
-        assert _has_index(database)
+        assert has_member_index(database)
 
 
 def test_a_small_first_load_keeps_the_index(private_database: PrivateDatabase) -> None:
@@ -117,5 +118,5 @@ def test_a_small_first_load_keeps_the_index(private_database: PrivateDatabase) -
     target, users = _loaded_users(database, DEFER_INDEX_FROM_USERS - 1)
 
     with target.phase("group", initial=True):
-        assert _has_index(database)
+        assert has_member_index(database)
         _add_everyone(target, users)

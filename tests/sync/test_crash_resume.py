@@ -12,14 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from idsync.store import integrations as jobs
 from idsync.store.bulk import DEFER_INDEX_FROM_USERS
 from idsync.store.database import Database
-from idsync.store.models import MEMBERSHIPS
 from tests.conftest import PrivateDatabase, Server, start_server, stop_server
 from tests.entra_emulator import start_emulator
+from tests.store.test_first_load_index import has_member_index
 from tests.sync.conftest import (
     Connected,
     Emulator,
@@ -124,11 +123,6 @@ def private_server(private_database: PrivateDatabase, tmp_path: Path) -> Iterato
     stop_server(handle)
 
 
-def _has_member_index(database: Database) -> bool:
-    with database.read() as conn:
-        return sa.inspect(conn).has_index(MEMBERSHIPS.name, "ix_memberships_user")
-
-
 def test_a_first_load_killed_in_its_group_phase_leaves_the_index_to_the_next_cycle(
     private_database: PrivateDatabase, private_server: Server, tmp_path: Path
 ) -> None:
@@ -142,11 +136,11 @@ def test_a_first_load_killed_in_its_group_phase_leaves_the_index_to_the_next_cyc
         connected = connect(database, private_server, emulator, "--page-size", "10")
         killed = _kill_mid_cycle(database, connected, 10, counted=("groupsRead",))
         assert killed, "the cycle finished before the kill"
-        assert _has_member_index(database) is not database.is_sqlite
+        assert has_member_index(database) is not database.is_sqlite
 
         report = connected.sync()
         assert report["status"] == "Active", report
-        assert _has_member_index(database)
+        assert has_member_index(database)
         assert_hub_equals_directory(connected, emulator)
         assert_no_duplicates(connected)
     finally:
