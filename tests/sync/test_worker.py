@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -267,7 +268,10 @@ def test_a_dead_worker_s_cycle_queued_again_meanwhile_does_not_block_the_integra
             next_job = await app.job_manager.fetch_job([QUEUE], another)
             return statuses[0], statuses[1], None if next_job is None else next_job.id
 
-    dead_status, waiting_status, next_id = asyncio.run(race())
+    # A thread of its own: a browser test before this one may leave this thread's
+    # event loop running, and asyncio.run refuses to start inside it.
+    with ThreadPoolExecutor(1) as pool:
+        dead_status, waiting_status, next_id = pool.submit(asyncio.run, race()).result()
     assert dead_status == Status.FAILED
     assert waiting_status == Status.TODO
     assert next_id is not None, "the integration's lock is still held by the dead task"
