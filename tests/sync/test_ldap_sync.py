@@ -352,7 +352,7 @@ def test_a_killed_content_synchronisation_resumes_and_loses_no_deletion(
     directory.start()
     org = make_org(database, server)
     url = server.database_url
-    added = _add_ldap(url, org.id, directory, tmp_path, "--page-size", "20")
+    added = _add_ldap(url, org.id, directory, tmp_path, "--page-size", "2")
     assert idsync(url, "sync", "run", added["id"])["status"] == "Active"
     conn = directory.admin()
     for n in range(2, 2900):
@@ -360,8 +360,10 @@ def test_a_killed_content_synchronisation_resumes_and_loses_no_deletion(
     for n in range(2990, 3001):
         assert conn.delete(user_dn(n))
     conn.unbind()
-    # A cycle writing to the hub commits a checkpoint about once a second: it is killed
-    # after the first, with most of the 146 pages (seconds of work) still to come.
+    # A cycle writing to the hub commits its pages and their checkpoints about once a
+    # second. In pages of 2, the 2,900 changes take several seconds to write (in pages of
+    # 20, under one on SQLite: all in one commit, nothing to kill in between). The kill
+    # comes after the first commit, with most of the 1,450 pages still to come.
     assert _kill_mid_refresh(database, url, added["id"]), "the cycle finished before the kill"
     assert _mid_refresh(database, added["id"])
     report = idsync(url, "sync", "run", added["id"])
