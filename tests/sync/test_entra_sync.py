@@ -5,6 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
+
+from idsync.config import Settings
+from idsync.manage import jobs
+from idsync.store.database import Database
+from idsync.sync import pages
 from tests.sync.conftest import (
     Connected,
     Emulator,
@@ -111,6 +117,21 @@ def test_initial_then_incremental_cycle(connected: Connected, emulator: Emulator
 
     third = connected.sync()
     assert third["create"] == third["update"] == third["delete"] == third["disable"] == 0, third
+
+
+def test_members_beyond_what_a_cycle_remembers_are_found_by_their_links(
+    connected: Connected, emulator: Emulator, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A directory with more members than the cycle keeps in memory (MEMBER_CACHE_SIZE,
+    here 5 of 46): the others are looked up by their links, page after page, none is
+    left waiting for a later cycle, and every membership reaches the hub, in the initial
+    cycle and in a full one."""
+    monkeypatch.setattr(pages, "MEMBER_CACHE_SIZE", 5)
+    for full in (False, True):
+        report = jobs.run_cycle(database, Settings.from_env(), connected.integration_id, full=full)
+        assert report.status == "Active", (report.reason_code, report.reason)
+        assert "membersWaiting" not in report.counts, report.counts
+        assert_hub_equals_directory(connected, emulator)
 
 
 def test_rerun_creates_no_duplicates(connected: Connected, emulator: Emulator) -> None:

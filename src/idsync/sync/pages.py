@@ -22,7 +22,7 @@ from idsync.contract.protocols import (
     Membership,
     Target,
 )
-from idsync.contract.records import MemberRef, ObjectType, SourceObject
+from idsync.contract.records import OBJECT_TYPES, MemberRef, ObjectType, SourceObject
 from idsync.errors.catalogue import OWNED_ELSEWHERE, IdsyncError
 from idsync.scim.assign import is_secret
 from idsync.store import sync_state as state
@@ -34,9 +34,11 @@ from idsync.sync.mapping import AttributeMapping, Mapped
 from idsync.sync.report import LogBook, Tally
 from idsync.sync.scoping import Scope
 
-MEMBER_CACHE_SIZE = 250_000
+MEMBER_CACHE_SIZE = 1_100_000
+"""Members a cycle remembers: every user and group of a 1M-user directory. About 200
+bytes each (two ids and a dict slot), so 220 MB at most; a cycle that meets more keeps
+those it has and asks the database for the rest."""
 _BY_HAND = "no integration (it was created by hand)"
-"""About 40 MB at most: enough for every user of a 200k-user directory."""
 
 
 @dataclass(frozen=True)
@@ -88,9 +90,14 @@ class PageProcessor:
         self.escrow_pending = True
         """Whether objects may wait in escrow (the engine clears it when none do): if
         none do, a page need not release any."""
-        self._member_targets: dict[tuple[str, str], str] = {}
-        """Members resolved so far in this cycle: a user is a member of ten groups on
-        average, so most lookups are repeats. Bounded by MEMBER_CACHE_SIZE."""
+        self._member_targets: dict[str, dict[str, str]] = {"user": {}, "group": {}}
+        """Hub ids of the members met so far in this cycle, by kind and source id: a
+        user is a member of ten groups on average, so most lookups are repeats. A dict
+        per kind, keyed by the id alone: a (kind, id) tuple per key would cost a third
+        more memory."""
+        self._member_room = MEMBER_CACHE_SIZE
+        """How many more members ``_member_targets`` may hold. Once full it keeps what
+        it has: clearing it would make every later page miss."""
 
     # --- the page ------------------------------------------------------------------------
 
@@ -303,8 +310,8 @@ class PageProcessor:
                 continue
             rows.append(self._link_row(result.target_id, mapped, seen, mapped.reference))
             self._log_export(object_type, action, result, mapped)
-            if result.target_id and len(self._member_targets) < MEMBER_CACHE_SIZE:
-                self._member_targets[(object_type, result.source_id)] = result.target_id
+            if result.target_id:
+                self._remember_member(object_type, result.source_id, result.target_id)
         for link, _, mapped in plan.unchanged:
             self.tally.add("unchanged")
             if full or mapped.has_reference:
@@ -475,31 +482,43 @@ class PageProcessor:
         later: list[tuple[str, MemberRef]] = []
         # One pass over the cache: a million refs cost a dict lookup each, not two.
         for group_id, ref in pairs:
-            target_id = cache.get(ref)
+            kind, source_id = ref
+            target_id = cache[kind].get(source_id)
             if target_id is None:
                 later.append((group_id, ref))
             else:
-                resolved.append((group_id, ref.object_type, target_id))
+                resolved.append((group_id, kind, target_id))
         if not later:
             return resolved, unresolved
-        missing = {ref for _, ref in later}
-        if len(cache) + len(missing) > MEMBER_CACHE_SIZE:
-            cache.clear()
-        with self.ctx.db.read() as conn:
-            for kind in ("user", "group"):
-                wanted = [source_id for t, source_id in missing if t == kind]
-                for source_id, link in state.links(
-                    conn, self.ctx.integration_id, kind, wanted
-                ).items():
-                    if link.target_id and link.state != "removed":
-                        cache[(kind, source_id)] = link.target_id
+        found = self._member_links({ref for _, ref in later})
         for group_id, ref in later:
-            target_id = cache.get(ref)
+            target_id = found.get(ref)
             if target_id is not None:
                 resolved.append((group_id, ref.object_type, target_id))
             else:
                 unresolved.append((group_id, ref))
         return resolved, unresolved
+
+    def _member_links(self, refs: set[MemberRef]) -> dict[MemberRef, str]:
+        """The hub ids of ``refs`` by their links (those not removed), remembered."""
+        found: dict[MemberRef, str] = {}
+        with self.ctx.db.read() as conn:
+            for kind in OBJECT_TYPES:
+                wanted = [source_id for t, source_id in refs if t == kind]
+                links = state.links(conn, self.ctx.integration_id, kind, wanted)
+                for source_id, link in links.items():
+                    if link.target_id and link.state != "removed":
+                        found[MemberRef(kind, source_id)] = link.target_id
+                        self._remember_member(kind, source_id, link.target_id)
+        return found
+
+    def _remember_member(self, kind: ObjectType, source_id: str, target_id: str) -> None:
+        known = self._member_targets[kind]
+        if source_id in known:
+            known[source_id] = target_id
+        elif self._member_room > 0:
+            known[source_id] = target_id
+            self._member_room -= 1
 
     def add_waiting_members(self, full: bool) -> None:
         """Memberships whose member has appeared since they were read (a nested group
