@@ -52,6 +52,17 @@ _SCHEMAS = {"user": USER, "group": GROUP}
 _KEY_COLUMNS = {"user": USERS.c.user_name_key, "group": GROUPS.c.display_name_key}
 
 
+def _held_members(conn: Connection, members: Sequence[Membership], column: sa.Column[Any]) -> int:
+    """How many of ``members`` (of one kind, ``column``'s) the hub already holds."""
+    m = MEMBERSHIPS
+    wanted = {(group_id, member) for group_id, _, member in members}
+    held = 0
+    for chunk in _chunks(sorted({group_id for group_id, _ in wanted})):
+        query = sa.select(m.c.group_id, column).where(m.c.group_id.in_(chunk), column.is_not(None))
+        held += sum(1 for row in conn.execute(query) if (row[0], row[1]) in wanted)
+    return held
+
+
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -406,13 +417,16 @@ class HubTarget:
             statement = statement.on_conflict_do_nothing(
                 index_elements=index, index_where=column.is_not(None)
             )
-        else:
-            statement = statement.on_conflict_do_update(
-                index_elements=index,
-                index_where=column.is_not(None),
-                set_={"seen_cycle": statement.excluded.seen_cycle},
-            )
-        return insert_tuples(conn, statement, names, rows)
+            return insert_tuples(conn, statement, names, rows)
+        statement = statement.on_conflict_do_update(
+            index_elements=index,
+            index_where=column.is_not(None),
+            set_={"seen_cycle": statement.excluded.seen_cycle},
+        )
+        # The upsert counts the memberships it only marked seen: a full cycle that
+        # changed nothing would report every membership as added.
+        held = _held_members(conn, members, column)
+        return max(insert_tuples(conn, statement, names, rows) - held, 0)
 
     def remove_members(self, members: Sequence[Membership]) -> int:
         if not members:
