@@ -134,6 +134,23 @@ def test_members_beyond_what_a_cycle_remembers_are_found_by_their_links(
         assert_hub_equals_directory(connected, emulator)
 
 
+def test_a_full_cycle_counts_as_added_only_the_memberships_it_adds(
+    connected: Connected, emulator: Emulator
+) -> None:
+    """A full read marks every membership it finds as seen; only the new ones count as
+    added (the hub's count once included every membership marked)."""
+    connected.sync()
+    assert "membersAdded" not in connected.sync("--full")["counts"]
+    _, groups = directory_state(emulator)
+    group = min(groups)
+    member = min(groups[group]["members"])
+    _ok(emulator.admin.delete(f"/v1.0/groups/{group}/members/{member}/$ref"))
+    assert "membersAdded" not in connected.sync("--full")["counts"]
+    _ok(emulator.admin.post(f"/v1.0/groups/{group}/members/$ref", json=_ref(emulator, member)))
+    assert connected.sync("--full")["counts"]["membersAdded"] == 1
+    assert_hub_equals_directory(connected, emulator)
+
+
 def test_rerun_creates_no_duplicates(connected: Connected, emulator: Emulator) -> None:
     connected.sync()
     connected.sync("--full")
