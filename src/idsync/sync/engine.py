@@ -347,6 +347,8 @@ class Cycle:
                 continue
             with self._target_phase(object_type, checkpoint["initial"]):
                 self._read_phase(object_type, job, checkpoint)
+                if object_type == "group":
+                    self.processor.forget_members()
                 if object_type == "user" and not self.preview:
                     self._resolve_references()
                 if object_type == "group" and not self.preview:

@@ -34,10 +34,10 @@ from idsync.sync.mapping import AttributeMapping, Mapped
 from idsync.sync.report import LogBook, Tally
 from idsync.sync.scoping import Scope
 
-MEMBER_CACHE_SIZE = 1_100_000
-"""Members a cycle remembers: every user and group of a 1M-user directory. About 200
-bytes each (two ids and a dict slot), so 220 MB at most; a cycle that meets more keeps
-those it has and asks the database for the rest."""
+MEMBER_CACHE_SIZE = 1_000_000
+"""Members a cycle remembers: every user of a 1M-user directory. About 200 bytes each
+(two ids and a dict slot), so 200 MB at most; a cycle that meets more keeps those it
+has and asks the database for the rest."""
 _BY_HAND = "no integration (it was created by hand)"
 
 
@@ -310,7 +310,8 @@ class PageProcessor:
                 continue
             rows.append(self._link_row(result.target_id, mapped, seen, mapped.reference))
             self._log_export(object_type, action, result, mapped)
-            if result.target_id:
+            if result.target_id and object_type == "user":
+                # Groups are seldom members: those that are get found by their links.
                 self._remember_member(object_type, result.source_id, result.target_id)
         for link, _, mapped in plan.unchanged:
             self.tally.add("unchanged")
@@ -519,6 +520,13 @@ class PageProcessor:
         elif self._member_room > 0:
             known[source_id] = target_id
             self._member_room -= 1
+
+    def forget_members(self) -> None:
+        """Drop the members remembered so far. Once the groups are read nothing needs
+        them, and at a million users they hold about 200 MB that the end of the group
+        phase (a first load rebuilding an index, say) can use instead."""
+        self._member_targets = {"user": {}, "group": {}}
+        self._member_room = MEMBER_CACHE_SIZE
 
     def add_waiting_members(self, full: bool) -> None:
         """Memberships whose member has appeared since they were read (a nested group
