@@ -1,10 +1,19 @@
 """When a read refreshes PostgreSQL's planner statistics: at every doubling of its pages,
 however long it runs (a million-user directory's group phase runs to tens of thousands
-of pages, and its first hundreds hold a single group)."""
+of pages, and its first hundreds hold a single group); and of which tables: those the
+phase writes."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from idsync.manage import orgs
+from idsync.store.database import open_database
+from idsync.store.migrate import upgrade
 from idsync.sync.engine import statistics_due
+from tests.conftest import _postgres_schema
+from tests.entra_emulator import start_emulator
+from tests.sync.conftest import Emulator, add_entra, idsync
 
 
 def test_a_read_page_by_page_refreshes_at_every_power_of_two_without_end() -> None:
@@ -20,3 +29,30 @@ def test_a_batch_of_several_pages_refreshes_once_if_it_passed_a_mark() -> None:
 
 def test_a_one_page_read_refreshes_nothing() -> None:
     assert not statistics_due(0, 1)
+
+
+def test_a_phase_analyses_the_tables_it_fills_and_no_other(tmp_path: Path) -> None:
+    """On PostgreSQL, a group phase long enough to refresh the statistics analyses the
+    groups, their memberships, the links and the log, but not the users it does not
+    write. The users fit one page here, so the user phase refreshes nothing."""
+    emulator = start_emulator(tmp_path / "emulator.log", Emulator, users=3, groups=8, seed=7)
+    try:
+        for url in _postgres_schema():
+            database = open_database(url)
+            upgrade(database)
+            org = orgs.create_org(database, "Statistics", actor="tests")
+            added = add_entra(url, org.id, emulator, "--no-auto-sync", "--page-size", "3")
+            assert idsync(url, "sync", "run", added)["status"] == "Active"
+            with database.read() as conn:
+                analysed = {
+                    name
+                    for name, when in conn.exec_driver_sql(
+                        "SELECT relname, last_analyze FROM pg_stat_user_tables "
+                        "WHERE schemaname = current_schema()"
+                    )
+                    if when is not None
+                }
+            database.dispose()
+            assert analysed == {"groups", "memberships", "sync_objects", "provisioning_log"}
+    finally:
+        emulator.stop()
