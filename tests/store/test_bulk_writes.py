@@ -46,15 +46,19 @@ def test_many_members_go_in_once_and_a_repeat_adds_none(database: Database) -> N
 
     assert target.add_members(members) == MANY
     assert target.add_members(members) == 0  # ON CONFLICT DO NOTHING, as row by row
-    assert target.add_members(members, seen="cycle-2") == MANY  # the upsert marks them seen
+    # The upsert marks them seen; none is added. A new one among them is.
+    assert target.add_members(members, seen="cycle-2") == 0
+    [newcomer] = target.create("user", _users(1, "n"))
+    members.append((str(group.target_id), "user", str(newcomer.target_id)))
+    assert target.add_members(members, seen="cycle-2") == 1
     with database.read() as conn:
         seen = conn.execute(
             sa.select(sa.func.count()).where(
                 MEMBERSHIPS.c.group_id == group.target_id, MEMBERSHIPS.c.seen_cycle == "cycle-2"
             )
         ).scalar_one()
-    assert seen == MANY
-    assert _count(database, MEMBERSHIPS, target.org_id) == MANY
+    assert seen == MANY + 1
+    assert _count(database, MEMBERSHIPS, target.org_id) == MANY + 1
 
 
 def test_a_clash_in_a_big_batch_fails_only_its_object(database: Database) -> None:
