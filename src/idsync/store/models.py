@@ -157,10 +157,13 @@ MEMBERSHIPS = Table(
     CheckConstraint(
         "(user_id IS NULL) <> (member_group_id IS NULL)", name="ck_memberships_one_member"
     ),
+    # Every row: it is the index by group, for the cascade of a group's deletion and
+    # every "members of these groups" read (a partial one cannot answer ``group_id =
+    # ?`` alone). Nested groups' rows are few; NULL user_ids never clash.
+    Index("ux_memberships_group_user", "group_id", "user_id", unique=True),
     # Partial: a row indexes only the kind of member it holds. A directory sync
     # inserts a million user memberships; entries for their NULL member_group_id
     # would cost two more B-tree inserts each and serve no query.
-    Index("ux_memberships_group_user", "group_id", "user_id", unique=True, **_WHERE_USER),
     Index("ux_memberships_group_group", "group_id", "member_group_id", unique=True, **_WHERE_GROUP),
     Index("ix_memberships_user", "user_id", **_WHERE_USER),
     Index("ix_memberships_member_group", "member_group_id", **_WHERE_GROUP),

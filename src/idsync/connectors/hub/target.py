@@ -478,16 +478,10 @@ class HubTarget:
         with self.db.write() as conn:
             for chunk in _chunks(list(lists)):
                 mine = (m.c.group_id.in_(chunk), m.c.owner_integration_id == self.integration_id)
-                # Users, then groups: each IS NOT NULL lets the database use that kind's
-                # partial index by group; without it SQLite scans every membership (0.08 s
-                # per call at 500k memberships, against 1 ms).
                 current = {
                     (g, "user", u) if u is not None else (g, "group", mg)
-                    for kind in (m.c.user_id, m.c.member_group_id)
                     for g, u, mg in conn.execute(
-                        sa.select(m.c.group_id, m.c.user_id, m.c.member_group_id).where(
-                            *mine, kind.is_not(None)
-                        )
+                        sa.select(m.c.group_id, m.c.user_id, m.c.member_group_id).where(*mine)
                     )
                 }
                 wanted = {(g, t, member) for g in chunk for t, member in lists[g]}
