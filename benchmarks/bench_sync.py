@@ -184,8 +184,10 @@ def make_changes(info: dict[str, Any], count: int, rng: random.Random) -> dict[s
             + ["create"] * 20
             + ["disable"] * 10
             + ["delete"] * 5
-            + ["member+"] * 15
-            + ["member-"] * 10
+            + ["member+"] * 13
+            + ["member-"] * 8
+            + ["group+"] * 2
+            + ["group-"] * 2
         )
         for n, kind in enumerate(kinds[:count]):
             user = user_ids[n]
@@ -209,6 +211,22 @@ def make_changes(info: dict[str, Any], count: int, rng: random.Random) -> dict[s
                 response = graph.patch(f"/v1.0/users/{user}", json={"accountEnabled": False})
             elif kind == "delete":
                 response = graph.delete(f"/v1.0/users/{user}")
+            elif kind == "group+":
+                response = graph.post(
+                    "/v1.0/groups",
+                    json={
+                        "displayName": f"Bench group {n} {uuid.uuid4().hex[:6]}",
+                        "mailEnabled": False,
+                        "mailNickname": f"benchgroup{n}",
+                        "securityEnabled": True,
+                        "members@odata.bind": [
+                            f"https://graph.microsoft.com/v1.0/directoryObjects/{user}"
+                        ],
+                    },
+                )
+            elif kind == "group-":
+                # A group and its memberships, as a deletion in the directory removes them.
+                response = graph.delete(f"/v1.0/groups/{group_ids.pop()}")
             elif kind == "member+":
                 ref = {"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{user}"}
                 response = graph.post(
