@@ -1,5 +1,7 @@
 """A group's memberships are found by index, whatever kind of member they hold: deleting a
-group (its foreign key's cascade) must not read every membership of the hub."""
+group (its foreign key's cascade) must not read every membership of the hub. They go
+with their group, their members and their organisation, though no foreign key ties a
+membership to its organisation (migration 0011)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from idsync.connectors.hub import HubTarget
 from idsync.contract.protocols import Desired
 from idsync.manage import orgs
 from idsync.store.database import Database
-from idsync.store.models import GROUPS, MEMBERSHIPS
+from idsync.store.models import GROUPS, MEMBERSHIPS, ORGS, USERS
 
 
 def _plan(database: Database, statement: sa.Executable) -> str:
@@ -67,3 +69,36 @@ def test_deleting_a_group_removes_its_memberships_and_no_other(database: Databas
         ).all()
 
     assert [(group_id, nested) for group_id, nested in left] == [(other, None)]
+
+
+def _memberships_of(database: Database, org_id: str) -> int:
+    with database.read() as conn:
+        query = sa.select(sa.func.count()).where(MEMBERSHIPS.c.org_id == org_id)
+        return int(conn.execute(query).scalar_one())
+
+
+def test_deleting_a_member_removes_its_memberships(database: Database) -> None:
+    target, parent, child, _ = _nested_groups(database)
+
+    with database.write() as conn:
+        conn.execute(sa.delete(USERS).where(USERS.c.org_id == target.org_id))
+        left = conn.execute(
+            sa.select(MEMBERSHIPS.c.group_id, MEMBERSHIPS.c.member_group_id).where(
+                MEMBERSHIPS.c.org_id == target.org_id
+            )
+        ).all()
+
+    assert [(group_id, nested) for group_id, nested in left] == [(parent, child)]
+
+
+def test_deleting_an_organisation_removes_its_memberships_and_no_others(
+    database: Database,
+) -> None:
+    gone, _, _, _ = _nested_groups(database)
+    kept, _, _, _ = _nested_groups(database)
+
+    with database.write() as conn:
+        conn.execute(sa.delete(ORGS).where(ORGS.c.id == gone.org_id))
+
+    assert _memberships_of(database, gone.org_id) == 0
+    assert _memberships_of(database, kept.org_id) == 3
