@@ -205,6 +205,17 @@ def private_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
         upgrade(db)
         yield PrivateDatabase(url, db)
         return
+    yield from _private_postgres()
+
+
+@pytest.fixture
+def postgres_database() -> Iterator[PrivateDatabase]:
+    """A PostgreSQL schema of its own, migrated: for what only PostgreSQL does (two
+    transactions at once, its statistics)."""
+    yield from _private_postgres()
+
+
+def _private_postgres() -> Iterator[PrivateDatabase]:
     for url in _postgres_schema():
         db = open_database(url)
         upgrade(db)

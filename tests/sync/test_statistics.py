@@ -8,10 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from idsync.manage import orgs
-from idsync.store.database import open_database
-from idsync.store.migrate import upgrade
 from idsync.sync.engine import statistics_due
-from tests.conftest import _postgres_schema
+from tests.conftest import PrivateDatabase
 from tests.entra_emulator import start_emulator
 from tests.sync.conftest import Emulator, add_entra, idsync
 
@@ -31,28 +29,27 @@ def test_a_one_page_read_refreshes_nothing() -> None:
     assert not statistics_due(0, 1)
 
 
-def test_a_phase_analyses_the_tables_it_fills_and_no_other(tmp_path: Path) -> None:
+def test_a_phase_analyses_the_tables_it_fills_and_no_other(
+    tmp_path: Path, postgres_database: PrivateDatabase
+) -> None:
     """On PostgreSQL, a group phase long enough to refresh the statistics analyses the
     groups, their memberships, the links and the log, but not the users it does not
     write. The users fit one page here, so the user phase refreshes nothing."""
+    url, database = postgres_database.url, postgres_database.db
     emulator = start_emulator(tmp_path / "emulator.log", Emulator, users=3, groups=8, seed=7)
     try:
-        for url in _postgres_schema():
-            database = open_database(url)
-            upgrade(database)
-            org = orgs.create_org(database, "Statistics", actor="tests")
-            added = add_entra(url, org.id, emulator, "--no-auto-sync", "--page-size", "3")
-            assert idsync(url, "sync", "run", added)["status"] == "Active"
-            with database.read() as conn:
-                analysed = {
-                    name
-                    for name, when in conn.exec_driver_sql(
-                        "SELECT relname, last_analyze FROM pg_stat_user_tables "
-                        "WHERE schemaname = current_schema()"
-                    )
-                    if when is not None
-                }
-            database.dispose()
-            assert analysed == {"groups", "memberships", "sync_objects", "provisioning_log"}
+        org = orgs.create_org(database, "Statistics", actor="tests")
+        added = add_entra(url, org.id, emulator, "--no-auto-sync", "--page-size", "3")
+        assert idsync(url, "sync", "run", added)["status"] == "Active"
     finally:
         emulator.stop()
+    with database.read() as conn:
+        analysed = {
+            name
+            for name, when in conn.exec_driver_sql(
+                "SELECT relname, last_analyze FROM pg_stat_user_tables "
+                "WHERE schemaname = current_schema()"
+            )
+            if when is not None
+        }
+    assert analysed == {"groups", "memberships", "sync_objects", "provisioning_log"}

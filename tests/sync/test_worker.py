@@ -27,7 +27,7 @@ from idsync.manage.worker import QUEUE, RUN_CYCLE, create_app, ensure_schema, re
 from idsync.store import integrations as jobs
 from idsync.store.database import Database, open_database
 from idsync.store.migrate import upgrade
-from tests.conftest import Server, _postgres_schema, start_server, stop_server
+from tests.conftest import PrivateDatabase, Server, _postgres_schema, start_server, stop_server
 from tests.entra_emulator import start_emulator
 from tests.sync.conftest import (
     Connected,
@@ -234,14 +234,10 @@ def test_due_jobs_are_queued_every_poll_interval_of_every_minute(tmp_path: Path)
 
 
 @pytest.fixture
-def own_pg_database() -> Iterator[Database]:
+def own_pg_database(postgres_database: PrivateDatabase) -> Database:
     """A PostgreSQL schema of its own, with procrastinate's tables and no other job."""
-    for url in _postgres_schema():
-        db = open_database(url)
-        upgrade(db)
-        ensure_schema(db)
-        yield db
-        db.dispose()
+    ensure_schema(postgres_database.db)
+    return postgres_database.db
 
 
 def test_a_dead_worker_s_cycle_queued_again_meanwhile_does_not_block_the_integration(
