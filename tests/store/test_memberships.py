@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 import sqlalchemy as sa
 
 from idsync.connectors.hub import HubTarget
@@ -14,6 +15,8 @@ from idsync.contract.protocols import Desired
 from idsync.manage import orgs
 from idsync.store.database import Database
 from idsync.store.models import GROUPS, MEMBERSHIPS, ORGS, USERS
+from idsync.store.types import utcnow
+from tests.conftest import PrivateDatabase
 
 
 def _plan(database: Database, statement: sa.Executable) -> str:
@@ -102,3 +105,90 @@ def test_deleting_an_organisation_removes_its_memberships_and_no_others(
 
     assert _memberships_of(database, gone.org_id) == 0
     assert _memberships_of(database, kept.org_id) == 3
+
+
+def _insert_membership(conn: sa.Connection, org_id: str, group_id: str, user_id: str) -> None:
+    conn.execute(
+        sa.insert(MEMBERSHIPS).values(
+            org_id=org_id, group_id=group_id, user_id=user_id, created_at=utcnow()
+        )
+    )
+
+
+@pytest.mark.parametrize("missing", ["group", "user"])
+def test_a_membership_of_a_missing_group_or_user_is_refused(
+    database: Database, missing: str
+) -> None:
+    target, parent, _, _ = _nested_groups(database)
+    with database.read() as conn:
+        user_id = conn.execute(
+            sa.select(USERS.c.id).where(USERS.c.org_id == target.org_id)
+        ).scalar_one()
+    group_id = str(uuid.uuid4()) if missing == "group" else parent
+    member_id = str(uuid.uuid4()) if missing == "user" else user_id
+
+    with pytest.raises(sa.exc.IntegrityError), database.engine.begin() as conn:
+        # A second membership of a real pair would clash on the unique index: a new
+        # group for the user, or a new member for the group, is named instead.
+        _insert_membership(conn, target.org_id, group_id, member_id)
+
+
+# PostgreSQL only: SQLite runs one writing transaction at a time, so none interleave.
+def _two_sessions(database: Database) -> tuple[sa.Connection, sa.Connection]:
+    first, second = database.engine.connect(), database.engine.connect()
+    second.exec_driver_sql("SET lock_timeout = '300ms'")
+    return first, second
+
+
+def test_deleting_a_user_waits_for_a_membership_being_added_then_takes_it(
+    postgres_database: PrivateDatabase,
+) -> None:
+    database = postgres_database.db
+    target, _, _, _ = _nested_groups(database)
+    [newcomer] = target.create("group", [Desired("N", (("displayName", "N"),), "N")])
+    with database.read() as conn:
+        user_id = conn.execute(
+            sa.select(USERS.c.id).where(USERS.c.org_id == target.org_id)
+        ).scalar_one()
+    adding, deleting = _two_sessions(database)
+    try:
+        _insert_membership(adding, target.org_id, str(newcomer.target_id), user_id)
+        with pytest.raises(sa.exc.OperationalError, match="lock timeout"):
+            deleting.execute(sa.delete(USERS).where(USERS.c.id == user_id))
+        deleting.rollback()
+        adding.commit()
+        deleting.execute(sa.delete(USERS).where(USERS.c.id == user_id))
+        deleting.commit()
+    finally:
+        adding.close()
+        deleting.close()
+
+    with database.read() as conn:
+        left = conn.execute(
+            sa.select(sa.func.count()).where(MEMBERSHIPS.c.user_id == user_id)
+        ).scalar_one()
+    assert left == 0
+
+
+def test_adding_a_member_that_another_transaction_deleted_fails(
+    postgres_database: PrivateDatabase,
+) -> None:
+    database = postgres_database.db
+    target, _, _, _ = _nested_groups(database)
+    [newcomer] = target.create("group", [Desired("N", (("displayName", "N"),), "N")])
+    with database.read() as conn:
+        user_id = conn.execute(
+            sa.select(USERS.c.id).where(USERS.c.org_id == target.org_id)
+        ).scalar_one()
+    deleting, adding = _two_sessions(database)
+    try:
+        deleting.execute(sa.delete(USERS).where(USERS.c.id == user_id))
+        with pytest.raises(sa.exc.OperationalError, match="lock timeout"):
+            _insert_membership(adding, target.org_id, str(newcomer.target_id), user_id)
+        adding.rollback()
+        deleting.commit()
+        with pytest.raises(sa.exc.IntegrityError):
+            _insert_membership(adding, target.org_id, str(newcomer.target_id), user_id)
+    finally:
+        deleting.close()
+        adding.close()

@@ -148,6 +148,8 @@ MEMBERSHIPS = Table(
     # No foreign key: the group's already holds the membership to its org, and
     # PostgreSQL would check this one row by row (5 s per million memberships).
     Column("org_id", ID, nullable=False),
+    # Foreign keys on SQLite; on PostgreSQL, triggers that check a whole statement's rows
+    # at once (migration 0012: the per-row checks were half of a first load's writes).
     Column("group_id", ID, ForeignKey("groups.id", ondelete="CASCADE"), nullable=False),
     Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE")),
     Column("member_group_id", ID, ForeignKey("groups.id", ondelete="CASCADE")),
