@@ -1,7 +1,10 @@
 """A group's memberships are found by index, whatever kind of member they hold: deleting a
-group (its foreign key's cascade) must not read every membership of the hub. They go
-with their group, their members and their organisation, though no foreign key ties a
-membership to its organisation (migration 0011)."""
+group (its foreign key's cascade) must not read every membership of the hub.
+
+A membership names an existing group and member, and goes with either and with its
+organisation, on both databases: by foreign keys on SQLite, by triggers on PostgreSQL
+(migration 0012), which take the same locks, as two transactions racing a deletion
+show. No foreign key ties a membership to its organisation (migration 0011)."""
 
 from __future__ import annotations
 
@@ -72,6 +75,22 @@ def test_deleting_a_group_removes_its_memberships_and_no_other(database: Databas
         ).all()
 
     assert [(group_id, nested) for group_id, nested in left] == [(other, None)]
+
+
+def test_deleting_a_nested_group_takes_it_out_of_its_parent(database: Database) -> None:
+    _, parent, child, other = _nested_groups(database)
+
+    with database.write() as conn:
+        conn.execute(sa.delete(GROUPS).where(GROUPS.c.id == child))
+        left = conn.execute(
+            sa.select(MEMBERSHIPS.c.group_id, MEMBERSHIPS.c.member_group_id).where(
+                MEMBERSHIPS.c.group_id.in_([parent, other])
+            )
+        ).all()
+
+    assert sorted((group_id, nested) for group_id, nested in left) == sorted(
+        [(parent, None), (other, None)]
+    )
 
 
 def _memberships_of(database: Database, org_id: str) -> int:
@@ -192,3 +211,25 @@ def test_adding_a_member_that_another_transaction_deleted_fails(
     finally:
         deleting.close()
         adding.close()
+
+
+def test_a_membership_cannot_be_moved_to_a_missing_member(database: Database) -> None:
+    _, parent, _, _ = _nested_groups(database)
+    moved = (
+        sa.update(MEMBERSHIPS)
+        .where(MEMBERSHIPS.c.group_id == parent, MEMBERSHIPS.c.user_id.is_not(None))
+        .values(user_id=str(uuid.uuid4()))
+    )
+
+    with pytest.raises(sa.exc.IntegrityError), database.engine.begin() as conn:
+        conn.execute(moved)
+
+
+def test_the_id_of_a_member_in_a_group_cannot_change(database: Database) -> None:
+    target, _, _, _ = _nested_groups(database)
+    renumbered = (
+        sa.update(USERS).where(USERS.c.org_id == target.org_id).values(id=str(uuid.uuid4()))
+    )
+
+    with pytest.raises(sa.exc.IntegrityError), database.engine.begin() as conn:
+        conn.execute(renumbered)
