@@ -145,7 +145,7 @@ MEMBERSHIPS = Table(
     "memberships",
     METADATA,
     Column("id", BIG_ID, primary_key=True),
-    # No foreign key: the group's already holds the membership to its org, and
+    # No foreign key: the group's key already ties the membership to its org, and
     # PostgreSQL would check this one row by row (5 s per million memberships).
     Column("org_id", ID, nullable=False),
     # Foreign keys on SQLite; on PostgreSQL, triggers that check a whole statement's rows
