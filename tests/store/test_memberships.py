@@ -139,10 +139,7 @@ def test_a_membership_of_a_missing_group_or_user_is_refused(
     database: Database, missing: str
 ) -> None:
     target, parent, _, _ = _nested_groups(database)
-    with database.read() as conn:
-        user_id = conn.execute(
-            sa.select(USERS.c.id).where(USERS.c.org_id == target.org_id)
-        ).scalar_one()
+    user_id = _user_of(database, target.org_id)
     group_id = str(uuid.uuid4()) if missing == "group" else parent
     member_id = str(uuid.uuid4()) if missing == "user" else user_id
 
@@ -150,6 +147,19 @@ def test_a_membership_of_a_missing_group_or_user_is_refused(
         # A second membership of a real pair would clash on the unique index: a new
         # group for the user, or a new member for the group, is named instead.
         _insert_membership(conn, target.org_id, group_id, member_id)
+
+
+def _user_of(database: Database, org_id: str) -> str:
+    with database.read() as conn:
+        query = sa.select(USERS.c.id).where(USERS.c.org_id == org_id)
+        return str(conn.execute(query).scalar_one())
+
+
+def _a_user_and_a_group_without_them(database: Database) -> tuple[str, str, str]:
+    """An org's id, its one user's, and a group of that org the user is not in."""
+    target, _, _, _ = _nested_groups(database)
+    [newcomer] = target.create("group", [Desired("N", (("displayName", "N"),), "N")])
+    return target.org_id, _user_of(database, target.org_id), str(newcomer.target_id)
 
 
 # PostgreSQL only: SQLite runs one writing transaction at a time, so none interleave.
@@ -163,15 +173,10 @@ def test_deleting_a_user_waits_for_a_membership_being_added_then_takes_it(
     postgres_database: PrivateDatabase,
 ) -> None:
     database = postgres_database.db
-    target, _, _, _ = _nested_groups(database)
-    [newcomer] = target.create("group", [Desired("N", (("displayName", "N"),), "N")])
-    with database.read() as conn:
-        user_id = conn.execute(
-            sa.select(USERS.c.id).where(USERS.c.org_id == target.org_id)
-        ).scalar_one()
+    org_id, user_id, group_id = _a_user_and_a_group_without_them(database)
     adding, deleting = _two_sessions(database)
     try:
-        _insert_membership(adding, target.org_id, str(newcomer.target_id), user_id)
+        _insert_membership(adding, org_id, group_id, user_id)
         with pytest.raises(sa.exc.OperationalError, match="lock timeout"):
             deleting.execute(sa.delete(USERS).where(USERS.c.id == user_id))
         deleting.rollback()
@@ -193,21 +198,16 @@ def test_adding_a_member_that_another_transaction_deleted_fails(
     postgres_database: PrivateDatabase,
 ) -> None:
     database = postgres_database.db
-    target, _, _, _ = _nested_groups(database)
-    [newcomer] = target.create("group", [Desired("N", (("displayName", "N"),), "N")])
-    with database.read() as conn:
-        user_id = conn.execute(
-            sa.select(USERS.c.id).where(USERS.c.org_id == target.org_id)
-        ).scalar_one()
+    org_id, user_id, group_id = _a_user_and_a_group_without_them(database)
     deleting, adding = _two_sessions(database)
     try:
         deleting.execute(sa.delete(USERS).where(USERS.c.id == user_id))
         with pytest.raises(sa.exc.OperationalError, match="lock timeout"):
-            _insert_membership(adding, target.org_id, str(newcomer.target_id), user_id)
+            _insert_membership(adding, org_id, group_id, user_id)
         adding.rollback()
         deleting.commit()
         with pytest.raises(sa.exc.IntegrityError):
-            _insert_membership(adding, target.org_id, str(newcomer.target_id), user_id)
+            _insert_membership(adding, org_id, group_id, user_id)
     finally:
         deleting.close()
         adding.close()
