@@ -1,4 +1,6 @@
-"""The migrations build exactly the schema the models describe, on both databases."""
+"""The migrations build exactly the schema the models describe, on both databases, but
+for the one difference migration 0012 makes on PostgreSQL: memberships' keys checked by
+triggers, not by foreign keys."""
 
 from __future__ import annotations
 
