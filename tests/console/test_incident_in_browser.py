@@ -94,8 +94,9 @@ def test_an_administrator_connects_loses_and_repairs_entra_in_the_console(
     integration_url = page.url.split("?")[0]
     steps.shot(page, "consented")
 
-    # The first sync, slowed by the directory (one Graph read waits 3 s) so it can be watched.
-    stack.emulator.fault(path="/v1.0/groups", action="hang", seconds=3, count=1)
+    # The first sync, slowed by the directory (one Graph read waits 8 s) so it can be
+    # watched: with 3 s, a loaded CI machine once showed the page after the cycle ended.
+    stack.emulator.fault(path="/v1.0/groups", action="hang", seconds=8, count=1)
     page.get_by_role("button", name="Run now").click()
     expect(page.get_by_role("heading", name="Step 2 of 2: admin consent")).to_have_count(0)
     progress = page.locator("#progress")
