@@ -14,6 +14,10 @@ import sys
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
+from idsync.config import Settings
+from idsync.manage import integrations, orgs
+from idsync.store.database import open_database
+from idsync.store.migrate import upgrade
 from tests.console.conftest import PASSWORD, Stack, Steps, idsync_admin, new_org_name
 
 AXE = Axe()
@@ -163,3 +167,33 @@ def test_an_administrator_connects_loses_and_repairs_entra_in_the_console(
     expect(row).to_contain_text("Active")
     expect(row).to_contain_text("On")
     steps.shot(page, "directory-sync-active")
+
+
+def test_the_page_run_now_lands_on_says_starting_not_the_consent_step_again(
+    page: Page, stack: Stack
+) -> None:
+    """The "Run now" button starts the cycle in a thread and redirects at once, so the page
+    it lands on can render before the job is marked running. For a job never run, that page
+    must not offer the consent step again: it says the cycle is starting."""
+    info = stack.emulator.info
+    db = open_database(stack.database_url)
+    upgrade(db)
+    org = orgs.create_org(db, new_org_name(), actor="tests").id
+    record = integrations.add_from_form(
+        db, Settings.from_env(), org_id=org, kind="entra", name="Never run",
+        values={"tenant_id": info["tenant_id"], "client_id": info["client_id"],
+                "client_secret": info["client_secret"], "authority": info["url"],
+                "graph_url": info["graph_url"], "ca_file": info["ca_file"]},
+        actor="tests",
+    )  # fmt: skip
+    idsync_admin(stack.database_url, "sam@contoso.example", "full", org)
+    sign_in(page, "sam@contoso.example")
+    consent = page.get_by_role("heading", name="Step 2 of 2: admin consent")
+
+    page.goto(f"/admin/integrations/{record.id}")
+    expect(consent).to_be_visible()  # never run: the step is offered
+    # The job is still not running (no cycle was started): as just after "Run now".
+    page.goto(f"/admin/integrations/{record.id}?started=1")
+    expect(page.locator("#progress")).to_have_text("Starting the cycle…")
+    expect(consent).to_have_count(0)
+    accessible(page)

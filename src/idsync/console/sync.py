@@ -134,9 +134,11 @@ async def show_integration(
 def _consent_step_due(
     request: Request, job: JobRecord, cycles: list[dict[str, Any]], added: bool
 ) -> bool:
-    """Step 2 of adding: just added, or never run; not once consent came back."""
+    """Step 2 of adding: just added, or never run; not once consent came back, nor once
+    the first cycle was asked for (its thread may not have marked the job running yet)."""
     first = job.status == "NotRun" and not cycles and job.running_since is None
-    return (added or first) and "consented" not in request.query_params
+    answered = {"consented", "started"} & request.query_params.keys()
+    return (added or first) and not answered
 
 
 def _charts(cycles: list[dict[str, Any]]) -> dict[str, Any]:
