@@ -22,6 +22,7 @@ ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 
 
 @dataclass
@@ -48,6 +49,12 @@ def _client(url: str, token: str) -> httpx.Client:
 
 
 def _user(scim: httpx.Client, n: int, manager: str | None = None) -> str:
+    response = scim.post("/Users", json=_user_body(n, manager))
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def _user_body(n: int, manager: str | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "schemas": [USER, ENTERPRISE],
         "userName": f"user{n}@example.org",
@@ -59,9 +66,30 @@ def _user(scim: httpx.Client, n: int, manager: str | None = None) -> str:
     }
     if manager:
         body[ENTERPRISE]["manager"] = {"value": manager}
-    response = scim.post("/Users", json=body)
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
+    return body
+
+
+def _many_users(scim: httpx.Client, count: int) -> list[str]:
+    """``count`` users made through the hub's /Bulk, 500 a request; from the second 500
+    on, each has a manager among the 500 before it (pages follow ids, so managers fall in
+    every page: earlier, later, the same)."""
+    ids: list[str] = []
+    for start in range(0, count, 500):
+        operations = [
+            {
+                "method": "POST",
+                "bulkId": f"u{n}",
+                "path": "/Users",
+                "data": _user_body(n, ids[n - 500] if start else None),
+            }
+            for n in range(start, min(start + 500, count))
+        ]
+        reply = scim.post("/Bulk", json={"schemas": [BULK], "Operations": operations})
+        assert reply.status_code == 200, reply.text
+        answers = reply.json()["Operations"]
+        assert [int(a["status"]) for a in answers] == [201] * len(operations), answers[:3]
+        ids += [a["location"].rsplit("/", 1)[-1] for a in answers]
+    return ids
 
 
 def _patch(scim: httpx.Client, path: str, *operations: dict[str, Any]) -> None:
@@ -73,6 +101,7 @@ def _state(scim: httpx.Client) -> tuple[dict[str, Any], dict[str, Any]]:
     """Users by userName (with their manager's userName) and groups by name (member userNames)."""
     users = hub_resources(scim, "/Users")
     by_id = {u["id"]: u["userName"] for u in users}
+    assert len({u["userName"] for u in users}) == len(users), "a user is there twice"
     groups = hub_resources(scim, "/Groups")
     by_id.update({g["id"]: g["displayName"] for g in groups})
     user_state = {
@@ -165,6 +194,28 @@ def test_push_keeps_the_application_equal_to_the_hub(
         report = idsync(url, "sync", "run", added["id"])
         counts = report["counts"]
         assert not any(counts.get(k) for k in ("create", "update", "delete", "disable")), counts
+
+
+def test_a_push_of_several_pages_keeps_the_application_equal_to_the_hub(
+    database: Database, server: Server, app: App, tmp_path: Path
+) -> None:
+    """A push sends each page while the one before it is still being remembered (the
+    engine's ``_send_ahead``): 2,500 users in three pages, with managers in every page,
+    some in the page in flight, reach the application each once, managers and all."""
+    org = make_org(database, server)
+    token_file = tmp_path / "token"
+    token_file.write_text(app.token)
+    with _client(org.scim_url, org.token) as hub, _client(app.url, app.token) as target:
+        _many_users(hub, 2500)
+        added = idsync(
+            server.database_url, "integration", "add", "scim", "--org", org.id, "--url",
+            app.url, "--token-file", str(token_file), "--no-auto-sync", "--name", "app",
+        )  # fmt: skip
+        report = idsync(server.database_url, "sync", "run", added["id"])
+        assert report["status"] == "Active", (report["reason_code"], report["reason"])
+        assert report["counts"]["create"] == 2500, report["counts"]
+        assert not report["counts"].get("failed"), report["counts"]
+        _assert_app_equals_hub(hub, target)
 
 
 def test_a_push_cycle_sends_its_changes_in_bulk_and_one_bad_object_fails_alone(

@@ -15,9 +15,11 @@ a full read that returns far fewer objects than the hub holds is not believed.
 
 from __future__ import annotations
 
+import contextvars
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -60,7 +62,14 @@ from idsync.sync.jobs import (
     succeeded,
 )
 from idsync.sync.mapping import AttributeMapping
-from idsync.sync.pages import OUT_OF_SCOPE, PageContext, PageProcessor, out_of_scope
+from idsync.sync.pages import (
+    OUT_OF_SCOPE,
+    PageContext,
+    PagePlan,
+    PageProcessor,
+    Sent,
+    out_of_scope,
+)
 from idsync.sync.prefetch import ReadAhead, read_ahead
 from idsync.sync.report import CycleReport, LogBook, Tally
 from idsync.sync.safety import (
@@ -112,6 +121,23 @@ class _ReadCount:
     pages: int = 0
     read: int = 0
     analyzed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _InFlight:
+    """A page whose exports are on their way (see ``Cycle._send_ahead``)."""
+
+    page: Page
+    plan: PagePlan
+    sent: Future[Sent]
+
+    def answers(self) -> Sent:
+        """What the target answered, once it has (its error, if the export failed)."""
+        return self.sent.result()
+
+
+def _source_ids(page: Page) -> set[str]:
+    return {o.source_id for o in page.objects}
 
 
 class CycleInterrupted(Exception):
@@ -439,6 +465,9 @@ class Cycle:
         checkpoint: dict[str, Any],
     ) -> None:
         count = _ReadCount()
+        if self._sends_ahead:
+            self._send_ahead(object_type, pages, full, checkpoint, count)
+            return
         page = self._next_page(pages)
         while page is not None:
             page = self._write_batch(object_type, page, pages, full, checkpoint, count)
@@ -472,6 +501,70 @@ class Cycle:
         return None if current is None else self._next_page(pages)
 
     @property
+    def _sends_ahead(self) -> bool:
+        """A target that is another system (a SCIM push) works while idsync waits, and
+        idsync works while it waits: their turns overlap (``_send_ahead``)."""
+        return not self.target.shares_database and not self.preview
+
+    def _send_ahead(
+        self,
+        object_type: ObjectType,
+        pages: ReadAhead[Page],
+        full: bool,
+        checkpoint: dict[str, Any],
+        count: _ReadCount,
+    ) -> None:
+        """Pages exported one ahead: the next page is planned while the application works
+        through this one's requests, and sent as soon as it has answered, before its
+        answers are remembered. So the application does not wait for idsync between
+        pages (7 % of a 100,000-user push to scim2-server, measured). One page ahead at
+        most, and a page that shares an object with the page in flight waits for it to
+        land. A manager in the page in flight is not known yet: the user waits for it as
+        for a manager in a later page (a pending reference, set at the phase's end).
+        Pages land (links, log, checkpoint) in order, each checkpoint after its page, so
+        a cycle cut off re-reads the page in flight: sent, not remembered, as after a
+        crash in the middle of a page."""
+        with ThreadPoolExecutor(1, thread_name_prefix="idsync-send") as pool:
+            flight: _InFlight | None = None
+            page = self._next_page(pages)
+            while page is not None:
+                if flight is not None and flight.plan.source_ids & _source_ids(page):
+                    self._land(flight, object_type, full, checkpoint, count, flight.answers())
+                    flight = None
+                planned = self.processor.plan(object_type, page.objects, full)
+                self.processor.ready(planned)
+                if flight is None:
+                    flight = _InFlight(page, planned, self._send(pool, planned))
+                else:
+                    answers = flight.answers()
+                    if self.should_stop is not None and self.should_stop():
+                        self._land(flight, object_type, full, checkpoint, count, answers)
+                        raise CycleInterrupted
+                    landing, flight = flight, _InFlight(page, planned, self._send(pool, planned))
+                    self._land(landing, object_type, full, checkpoint, count, answers)
+                page = self._next_page(pages)
+            if flight is not None:
+                self._land(flight, object_type, full, checkpoint, count, flight.answers())
+
+    def _send(self, pool: ThreadPoolExecutor, planned: PagePlan) -> Future[Sent]:
+        context = contextvars.copy_context()  # the cycle's tracking ID and log fields
+        return pool.submit(context.run, self.processor.send, planned)
+
+    def _land(
+        self,
+        flight: _InFlight,
+        object_type: ObjectType,
+        full: bool,
+        checkpoint: dict[str, Any],
+        count: _ReadCount,
+        answers: Sent,
+    ) -> None:
+        """A page sent, remembered: what the target answered, then its checkpoint."""
+        self.processor.finish(flight.plan, answers)
+        self._after_page(object_type, flight.page, full, checkpoint, count)
+        self._refresh_statistics(object_type, count)
+
+    @property
     def _batched(self) -> bool:
         return self.target.shares_database and not self.preview
 
@@ -498,6 +591,17 @@ class Cycle:
         count: _ReadCount,
     ) -> None:
         self.processor.process(object_type, page.objects, full)
+        self._after_page(object_type, page, full, checkpoint, count)
+
+    def _after_page(
+        self,
+        object_type: ObjectType,
+        page: Page,
+        full: bool,
+        checkpoint: dict[str, Any],
+        count: _ReadCount,
+    ) -> None:
+        """What follows a page's objects: its rejects and removals, its checkpoint."""
         if page.rejected:
             self._reject(object_type, page.rejected, full)
         if page.present is not None and not full:
@@ -510,7 +614,7 @@ class Cycle:
             watermarks[object_type] = page.watermark
             self._note_removals(object_type, page, full, checkpoint)
         checkpoint.update(phase=object_type, resume=page.resume, watermarks=watermarks)
-        self._save(checkpoint, stop_here=not self._batched)
+        self._save(checkpoint, stop_here=not (self._batched or self._sends_ahead))
         if self.progress is not None:
             written = sum(self.tally.counts[a] for a in ("create", "update", "disable", "delete"))
             self.progress(Progress(object_type, count.read, written, "read"))

@@ -71,6 +71,38 @@ class _Plan:
     kept: list[str] = field(default_factory=list)
     """Linked source ids whose update failed or was left alone: still in the source, so a
     full read must not take them for gone; their links keep the old digest (tried again)."""
+    managers: dict[str, str] = field(default_factory=dict)
+    """Manager source id → target id, for the managers already provisioned."""
+
+
+@dataclass
+class PagePlan:
+    """A page decided (what to create, update, leave, remove) but not yet exported: the
+    engine may send one page while it plans the next (see ``Cycle`` in the engine)."""
+
+    object_type: ObjectType
+    objects: Sequence[SourceObject]
+    full: bool
+    links: dict[str, Link]
+    plan: _Plan
+    creates: list[Desired] = field(default_factory=list)
+    updates: dict[bool, list[tuple[str, Desired]]] = field(
+        default_factory=lambda: {False: [], True: []}
+    )
+    """Per ``adopt`` (those linked first, then those adopted): (target id, desired)."""
+    mapped: dict[str, tuple[SourceObject, Mapped]] = field(default_factory=dict)
+
+    @property
+    def source_ids(self) -> set[str]:
+        return {o.source_id for o in self.objects}
+
+
+@dataclass
+class Sent:
+    """What the target answered for a page's exports, and how long they took."""
+
+    results: list[tuple[str, Exported]]
+    seconds: float
 
 
 class PageProcessor:
@@ -79,7 +111,6 @@ class PageProcessor:
         self.tally = tally
         self.log = log
         self.preview: list[dict[str, Any]] = []
-        self._manager_targets: dict[str, str] = {}
         self.assignment: dict[ObjectType, set[str]] | None = None
         """Source ids in scope by group assignment (``scoping.groups``); None: no such rule."""
         self.mark_members = True
@@ -102,29 +133,63 @@ class PageProcessor:
     # --- the page ------------------------------------------------------------------------
 
     def process(self, object_type: ObjectType, objects: Sequence[SourceObject], full: bool) -> None:
+        page = self.plan(object_type, objects, full)
+        self.ready(page)
+        if self.ctx.preview:
+            self._preview_page(page)
+            return
+        self.finish(page, self.send(page))
+
+    def plan(
+        self, object_type: ObjectType, objects: Sequence[SourceObject], full: bool
+    ) -> PagePlan:
+        """What the page needs done, from its objects and their links."""
         started = time.perf_counter()
-        ctx = self.ctx
         objects = _merge(objects)
+        ctx = self.ctx
         with ctx.db.read() as conn:
             links = state.links(
                 conn, ctx.integration_id, object_type, [o.source_id for o in objects]
             )
         plan = self._plan(object_type, objects, links)
         self._match(object_type, plan)
-        if object_type == "user":
-            self._resolve_managers(plan)
         self.tally.seconds["diff"] += time.perf_counter() - started
-        if ctx.preview:
-            self._preview_page(object_type, plan, full)
-            return
+        return PagePlan(object_type, objects, full, links, plan)
+
+    def ready(self, page: PagePlan) -> None:
+        """The page's managers resolved and its exports built: it can be sent."""
+        started = time.perf_counter()
+        if page.object_type == "user":
+            self._resolve_managers(page.plan)
+        self._desired(page)
+        self.tally.seconds["diff"] += time.perf_counter() - started
+
+    def send(self, page: PagePlan) -> Sent:
+        """The page's creates and updates, exported. It touches only ``page`` and the
+        target (no tally, log or database of this processor's), so the engine may run it
+        in another thread while this one plans the next page."""
+        started = time.perf_counter()
+        ctx = self.ctx
+        results = [("create", r) for r in self._create(page.object_type, page.creates)]
+        for adopt, batch in page.updates.items():
+            if not batch:
+                continue
+            updated = ctx.target.update(page.object_type, batch, adopt=adopt, dry_run=ctx.preview)
+            results += [("update", r) for r in updated]
+        return Sent(results, time.perf_counter() - started)
+
+    def finish(self, page: PagePlan, sent: Sent) -> None:
+        """What the target answered, remembered: links, members, removals, the log."""
+        ctx, object_type, plan = self.ctx, page.object_type, page.plan
+        self.tally.add_seconds(sent.seconds, "write", "writeObjects")
         with self.tally.timed("write", "writeObjects"):
-            rows = self._export(object_type, plan, full)
+            rows = self._rows(page, sent)
         if object_type == "group":
             with self.tally.timed("write", "writeMembers"):
-                self._sync_members(objects, rows, links, full)
+                self._sync_members(page.objects, rows, page.links, page.full)
         with self.tally.timed("write", "writeState"), ctx.db.write() as conn:
             state.save_links(conn, ctx.integration_id, object_type, rows)
-            if full:
+            if page.full:
                 state.touch_links(conn, ctx.integration_id, object_type, plan.kept, ctx.cycle_id)
             state.add_pending(conn, ctx.integration_id, ctx.cycle_id, plan.pending)
             state.drop_pending(conn, ctx.integration_id, object_type, plan.present)
@@ -229,7 +294,6 @@ class PageProcessor:
     def _resolve_managers(self, plan: _Plan) -> None:
         """Managers already provisioned are written with the user; the others wait as
         pending references, resolved once the whole user phase is in."""
-        self._manager_targets = {}
         wanted = {m.reference for _, m in plan.creates if m.reference}
         wanted |= {m.reference for _, _, m, _ in plan.updates if m.reference}
         wanted |= {m.reference for _, _, m in plan.unchanged if m.reference}
@@ -237,68 +301,53 @@ class PageProcessor:
             return
         with self.ctx.db.read() as conn:
             known = state.links(conn, self.ctx.integration_id, "user", wanted)
-        self._manager_targets = {
+        plan.managers = {
             sid: link.target_id
             for sid, link in known.items()
             if link.target_id and link.state != "removed"  # a deleted manager is no reference
         }
 
-    def _manager_assignment(self, mapped: Mapped) -> tuple[tuple[str, Any], ...]:
+    def _manager_assignment(self, mapped: Mapped, plan: _Plan) -> tuple[tuple[str, Any], ...]:
         if not mapped.has_reference:
             return ()
         if mapped.reference is None or mapped.reference == mapped.source_id:
             # Nobody manages themselves: a self-reference (an HR file's CEO row) is no
             # manager, as the target's set_references also reads it.
             return ((MANAGER_TARGET, None),)
-        target = self._manager_targets.get(mapped.reference)
+        target = plan.managers.get(mapped.reference)
         return ((MANAGER_TARGET, {"value": target}),) if target else ()
 
     # --- export ---------------------------------------------------------------------------
 
-    def _export(self, object_type: ObjectType, plan: _Plan, full: bool) -> list[dict[str, Any]]:
-        ctx = self.ctx
-        mapping = ctx.mappings[object_type]
-        rows: list[dict[str, Any]] = []
-        seen = ctx.cycle_id if full else None
-        creates, by_source = [], {}
+    def _desired(self, page: PagePlan) -> None:
+        """The page's creates and updates as the target takes them; an object its mapping
+        cannot key fails here, before anything is sent."""
+        object_type, plan = page.object_type, page.plan
+        mapping = self.ctx.mappings[object_type]
         for obj, mapped in plan.creates:
-            by_source[obj.source_id] = (obj, mapped)
+            page.mapped[obj.source_id] = (obj, mapped)
             if not mapped.key:
                 mapping_error = _mapping_error(mapping, mapped)
                 self._fail(object_type, obj.source_id, mapped, "create", mapping_error, "import")
                 continue
-            creates.append(
-                Desired(
-                    obj.source_id, mapped.assignments + self._manager_assignment(mapped), mapped.key
-                )
-            )
-        results: list[tuple[str, Exported]] = [
-            ("create", r) for r in self._create(object_type, creates)
-        ]
-        for adopt in (False, True):
-            batch = [
-                (
-                    tid,
-                    Desired(
-                        obj.source_id,
-                        mapped.assignments + self._manager_assignment(mapped),
-                        mapped.key,
-                    ),
-                )
-                for tid, obj, mapped, flag in plan.updates
-                if flag is adopt
-            ]
-            for _, obj, mapped, flag in plan.updates:
-                if flag is adopt:
-                    by_source[obj.source_id] = (obj, mapped)
-            if batch:
-                results += [
-                    ("update", r)
-                    for r in ctx.target.update(object_type, batch, adopt=adopt, dry_run=ctx.preview)
-                ]
+            page.creates.append(self._desire(obj, mapped, plan))
+        for target_id, obj, mapped, adopt in plan.updates:
+            page.mapped[obj.source_id] = (obj, mapped)
+            page.updates[adopt].append((target_id, self._desire(obj, mapped, plan)))
+
+    def _desire(self, obj: SourceObject, mapped: Mapped, plan: _Plan) -> Desired:
+        assignments = mapped.assignments + self._manager_assignment(mapped, plan)
+        return Desired(obj.source_id, assignments, mapped.key)
+
+    def _rows(self, page: PagePlan, sent: Sent) -> list[dict[str, Any]]:
+        """The link rows of what was exported (and of what was unchanged); failures and
+        skips logged."""
+        object_type, plan = page.object_type, page.plan
+        rows: list[dict[str, Any]] = []
+        seen = self.ctx.cycle_id if page.full else None
         linked = {obj.source_id for _, obj, _, adopt in plan.updates if not adopt}
-        for action, result in results:
-            _, mapped = by_source[result.source_id]
+        for action, result in sent.results:
+            _, mapped = page.mapped[result.source_id]
             if result.error is not None and result.source_id in linked:
                 plan.kept.append(result.source_id)
             if result.error is not None and result.error.error is OWNED_ELSEWHERE:
@@ -308,15 +357,15 @@ class PageProcessor:
             if result.error is not None:
                 self._fail(object_type, result.source_id, mapped, action, result.error, "export")
                 continue
-            rows.append(self._link_row(result.target_id, mapped, seen, mapped.reference))
+            rows.append(self._link_row(result.target_id, mapped, seen, plan))
             self._log_export(object_type, action, result, mapped)
             if result.target_id and object_type == "user":
                 # Groups are seldom members: those that are get found by their links.
                 self._remember_member(object_type, result.source_id, result.target_id)
         for link, _, mapped in plan.unchanged:
             self.tally.add("unchanged")
-            if full or mapped.has_reference:
-                rows.append(self._link_row(link.target_id, mapped, seen, mapped.reference))
+            if page.full or mapped.has_reference:
+                rows.append(self._link_row(link.target_id, mapped, seen, plan))
         if self.escrow_pending:
             self._release_escrow(object_type, [r["source_id"] for r in rows])
         return rows
@@ -327,9 +376,10 @@ class PageProcessor:
         return [Exported(d.source_id, None, tuple(t for t, _ in d.assignments)) for d in creates]
 
     def _link_row(
-        self, target_id: str | None, mapped: Mapped, seen: str | None, reference: str | None
+        self, target_id: str | None, mapped: Mapped, seen: str | None, plan: _Plan
     ) -> dict[str, Any]:
-        manager_known = reference is None or reference in self._manager_targets
+        reference = mapped.reference
+        manager_known = reference is None or reference in plan.managers
         return {
             "source_id": mapped.source_id,
             "target_id": target_id,
@@ -549,12 +599,13 @@ class PageProcessor:
 
     # --- preview ------------------------------------------------------------------------------
 
-    def _preview_page(self, object_type: ObjectType, plan: _Plan, full: bool) -> None:
+    def _preview_page(self, page: PagePlan) -> None:
         """What a run would do with this page, decided by the same code (the target asked
         with ``dry_run``), kept in memory: its log entries become the preview."""
         book = self.book
         assert book is not None
-        rows = self._export(object_type, plan, full)
+        object_type, plan, full = page.object_type, page.plan, page.full
+        rows = self._rows(page, self.send(page))
         if full:
             book.see(object_type, [r["source_id"] for r in rows] + plan.kept)
         book.add(plan.pending)
