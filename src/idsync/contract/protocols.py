@@ -75,6 +75,10 @@ class Existing:
     transferable: bool = False
     """Another integration owns it, yet ``adopt`` may take it over (a push ledger: the
     ownership moves, so the two never write the same object)."""
+    unrecorded: bool = False
+    """This integration created it, in a cycle cut off before the answer was remembered:
+    the target holds nothing of it yet, so it is updated as an adopted object is (read
+    first, then what differs)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -432,6 +432,21 @@ PUSH_OBJECTS = Table(
 )
 
 
+# A create a push integration sent and has not yet remembered the answer of, by its key
+# (userName or displayName, folded). POST has no idempotency key (RFC 7644 §3.3): if the
+# process dies between the application's create and the ledger's row, the next cycle finds
+# the object by its key, and this row tells it the object is its own.
+PUSH_CREATING = Table(
+    "push_creating",
+    METADATA,
+    Column(
+        "integration_id", ID, ForeignKey("integrations.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("object_type", String(10), primary_key=True),
+    Column("key", Text, primary_key=True),
+)
+
+
 # A membership a push integration added to a group in a SCIM application. Member lists
 # are never read back from the application: a one-member change costs one small PATCH.
 PUSH_MEMBERS = Table(

@@ -1,6 +1,6 @@
 """What a push integration remembers about a SCIM application: the ledger.
 
-Two tables, both keyed by the integration first:
+Three tables, all keyed by the integration first:
 
 - ``push_objects``: each object the integration created or adopted, with the
   assignments last sent. An update diffs against them, so it PATCHes only what
@@ -8,6 +8,9 @@ Two tables, both keyed by the integration first:
 - ``push_members``: each membership the integration added. Adds go out only for
   pairs not in it, removes only for pairs in it: the application's member lists
   are never read, and a one-member change costs one small PATCH.
+- ``push_creating``: the keys of creates sent and not yet answered. A process that
+  dies in between leaves them, so the next cycle knows the objects it finds by those
+  keys as its own, instead of as made by hand.
 
 Set-based statements in chunks, as in ``sync_state``: a page of a thousand objects
 costs a handful of statements.
@@ -24,7 +27,7 @@ from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 
 from idsync.store.bulk import insert_many
-from idsync.store.models import INTEGRATIONS, PUSH_MEMBERS, PUSH_OBJECTS
+from idsync.store.models import INTEGRATIONS, PUSH_CREATING, PUSH_MEMBERS, PUSH_OBJECTS
 
 _CHUNK = 500
 
@@ -132,6 +135,49 @@ def save_objects(
         for target_id, values in assignments.items()
     ]
     conn.execute(statement, rows)
+
+
+def note_creating(
+    conn: Connection, integration_id: str, object_type: str, keys: Iterable[str]
+) -> None:
+    """Creates about to be sent, by their folded keys (see ``PUSH_CREATING``)."""
+    rows = [
+        {"integration_id": integration_id, "object_type": object_type, "key": key}
+        for key in sorted(set(keys))
+    ]
+    if rows:
+        conn.execute(_insert(conn, PUSH_CREATING).on_conflict_do_nothing(), rows)
+
+
+def creating(
+    conn: Connection, integration_id: str, object_type: str, keys: Iterable[str]
+) -> set[str]:
+    """The folded keys among ``keys`` of creates sent and never seen answered."""
+    c = PUSH_CREATING
+    found: set[str] = set()
+    for chunk in _chunks(sorted(set(keys))):
+        query = sa.select(c.c.key).where(
+            c.c.integration_id == integration_id,
+            c.c.object_type == object_type,
+            c.c.key.in_(chunk),
+        )
+        found.update(conn.scalars(query))
+    return found
+
+
+def done_creating(
+    conn: Connection, integration_id: str, object_type: str, keys: Iterable[str]
+) -> None:
+    """Creates answered (and their outcome remembered), or taken in hand after a crash."""
+    c = PUSH_CREATING
+    for chunk in _chunks(sorted(set(keys))):
+        conn.execute(
+            c.delete().where(
+                c.c.integration_id == integration_id,
+                c.c.object_type == object_type,
+                c.c.key.in_(chunk),
+            )
+        )
 
 
 def forget_objects(

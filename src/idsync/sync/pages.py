@@ -265,7 +265,7 @@ class PageProcessor:
             if found is None:
                 creates.append((obj, mapped))
             elif found.owner == self.ctx.integration_id:
-                plan.updates.append((found.target_id, obj, mapped, False))
+                plan.updates.append((found.target_id, obj, mapped, found.unrecorded))
             elif self.ctx.adopt_existing and (found.owner is None or found.transferable):
                 plan.updates.append((found.target_id, obj, mapped, True))
             else:

@@ -203,16 +203,28 @@ class ScimTarget:
             others = push_state.other_owners(
                 conn, self.integration_id, object_type, set(found_ids.values()) - set(ours)
             )
+            unanswered: set[str] = set()
+            if attribute == KEY_TARGETS[object_type]:  # the key creates are noted by
+                unanswered = push_state.creating(
+                    conn, self.integration_id, object_type, map(fold, found_ids)
+                )
         return {
-            value: self._existing(target_id, target_id in ours, others.get(target_id))
+            value: self._existing(
+                target_id, target_id in ours, others.get(target_id), fold(value) in unanswered
+            )
             for value, target_id in found_ids.items()
         }
 
-    def _existing(self, target_id: str, ours: bool, other: push_state.Owner | None) -> Existing:
-        """Who owns an object found in the application: this integration, another push
-        integration to the same application (whose ledger holds it), or nobody in idsync."""
+    def _existing(
+        self, target_id: str, ours: bool, other: push_state.Owner | None, unanswered: bool
+    ) -> Existing:
+        """Who owns an object found in the application: this integration (in its ledger,
+        or created by a cycle cut off before the answer), another push integration to the
+        same application (whose ledger holds it), or nobody in idsync."""
         if ours:
             return Existing(target_id, self.integration_id)
+        if unanswered and other is None:
+            return Existing(target_id, self.integration_id, unrecorded=True)
         where = self._where(target_id)
         if other is None:
             return Existing(target_id, None, _NOT_IDSYNCS, where)
@@ -333,11 +345,14 @@ class ScimTarget:
         requests = [
             Request("POST", endpoint, self._new_document(object_type, values)) for values in wanted
         ]
+        keys = [fold(item.key) for item in items if item.key]
+        with self.db.write() as conn:
+            push_state.note_creating(conn, self.integration_id, object_type, keys)
         results = [
             self._created(object_type, item, reply)
             for item, reply in zip(items, self.bulk.send_all(requests), strict=True)
         ]
-        self._remember_created(object_type, results, wanted)
+        self._remember_created(object_type, results, wanted, keys)
         for item, result in zip(items, results, strict=True):
             if result.error is None:
                 result.dropped = self._dropped_values(object_type, item)
@@ -371,7 +386,11 @@ class ScimTarget:
         return result
 
     def _remember_created(
-        self, object_type: ObjectType, results: Sequence[Exported], wanted: Sequence[dict[str, Any]]
+        self,
+        object_type: ObjectType,
+        results: Sequence[Exported],
+        wanted: Sequence[dict[str, Any]],
+        keys: Sequence[str],
     ) -> None:
         pushed = {
             result.target_id: _stored(values)
@@ -380,6 +399,7 @@ class ScimTarget:
         }
         with self.db.write() as conn:
             push_state.save_objects(conn, self.integration_id, object_type, pushed)
+            push_state.done_creating(conn, self.integration_id, object_type, keys)
 
     def _conflict(self, object_type: ObjectType, item: Desired, body: JsonObject) -> IdsyncError:
         """409 on create: name who holds the value. Never adopted silently: the engine escrows."""
@@ -435,6 +455,8 @@ class ScimTarget:
             push_state.save_objects(conn, self.integration_id, object_type, pushed)
             if adopt:
                 self._take_over(conn, object_type, set(pushed) - set(ledger))
+                keys = [fold(item.key) for _, item in items if item.key]
+                push_state.done_creating(conn, self.integration_id, object_type, keys)
         return [plan.result for plan in plans]
 
     def _take_over(self, conn: Any, object_type: ObjectType, adopted: set[str]) -> None:
