@@ -78,7 +78,7 @@ class _Plan:
 @dataclass
 class PagePlan:
     """A page decided (what to create, update, leave, remove) but not yet exported: the
-    engine may send one page while it plans the next (see ``Cycle`` in the engine)."""
+    engine may send one page while it plans the next (``Cycle._send_ahead``)."""
 
     object_type: ObjectType
     objects: Sequence[SourceObject]
