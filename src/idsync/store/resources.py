@@ -14,9 +14,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Connection, Row, Table
+from sqlalchemy.engine import Dialect
 
 from idsync.scim.compare import fold
 from idsync.store.models import GROUPS, MEMBERSHIPS, USERS
+from idsync.store.prepared import Prepared
 
 users = USERS
 groups = GROUPS
@@ -263,15 +265,17 @@ _LOOKUP_COLUMNS = {
 
 
 @cache
-def _lookup_statement(resource_type: str, column: str, dialect: str) -> sa.Select[Any]:
+def _lookup_statement(resource_type: str, column: str, dialect: Dialect) -> Prepared:
     """Built once per dialect: building a statement costs more than SQLite takes to run it."""
     if column not in _LOOKUP_COLUMNS[resource_type]:
         raise ValueError(f"{column} is not a unique lookup column of {resource_type}")
     t = table(resource_type)
     # The column is unique: at most one row, so paging is done on the result.
-    return sa.select(*_selected(resource_type, dialect)).where(
-        t.c.org_id == sa.bindparam("org"), t.c[column] == sa.bindparam("value")
+    statement = sa.select(*_selected(resource_type, dialect.name)).where(
+        t.c.org_id == sa.bindparam("org", type_=sa.String),
+        t.c[column] == sa.bindparam("value", type_=sa.String),
     )
+    return Prepared(statement, dialect)
 
 
 def lookup(
@@ -284,8 +288,8 @@ def lookup(
     limit: int,
 ) -> Page:
     """The resource whose unique ``column`` equals ``value``: one index probe, a built statement."""
-    statement = _lookup_statement(resource_type, column, conn.dialect.name)
-    found = list(conn.execute(statement, {"org": org_id, "value": value}))
+    statement = _lookup_statement(resource_type, column, conn.dialect)
+    found = statement.rows(conn, {"org": org_id, "value": value})
     return Page(found[offset : offset + limit], len(found))
 
 
