@@ -8,7 +8,7 @@ import json
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scim2_models import ScimFilter
+from scim2_models import InvalidFilterException, ScimFilter
 
 from idsync.errors.catalogue import IdsyncError
 from idsync.scim.filter import parse_filter
@@ -63,3 +63,22 @@ def test_valid_filters_parse(text: str) -> None:
 def test_very_long_filter_is_refused_with_the_limit() -> None:
     with pytest.raises(IdsyncError, match="4096"):
         parse_filter('userName eq "x" or ' * 300 + 'userName eq "y"')
+
+
+@given(values)
+def test_a_value_with_escapes_or_control_characters_parses_as_the_grammar_does(value: str) -> None:
+    escaped = json.dumps(value)
+    text = f"userName eq {escaped}"
+    assert parse_filter(text) == ScimFilter(text).ast
+    raw = f'userName eq "{value}"'
+    try:
+        expected = ScimFilter(raw).ast
+    except (InvalidFilterException, ValueError):  # the grammar refusing it is an outcome
+        with pytest.raises(IdsyncError):
+            parse_filter(raw)
+        return
+    if any(ord(c) < 0x20 for c in value):
+        with pytest.raises(IdsyncError):
+            parse_filter(raw)
+    else:
+        assert parse_filter(raw) == expected

@@ -28,12 +28,18 @@ from idsync.hub import orgs, representation
 from idsync.hub.errors import from_scim_exception, from_validation_error
 from idsync.hub.listing import ListQuery
 from idsync.hub.tenant import Hub, Tenant
-from idsync.scim.filter import check_filter, parse_filter
+from idsync.scim.filter import check_filter, parse_filter, simple_equality
 from idsync.scim.patch import Operation, PatchPolicy, apply_patch
 from idsync.scim.projection import Projection, build_projection
 from idsync.scim.resource_types import ResourceTypeSchema
 from idsync.store import resources as store
-from idsync.store.filter_sql import SqlContext, compile_filter, indexed_lookup, sort_key
+from idsync.store.filter_sql import (
+    SqlContext,
+    compile_filter,
+    indexed_lookup,
+    sort_key,
+    unique_lookup,
+)
 
 Planned = TypeVar("Planned")
 
@@ -184,12 +190,16 @@ class ResourceService:
         projection = build_projection(
             list(query.attributes), list(query.excluded), rts, strict=not lenient
         )
-        node = parse_filter(query.filter) if query.filter else None
-        if node is not None:
-            check_filter(node, rts, in_url=query.in_url, lenient=lenient)
         start = query.start_index - 1 if offset is None else offset
         size = query.count if limit is None else limit
-        lookup = indexed_lookup(node, rts) if node is not None and not query.sort_by else None
+        simple = simple_equality(query.filter) if query.filter and not query.sort_by else None
+        # A lookup on a unique column (most requests) needs neither the parser nor the checks.
+        lookup = unique_lookup(rts, *simple) if simple is not None else None
+        node = None
+        if lookup is None and query.filter:
+            node = parse_filter(query.filter)
+            check_filter(node, rts, in_url=query.in_url, lenient=lenient)
+            lookup = indexed_lookup(node, rts) if not query.sort_by else None
         if lookup is not None:
             with self.db.read() as conn:
                 page = store.lookup(conn, self.resource_type, tenant.org_id, *lookup, start, size)

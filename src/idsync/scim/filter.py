@@ -36,6 +36,9 @@ _SIMPLE_EQ = re.compile(
     r'\s*(?P<attr>[A-Za-z][A-Za-z0-9_-]*)\s+(?i:eq)\s+"(?P<value>(?:[^"\\]|\\["\\/bfnrt])*)"\s*'
 )
 
+_CONTROL = re.compile(r"[\x00-\x1f]")
+"""What RFC 8259 §7 allows in a JSON string only escaped."""
+
 # A \u0000 escape not itself escaped (an even number of backslashes before it).
 _ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
@@ -48,17 +51,9 @@ def parse_filter(text: str) -> FilterNode:
         )
     if "\\u0000" in text and _ESCAPED_NUL.search(text):
         raise IdsyncError(NUL_CHARACTER, where="the filter")
-    fast = _SIMPLE_EQ.fullmatch(text)
-    if fast is not None:
-        try:
-            value = json.loads(f'"{fast["value"]}"')
-        except ValueError:
-            # RFC 7644 §3.4.2.2 compares with JSON values, and RFC 8259 §7 allows
-            # control characters in a JSON string only escaped (a tab as \t).
-            raise IdsyncError(
-                INVALID_FILTER, reason="a control character in a string must be escaped"
-            ) from None
-        return Comparison(AttrPath(attr=fast["attr"]), CompareOperator.eq, value)
+    simple = simple_equality(text)
+    if simple is not None:
+        return Comparison(AttrPath(attr=simple[0]), CompareOperator.eq, simple[1])
     try:
         return ScimFilter(text).ast
     except InvalidFilterException as exc:
@@ -67,6 +62,30 @@ def parse_filter(text: str) -> FilterNode:
         raise IdsyncError(
             INVALID_FILTER, reason=str(exc) or "it is not a valid expression"
         ) from None
+
+
+def simple_equality(text: str) -> tuple[str, str] | None:
+    """(attribute, value) when ``text`` is ``attr eq "string"``; None for any other shape.
+
+    The lookup Entra ID and Okta make before every create; parse_filter handles the rest.
+    """
+    if len(text) > MAX_FILTER_LENGTH:
+        return None
+    fast = _SIMPLE_EQ.fullmatch(text)
+    if fast is None:
+        return None
+    raw = fast["value"]
+    if "\\" not in raw and not _CONTROL.search(raw):
+        return fast["attr"], raw
+    try:
+        value = json.loads(f'"{raw}"')
+    except ValueError:
+        # RFC 7644 §3.4.2.2 compares with JSON values, and RFC 8259 §7 allows
+        # control characters in a JSON string only escaped (a tab as \t).
+        raise IdsyncError(
+            INVALID_FILTER, reason="a control character in a string must be escaped"
+        ) from None
+    return fast["attr"], value
 
 
 def _reason(exc: InvalidFilterException) -> str:

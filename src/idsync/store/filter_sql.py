@@ -508,13 +508,26 @@ def indexed_lookup(node: FilterNode, rts: ResourceTypeSchema) -> tuple[str, str]
     resolved = rts.resolve(node.attr_path)
     if resolved is None or resolved.sub is not None or resolved.extension is not None:
         return None
-    operand = _COLUMNS[rts.name].get((resolved.attribute.name.lower(),))
+    return unique_lookup(rts, resolved.attribute.name, node.value)
+
+
+def unique_lookup(rts: ResourceTypeSchema, attribute: str, value: str) -> tuple[str, str] | None:
+    """(column, value) when ``attribute`` (a core attribute's name) has a unique column.
+
+    Those attributes (``id``, ``externalId``, a user's ``userName``, a group's
+    ``displayName``) are strings any client may filter on, so ``attribute eq "string"``
+    on one of them needs no further check.
+    """
+    name = attribute.lower()
+    if name not in rts.attributes:
+        return None
+    operand = _COLUMNS[rts.name].get((name,))
     if operand is None or operand.kind not in (Kind.FOLDED, Kind.EXACT):
         return None
-    name = operand.expr.name
-    if name not in _UNIQUE_COLUMNS:
+    column = operand.expr.name
+    if column not in _UNIQUE_COLUMNS:
         return None
-    return name, fold(node.value) if operand.kind is Kind.FOLDED else exact(node.value)
+    return column, fold(value) if operand.kind is Kind.FOLDED else exact(value)
 
 
 _UNIQUE_COLUMNS = frozenset({"id", "user_name_key", "external_id", "display_name_key"})
