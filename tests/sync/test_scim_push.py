@@ -51,6 +51,19 @@ def _client(url: str, token: str) -> httpx.Client:
     return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
 
+def _push_integration(
+    database_url: str, org: Org, app_url: str, token: str, tmp_path: Path, name: str = "app"
+) -> str:
+    """A SCIM push integration from ``org`` to the application at ``app_url``, run by hand."""
+    token_file = tmp_path / f"token-{name}"
+    token_file.write_text(token)
+    added = idsync(
+        database_url, "integration", "add", "scim", "--org", org.id, "--url", app_url,
+        "--token-file", str(token_file), "--no-auto-sync", "--name", name,
+    )  # fmt: skip
+    return str(added["id"])
+
+
 def _user(scim: httpx.Client, n: int, manager: str | None = None) -> str:
     response = scim.post("/Users", json=_user_body(n, manager))
     assert response.status_code == 201, response.text
@@ -147,8 +160,6 @@ def test_push_keeps_the_application_equal_to_the_hub(
     database: Database, server: Server, app: App, tmp_path: Path
 ) -> None:
     org: Org = make_org(database, server)
-    token_file = tmp_path / "token"
-    token_file.write_text(app.token)
     url = server.database_url
     with _client(org.scim_url, org.token) as hub, _client(app.url, app.token) as target:
         boss = _user(hub, 0)
@@ -167,11 +178,8 @@ def test_push_keeps_the_application_equal_to_the_hub(
             json={"schemas": [GROUP], "displayName": "Leads", "members": [{"value": boss}]},
         )
         assert leads.status_code == 201, leads.text
-        added = idsync(
-            url, "integration", "add", "scim", "--org", org.id, "--url", app.url,
-            "--token-file", str(token_file), "--no-auto-sync", "--name", "app",
-        )  # fmt: skip
-        report = idsync(url, "sync", "run", added["id"])
+        push = _push_integration(url, org, app.url, app.token, tmp_path)
+        report = idsync(url, "sync", "run", push)
         assert report["status"] == "Active", (report["reason_code"], report["reason"])
         _assert_app_equals_hub(hub, target)
 
@@ -189,18 +197,18 @@ def test_push_keeps_the_application_equal_to_the_hub(
         _patch(hub, f"/Groups/{leads.json()['id']}", {"op": "replace", "path": "displayName", "value": "Leaders"})  # fmt: skip
         other = hub.post("/Groups", json={"schemas": [GROUP], "displayName": "Temp"})
         assert other.status_code == 201
-        report = idsync(url, "sync", "run", added["id"])
+        report = idsync(url, "sync", "run", push)
         assert report["status"] == "Active", (report["reason_code"], report["reason"])
         _assert_app_equals_hub(hub, target)
 
         assert hub.delete(f"/Groups/{other.json()['id']}").status_code == 204
-        report = idsync(url, "sync", "run", added["id"])
+        report = idsync(url, "sync", "run", push)
         assert report["status"] == "Active", (report["reason_code"], report["reason"])
         assert report["counts"].get("delete") == 1, report["counts"]
         _assert_app_equals_hub(hub, target)
 
         # Nothing changed: nothing is written.
-        report = idsync(url, "sync", "run", added["id"])
+        report = idsync(url, "sync", "run", push)
         counts = report["counts"]
         assert not any(counts.get(k) for k in ("create", "update", "delete", "disable")), counts
 
@@ -213,15 +221,10 @@ def test_a_push_of_several_pages_keeps_the_application_equal_to_the_hub(
     engine's ``_send_ahead``): 2,500 users in three pages, with managers in every page,
     some in the page in flight, reach the application each once, managers and all."""
     org = make_org(database, server)
-    token_file = tmp_path / "token"
-    token_file.write_text(app.token)
     with _client(org.scim_url, org.token) as hub, _client(app.url, app.token) as target:
         _many_users(hub, 2500)
-        added = idsync(
-            server.database_url, "integration", "add", "scim", "--org", org.id, "--url",
-            app.url, "--token-file", str(token_file), "--no-auto-sync", "--name", "app",
-        )  # fmt: skip
-        report = idsync(server.database_url, "sync", "run", added["id"])
+        push = _push_integration(server.database_url, org, app.url, app.token, tmp_path)
+        report = idsync(server.database_url, "sync", "run", push)
         assert report["status"] == "Active", (report["reason_code"], report["reason"])
         assert report["counts"]["create"] == 2500, report["counts"]
         assert not report["counts"].get("failed"), report["counts"]
@@ -238,16 +241,11 @@ def test_a_push_killed_half_way_resumes_without_loss_or_duplicates(
     with a page in flight; the next cycle re-reads from the last checkpoint, matches what
     the killed one created, and leaves the application equal to the hub, no user twice."""
     org = make_org(database, server)
-    token_file = tmp_path / "token"
-    token_file.write_text(app.token)
     with _client(org.scim_url, org.token) as hub, _client(app.url, app.token) as target:
         _many_users(hub, 4000)
-        added = idsync(
-            server.database_url, "integration", "add", "scim", "--org", org.id, "--url",
-            app.url, "--token-file", str(token_file), "--no-auto-sync", "--name", "app",
-        )  # fmt: skip
+        push = _push_integration(server.database_url, org, app.url, app.token, tmp_path)
         run = subprocess.Popen(
-            [sys.executable, "-m", "idsync", "sync", "run", added["id"],
+            [sys.executable, "-m", "idsync", "sync", "run", push,
              "--database", server.database_url, "--json"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
@@ -266,7 +264,7 @@ def test_a_push_killed_half_way_resumes_without_loss_or_duplicates(
             held = _app_users(target)
         assert 0 < held < 4000, "the cycle was not cut off half-way"
 
-        report = idsync(server.database_url, "sync", "run", added["id"])
+        report = idsync(server.database_url, "sync", "run", push)
         assert report["status"] == "Active", (report["reason_code"], report["reason"])
         assert not report["counts"].get("failed"), report["counts"]
         _assert_app_equals_hub(hub, target)
@@ -281,8 +279,6 @@ def test_a_push_cycle_sends_its_changes_in_bulk_and_one_bad_object_fails_alone(
     escrowed and goes through once the clash is gone; the application then equals the hub."""
     org = make_org(database, server)
     proxy = start_proxy(app.url)
-    token_file = tmp_path / "token"
-    token_file.write_text(app.token)
     url = server.database_url
     try:
         with _client(org.scim_url, org.token) as hub, _client(app.url, app.token) as target:
@@ -299,11 +295,8 @@ def test_a_push_cycle_sends_its_changes_in_bulk_and_one_bad_object_fails_alone(
                 ).json()["id"]
                 for g, team in enumerate(teams)
             ]
-            added = idsync(
-                url, "integration", "add", "scim", "--org", org.id, "--url", proxy.url,
-                "--token-file", str(token_file), "--no-auto-sync", "--name", "app",
-            )  # fmt: skip
-            report = idsync(url, "sync", "run", added["id"])
+            push = _push_integration(url, org, proxy.url, app.token, tmp_path)
+            report = idsync(url, "sync", "run", push)
             assert report["status"] == "Active", (report["reason_code"], report["reason"])
             _assert_app_equals_hub(hub, target)
             clash = target.post("/Users", json={"schemas": [USER], "userName": "taken@example.org"})
@@ -321,7 +314,7 @@ def test_a_push_cycle_sends_its_changes_in_bulk_and_one_bad_object_fails_alone(
             for g in (3, 4):
                 assert hub.delete(f"/Groups/{groups[g]}").status_code == 204
             proxy.reset()
-            report = idsync(url, "sync", "run", added["id"])
+            report = idsync(url, "sync", "run", push)
             assert report["status"] == "Active", (report["reason_code"], report["reason"])
             counts = report["counts"]
             assert (counts.get("update"), counts.get("failed")) == (7, 1), counts
@@ -340,13 +333,13 @@ def test_a_push_cycle_sends_its_changes_in_bulk_and_one_bad_object_fails_alone(
             assert (operations.count("PATCH"), operations.count("DELETE")) == (15, 2)
             assert len(proxy.bulks()) == 5, [len(r.operations) for r in proxy.bulks()]
 
-            [failed] = idsync(url, "sync", "logs", added["id"], "--result", "failure")
+            [failed] = idsync(url, "sync", "logs", push, "--result", "failure")
             assert (failed["action"], failed["error_code"]) == ("update", "IDS-409-050")
             assert clash.json()["id"] in json.dumps(failed)
 
             # The clash resolved in the application: the escrowed rename goes through.
             assert target.delete(f"/Users/{clash.json()['id']}").status_code == 204
-            report = idsync(url, "sync", "run", added["id"])
+            report = idsync(url, "sync", "run", push)
             assert report["status"] == "Active", (report["reason_code"], report["reason"])
             _assert_app_equals_hub(hub, target)
     finally:
@@ -375,13 +368,8 @@ def test_a_one_member_change_to_a_big_group_sends_one_small_patch(
     peer = start_scim2_server(tmp_path)
     proxy = start_proxy(peer.url)
     try:
-        token_file = tmp_path / "token"
-        token_file.write_text(peer.token)
-        push = idsync(
-            url, "integration", "add", "scim", "--org", org.id, "--url", proxy.url,
-            "--token-file", str(token_file), "--no-auto-sync",
-        )  # fmt: skip
-        assert idsync(url, "sync", "run", push["id"])["status"] == "Active"
+        push = _push_integration(url, org, proxy.url, peer.token, tmp_path)
+        assert idsync(url, "sync", "run", push)["status"] == "Active"
         with _client(org.scim_url, org.token) as hub:
             group = hub.get("/Groups", params={"filter": 'displayName eq "Everyone"'})
             group_id = group.json()["Resources"][0]["id"]
@@ -391,7 +379,7 @@ def test_a_one_member_change_to_a_big_group_sends_one_small_patch(
                 if change == "remove":
                     _patch(hub, f"/Groups/{group_id}", {"op": "remove", "path": f'members[value eq "{newcomer}"]'})  # fmt: skip
                 proxy.reset()
-                report = idsync(url, "sync", "run", push["id"])
+                report = idsync(url, "sync", "run", push)
                 assert report["status"] == "Active", (report["reason_code"], report["reason"])
                 patches = proxy.of("PATCH", "/Groups")
                 assert len(patches) == 1, [(p.path, p.size) for p in patches]
@@ -411,49 +399,44 @@ def test_a_second_push_integration_leaves_the_first_ones_objects_alone(
     ``skip`` with IDS-409-013 naming that integration, and nothing is written to them; with
     --adopt-existing the second takes them over, and the first then leaves them alone."""
     org = make_org(database, server)
-    token_file = tmp_path / "token"
-    token_file.write_text(app.token)
     url = server.database_url
 
-    def add(name: str) -> Any:
-        return idsync(
-            url, "integration", "add", "scim", "--org", org.id, "--url", app.url,
-            "--token-file", str(token_file), "--no-auto-sync", "--name", name,
-        )  # fmt: skip
+    def add(name: str) -> str:
+        return _push_integration(url, org, app.url, app.token, tmp_path, name)
 
     with _client(org.scim_url, org.token) as hub, _client(app.url, app.token) as target:
         ids = [_user(hub, n) for n in range(3)]
         group = {"schemas": [GROUP], "displayName": "Staff", "members": [{"value": ids[0]}]}
         assert hub.post("/Groups", json=group).status_code == 201
         first = add("first")
-        assert idsync(url, "sync", "run", first["id"])["status"] == "Active"
+        assert idsync(url, "sync", "run", first)["status"] == "Active"
         before = _state(target)
         _patch(hub, f"/Users/{ids[0]}", {"op": "replace", "path": "displayName", "value": "New"})
 
         second = add("second")
-        report = idsync(url, "sync", "run", second["id"])
+        report = idsync(url, "sync", "run", second)
         assert report["status"] == "Active", (report["reason_code"], report["reason"])
         counts = report["counts"]
         assert counts.get("skip") == 4, counts
         assert not any(counts.get(k) for k in ("create", "update", "delete", "disable")), counts
         assert _state(target) == before
-        skipped = idsync(url, "sync", "logs", second["id"], "--action", "skip")
+        skipped = idsync(url, "sync", "logs", second, "--action", "skip")
         assert len(skipped) == 4
         for entry in skipped:
             text = json.dumps(entry)
             assert "IDS-409-013" in text
-            assert f"integration 'first' ({first['id']})" in text
+            assert f"integration 'first' ({first})" in text
             assert "in the SCIM application at" in text
 
-        idsync(url, "integration", "update", second["id"], "--adopt-existing")
-        report = idsync(url, "sync", "run", second["id"], "--full")
+        idsync(url, "integration", "update", second, "--adopt-existing")
+        report = idsync(url, "sync", "run", second, "--full")
         assert report["status"] == "Active", (report["reason_code"], report["reason"])
         assert not report["counts"].get("skip"), report["counts"]
         assert _state(target)[0]["user0@example.org"]["displayName"] == "New"
 
         # The first no longer owns them: its next change is skipped, not written.
         _patch(hub, f"/Users/{ids[0]}", {"op": "replace", "path": "displayName", "value": "Later"})
-        report = idsync(url, "sync", "run", first["id"])
+        report = idsync(url, "sync", "run", first)
         assert report["status"] == "Active", (report["reason_code"], report["reason"])
         assert report["counts"].get("skip") == 1, report["counts"]
         assert _state(target)[0]["user0@example.org"]["displayName"] == "New"
@@ -467,8 +450,6 @@ def test_attributes_the_application_does_not_declare_are_logged_per_object(
     cycle's counts say how many objects lost attributes."""
     peer = start_scim2_server(tmp_path, schemas=schemas_without(USER, "title"))
     org = make_org(database, server)
-    token_file = tmp_path / "token"
-    token_file.write_text(peer.token)
     url = server.database_url
     try:
         with _client(org.scim_url, org.token) as hub:
@@ -476,19 +457,16 @@ def test_attributes_the_application_does_not_declare_are_logged_per_object(
                 body = {"schemas": [USER], "userName": f"u{n}@example.org", "title": "Engineer"}
                 assert hub.post("/Users", json=body).status_code == 201
             assert hub.post("/Users", json={"schemas": [USER], "userName": "plain@example.org"})
-        push = idsync(
-            url, "integration", "add", "scim", "--org", org.id, "--url", peer.url,
-            "--token-file", str(token_file), "--no-auto-sync",
-        )  # fmt: skip
-        report = idsync(url, "sync", "run", push["id"])
+        push = _push_integration(url, org, peer.url, peer.token, tmp_path)
+        report = idsync(url, "sync", "run", push)
         assert report["status"] == "Active", (report["reason_code"], report["reason"])
         assert report["counts"].get("create") == 4, report["counts"]
         assert report["counts"].get("attributesDropped") == 3, report["counts"]
-        created = idsync(url, "sync", "logs", push["id"], "--action", "create")
+        created = idsync(url, "sync", "logs", push, "--action", "create")
         dropped = {e["display"]: e for e in created if e["error_code"] == "IDS-400-100"}
         assert set(dropped) == {f"u{n}@example.org" for n in range(3)}
         assert all("does not declare title for users" in e["reason"] for e in dropped.values())
-        status = idsync(url, "sync", "status", push["id"])
+        status = idsync(url, "sync", "status", push)
         assert "attributesDropped" in json.dumps(status)
     finally:
         peer.stop()
