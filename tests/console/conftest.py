@@ -21,6 +21,11 @@ import pytest
 from cryptography.fernet import Fernet
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from idsync.config import Settings
+from idsync.manage import integrations, orgs
+from idsync.store.database import open_database
+from idsync.store.integrations import IntegrationRecord
+from idsync.store.migrate import upgrade
 from tests.conftest import Server, free_port, start_server, stop_server
 from tests.entra_emulator import EmulatorProcess, start_emulator
 
@@ -120,6 +125,24 @@ class Steps:
 
 def new_org_name() -> str:
     return f"Org {uuid.uuid4().hex[:8]}"
+
+
+def entra_integration(stack: Stack, org_name: str, name: str) -> tuple[str, IntegrationRecord]:
+    """A new organisation and an Entra ID integration to the stack's emulator, added as the
+    console's form adds one: (org id, integration)."""
+    info = stack.emulator.info
+    db = open_database(stack.database_url)
+    upgrade(db)
+    org = orgs.create_org(db, org_name, actor="tests").id
+    record = integrations.add_from_form(
+        db, Settings.from_env(), org_id=org, kind="entra", name=name,
+        values={"tenant_id": info["tenant_id"], "client_id": info["client_id"],
+                "client_secret": info["client_secret"], "authority": info["url"],
+                "graph_url": info["graph_url"], "ca_file": info["ca_file"]},
+        actor="tests",
+    )  # fmt: skip
+    db.dispose()
+    return org, record
 
 
 def http(stack_or_server: Server) -> httpx.Client:

@@ -14,11 +14,14 @@ import sys
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
-from idsync.config import Settings
-from idsync.manage import integrations, orgs
-from idsync.store.database import open_database
-from idsync.store.migrate import upgrade
-from tests.console.conftest import PASSWORD, Stack, Steps, idsync_admin, new_org_name
+from tests.console.conftest import (
+    PASSWORD,
+    Stack,
+    Steps,
+    entra_integration,
+    idsync_admin,
+    new_org_name,
+)
 
 AXE = Axe()
 TRACKING = re.compile(r"IDS_[0-9a-f-]{36}")
@@ -175,17 +178,7 @@ def test_the_page_run_now_lands_on_says_starting_not_the_consent_step_again(
     """The "Run now" button starts the cycle in a thread and redirects at once, so the page
     it lands on can render before the job is marked running. For a job never run, that page
     must not offer the consent step again: it says the cycle is starting."""
-    info = stack.emulator.info
-    db = open_database(stack.database_url)
-    upgrade(db)
-    org = orgs.create_org(db, new_org_name(), actor="tests").id
-    record = integrations.add_from_form(
-        db, Settings.from_env(), org_id=org, kind="entra", name="Never run",
-        values={"tenant_id": info["tenant_id"], "client_id": info["client_id"],
-                "client_secret": info["client_secret"], "authority": info["url"],
-                "graph_url": info["graph_url"], "ca_file": info["ca_file"]},
-        actor="tests",
-    )  # fmt: skip
+    org, record = entra_integration(stack, new_org_name(), "Never run")
     idsync_admin(stack.database_url, "sam@contoso.example", "full", org)
     sign_in(page, "sam@contoso.example")
     consent = page.get_by_role("heading", name="Step 2 of 2: admin consent")

@@ -9,29 +9,18 @@ import sys
 
 from playwright.sync_api import Page, expect
 
-from idsync.config import Settings
-from idsync.manage import integrations, orgs
+from idsync.manage import integrations
 from idsync.manage.audit import list_events
 from idsync.store.database import open_database
-from idsync.store.migrate import upgrade
-from tests.console.conftest import Stack, Steps, idsync_admin
+from tests.console.conftest import Stack, Steps, entra_integration, idsync_admin
 from tests.console.test_incident_in_browser import accessible, sign_in
 
 
 def test_a_directory_change_is_previewed_per_attribute_then_provisioned_on_demand(
     page: Page, stack: Stack
 ) -> None:
-    info = stack.emulator.info
+    org, record = entra_integration(stack, "Woodgrove", "Woodgrove Entra")
     db = open_database(stack.database_url)
-    upgrade(db)
-    org = orgs.create_org(db, "Woodgrove", actor="tests").id
-    record = integrations.add_from_form(
-        db, Settings.from_env(), org_id=org, kind="entra", name="Woodgrove Entra",
-        values={"tenant_id": info["tenant_id"], "client_id": info["client_id"],
-                "client_secret": info["client_secret"], "authority": info["url"],
-                "graph_url": info["graph_url"], "ca_file": info["ca_file"]},
-        actor="tests",
-    )  # fmt: skip
     subprocess.run(
         [sys.executable, "-m", "idsync", "sync", "run", record.id, "--database", stack.database_url],
         check=True, capture_output=True,
