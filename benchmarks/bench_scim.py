@@ -83,6 +83,8 @@ class Plan:
     backend: str
     pg_url: str
     quick: bool
+    huge: int = 0
+    """Users the tenant grows to last (0: no such phase), for idsync alone (see seed_huge)."""
 
     @property
     def small_total(self) -> int:
@@ -115,6 +117,14 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Plan, argparse.Namesp
     parser.add_argument("--small", type=int, help="users in the small tenant (10000)")
     parser.add_argument("--large", type=int, help="members of the large group (100000)")
     parser.add_argument("--pool", type=int, help="users outside both groups (1000)")
+    parser.add_argument(
+        "--huge",
+        type=int,
+        default=0,
+        help="then grow the tenant to this many users (e.g. 1000000) with a file integration's "
+        "sync cycle and measure idsync's filtered GET and one-member PATCH there (the peer is "
+        "not loaded that far)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument(
         "--results",
@@ -136,7 +146,10 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Plan, argparse.Namesp
         backend=args.backend,
         pg_url=args.pg_url,
         quick=quick,
+        huge=args.huge,
     )
+    if plan.huge and plan.huge <= plan.large_total:
+        parser.error("--huge must be greater than the large tenant (--large plus --pool)")
     if plan.large <= plan.small:
         parser.error("--large must be greater than --small")
     if plan.pool < plan.connections:
@@ -780,7 +793,7 @@ class Workload:
     key: str
     title: str
     phase: str
-    """``small`` or ``large``: the tenant it runs against."""
+    """``small``, ``large`` or ``huge``: the size of the tenant it runs against."""
     template: str
     method: str
     check: str | None = None
@@ -791,6 +804,7 @@ class Workload:
 
 GROUP_A = "bench-group-a"
 GROUP_B = "bench-group-b"
+GROUP_C = "bench-group-c"
 EXCLUDED = "?excludedAttributes=members"
 FILTER_CHECK = '"totalResults":%s*1%s*[,}]'
 
@@ -824,6 +838,14 @@ WORKLOADS = (
         '"itemsPerPage":%s*100%s*[,}]',
     ),
     Workload("post_users", "POST /Users (new userName each)", "large", LUA_POST_USERS, "POST"),
+    Workload(
+        "filter_huge", 'GET /Users?filter=userName eq "…"', "huge", LUA_GET_FILTER, "GET",
+        FILTER_CHECK,
+    ),
+    Workload(
+        "patch_huge_excluded", "PATCH group C ±1 member ?excludedAttributes=members", "huge",
+        LUA_PATCH_MEMBER, "PATCH", group=GROUP_C, query=EXCLUDED,
+    ),
 )  # fmt: skip
 
 
@@ -1033,7 +1055,26 @@ def targets(results: dict[tuple[str, str], RunResult], workers: int) -> list[Tar
         ratio(rps("idsync", "patch_small_excluded"), rps("idsync", "patch_large_excluded")),
         1.5,
     )
+    huge = results.get(("idsync", "filter_huge"))
+    if huge is not None:
+        at_most(
+            f"GET filter: idsync 10k req/s ÷ {short_count(huge.users)} req/s",
+            ratio(rps("idsync", "filter_small"), rps("idsync", "filter_huge")),
+            1.5,
+        )
+        at_most(
+            f"PATCH ?excludedAttributes: idsync 10k req/s ÷ {short_count(huge.users)} req/s",
+            ratio(rps("idsync", "patch_small_excluded"), rps("idsync", "patch_huge_excluded")),
+            1.5,
+        )
     return out
+
+
+def short_count(users: int) -> str:
+    """1,001,000 users as ``1M``, 101,000 as ``101k``."""
+    if users >= 1_000_000 and users % 1_000_000 < 10_000:
+        return f"{users // 1_000_000}M"
+    return f"{users // 1000}k"
 
 
 def table_rows(results: dict[tuple[str, str], RunResult], plan: Plan) -> list[list[str]]:
@@ -1041,8 +1082,18 @@ def table_rows(results: dict[tuple[str, str], RunResult], plan: Plan) -> list[li
     for workload in WORKLOADS:
         ours = results.get(("idsync", workload.key))
         peer = results.get(("scim2-server", workload.key))
-        if ours is None or peer is None:
+        if ours is None:
             continue
+        theirs = (
+            [
+                fmt_rps(peer.rps),
+                f"{fmt_ms(peer.p50_ms)} / {fmt_ms(peer.p99_ms)}",
+                errors_cell(peer),
+                fmt_ratio(ratio(ours.rps, peer.rps)),
+            ]
+            if peer is not None
+            else ["not loaded", "", "", ""]
+        )
         rows.append(
             [
                 workload.title,
@@ -1050,10 +1101,7 @@ def table_rows(results: dict[tuple[str, str], RunResult], plan: Plan) -> list[li
                 fmt_rps(ours.rps),
                 f"{fmt_ms(ours.p50_ms)} / {fmt_ms(ours.p99_ms)}",
                 errors_cell(ours),
-                fmt_rps(peer.rps),
-                f"{fmt_ms(peer.p50_ms)} / {fmt_ms(peer.p99_ms)}",
-                errors_cell(peer),
-                fmt_ratio(ratio(ours.rps, peer.rps)),
+                *theirs,
             ]
         )
     return rows
@@ -1070,6 +1118,21 @@ TABLE_HEADER = [
     "peer non-2xx / socket err",
     "idsync/peer",
 ]
+
+
+def huge_growth_rows(results: dict[tuple[str, str], RunResult]) -> list[list[str]]:
+    """idsync from the small tenant to the huge one (the peer is not loaded that far)."""
+    rows = []
+    for label, small, huge in (
+        ("GET filter", "filter_small", "filter_huge"),
+        ("PATCH ±1 member ?excludedAttributes", "patch_small_excluded", "patch_huge_excluded"),
+    ):
+        a, b = results.get(("idsync", small)), results.get(("idsync", huge))
+        if a is not None and b is not None:
+            rows.append(
+                [label, fmt_ratio(ratio(a.rps, b.rps)), fmt_ratio(ratio(b.p50_ms, a.p50_ms))]
+            )
+    return rows
 
 
 def growth_rows(results: dict[tuple[str, str], RunResult]) -> list[list[str]]:
@@ -1207,6 +1270,24 @@ class Report:
     group_sizes: dict[str, dict[str, int]]
     warnings: list[str] = field(default_factory=list)
 
+    def _huge_header(self) -> list[str]:
+        size = short_count(self.plan.huge)
+        return [f"workload (10k → {size})", f"idsync req/s 10k÷{size}", f"idsync p50 {size}÷10k"]
+
+    def _huge_growth(self) -> list[str]:
+        if not self.plan.huge:
+            return []
+        return [
+            f"## Growth from 10k to {short_count(self.plan.huge)} users (idsync)",
+            "",
+            f"The tenant grows to {self.plan.huge:,} users through one cycle of a file "
+            f"integration (its users also make group C, {self.plan.huge - self.plan.large_total:,}"
+            " members); the peer, which holds everything in memory, is not loaded that far.",
+            "",
+            md_table(self._huge_header(), huge_growth_rows(self.results)),
+            "",
+        ]
+
     def observations(self) -> list[str]:
         """What the figures themselves say beyond the tables."""
         notes = list(self.warnings)
@@ -1276,7 +1357,13 @@ class Report:
             f"- **wrk:** {self.wrk_parameters()}",
             f"- **Data:** small tenant {p.small_total:,} users (group A: {p.small:,} members), "
             f"large tenant {p.large_total:,} users (group B: {p.large:,} members); "
-            f"{p.pool:,} pool users belong to neither group",
+            f"{p.pool:,} pool users belong to neither group"
+            + (
+                f"; then, for idsync only, a tenant of {p.huge:,} users (group C: "
+                f"{p.huge - p.large_total:,} members)"
+                if p.huge
+                else ""
+            ),
             f"- **Wall time:** {self.timings.get('total', 0) / 60:.1f} min in all (see Timings)",
             "",
             f"**Caveat:** the machine has {m['nproc']} cores and wrk runs on the same machine, so "
@@ -1298,6 +1385,7 @@ class Report:
             "",
             md_table(GROWTH_HEADER, growth_rows(self.results)),
             "",
+            *self._huge_growth(),
             "## Targets",
             "",
             md_table(TARGET_HEADER, target_rows(items)),
@@ -1373,9 +1461,46 @@ class Report:
             [
                 text_table(TABLE_HEADER, table_rows(self.results, self.plan)),
                 text_table(GROWTH_HEADER, growth_rows(self.results)),
+                *(
+                    [text_table(self._huge_header(), huge_growth_rows(self.results))]
+                    if self.plan.huge
+                    else []
+                ),
                 text_table(TARGET_HEADER, target_rows(targets(self.results, self.plan.workers))),
             ]
         )
+
+
+def seed_huge(plan: Plan, server: Server, database_url: str, workdir: Path) -> None:
+    """Users ``large_total``..``huge - 1`` (named as the API-loaded ones) and group C holding
+    them all, written by one cycle of a file integration into the bench's organisation.
+
+    Through the API this would take idsync about 20 minutes for a million users; the sync
+    engine writes them in a few. The peer keeps everything in memory and is not grown.
+    """
+    users, groups = workdir / "huge-users.csv", workdir / "huge-groups.csv"
+    indexes = range(plan.large_total, plan.huge)
+    with users.open("w") as out:
+        out.write("id,userName,displayName\n")
+        out.writelines(f"s{i},{user_name(i)},{user_name(i)}\n" for i in indexes)
+    with groups.open("w") as out:
+        out.write(f"id,displayName,members\nc,{GROUP_C},")
+        out.write(";".join(f"s{i}" for i in indexes) + "\n")
+    org_id = server.base_path.split("/")[2]
+    added = idsync_cli(
+        "integration", "add", "file", "--org", org_id, "--users", str(users),
+        "--groups", str(groups), "--page-size", "10000", "--name", "bench-huge",
+        "--json", "--database", database_url,
+    )  # fmt: skip
+    report = idsync_cli("sync", "run", added["id"], "--json", "--database", database_url)
+    if report.get("status") != "Active" or report.get("counts", {}).get("failed"):
+        raise BenchError(f"seeding the huge tenant failed: {json.dumps(report)[:2000]}")
+    with server.client() as client:
+        found = request(
+            server, client, "GET", "/Groups",
+            params={"filter": f'displayName eq "{GROUP_C}"', "excludedAttributes": "members"},
+        )  # fmt: skip
+        server.groups[GROUP_C] = found.json()["Resources"][0]["id"]
 
 
 # --- the run --------------------------------------------------------------------------------
@@ -1409,11 +1534,12 @@ def run(plan: Plan, args: argparse.Namespace, argv: Sequence[str]) -> Report:
             read_bulk_limits(server)
         wrk = Wrk(plan, workdir, secrets.token_hex(3))
 
-        def phase(name: str, users: int) -> None:
-            for server in servers:
+        def phase(name: str, users: int, only: Sequence[Server] | None = None) -> None:
+            measured_servers = servers if only is None else only
+            for server in measured_servers:
                 users_seen.setdefault(name, {})[server.name] = count_users(server)
             for workload in (w for w in WORKLOADS if w.phase == name):
-                for server in servers:
+                for server in measured_servers:
                     print(f"  {workload.key} on {server.name} …", end=" ", flush=True)
                     result = measure(wrk, workload, server, users, plan)
                     results[(server.name, workload.key)] = result
@@ -1470,11 +1596,25 @@ def run(plan: Plan, args: argparse.Namespace, argv: Sequence[str]) -> Report:
         phase("large", plan.large_total)
         timings["measure large"] = time.monotonic() - measured
 
+        if plan.huge:
+            # Phase 3: idsync alone, grown to plan.huge users by the sync engine.
+            ours = servers[0]
+            step = f"seeding {plan.huge - plan.large_total:,} more users and group C (idsync)"
+            print(f"{step} …", flush=True)
+            seeded = time.monotonic()
+            seed_huge(plan, ours, database_url, workdir)
+            timings[step] = time.monotonic() - seeded
+            wait_idle(ours)
+            measured = time.monotonic()
+            phase("huge", plan.huge, only=[ours])
+            timings["measure huge"] = time.monotonic() - measured
+
         same_processes = session_pids(servers[0].process.pid) == idsync_pids
         for server in servers:
             group_sizes[server.name] = {
-                GROUP_A: count_members(server, GROUP_A),
-                GROUP_B: count_members(server, GROUP_B),
+                group: count_members(server, group)
+                for group in (GROUP_A, GROUP_B, GROUP_C)
+                if group in server.groups
             }
         if args.keep:
             print(f"kept {workdir} (logs, Lua scripts, raw wrk output)", flush=True)
