@@ -102,6 +102,18 @@ def test_groups_list_users_and_groups_as_members(tmp_path: Path) -> None:
     ]
 
 
+def test_a_group_of_a_hundred_thousand_members_is_read_whole(tmp_path: Path) -> None:
+    """Its members cell (1.2 MB) is far over the csv module's default field limit (128 KiB)."""
+    ids = [f"user{n:06d}" for n in range(100_000)]
+    users = write(tmp_path, "users.csv", "id,userName\n" + "".join(f"{i},{i}@x.org\n" for i in ids))
+    groups = write(tmp_path, "groups.csv", "id,displayName,members\nall,All," + ";".join(ids))
+    with source(users, groups) as src:
+        pages = read(src, "group")
+    assert [page.rejected for page in pages] == [()]
+    [everyone] = objects(pages)
+    assert everyone.members_added == tuple(MemberRef("user", i) for i in ids)
+
+
 def test_without_a_groups_file_there_are_no_groups(tmp_path: Path) -> None:
     with source(write(tmp_path, "users.csv", USERS)) as src:
         pages = read(src, "group")

@@ -124,6 +124,10 @@ def undecodable(value: Any) -> bool:
 
 
 def _csv(text: str, source: SourceFile, settings: FileSettings, rows: _Rows) -> None:
+    # The csv module refuses a field over 128 KiB by default: the members cell of a group
+    # of some 15,000 users. The file is in memory already, so any field may be as long.
+    if len(text) > csv.field_size_limit():
+        csv.field_size_limit(len(text))
     # newline="": the csv module sees \r\n inside quoted fields as data, as RFC 4180 says.
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=settings.delimiter, strict=True)
     header = _csv_header(reader, source, settings)
