@@ -1493,7 +1493,8 @@ def seed_huge(plan: Plan, server: Server, database_url: str, workdir: Path) -> N
         "--json", "--database", database_url,
     )  # fmt: skip
     report = idsync_cli("sync", "run", added["id"], "--json", "--database", database_url)
-    if report.get("status") != "Active" or report.get("counts", {}).get("failed"):
+    counts = report.get("counts", {})
+    if report.get("status") != "Active" or counts.get("failed") or counts.get("rejected"):
         raise BenchError(f"seeding the huge tenant failed: {json.dumps(report)[:2000]}")
     with server.client() as client:
         found = request(
