@@ -5,6 +5,7 @@ unseen, and one dropped while in steady use costs one failed statement, not more
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import psycopg
@@ -14,6 +15,8 @@ import sqlalchemy as sa
 from idsync.errors.catalogue import DATABASE_UNAVAILABLE, IdsyncError
 from idsync.store import database as database_module
 from idsync.store.database import Database, open_database
+from idsync.store.migrate import upgrade
+from idsync.store.resources import lookup
 from tests.conftest import POSTGRES_URL, _postgres_schema
 
 
@@ -71,4 +74,22 @@ def test_a_connection_dropped_while_in_use_fails_one_statement_then_the_pool_rec
     with pytest.raises(IdsyncError) as caught:
         _backend_pid(pg)
     assert caught.value.error is DATABASE_UNAVAILABLE
+    assert _backend_pid(pg) != first
+
+
+def test_a_connection_dropped_under_a_prepared_lookup_is_not_handed_out_again(
+    pg: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API's lookups bypass SQLAlchemy's execution (store/prepared.py) but keep its
+    handling of a dropped connection: one lookup fails with the catalogue's error, the
+    next gets a new connection."""
+    upgrade(pg)
+    monkeypatch.setattr(database_module, "PING_AFTER_IDLE_SECONDS", 3600.0)
+    first = _backend_pid(pg)
+    _terminate(first)
+    with pytest.raises(IdsyncError) as caught, pg.read() as conn:
+        lookup(conn, "User", str(uuid.uuid4()), "user_name_key", "nobody", 0, 1)
+    assert caught.value.error is DATABASE_UNAVAILABLE
+    with pg.read() as conn:
+        assert lookup(conn, "User", str(uuid.uuid4()), "user_name_key", "nobody", 0, 1).total == 0
     assert _backend_pid(pg) != first

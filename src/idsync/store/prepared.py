@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from collections import namedtuple
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 
 
 class Prepared:
@@ -55,12 +56,10 @@ class Prepared:
             cursor.execute(self.sql, bound)
             raw = cursor.fetchall()
         except conn.dialect.loaded_dbapi.Error as exc:
-            # As Connection.execute raises it, so callers' error handling still applies.
-            raise DBAPIError.instance(
-                self.sql, bound, exc, conn.dialect.loaded_dbapi.Error
-            ) from exc
+            raise _as_sqlalchemy_error(conn, cursor, self.sql, bound, exc) from exc
         finally:
-            cursor.close()
+            with suppress(conn.dialect.loaded_dbapi.Error):  # a dropped connection's cursor
+                cursor.close()
         if events.after_cursor_execute:
             events.after_cursor_execute(conn, cursor, self.sql, bound, None, False)
         return [self._convert(row) for row in raw]
@@ -70,3 +69,18 @@ class Prepared:
         for index, processor in self._processors:
             values[index] = processor(values[index])
         return self._row._make(values)
+
+
+def _as_sqlalchemy_error(
+    conn: Connection, cursor: Any, sql: str, bound: Any, exc: Any
+) -> StatementError:
+    """The error as Connection.execute raises it, so callers' handling still applies; a
+    connection the server dropped is invalidated, so the pool never hands it out again."""
+    dialect = conn.dialect
+    dropped = dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor)
+    if dropped:
+        conn.invalidate(exc)
+    error: StatementError = DBAPIError.instance(
+        sql, bound, exc, dialect.loaded_dbapi.Error, connection_invalidated=dropped
+    )
+    return error

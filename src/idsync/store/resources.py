@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -264,7 +264,7 @@ _LOOKUP_COLUMNS = {
 }
 
 
-@cache
+@lru_cache(maxsize=64)  # a few per engine: bounded, as tests open many engines
 def _lookup_statement(resource_type: str, column: str, dialect: Dialect) -> Prepared:
     """Built once per dialect: building a statement costs more than SQLite takes to run it."""
     if column not in _LOOKUP_COLUMNS[resource_type]:
