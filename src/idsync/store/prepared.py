@@ -36,7 +36,8 @@ class Prepared:
             tuple(compiled.positiontup) if compiled.positiontup is not None else None
         )
         columns = list(statement.selected_columns)
-        self._row: Any = namedtuple("_PreparedRow", [column.key for column in columns])  # type: ignore[misc]
+        self.fields: tuple[str, ...] = tuple(str(column.key) for column in columns)
+        self._row: Any = namedtuple("_PreparedRow", self.fields)  # type: ignore[misc]
         processors = [
             column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
         ]
