@@ -1120,32 +1120,25 @@ TABLE_HEADER = [
 ]
 
 
-def huge_growth_rows(results: dict[tuple[str, str], RunResult]) -> list[list[str]]:
-    """idsync from the small tenant to the huge one (the peer is not loaded that far)."""
+def growth_rows(
+    results: dict[tuple[str, str], RunResult],
+    to: str = "large",
+    servers: Sequence[str] = ("idsync", "scim2-server"),
+) -> list[list[str]]:
+    """Each workload's rate and p50 from the small tenant to the ``to`` one, per server."""
+    defined = {w.key for w in WORKLOADS}
     rows = []
-    for label, small, huge in (
-        ("GET filter", "filter_small", "filter_huge"),
-        ("PATCH ±1 member ?excludedAttributes", "patch_small_excluded", "patch_huge_excluded"),
+    for label, key in (
+        ("GET filter", "filter_{}"),
+        ("PATCH ±1 member ?excludedAttributes", "patch_{}_excluded"),
+        ("PATCH ±1 member (plain)", "patch_{}_plain"),
     ):
-        a, b = results.get(("idsync", small)), results.get(("idsync", huge))
-        if a is not None and b is not None:
-            rows.append(
-                [label, fmt_ratio(ratio(a.rps, b.rps)), fmt_ratio(ratio(b.p50_ms, a.p50_ms))]
-            )
-    return rows
-
-
-def growth_rows(results: dict[tuple[str, str], RunResult]) -> list[list[str]]:
-    pairs = (
-        ("GET filter", "filter_small", "filter_large"),
-        ("PATCH ±1 member ?excludedAttributes", "patch_small_excluded", "patch_large_excluded"),
-        ("PATCH ±1 member (plain)", "patch_small_plain", "patch_large_plain"),
-    )  # fmt: skip
-    rows = []
-    for label, small, large in pairs:
+        small, grown = key.format("small"), key.format(to)
+        if grown not in defined:
+            continue
         row = [label]
-        for server in ("idsync", "scim2-server"):
-            a, b = results.get((server, small)), results.get((server, large))
+        for server in servers:
+            a, b = results.get((server, small)), results.get((server, grown))
             if a is None or b is None:
                 row += ["n/a", "n/a"]
                 continue
@@ -1284,7 +1277,7 @@ class Report:
             f"integration (its users also make group C, {self.plan.huge - self.plan.large_total:,}"
             " members); the peer, which holds everything in memory, is not loaded that far.",
             "",
-            md_table(self._huge_header(), huge_growth_rows(self.results)),
+            md_table(self._huge_header(), growth_rows(self.results, "huge", ("idsync",))),
             "",
         ]
 
@@ -1462,7 +1455,11 @@ class Report:
                 text_table(TABLE_HEADER, table_rows(self.results, self.plan)),
                 text_table(GROWTH_HEADER, growth_rows(self.results)),
                 *(
-                    [text_table(self._huge_header(), huge_growth_rows(self.results))]
+                    [
+                        text_table(
+                            self._huge_header(), growth_rows(self.results, "huge", ("idsync",))
+                        )
+                    ]
                     if self.plan.huge
                     else []
                 ),
