@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from idsync.connectors.hub import HubTarget
 from idsync.contract.protocols import Desired
-from idsync.errors.catalogue import NUL_CHARACTER, UNIQUENESS, IdsyncError
+from idsync.errors.catalogue import CONCURRENT_CHANGE, NUL_CHARACTER, UNIQUENESS, IdsyncError
 from idsync.manage import orgs
 from idsync.store.bulk import COPY_FROM_ROWS
 from idsync.store.database import Database
@@ -59,6 +59,46 @@ def test_many_members_go_in_once_and_a_repeat_adds_none(database: Database) -> N
         ).scalar_one()
     assert seen == MANY + 1
     assert _count(database, MEMBERSHIPS, target.org_id) == MANY + 1
+
+
+def test_a_big_batch_partly_held_or_repeating_a_member_adds_each_new_one_once(
+    database: Database,
+) -> None:
+    # On PostgreSQL new memberships are copied straight in; a held or repeated one
+    # sends the batch through ON CONFLICT DO NOTHING instead, with the same result.
+    target = _target(database)
+    users = target.create("user", _users(MANY, "p"))
+    [group] = target.create("group", [Desired("g", (("displayName", "Part"),), "Part")])
+    members = [(str(group.target_id), "user", str(u.target_id)) for u in users]
+    assert target.add_members(members[:10]) == 10
+
+    assert target.add_members(members) == MANY - 10
+    assert target.add_members([*members[:5], *members[:5]]) == 0
+    [late] = target.create("user", _users(1, "q"))
+    repeated = (str(group.target_id), "user", str(late.target_id))
+    assert target.add_members([repeated] * MANY) == 1
+    assert _count(database, MEMBERSHIPS, target.org_id) == MANY + 1
+
+
+def test_a_big_batch_naming_a_missing_member_adds_none_of_it(database: Database) -> None:
+    # The check the foreign key (SQLite) or the statement's trigger (PostgreSQL) makes
+    # holds for rows copied straight into the table.
+    target = _target(database)
+    users = target.create("user", _users(MANY, "x"))
+    [group] = target.create("group", [Desired("g", (("displayName", "Gone"),), "Gone")])
+    members = [(str(group.target_id), "user", str(u.target_id)) for u in users]
+    members.append((str(group.target_id), "user", str(uuid.uuid4())))
+
+    if database.is_sqlite:
+        with pytest.raises(sa.exc.IntegrityError, match="FOREIGN KEY"):
+            target.add_members(members)
+    else:  # what a member deleted by another transaction meanwhile would cause
+        with pytest.raises(IdsyncError) as caught:
+            target.add_members(members)
+        assert caught.value.error is CONCURRENT_CHANGE
+        assert isinstance(caught.value.__cause__, sa.exc.IntegrityError)
+        assert "names a user that does not exist" in str(caught.value.__cause__)
+    assert _count(database, MEMBERSHIPS, target.org_id) == 0
 
 
 def test_a_clash_in_a_big_batch_fails_only_its_object(database: Database) -> None:

@@ -6,10 +6,14 @@ statement is compiled once and its rows go to the driver as they are, so callers
 pass only values the driver takes natively (strings, None, and datetimes made
 by :func:`timestamp`).
 
-On PostgreSQL, many rows go in by ``COPY`` into a temporary table and one
-``INSERT … SELECT`` from it (with the statement's ``ON CONFLICT``): an
-``executemany`` runs the executor once per row, which for a membership row
-costs about as much as the row's index and foreign-key work itself.
+On PostgreSQL, many rows go in by ``COPY``: an ``executemany`` runs the executor
+once per row, which for a membership row costs about as much as the row's index
+and foreign-key work itself. A plain ``INSERT`` becomes a ``COPY`` into its table.
+One with ``ON CONFLICT`` copies into a temporary table and runs one ``INSERT …
+SELECT`` from it, unless its caller expects the rows to be new: then they are
+copied straight into the table in a savepoint, and only if one clashes does the
+statement's ``ON CONFLICT`` decide (the staging costs a quarter of a first load's
+membership writes).
 """
 
 from __future__ import annotations
@@ -21,13 +25,15 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.sql.dml import Insert
 
 from idsync.store.models import MEMBERSHIPS
 
 COPY_FROM_ROWS = 200
 """From how many rows PostgreSQL gets them by COPY (fewer: a plain executemany)."""
+
+_UNIQUE_VIOLATION = "23505"
 
 
 def timestamp(dialect: str, value: datetime) -> Any:
@@ -44,24 +50,39 @@ def document(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
-def insert_many(conn: Connection, statement: Insert, rows: Sequence[dict[str, Any]]) -> int:
-    """Run ``statement`` once per row (all rows have the same keys); rows changed."""
+def insert_many(
+    conn: Connection,
+    statement: Insert,
+    rows: Sequence[dict[str, Any]],
+    *,
+    expect_new: bool = False,
+) -> int:
+    """Run ``statement`` once per row (all rows have the same keys); rows changed. For
+    ``expect_new`` see :func:`insert_tuples`."""
     if not rows:
         return 0
     names = list(rows[0])
-    return insert_tuples(conn, statement, names, [tuple(row[n] for n in names) for row in rows])
+    values = [tuple(row[n] for n in names) for row in rows]
+    return insert_tuples(conn, statement, names, values, expect_new=expect_new)
 
 
 def insert_tuples(
-    conn: Connection, statement: Insert, names: Sequence[str], rows: Sequence[Sequence[Any]]
+    conn: Connection,
+    statement: Insert,
+    names: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    expect_new: bool = False,
 ) -> int:
     """As :func:`insert_many`, each row the values of ``names`` in that order (a million
-    membership rows built as tuples skip a million dictionaries)."""
+    membership rows built as tuples skip a million dictionaries). ``expect_new``: the
+    rows are most likely not in the table yet (a first load's), so on PostgreSQL they
+    are copied straight in, and the statement's ``ON CONFLICT`` applies only if one is."""
     if not rows:
         return 0
-    if conn.dialect.name == "postgresql" and len(rows) >= COPY_FROM_ROWS:
-        return _copy_insert(conn, statement, names, rows)
     sql, order = _compiled(conn, statement, tuple(names))
+    if conn.dialect.name == "postgresql" and len(rows) >= COPY_FROM_ROWS:
+        return _copy_insert(conn, statement, sql, names, rows, expect_new)
     params: Sequence[Any]
     if order is None:  # named placeholders (psycopg)
         params = [dict(zip(names, row, strict=True)) for row in rows]
@@ -106,14 +127,59 @@ def _compiled(
 
 
 def _copy_insert(
-    conn: Connection, statement: Insert, names: Sequence[str], rows: Sequence[Sequence[Any]]
+    conn: Connection,
+    statement: Insert,
+    sql: str,
+    names: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    expect_new: bool,
+) -> int:
+    """``statement``'s rows by COPY, with the effect ``statement`` would have (its SQL,
+    compiled, is ``sql``)."""
+    table = statement.table
+    assert isinstance(table, sa.Table)
+    if " ON CONFLICT " not in sql:  # a clash fails the COPY as it fails the INSERT
+        return _copy(conn, table.name, names, rows)
+    if expect_new:
+        try:
+            with conn.begin_nested():
+                return _copy(conn, table.name, names, rows)
+        except IntegrityError as exc:
+            if getattr(exc.orig, "sqlstate", None) != _UNIQUE_VIOLATION:
+                raise
+            # One is there already (or the rows repeat one): ON CONFLICT decides.
+    return _staged_insert(conn, statement, table, names, rows)
+
+
+def _copy(conn: Connection, table: str, names: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
+    """``rows`` COPYed into ``table``'s columns ``names``; how many."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    columns = ", ".join(f'"{name}"' for name in names)
+    copy_sql = f'COPY "{table}" ({columns}) FROM STDIN'
+    try:
+        with driver.cursor() as cursor, cursor.copy(copy_sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        # As SQLAlchemy wraps the driver's errors everywhere else (a NUL in a value
+        # becomes the catalogue's error, not a crash; a clash an IntegrityError).
+        raise DBAPIError.instance(
+            copy_sql, None, exc, conn.dialect.loaded_dbapi.Error, hide_parameters=True
+        ) from exc
+    return len(rows)
+
+
+def _staged_insert(
+    conn: Connection,
+    statement: Insert,
+    table: sa.Table,
+    names: Sequence[str],
+    rows: Sequence[Sequence[Any]],
 ) -> int:
     """``statement``'s rows COPYed into a temporary table of just those columns, then
     inserted from it in one statement (its ON CONFLICT clause applies as it would)."""
-    table = statement.table
-    assert isinstance(table, sa.Table)
     staging = f"idsync_in_{table.name}"
-    columns = ", ".join(f'"{name}"' for name in names)
     # Private to this session, all the table's columns (calls fill different ones), no
     # constraints; its rows are deleted after each use and at commit.
     shape = sa.select(*table.c)
@@ -122,19 +188,7 @@ def _copy_insert(
         f'CREATE TEMPORARY TABLE IF NOT EXISTS "{staging}" ON COMMIT DELETE ROWS AS '
         f"{select_sql} WITH NO DATA"
     )
-    driver = conn.connection.driver_connection
-    assert driver is not None
-    copy_sql = f'COPY "{staging}" ({columns}) FROM STDIN'
-    try:
-        with driver.cursor() as cursor, cursor.copy(copy_sql) as copy:
-            for row in rows:
-                copy.write_row(row)
-    except conn.dialect.loaded_dbapi.Error as exc:
-        # As SQLAlchemy wraps the driver's errors everywhere else (a NUL in a value
-        # becomes the catalogue's error, not a crash).
-        raise DBAPIError.instance(
-            copy_sql, None, exc, conn.dialect.loaded_dbapi.Error, hide_parameters=True
-        ) from exc
+    _copy(conn, staging, names, rows)
     source = sa.table(staging, *(sa.column(name) for name in names))
     insert = statement.from_select(names, sa.select(source)).compile(dialect=conn.dialect)
     # Through the driver: SQLAlchemy reports no rowcount for an INSERT … SELECT.

@@ -81,9 +81,16 @@ def links(
 
 
 def save_links(
-    conn: Connection, integration_id: str, object_type: str, rows: list[dict[str, Any]]
+    conn: Connection,
+    integration_id: str,
+    object_type: str,
+    rows: list[dict[str, Any]],
+    *,
+    expect_new: bool = False,
 ) -> None:
-    """Upsert links: each row has source_id, target_id, digest, state, seen_cycle, pending_ref."""
+    """Upsert links: each row has source_id, target_id, digest, state, seen_cycle, pending_ref.
+    ``expect_new``: none of them was linked before (a first load's page), see
+    ``bulk.insert_tuples``."""
     if not rows:
         return
     values = [{"integration_id": integration_id, "object_type": object_type, **r} for r in rows]
@@ -99,7 +106,7 @@ def save_links(
             for name in ("target_id", "digest", "state", "seen_cycle", "pending_ref")
         },
     )
-    insert_many(conn, statement, values)
+    insert_many(conn, statement, values, expect_new=expect_new)
 
 
 def set_link_state(

@@ -188,7 +188,9 @@ class PageProcessor:
             with self.tally.timed("write", "writeMembers"):
                 self._sync_members(page.objects, rows, page.links, page.full)
         with self.tally.timed("write", "writeState"), ctx.db.write() as conn:
-            state.save_links(conn, ctx.integration_id, object_type, rows)
+            # No link of the page's objects was found when it was planned (a first
+            # load's page): its links are new.
+            state.save_links(conn, ctx.integration_id, object_type, rows, expect_new=not page.links)
             if page.full:
                 state.touch_links(conn, ctx.integration_id, object_type, plan.kept, ctx.cycle_id)
             state.add_pending(conn, ctx.integration_id, ctx.cycle_id, plan.pending)

@@ -417,7 +417,9 @@ class HubTarget:
             statement = statement.on_conflict_do_nothing(
                 index_elements=index, index_where=column.is_not(None)
             )
-            return insert_tuples(conn, statement, names, rows)
+            # Not marking them seen: a delta's additions or a first load's, new but for
+            # a replayed page.
+            return insert_tuples(conn, statement, names, rows, expect_new=True)
         statement = statement.on_conflict_do_update(
             index_elements=index,
             index_where=column.is_not(None),
