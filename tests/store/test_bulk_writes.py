@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import threading
 import uuid
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from idsync.config import Settings
 from idsync.connectors.hub import HubTarget
 from idsync.contract.protocols import Desired
 from idsync.errors.catalogue import CONCURRENT_CHANGE, NUL_CHARACTER, UNIQUENESS, IdsyncError
-from idsync.manage import orgs
+from idsync.manage import integrations, orgs
+from idsync.manage.integrations import IntegrationOptions
+from idsync.store import sync_state
 from idsync.store.bulk import COPY_FROM_ROWS
 from idsync.store.database import Database
 from idsync.store.models import MEMBERSHIPS, USERS
@@ -99,6 +103,52 @@ def test_a_big_batch_naming_a_missing_member_adds_none_of_it(database: Database)
         assert isinstance(caught.value.__cause__, sa.exc.IntegrityError)
         assert "names a user that does not exist" in str(caught.value.__cause__)
     assert _count(database, MEMBERSHIPS, target.org_id) == 0
+
+
+def _file_integration(database: Database, folder: Path) -> str:
+    users = folder / "users.csv"
+    users.write_text("id,userName\n")
+    org = orgs.create_org(database, f"Links {uuid.uuid4().hex[:8]}", actor="tests")
+    return integrations.add_integration(
+        database,
+        Settings.from_env(),
+        org_id=org.id,
+        kind="file",
+        name="HR file",
+        settings={"users": str(users)},
+        secrets={},
+        options=IntegrationOptions(),
+        actor="tests",
+    ).id
+
+
+def _links(count: int, digest: str) -> list[dict[str, str | None]]:
+    return [
+        {
+            "source_id": f"s{n}",
+            "target_id": f"t{n}",
+            "digest": digest,
+            "state": "active",
+            "seen_cycle": "c1",
+            "pending_ref": None,
+        }
+        for n in range(count)
+    ]
+
+
+def test_links_expected_new_that_are_held_are_upserted_all_the_same(
+    database: Database, tmp_path: Path
+) -> None:
+    integration_id = _file_integration(database, tmp_path)
+    with database.write() as conn:
+        sync_state.save_links(conn, integration_id, "user", _links(10, "old"))
+    with database.write() as conn:
+        sync_state.save_links(conn, integration_id, "user", _links(MANY, "new"), expect_new=True)
+
+    with database.read() as conn:
+        held = sync_state.links(conn, integration_id, "user", [f"s{n}" for n in range(MANY)])
+    assert len(held) == MANY
+    assert {link.digest for link in held.values()} == {"new"}
 
 
 def test_a_clash_in_a_big_batch_fails_only_its_object(database: Database) -> None:
