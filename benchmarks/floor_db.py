@@ -28,14 +28,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from idsync.store.resources import _lookup_statement  # the very statement idsync runs
+from idsync.store.resources import lookup_statement  # the very statement idsync runs
 
 URL = os.environ["FLOOR_DATABASE_URL"]
 ORG = os.environ["FLOOR_ORG"]
 DIGEST = hashlib.sha256(os.environ["FLOOR_TOKEN"].encode()).hexdigest()
 THREADS = os.environ.get("FLOOR_THREADS") == "1"
 _DIALECT = sa.create_engine(URL.replace("postgresql://", "postgresql+psycopg://", 1)).dialect
-STATEMENT = _lookup_statement("User", "user_name_key", _DIALECT)
+STATEMENT = lookup_statement("User", "user_name_key", _DIALECT)
 ID, DOC = STATEMENT.fields.index("id"), STATEMENT.fields.index("doc")
 pool = ConnectionPool(URL, min_size=2, max_size=8, kwargs={"autocommit": True}, open=True)
 LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"

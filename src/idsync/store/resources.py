@@ -265,7 +265,7 @@ _LOOKUP_COLUMNS = {
 
 
 @lru_cache(maxsize=64)  # a few per engine: bounded, as tests open many engines
-def _lookup_statement(resource_type: str, column: str, dialect: Dialect) -> Prepared:
+def lookup_statement(resource_type: str, column: str, dialect: Dialect) -> Prepared:
     """Built once per dialect: building a statement costs more than SQLite takes to run it."""
     if column not in _LOOKUP_COLUMNS[resource_type]:
         raise ValueError(f"{column} is not a unique lookup column of {resource_type}")
@@ -288,7 +288,7 @@ def lookup(
     limit: int,
 ) -> Page:
     """The resource whose unique ``column`` equals ``value``: one index probe, a built statement."""
-    statement = _lookup_statement(resource_type, column, conn.dialect)
+    statement = lookup_statement(resource_type, column, conn.dialect)
     found = statement.rows(conn, {"org": org_id, "value": value})
     return Page(found[offset : offset + limit], len(found))
 
