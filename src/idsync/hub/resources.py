@@ -28,7 +28,7 @@ from idsync.hub import orgs, representation
 from idsync.hub.errors import from_scim_exception, from_validation_error
 from idsync.hub.listing import ListQuery
 from idsync.hub.tenant import Hub, Tenant
-from idsync.scim.filter import check_filter, parse_filter, simple_equality
+from idsync.scim.filter import check_filter, equality_node, parse_filter, simple_equality
 from idsync.scim.patch import Operation, PatchPolicy, apply_patch
 from idsync.scim.projection import Projection, build_projection
 from idsync.scim.resource_types import ResourceTypeSchema
@@ -197,7 +197,7 @@ class ResourceService:
         lookup = unique_lookup(rts, *simple) if simple is not None else None
         node = None
         if lookup is None and query.filter:
-            node = parse_filter(query.filter)
+            node = equality_node(*simple) if simple is not None else parse_filter(query.filter)
             check_filter(node, rts, in_url=query.in_url, lenient=lenient)
             lookup = indexed_lookup(node, rts) if not query.sort_by else None
         if lookup is not None:

@@ -53,7 +53,7 @@ def parse_filter(text: str) -> FilterNode:
         raise IdsyncError(NUL_CHARACTER, where="the filter")
     simple = simple_equality(text)
     if simple is not None:
-        return Comparison(AttrPath(attr=simple[0]), CompareOperator.eq, simple[1])
+        return equality_node(*simple)
     try:
         return ScimFilter(text).ast
     except InvalidFilterException as exc:
@@ -86,6 +86,11 @@ def simple_equality(text: str) -> tuple[str, str] | None:
             INVALID_FILTER, reason="a control character in a string must be escaped"
         ) from None
     return fast["attr"], value
+
+
+def equality_node(attr: str, value: str) -> FilterNode:
+    """The parse tree of ``attr eq "value"`` (what :func:`simple_equality` found)."""
+    return Comparison(AttrPath(attr=attr), CompareOperator.eq, value)
 
 
 def _reason(exc: InvalidFilterException) -> str:
