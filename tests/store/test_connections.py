@@ -87,9 +87,16 @@ def test_a_connection_dropped_under_a_prepared_lookup_is_not_handed_out_again(
     monkeypatch.setattr(database_module, "PING_AFTER_IDLE_SECONDS", 3600.0)
     first = _backend_pid(pg)
     _terminate(first)
+    invalidated: list[bool] = []
     with pytest.raises(IdsyncError) as caught, pg.read() as conn:
-        lookup(conn, "User", str(uuid.uuid4()), "user_name_key", "nobody", 0, 1)
+        try:
+            lookup(conn, "User", str(uuid.uuid4()), "user_name_key", "nobody", 0, 1)
+        finally:  # at once, as SQLAlchemy's own execution does, not when it goes back
+            invalidated.append(conn.invalidated)
+    assert invalidated == [True]
     assert caught.value.error is DATABASE_UNAVAILABLE
+    cause = caught.value.__cause__
+    assert isinstance(cause, sa.exc.DBAPIError) and cause.connection_invalidated
     with pg.read() as conn:
         assert lookup(conn, "User", str(uuid.uuid4()), "user_name_key", "nobody", 0, 1).total == 0
     assert _backend_pid(pg) != first
