@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 
 from idsync.store.bulk import document, insert_many, timestamp
+from idsync.store.lists import any_of
 from idsync.store.models import (
     PROVISIONING_LOG,
     SYNC_CYCLES,
@@ -45,7 +46,7 @@ def _delete_objects(
             table.delete().where(
                 table.c.integration_id == integration_id,
                 table.c.object_type == object_type,
-                table.c.source_id.in_(chunk),
+                any_of(table.c.source_id, chunk, conn.dialect.name),
             )
         )
 
@@ -74,7 +75,7 @@ def links(
         query = sa.select(o.c.source_id, o.c.target_id, o.c.digest, o.c.state).where(
             o.c.integration_id == integration_id,
             o.c.object_type == object_type,
-            o.c.source_id.in_(chunk),
+            any_of(o.c.source_id, chunk, conn.dialect.name),
         )
         found.update((row.source_id, Link(*row)) for row in conn.execute(query))
     return found

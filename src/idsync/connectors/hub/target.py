@@ -42,6 +42,7 @@ from idsync.store.bulk import (
 )
 from idsync.store.database import Database
 from idsync.store.ids import new_id
+from idsync.store.lists import any_of
 from idsync.store.models import GROUPS, MEMBERSHIPS, ORGS, USERS
 from idsync.store.resources import group_columns, touch_groups, user_columns
 from idsync.store.types import utcnow
@@ -154,7 +155,7 @@ class HubTarget:
         with self.db.read() as conn:
             for chunk in _chunks(sorted(wanted)):
                 query = sa.select(column, table.c.id, table.c.owner_integration_id).where(
-                    table.c.org_id == self.org_id, column.in_(chunk)
+                    table.c.org_id == self.org_id, any_of(column, chunk, self.db.dialect)
                 )
                 for key, target_id, owner in conn.execute(query):
                     found[wanted[key]] = Existing(target_id, owner)
