@@ -15,6 +15,10 @@ objects); it cannot run here, so the ratios are against those published figures.
 ``--million`` measures issue 12's large directory alone (1,000,000 users, 100,000
 groups, about 10,000,000 memberships: about 10 minutes on SQLite, more on PostgreSQL)
 and writes its own section of RESULTS.md.
+
+``--baseline-src DIR`` measures, in the same run, the initial cycle of this checkout
+and of the code in ``DIR`` (another checkout's ``src``), taking turns: a change's
+effect, apart from how fast the machine happens to be that hour.
 """
 
 from __future__ import annotations
@@ -25,12 +29,15 @@ import os
 import platform
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -270,7 +277,22 @@ def database_url(backend: str, workdir: Path, pg_url: str) -> str:
     return f"{pg_url}?options=-csearch_path%3D{schema}"
 
 
-def measure(users: int, groups: int, args: argparse.Namespace) -> SizeResult:
+@dataclass
+class Directory:
+    """A seeded emulator, and a fresh hub with an organisation connected to it."""
+
+    env: dict[str, str]
+    integration_id: str
+    info: dict[str, Any]
+    workdir: Path
+    seed_seconds: float
+
+
+@contextmanager
+def directory(
+    users: int, groups: int, args: argparse.Namespace, src: Path | None = None
+) -> Iterator[Directory]:
+    """With ``src``, every idsync command runs that code instead of this checkout's."""
     workdir = Path(tempfile.mkdtemp(prefix="idsync-bench-sync-"))
     print(f"== {users:,} users, {groups:,} groups (work dir {workdir})", flush=True)
     process, info, seed_seconds = start_emulator(users, groups, workdir)
@@ -281,6 +303,8 @@ def measure(users: int, groups: int, args: argparse.Namespace) -> SizeResult:
             "IDSYNC_SECRET_KEY": Fernet.generate_key().decode(),
             "IDSYNC_LOG_LEVEL": "warning",
         }
+        if src is not None:
+            env["PYTHONPATH"] = str(src.resolve())
         org = idsync(env, "org", "create", f"Bench {users}")
         secret = workdir / "client-secret"
         secret.write_text(info["client_secret"])
@@ -307,29 +331,62 @@ def measure(users: int, groups: int, args: argparse.Namespace) -> SizeResult:
             "--deletion-threshold",
             "0",
         )
-        initial = timed_sync(env, integration["id"])
-        print(
-            f"   initial: {initial.wall:.1f} s, peak {initial.peak_mb:.0f} MB, {initial.summary['seconds']}",
-            flush=True,
-        )
-        storage_floor = measure_floor(args, env, workdir)
-        print(f"   floor: {storage_floor.seconds:.1f} s for {storage_floor.rows}", flush=True)
-        changes = make_changes(info, args.changes, random.Random(7))
-        incremental = timed_sync(env, integration["id"])
-        print(
-            f"   incremental: {incremental.wall:.2f} s, peak {incremental.peak_mb:.0f} MB, {incremental.summary['seconds']}",
-            flush=True,
-        )
-        memberships = int(initial.summary["counts"].get("membersAdded", 0))
-        return SizeResult(
-            users, groups, memberships, seed_seconds, initial, incremental, changes, storage_floor
-        )
+        yield Directory(env, integration["id"], info, workdir, seed_seconds)
     finally:
         process.terminate()
         process.wait(timeout=30)
         drop_schema(args)
         if not args.keep:  # a 100k-user run leaves 1.3 GB, a million-user one 13 GB
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def measure(users: int, groups: int, args: argparse.Namespace) -> SizeResult:
+    with directory(users, groups, args) as d:
+        initial = initial_cycle(d)
+        storage_floor = measure_floor(args, d.env, d.workdir)
+        print(f"   floor: {storage_floor.seconds:.1f} s for {storage_floor.rows}", flush=True)
+        changes = make_changes(d.info, args.changes, random.Random(7))
+        incremental = timed_sync(d.env, d.integration_id)
+        print(
+            f"   incremental: {incremental.wall:.2f} s, peak {incremental.peak_mb:.0f} MB, {incremental.summary['seconds']}",
+            flush=True,
+        )
+        memberships = int(initial.summary["counts"].get("membersAdded", 0))
+        return SizeResult(
+            users, groups, memberships, d.seed_seconds, initial, incremental, changes, storage_floor
+        )
+
+
+def initial_cycle(d: Directory) -> Run:
+    initial = timed_sync(d.env, d.integration_id)
+    print(
+        f"   initial: {initial.wall:.1f} s, peak {initial.peak_mb:.0f} MB, {initial.summary['seconds']}",
+        flush=True,
+    )
+    return initial
+
+
+@dataclass
+class Turns:
+    """One size's initial cycles, this checkout's and the baseline's, in the order run."""
+
+    users: int
+    groups: int
+    current: list[float] = field(default_factory=list)
+    baseline: list[float] = field(default_factory=list)
+
+
+def take_turns(users: int, groups: int, args: argparse.Namespace) -> Turns:
+    """Each side ``args.repeat`` times, alternately, the side going first changing each
+    round (neither always meets a machine warmed, or worn, by the other)."""
+    turns = Turns(users, groups)
+    for round_ in range(args.repeat):
+        sides = [("baseline", args.baseline_src), ("current", None)]
+        for side, src in sides if round_ % 2 == 0 else reversed(sides):
+            print(f"-- {side}", flush=True)
+            with directory(users, groups, args, src) as d:
+                getattr(turns, side).append(initial_cycle(d).cycle)
+    return turns
 
 
 def measure_floor(args: argparse.Namespace, env: dict[str, str], workdir: Path) -> floor.Floor:
@@ -347,33 +404,64 @@ def repeats(result: SizeResult) -> str:
     return f"; the median of {len(result.cycles)} runs, in order: {each} s"
 
 
-def markdown(results: list[SizeResult], args: argparse.Namespace, wall: float) -> str:
+def commit_of(folder: Path) -> str:
+    """The commit checked out where ``folder`` is, or "" outside a git checkout."""
+    return subprocess.run(
+        ["git", "rev-parse", "--short=12", "HEAD"],
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        check=False,
+    ).stdout.strip()
+
+
+def header(title: str, args: argparse.Namespace, wall: float) -> list[str]:
     cores = os.cpu_count()
     mem = next(
         line
         for line in Path("/proc/meminfo").read_text().splitlines()
         if line.startswith("MemTotal")
     )
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short=12", "HEAD"],
-        capture_output=True,
-        text=True,
-        cwd=HERE,
-        check=False,
-    ).stdout.strip()
-    big, small = results[-1], results[0]
-    lines = [
-        f"# Directory sync: Entra ID (emulator) → hub, on {args.backend}",
+    return [
+        f"# {title}",
         "",
         "Generated by `benchmarks/bench_sync.py` — do not edit by hand: rerun it.",
         "",
         f"- **Date:** {datetime.now(UTC):%Y-%m-%d %H:%M UTC}",
         f"- **Command:** `python benchmarks/bench_sync.py{mode_flag(args)} --backend {args.backend}`",
         f"- **Machine:** {cores} cores, {int(mem.split()[1]) / 1024**2:.1f} GiB RAM, Linux {platform.release()}; "
-        f"Python {platform.python_version()}; idsync commit {commit}",
+        f"Python {platform.python_version()}; idsync commit {commit_of(HERE)}",
         f"- **Database:** {args.backend}{server_settings(args)}; the emulator runs on the same machine (its CPU time is part of every figure)",
         f"- **Wall time:** {wall / 60:.1f} min in all",
         "",
+    ]
+
+
+def turns_markdown(results: list[Turns], args: argparse.Namespace, wall: float) -> str:
+    baseline = commit_of(args.baseline_src)
+    named = f"commit {baseline}" if baseline else f"`{args.baseline_src}`"
+    lines = header(f"Directory sync on {args.backend}: this commit against {named}", args, wall)
+    lines += [
+        f"The initial cycle of each directory, with this checkout's code and with {named}'s "
+        f"(`--baseline-src {args.baseline_src}`), {args.repeat} time(s) each, taking turns; "
+        "each run with its own emulator and hub. *Cycle* as below (inside the syncing process).",
+        "",
+        "| directory | baseline, in order | this commit, in order | baseline ÷ this commit (medians) |",
+        "|---|---|---|---|",
+    ]
+    for t in results:
+        before, after = statistics.median(t.baseline), statistics.median(t.current)
+        lines.append(
+            f"| {t.users:,} users, {t.groups:,} groups | {', '.join(f'{c:.1f}' for c in t.baseline)} s | "
+            f"{', '.join(f'{c:.1f}' for c in t.current)} s | {before / after:.2f}x |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def markdown(results: list[SizeResult], args: argparse.Namespace, wall: float) -> str:
+    big, small = results[-1], results[0]
+    lines = [
+        *header(f"Directory sync: Entra ID (emulator) → hub, on {args.backend}", args, wall),
         "| directory | initial cycle | objects/s | peak memory | read / diff / write s | incremental cycle (changes) | incremental wall | incremental peak |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -482,6 +570,10 @@ def server_settings(args: argparse.Namespace) -> str:
 
 def mode_flag(args: argparse.Namespace) -> str:
     mode = " --million" if args.million else " --quick" if args.quick else ""
+    if args.sizes:
+        mode = f" --sizes {args.sizes}"
+    if args.baseline_src:
+        mode += f" --baseline-src {args.baseline_src}"
     return mode + (f" --repeat {args.repeat}" if args.repeat > 1 else "")
 
 
@@ -508,7 +600,13 @@ def main() -> None:
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--changes", type=int, default=100)
     parser.add_argument("--sizes", help="users:groups,… to measure instead (results go to out/)")
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        help="another checkout's src: its initial cycles and this checkout's, taking turns",
+    )
     args = parser.parse_args()
+    quick = args.quick
     sizes = [(2_000, 200), (10_000, 1_000)] if args.quick else [(10_000, 1_000), (100_000, 10_000)]
     if args.million:
         sizes = [MILLION]
@@ -516,6 +614,15 @@ def main() -> None:
         sizes = [(int(u), int(g)) for u, g in (pair.split(":") for pair in args.sizes.split(","))]
         args.quick = True
     started = time.perf_counter()
+    if args.baseline_src:
+        turns = [take_turns(users, groups, args) for users, groups in sizes]
+        text = turns_markdown(turns, args, time.perf_counter() - started)
+        # Chosen sizes are recorded too: comparing at one size is the usual run.
+        target = HERE / "out" / "RESULTS-sync-baseline.md" if quick else HERE / "RESULTS.md"
+        target.parent.mkdir(exist_ok=True)
+        write_section(target, f"sync-{args.backend}-baseline", text)
+        print(text)
+        return
     results = [
         median_run([measure(users, groups, args) for _ in range(args.repeat)])
         for users, groups in sizes
