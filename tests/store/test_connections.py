@@ -88,15 +88,20 @@ def test_a_connection_dropped_under_a_prepared_lookup_is_not_handed_out_again(
     first = _backend_pid(pg)
     _terminate(first)
     invalidated: list[bool] = []
-    with pytest.raises(IdsyncError) as caught, pg.read() as conn:
-        try:
-            lookup(conn, "User", str(uuid.uuid4()), "user_name_key", "nobody", 0, 1)
-        finally:  # at once, as SQLAlchemy's own execution does, not when it goes back
-            invalidated.append(conn.invalidated)
-    assert invalidated == [True]
+    with pytest.raises(IdsyncError) as caught:
+        _lookup_noting_invalidation(pg, invalidated)
+    assert invalidated == [True]  # at once, as SQLAlchemy's execution does, not on return
     assert caught.value.error is DATABASE_UNAVAILABLE
     cause = caught.value.__cause__
     assert isinstance(cause, sa.exc.DBAPIError) and cause.connection_invalidated
     with pg.read() as conn:
         assert lookup(conn, "User", str(uuid.uuid4()), "user_name_key", "nobody", 0, 1).total == 0
     assert _backend_pid(pg) != first
+
+
+def _lookup_noting_invalidation(db: Database, invalidated: list[bool]) -> None:
+    with db.read() as conn:
+        try:
+            lookup(conn, "User", str(uuid.uuid4()), "user_name_key", "nobody", 0, 1)
+        finally:
+            invalidated.append(conn.invalidated)
