@@ -1,6 +1,7 @@
-"""``any_of`` (one array parameter on PostgreSQL, ``IN`` on SQLite) finds exactly what
-``IN`` finds, whatever the values hold: quotes, commas and braces are array syntax in
-PostgreSQL's text form, so a value carrying them must still arrive whole."""
+"""``any_of`` (one parameter: an array on PostgreSQL, JSON on SQLite) finds exactly what
+``IN`` finds, whatever the values hold: quotes, commas, braces and backslashes are
+syntax in PostgreSQL's array text and in JSON, so a value carrying them must still
+arrive whole."""
 
 from __future__ import annotations
 

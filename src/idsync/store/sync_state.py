@@ -130,7 +130,7 @@ def _update_links(
             .where(
                 o.c.integration_id == integration_id,
                 o.c.object_type == object_type,
-                o.c.source_id.in_(chunk),
+                any_of(o.c.source_id, chunk, conn.dialect.name),
             )
             .values(**values)
         )
