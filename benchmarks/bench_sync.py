@@ -444,7 +444,8 @@ def turns_markdown(results: list[Turns], args: argparse.Namespace, wall: float) 
     lines += [
         f"The initial cycle of each directory, with this checkout's code and with {named}'s "
         f"(`--baseline-src {args.baseline_src}`), {args.repeat} time(s) each, taking turns; "
-        "each run with its own emulator and hub. *Cycle* as below (inside the syncing process).",
+        "each run with its own emulator and hub. Each figure is the cycle's time inside the "
+        "syncing process (its summary's `seconds.cycle`).",
         "",
         "| directory | baseline, in order | this commit, in order | baseline ÷ this commit (medians) |",
         "|---|---|---|---|",
