@@ -12,8 +12,8 @@ and foreign-key work itself. A plain ``INSERT`` becomes a ``COPY`` into its tabl
 One with ``ON CONFLICT`` copies into a temporary table and runs one ``INSERT …
 SELECT`` from it, unless its caller expects the rows to be new: then they are
 copied straight into the table in a savepoint, and only if one clashes does the
-statement's ``ON CONFLICT`` decide (the staging costs a quarter of a first load's
-membership writes).
+statement's ``ON CONFLICT`` decide (staging them cost a quarter of the server's
+time for a first load's memberships).
 """
 
 from __future__ import annotations
