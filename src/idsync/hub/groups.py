@@ -70,8 +70,7 @@ class GroupService(ResourceService):
         resource = normalise_resource(body, self.rts(tenant))
         key = _members_key(resource)
         members = resource.pop(key) if key is not None else []
-        model = self._validate(tenant, resource, context)
-        doc = integrity.settle(self._dump(model), self.rts(tenant))
+        doc = integrity.settle(self._document(tenant, resource, context), self.rts(tenant))
         return doc, member_ids_in(members) if members else []
 
     def create(self, tenant: Tenant, body: Any, projection: Projection) -> Outcome:

@@ -30,6 +30,7 @@ from idsync.hub.listing import ListQuery
 from idsync.hub.tenant import Hub, Tenant
 from idsync.scim.filter import check_filter, equality_node, parse_filter, simple_equality
 from idsync.scim.patch import Operation, PatchPolicy, apply_patch
+from idsync.scim.plain import plain_document
 from idsync.scim.projection import Projection, build_projection
 from idsync.scim.resource_types import ResourceTypeSchema
 from idsync.store import resources as store
@@ -259,18 +260,21 @@ class ResourceService:
     def _model(self, tenant: Tenant) -> type[Resource[Any]]:
         return tenant.description.models[self.resource_type]
 
-    def _validate(
+    def _document(
         self, tenant: Tenant, resource: dict[str, Any], context: Context
-    ) -> Resource[Any]:
+    ) -> dict[str, Any]:
+        """The document to store for a write: what the org's scim2-models model dumps
+        once it has validated ``resource``; built directly when ``resource`` is plain
+        (``idsync.scim.plain``: the same document, without the model's cost)."""
+        plain = plain_document(resource, self.rts(tenant))
+        if plain is not None:
+            return plain
         try:
-            return self._model(tenant).model_validate(resource, scim_ctx=context)
+            model = self._model(tenant).model_validate(resource, scim_ctx=context)
         except ValidationError as exc:
             raise from_validation_error(exc, self.resource_type) from None
         except SCIMException as exc:
             raise from_scim_exception(exc, resource_type=self.resource_type) from None
-
-    @staticmethod
-    def _dump(model: Resource[Any]) -> dict[str, Any]:
         doc = model.model_dump()
         doc.pop("id", None)
         doc.pop("meta", None)
@@ -285,7 +289,7 @@ class ResourceService:
             lambda: orgs.creates_unmatched(self.db, tenant.org_id, entra_request=entra),
         )
         doc = apply_patch(stored, operations, self.rts(tenant), policy, tenant.work)
-        return self._dump(self._validate(tenant, doc, Context.RESOURCE_REPLACEMENT_REQUEST))
+        return self._document(tenant, doc, Context.RESOURCE_REPLACEMENT_REQUEST)
 
     def _planned_write(
         self,

@@ -109,8 +109,7 @@ class UserService(ResourceService):
     ) -> tuple[dict[str, Any], str | None]:
         resource = normalise_resource(body, self.rts(tenant))
         password = _pop_password(resource)
-        model = self._validate(tenant, resource, context)
-        doc = self._dump(model)
+        doc = self._document(tenant, resource, context)
         doc.pop("password", None)
         doc.pop(GROUPS_ATTRIBUTE, None)
         # The hub's users are active until something deactivates them; clients
