@@ -169,7 +169,7 @@ def test_a_plain_document_is_what_the_model_dumps(
     assert plain == expected
 
 
-BENCH_USER = {
+BENCH_USER: dict[str, Any] = {
     "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
     "userName": "ann",
     "name": {"givenName": "Ann", "familyName": "Lee"},
