@@ -18,12 +18,15 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
-from idsync.manage import orgs, tokens
+from idsync.config import Settings
+from idsync.manage import integrations, orgs, tokens
+from idsync.manage.integrations import IntegrationOptions
 from idsync.store.database import Database, open_database
 from idsync.store.migrate import upgrade
 
@@ -164,6 +167,28 @@ class Org:
     token: str
     token_id: str
     scim_url: str
+
+
+def add_file_integration(
+    database: Database,
+    settings: dict[str, Any],
+    *,
+    org_name: str,
+    options: IntegrationOptions | None = None,
+) -> str:
+    """A file integration of a new org, added by the service layer (no CLI process); its id."""
+    org = orgs.create_org(database, f"{org_name} {uuid.uuid4().hex[:10]}", actor="tests")
+    return integrations.add_integration(
+        database,
+        Settings.from_env(),
+        org_id=org.id,
+        kind="file",
+        name="HR file",
+        settings=settings,
+        secrets={},
+        options=options or IntegrationOptions(),
+        actor="tests",
+    ).id
 
 
 def make_org(database: Database, server: Server, name: str | None = None) -> Org:

@@ -10,16 +10,15 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from idsync.config import Settings
 from idsync.connectors.hub import HubTarget
 from idsync.contract.protocols import Desired
 from idsync.errors.catalogue import CONCURRENT_CHANGE, NUL_CHARACTER, UNIQUENESS, IdsyncError
-from idsync.manage import integrations, orgs
-from idsync.manage.integrations import IntegrationOptions
+from idsync.manage import orgs
 from idsync.store import sync_state
 from idsync.store.bulk import COPY_FROM_ROWS
 from idsync.store.database import Database
 from idsync.store.models import MEMBERSHIPS, USERS
+from tests.conftest import add_file_integration
 
 MANY = COPY_FROM_ROWS + 50
 
@@ -108,18 +107,7 @@ def test_a_big_batch_naming_a_missing_member_adds_none_of_it(database: Database)
 def _file_integration(database: Database, folder: Path) -> str:
     users = folder / "users.csv"
     users.write_text("id,userName\n")
-    org = orgs.create_org(database, f"Links {uuid.uuid4().hex[:8]}", actor="tests")
-    return integrations.add_integration(
-        database,
-        Settings.from_env(),
-        org_id=org.id,
-        kind="file",
-        name="HR file",
-        settings={"users": str(users)},
-        secrets={},
-        options=IntegrationOptions(),
-        actor="tests",
-    ).id
+    return add_file_integration(database, {"users": str(users)}, org_name="Links")
 
 
 def _links(count: int, digest: str) -> list[dict[str, str | None]]:

@@ -18,14 +18,13 @@ import pytest
 import sqlalchemy as sa
 
 from idsync.config import Settings
-from idsync.manage import integrations, jobs, orgs
-from idsync.manage.integrations import IntegrationOptions
+from idsync.manage import integrations, jobs
 from idsync.store.database import Database, open_database
 from idsync.store.migrate import upgrade
 from idsync.store.models import USERS
 from idsync.sync import engine
 from idsync.sync.jobs import TRANSIENT_FAILURES_LIMIT
-from tests.conftest import POSTGRES_URL, REQUIRE_POSTGRES
+from tests.conftest import POSTGRES_URL, REQUIRE_POSTGRES, add_file_integration
 
 USERS_IN_FILE = 40
 
@@ -82,18 +81,7 @@ def _integration(db: Database, folder: Path) -> str:
     users.write_text(
         "id,userName\n" + "".join(f"{n},user{n}@example.org\n" for n in range(USERS_IN_FILE))
     )
-    org = orgs.create_org(db, f"Cut {uuid.uuid4().hex[:8]}", actor="tests")
-    return integrations.add_integration(
-        db,
-        Settings.from_env(),
-        org_id=org.id,
-        kind="file",
-        name="HR file",
-        settings={"users": str(users), "page_size": 10},
-        secrets={},
-        options=IntegrationOptions(),
-        actor="tests",
-    ).id
+    return add_file_integration(db, {"users": str(users), "page_size": 10}, org_name="Cut")
 
 
 def _cut_once(cuttable: Cuttable) -> engine.ProgressCallback:

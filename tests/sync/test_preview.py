@@ -8,7 +8,6 @@ group members moved; groups added and deleted) and compares a preview with the r
 from __future__ import annotations
 
 import tempfile
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,10 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from idsync.config import Settings
-from idsync.manage import integrations, jobs, orgs
+from idsync.manage import jobs
 from idsync.manage.integrations import IntegrationOptions
 from idsync.store.database import Database
 from idsync.sync.report import CycleReport
+from tests.conftest import add_file_integration
 
 ACTIONS = ("create", "update", "disable", "delete", "skip", "failed", "stagedDelete", "unchanged")
 CHANGES = ("create", "update", "disable", "delete", "stagedDelete")
@@ -108,19 +108,9 @@ def _counts(report: CycleReport, keys: tuple[str, ...] = ACTIONS) -> dict[str, i
 
 
 def _file_integration(database: Database, folder: Path, threshold: int) -> str:
-    org = orgs.create_org(database, f"Preview {uuid.uuid4().hex[:10]}", actor="tests")
-    record = integrations.add_integration(
-        database,
-        Settings.from_env(),
-        org_id=org.id,
-        kind="file",
-        name="HR files",
-        settings={"users": str(folder / "users.csv"), "groups": str(folder / "groups.csv")},
-        secrets={},
-        options=IntegrationOptions(deletion_threshold=threshold),
-        actor="tests",
-    )
-    return record.id
+    files = {"users": str(folder / "users.csv"), "groups": str(folder / "groups.csv")}
+    options = IntegrationOptions(deletion_threshold=threshold)
+    return add_file_integration(database, files, org_name="Preview", options=options)
 
 
 @settings(
