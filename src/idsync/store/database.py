@@ -11,7 +11,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -180,7 +180,7 @@ class Database:
         return writing[1]
 
     @contextmanager
-    def write(self, *, may_fail: bool = False, bulk: bool = False) -> Iterator[Connection]:
+    def write(self, *, may_fail: bool = False) -> Iterator[Connection]:
         joined = self._joined_write()
         if joined is not None and may_fail:
             with _unavailable_as_error(), joined.begin_nested():
@@ -189,7 +189,7 @@ class Database:
         if joined is not None:
             yield joined
             return
-        with self._new_write(bulk) as conn:
+        with self._new_write() as conn:
             token = self._writing.set((threading.get_ident(), conn))
             try:
                 yield conn
@@ -197,34 +197,21 @@ class Database:
                 self._writing.reset(token)
 
     @contextmanager
-    def _new_write(self, bulk: bool) -> Iterator[Connection]:
+    def _new_write(self) -> Iterator[Connection]:
         if self._write_lock is None:
             with _unavailable_as_error(), self.engine.connect() as conn, conn.begin():
                 yield conn
             return
         with self._write_lock, _unavailable_as_error(), self.engine.connect() as conn:
-            if bulk:
-                _autocheckpoint(conn, BULK_CHECKPOINT_PAGES)
+            # The driver runs in autocommit (see _configure_sqlite); this opens the
+            # transaction, and SQLAlchemy's commit/rollback end it.
+            _begin_immediate(conn)
             try:
-                # The driver runs in autocommit (see _configure_sqlite); this opens the
-                # transaction, and SQLAlchemy's commit/rollback end it.
-                _begin_immediate(conn)
-                try:
-                    yield conn
-                except BaseException:
-                    conn.rollback()
-                    raise
-                conn.commit()
-            finally:
-                if bulk:
-                    _autocheckpoint(conn, WAL_CHECKPOINT_PAGES)
-
-    def checkpoint(self) -> None:
-        """SQLite: copy what the WAL holds into the database now (what bulk writes left
-        there), as far as readers allow; PostgreSQL needs nothing."""
-        if self.is_sqlite:
-            with self.connect() as conn:
-                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
 
     def dispose(self) -> None:
         if self._main_reader is not None:
@@ -366,20 +353,6 @@ def _is_connection_failure(exc: OperationalError) -> bool:
     )
 
 
-WAL_CHECKPOINT_PAGES = 10_000
-"""SQLite: a commit that leaves more WAL than this (40 MB) copies it into the database."""
-BULK_CHECKPOINT_PAGES = 100_000
-"""SQLite: the same for a sync cycle's transactions (``write(bulk=True)``), 400 MB.
-
-A first load's pages insert into indexes whose keys arrive in random order (userName,
-the links' source ids, memberships by member): each transaction rewrites leaf pages
-all over them, and each checkpoint copies every one of them into the database and
-syncs it. Checkpointing a tenth as often copies a page rewritten by ten transactions
-once. A million users' first load on SQLite: 436.9 s → 377.8 s, of which committing
-86.6 s → 52.4 s (``bench_sync.py --baseline-src``, one run each, taking turns). The cycle checkpoints at the end of each phase
-(``checkpoint``), so that no request after it pays for the WAL it left."""
-
-
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
@@ -395,7 +368,7 @@ def _configure_sqlite(engine: Engine) -> None:
         # directory's indexes in memory. Checkpointing every 40 MB of WAL instead of
         # every 4 MB writes a hot index page to the database once, not ten times.
         dbapi_connection.execute("PRAGMA cache_size = -65536")
-        dbapi_connection.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
+        dbapi_connection.execute("PRAGMA wal_autocheckpoint = 10000")
         # Filters fold case themselves (idsync_fold) when the attribute is not
         # caseExact; LIKE must then compare exactly, as it does on PostgreSQL.
         dbapi_connection.execute("PRAGMA case_sensitive_like = ON")
@@ -405,14 +378,6 @@ def _configure_sqlite(engine: Engine) -> None:
         mode = dbapi_connection.execute("PRAGMA journal_mode").fetchone()
         if mode and str(mode[0]).lower() not in ("wal", "memory"):
             dbapi_connection.execute("PRAGMA journal_mode = WAL")
-
-
-def _autocheckpoint(conn: Connection, pages: int) -> None:
-    raw = conn.connection.driver_connection
-    assert isinstance(raw, sqlite3.Connection)
-    # A connection lost here is dropped by the pool; its setting goes with it.
-    with suppress(sqlite3.Error):
-        raw.execute(f"PRAGMA wal_autocheckpoint = {pages}")
 
 
 def _begin_immediate(conn: Connection) -> None:

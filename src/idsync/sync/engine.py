@@ -396,7 +396,6 @@ class Cycle:
                 "resume": None,
             }
             self._save(checkpoint)
-            self._checkpoint_wal()
         self.checkpoint = checkpoint
         for object_type in checkpoint["full_types"]:
             self._detect_missing(object_type, checkpoint)
@@ -572,20 +571,12 @@ class Cycle:
     def _batched(self) -> bool:
         return self.target.shares_database and not self.preview
 
-    def _checkpoint_wal(self) -> None:
-        """What the phase's transactions left in SQLite's WAL goes to the database now,
-        counted as committing, not later at the cost of some request's commit."""
-        if self._batched:
-            started = time.perf_counter()
-            self.db.checkpoint()
-            self.tally.add_seconds(time.perf_counter() - started, "write", "writeCommit")
-
     @contextmanager
     def _batch(self) -> Iterator[None]:
         if not self._batched:
             yield
             return
-        with self.db.write(bulk=True):
+        with self.db.write():
             yield
 
     def _next_page(self, pages: Iterator[Page]) -> Page | None:
