@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import httpx
 import pytest
 
 from idsync.store.database import Database
-from tests.conftest import Server, _postgres_schema, free_port
+from tests.conftest import Server, _postgres_schema, free_port, wait_for
 from tests.entra_emulator import start_emulator
 from tests.sync.conftest import Emulator, connect
 
@@ -46,14 +45,6 @@ def json_lines(text: str) -> list[dict[str, Any]]:
 
 def loggers(lines: list[dict[str, Any]]) -> set[str]:
     return {entry["logger"] for entry in lines}
-
-
-def wait_for(predicate: Any, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

@@ -3,6 +3,7 @@ scim2-models model accepts and dumps; otherwise it declines and the model decide
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -92,7 +93,7 @@ def _any_value(attribute: AttributeDef) -> st.SearchStrategy[Any]:
     return st.integers(0, 9).flatmap(lambda n: good if n else bad)
 
 
-def _object(attributes: dict[str, AttributeDef] | Any) -> st.SearchStrategy[dict[str, Any]]:
+def _object(attributes: Mapping[str, AttributeDef]) -> st.SearchStrategy[dict[str, Any]]:
     """A JSON object over ``attributes``: some of them, any spelling, at times a stranger.
 
     Mostly attributes whose values can be plain; one time in ten each, any writable
@@ -124,11 +125,11 @@ def _object(attributes: dict[str, AttributeDef] | Any) -> st.SearchStrategy[dict
 
 @st.composite
 def bodies(draw: st.DrawFn, rts: ResourceTypeSchema) -> dict[str, Any]:
-    body = draw(_object(dict(rts.attributes)))
+    body = draw(_object(rts.attributes))
     body["schemas"] = [rts.core_schema]
     for urn, required in rts.extensions:
         if draw(st.integers(0, 9 if required else 1)):
-            block = draw(_object(dict(rts.extension_attributes[urn.lower()])))
+            block = draw(_object(rts.extension_attributes[urn.lower()]))
             body[draw(st.sampled_from([urn, urn.lower()]))] = block
             body["schemas"].append(urn)
     return body

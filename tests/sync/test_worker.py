@@ -27,7 +27,14 @@ from idsync.manage.worker import QUEUE, RUN_CYCLE, create_app, ensure_schema, re
 from idsync.store import integrations as jobs
 from idsync.store.database import Database, open_database
 from idsync.store.migrate import upgrade
-from tests.conftest import PrivateDatabase, Server, _postgres_schema, start_server, stop_server
+from tests.conftest import (
+    PrivateDatabase,
+    Server,
+    _postgres_schema,
+    start_server,
+    stop_server,
+    wait_for,
+)
 from tests.entra_emulator import start_emulator
 from tests.sync.conftest import (
     Connected,
@@ -112,15 +119,6 @@ def _objects_read(db: Database, integration_id: str) -> int:
     return int(counts.get("usersRead", 0) + counts.get("groupsRead", 0))
 
 
-def _wait(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 def _cycle_done(db: Database, integration_id: str) -> bool:
     job = _job(db, integration_id)
     return job.last_cycle_id is not None and job.checkpoint is None and job.running_by is None
@@ -147,7 +145,7 @@ def test_racing_workers_never_run_a_job_twice_at_once(
         run_cycle = app.tasks["idsync.run_cycle"]
         for _ in range(4):
             run_cycle.defer(integration_id=connected.integration_id)
-    _wait(lambda: _cycle_done(pg_database, connected.integration_id), 120, "the cycle")
+    wait_for(lambda: _cycle_done(pg_database, connected.integration_id), "the cycle", 120)
     time.sleep(2)  # let the racers report
     lines = [line for w in workers for line in w.lines()]
     done = [x for x in lines if x.get("event") == "cycle done"]
@@ -173,13 +171,13 @@ def test_a_killed_worker_s_cycle_completes_on_another(
         workers.append(Worker(pg_server.database_url, tmp_path / f"w{n}.log"))
     kills = 0
     for threshold in (10, 45, 90):  # objects read when the running worker is killed
-        _wait(
+        wait_for(
             lambda t=threshold: (
                 _objects_read(pg_database, connected.integration_id) >= t
                 or _cycle_done(pg_database, connected.integration_id)
             ),
-            90,
             f"{threshold} objects read",
+            90,
         )
         owner = _job(pg_database, connected.integration_id).running_by
         if owner is None:
@@ -191,7 +189,7 @@ def test_a_killed_worker_s_cycle_completes_on_another(
         kills += 1
         workers.append(Worker(pg_server.database_url, tmp_path / f"w{len(workers)}.log"))
     assert kills >= 2, "the cycle finished before it could be killed"
-    _wait(lambda: _cycle_done(pg_database, connected.integration_id), 120, "the cycle")
+    wait_for(lambda: _cycle_done(pg_database, connected.integration_id), "the cycle", 120)
     assert _job(pg_database, connected.integration_id).status == "Active"
     assert_hub_equals_directory(connected, big_emulator)
     assert_no_duplicates(connected)
@@ -204,7 +202,7 @@ def test_sigterm_stops_the_cycle_at_a_checkpoint_for_another_worker(
     connected = _connect(pg_database, pg_server, big_emulator)
     first = Worker(pg_server.database_url, tmp_path / "first.log")
     workers.append(first)
-    _wait(lambda: _objects_read(pg_database, connected.integration_id) >= 20, 90, "progress")
+    wait_for(lambda: _objects_read(pg_database, connected.integration_id) >= 20, "progress", 90)
     first.process.send_signal(signal.SIGTERM)
     assert first.process.wait(timeout=30) == 0
     job = _job(pg_database, connected.integration_id)
@@ -217,7 +215,7 @@ def test_sigterm_stops_the_cycle_at_a_checkpoint_for_another_worker(
         ).scalar_one()
     assert status == "interrupted"
     workers.append(Worker(pg_server.database_url, tmp_path / "second.log"))
-    _wait(lambda: _cycle_done(pg_database, connected.integration_id), 120, "the cycle")
+    wait_for(lambda: _cycle_done(pg_database, connected.integration_id), "the cycle", 120)
     assert_hub_equals_directory(connected, big_emulator)
     assert_no_duplicates(connected)
 
