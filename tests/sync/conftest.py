@@ -20,6 +20,7 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet
 
+from idsync.store import integrations as jobs
 from idsync.store.database import Database
 from tests.conftest import Org, Server, make_org
 from tests.entra_emulator import EmulatorProcess, start_emulator
@@ -143,6 +144,15 @@ def users_already_there(connected: Connected, external_ids: list[str], prefix: s
         assert answer.status_code == 201, answer.text
         made.append(str(answer.json()["id"]))
     return made
+
+
+def cycle_finished(database: Database, integration_id: str, after: str | None = None) -> bool:
+    """Whether the job's last cycle is over (no checkpoint, no owner) and is not ``after``
+    (the cycle id seen before; None: any finished cycle)."""
+    with database.read() as conn:
+        job = jobs.get_job(conn, integration_id)
+    done = job.last_cycle_id is not None and job.last_cycle_id != after
+    return done and job.checkpoint is None and job.running_by is None
 
 
 def directory_state(

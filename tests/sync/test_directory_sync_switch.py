@@ -12,7 +12,13 @@ from idsync.store import integrations as jobs
 from idsync.store.database import Database
 from idsync.store.types import utcnow
 from tests.conftest import wait_for
-from tests.sync.conftest import Connected, Emulator, assert_hub_equals_directory, idsync
+from tests.sync.conftest import (
+    Connected,
+    Emulator,
+    assert_hub_equals_directory,
+    cycle_finished,
+    idsync,
+)
 
 
 def test_a_switched_off_org_runs_no_cycle_until_switched_on(
@@ -47,14 +53,8 @@ def test_a_switched_off_org_runs_no_cycle_until_switched_on(
     # On: the server's own scheduler (its tick is five seconds) runs the job that is due.
     # Asking whether the job is due would race that scheduler; its cycle is the proof.
     wait_for(
-        lambda: _ran_a_cycle_after(database, connected.integration_id, before["last_cycle_id"]),
+        lambda: cycle_finished(database, connected.integration_id, before["last_cycle_id"]),
         "the scheduler's cycle once switched on",
     )
     assert_hub_equals_directory(connected, emulator)
     assert connected.sync()["status"] == "Active"  # and on demand
-
-
-def _ran_a_cycle_after(database: Database, integration_id: str, last: str) -> bool:
-    with database.read() as conn:
-        job = jobs.get_job(conn, integration_id)
-    return job.last_cycle_id != last and job.checkpoint is None and job.running_by is None

@@ -41,6 +41,7 @@ from tests.sync.conftest import (
     Emulator,
     assert_hub_equals_directory,
     connect,
+    cycle_finished,
     idsync,
 )
 from tests.sync.test_crash_resume import assert_no_duplicates
@@ -119,11 +120,6 @@ def _objects_read(db: Database, integration_id: str) -> int:
     return int(counts.get("usersRead", 0) + counts.get("groupsRead", 0))
 
 
-def _cycle_done(db: Database, integration_id: str) -> bool:
-    job = _job(db, integration_id)
-    return job.last_cycle_id is not None and job.checkpoint is None and job.running_by is None
-
-
 def _connect(db: Database, server: Server, emulator: Emulator) -> Connected:
     """An integration that syncs on its own (a worker runs it), many small pages."""
     connected = connect(db, server, emulator, "--page-size", "3")
@@ -145,7 +141,7 @@ def test_racing_workers_never_run_a_job_twice_at_once(
         run_cycle = app.tasks["idsync.run_cycle"]
         for _ in range(4):
             run_cycle.defer(integration_id=connected.integration_id)
-    wait_for(lambda: _cycle_done(pg_database, connected.integration_id), "the cycle", 120)
+    wait_for(lambda: cycle_finished(pg_database, connected.integration_id), "the cycle", 120)
     time.sleep(2)  # let the racers report
     lines = [line for w in workers for line in w.lines()]
     done = [x for x in lines if x.get("event") == "cycle done"]
@@ -174,7 +170,7 @@ def test_a_killed_worker_s_cycle_completes_on_another(
         wait_for(
             lambda t=threshold: (
                 _objects_read(pg_database, connected.integration_id) >= t
-                or _cycle_done(pg_database, connected.integration_id)
+                or cycle_finished(pg_database, connected.integration_id)
             ),
             f"{threshold} objects read",
             90,
@@ -189,7 +185,7 @@ def test_a_killed_worker_s_cycle_completes_on_another(
         kills += 1
         workers.append(Worker(pg_server.database_url, tmp_path / f"w{len(workers)}.log"))
     assert kills >= 2, "the cycle finished before it could be killed"
-    wait_for(lambda: _cycle_done(pg_database, connected.integration_id), "the cycle", 120)
+    wait_for(lambda: cycle_finished(pg_database, connected.integration_id), "the cycle", 120)
     assert _job(pg_database, connected.integration_id).status == "Active"
     assert_hub_equals_directory(connected, big_emulator)
     assert_no_duplicates(connected)
@@ -215,7 +211,7 @@ def test_sigterm_stops_the_cycle_at_a_checkpoint_for_another_worker(
         ).scalar_one()
     assert status == "interrupted"
     workers.append(Worker(pg_server.database_url, tmp_path / "second.log"))
-    wait_for(lambda: _cycle_done(pg_database, connected.integration_id), "the cycle", 120)
+    wait_for(lambda: cycle_finished(pg_database, connected.integration_id), "the cycle", 120)
     assert_hub_equals_directory(connected, big_emulator)
     assert_no_duplicates(connected)
 
