@@ -42,7 +42,7 @@ import httpx
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from results import write_section  # noqa: E402
+from results import cpu_model, memory_total, write_section  # noqa: E402
 
 OUT_DIR = HERE / "out"
 RESULTS_MD = HERE / "RESULTS.md"
@@ -1180,15 +1180,6 @@ TARGET_HEADER = ["target", "measured", "goal", "verdict"]
 
 
 def machine_info(plan: Plan) -> dict[str, str]:
-    cpu = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    memory = "unknown"
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemTotal:"):
-            memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
     postgres = "not used"
     try:
         import psycopg
@@ -1205,8 +1196,8 @@ def machine_info(plan: Plan) -> dict[str, str]:
             ["date", "-u"], capture_output=True, text=True, check=False
         ).stdout.strip(),
         "nproc": str(len(os.sched_getaffinity(0))),
-        "cpu": cpu,
-        "ram": memory,
+        "cpu": cpu_model(),
+        "ram": memory_total(),
         "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,
         "postgresql": postgres,

@@ -50,7 +50,7 @@ from cryptography.fernet import Fernet
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import floor  # noqa: E402
-from results import write_section  # noqa: E402
+from results import cpu_model, memory_total, write_section  # noqa: E402
 
 INITIAL_GOAL_SECONDS = {"sqlite": 30, "postgresql": 40}
 """Issue 12's goal for the initial cycle of 100,000 users, 10,000 groups, 1M memberships."""
@@ -417,11 +417,6 @@ def commit_of(folder: Path) -> str:
 
 def header(title: str, args: argparse.Namespace, wall: float) -> list[str]:
     cores = os.cpu_count()
-    mem = next(
-        line
-        for line in Path("/proc/meminfo").read_text().splitlines()
-        if line.startswith("MemTotal")
-    )
     return [
         f"# {title}",
         "",
@@ -429,7 +424,7 @@ def header(title: str, args: argparse.Namespace, wall: float) -> list[str]:
         "",
         f"- **Date:** {datetime.now(UTC):%Y-%m-%d %H:%M UTC}",
         f"- **Command:** `python benchmarks/bench_sync.py{mode_flag(args)} --backend {args.backend}`",
-        f"- **Machine:** {cores} cores, {int(mem.split()[1]) / 1024**2:.1f} GiB RAM, Linux {platform.release()}; "
+        f"- **Machine:** {cores} cores ({cpu_model()}), {memory_total()} RAM, Linux {platform.release()}; "
         f"Python {platform.python_version()}; idsync commit {commit_of(HERE)}",
         f"- **Database:** {args.backend}{server_settings(args)}; the emulator runs on the same machine (its CPU time is part of every figure)",
         f"- **Wall time:** {wall / 60:.1f} min in all",
