@@ -3,10 +3,11 @@
 
 Per request: the bearer token's SHA-256 compared with one held in memory, the value taken
 from the filter, idsync's own lookup statement (the same SQL, compiled once) run on a
-psycopg connection from a pool, and the row's document written with orjson. No schema
-checks, no logging, no tracking ID, no projection. ``FLOOR_THREADS=1`` runs the lookup
-through Starlette's thread pool, as idsync does on PostgreSQL; unset, it runs on the event
-loop. Run by ``bench_floor.py`` beside idsync and the peer:
+psycopg connection from a pool (PostgreSQL) or on the worker's one sqlite3 connection
+(SQLite), and the row's document written with orjson. No schema checks, no logging, no
+tracking ID, no projection. ``FLOOR_THREADS=1`` runs the lookup through Starlette's thread
+pool, as idsync does on PostgreSQL; unset, it runs on the event loop, as idsync runs a
+SQLite lookup. Run by ``bench_floor.py`` beside idsync and the peer:
 
     FLOOR_DATABASE_URL=postgresql://… FLOOR_ORG=… FLOOR_TOKEN=… \\
         uvicorn floor_db:app --app-dir benchmarks --workers 2
@@ -17,6 +18,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -34,16 +37,37 @@ URL = os.environ["FLOOR_DATABASE_URL"]
 ORG = os.environ["FLOOR_ORG"]
 DIGEST = hashlib.sha256(os.environ["FLOOR_TOKEN"].encode()).hexdigest()
 THREADS = os.environ.get("FLOOR_THREADS") == "1"
+SQLITE = URL.startswith("sqlite:///")
 _DIALECT = sa.create_engine(URL.replace("postgresql://", "postgresql+psycopg://", 1)).dialect
 STATEMENT = lookup_statement("User", "user_name_key", _DIALECT)
 ID, DOC = STATEMENT.fields.index("id"), STATEMENT.fields.index("doc")
-pool = ConnectionPool(URL, min_size=2, max_size=8, kwargs={"autocommit": True}, open=True)
 LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 
 
-def lookup(value: str) -> list[Any]:
-    with pool.connection() as conn:
-        return conn.execute(STATEMENT.sql, {"org": ORG, "value": value}).fetchall()
+def _sqlite_lookup() -> Callable[[str], list[Any]]:
+    # One connection a worker, read in autocommit, as idsync reads on the event loop.
+    conn = sqlite3.connect(URL.removeprefix("sqlite:///"), isolation_level=None)
+    conn.execute("PRAGMA cache_size = -65536")
+
+    def lookup(value: str) -> list[Any]:
+        rows = conn.execute(STATEMENT.sql, STATEMENT.parameters({"org": ORG, "value": value}))
+        # The document is stored as JSON text (jsonb on PostgreSQL, which psycopg parses).
+        return [(*row[:DOC], orjson.loads(row[DOC]), *row[DOC + 1 :]) for row in rows]
+
+    return lookup
+
+
+def _postgres_lookup() -> Callable[[str], list[Any]]:
+    pool = ConnectionPool(URL, min_size=2, max_size=8, kwargs={"autocommit": True}, open=True)
+
+    def lookup(value: str) -> list[Any]:
+        with pool.connection() as conn:
+            return conn.execute(STATEMENT.sql, {"org": ORG, "value": value}).fetchall()
+
+    return lookup
+
+
+lookup = _sqlite_lookup() if SQLITE else _postgres_lookup()
 
 
 async def users(request: Request) -> Response:

@@ -45,9 +45,14 @@ class Prepared:
             (index, processor) for index, processor in enumerate(processors) if processor
         ]
 
+    def parameters(self, params: Mapping[str, Any]) -> Any:
+        """``params`` as the driver takes them with ``sql``: the mapping itself for named
+        placeholders (psycopg), the values in placeholder order for positional ones."""
+        return params if self._order is None else tuple(params[n] for n in self._order)
+
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[Any]:
         """Every row, as named tuples holding what SQLAlchemy would have returned."""
-        bound: Any = params if self._order is None else tuple(params[n] for n in self._order)
+        bound = self.parameters(params)
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         # Listeners (tests counting statements, tracing) still see each statement.
         events = conn.dispatch
