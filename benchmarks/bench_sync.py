@@ -520,7 +520,8 @@ def markdown(results: list[SizeResult], args: argparse.Namespace, wall: float) -
         "",
         "*Cycle* is the time the cycle took inside the syncing process (its summary's `seconds.cycle`), "
         "as when `idsync serve`'s scheduler runs it; *wall* adds starting a fresh `idsync sync run` "
-        "process (about 1.4 s of Python imports, the same at every directory size).",
+        f"process ({big.incremental.wall - big.incremental.cycle:.1f} s in the incremental run: "
+        "Python's imports, opening the database and the job, the same at every directory size).",
         "",
         "## Where the time goes (initial cycle of the largest directory)",
         "",

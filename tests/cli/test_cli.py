@@ -147,3 +147,26 @@ def _env() -> dict[str, str]:
     import os
 
     return dict(os.environ)
+
+
+def test_a_command_loads_its_own_module_only(db_url: str) -> None:
+    """Every ``idsync`` a script or worker runs starts in about half a second: a command
+    imports its own module, not the emulator's, the demo's or the other commands'."""
+    idsync("org", "create", "Contoso", database=db_url)
+    script = (
+        "import json, sys\n"
+        "from idsync.cli import main\n"
+        f"sys.argv = ['idsync', 'org', 'list', '--json', '--database', {db_url!r}]\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        "print(json.dumps(sorted(name for name in sys.modules if name.startswith('idsync.'))))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    listed, loaded = result.stdout.strip().splitlines()
+    assert [org["name"] for org in json.loads(listed)] == ["Contoso"]
+    modules = set(json.loads(loaded))
+    commands = {name for name in modules if name.startswith("idsync.cli.")}
+    assert commands == {"idsync.cli.common", "idsync.cli.orgs"}, commands
+    assert not modules & {"idsync.emulator", "idsync.connectors.entra", "idsync.api"}
