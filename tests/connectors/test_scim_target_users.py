@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from idsync.connectors.retry import RetryPolicy
 from idsync.connectors.scim import ScimSettings, ScimTarget, parse_compat
@@ -288,3 +289,76 @@ def test_external_id_reaches_the_application_though_no_schema_lists_it(
     [updated] = push.update("user", [(created.target_id, user("ext", externalId="hub-id-2"))])
     assert updated.changed == ("externalId",) and updated.dropped is None
     assert fetch(peer, f"/Users/{created.target_id}")["externalId"] == "hub-id-2"
+
+
+def test_a_create_answered_409_for_an_earlier_unanswered_create_takes_that_object(
+    database: Database, peer: Peer, proxy: Proxy
+) -> None:
+    """A cycle cut off after sending a create leaves the key noted (``push_creating``). The
+    next cycle may match before the application has finished that create, and its own
+    create of the object is answered 409: the object is the earlier create's, so it is
+    taken as this integration's and updated, not failed. A 409 for a key nobody here
+    sent stays a conflict."""
+    push = target(database, proxy.url, peer.token)
+    with database.write() as conn:
+        push_state.note_creating(conn, push.integration_id, "user", ["user1@example.com"])
+    core = ["urn:ietf:params:scim:schemas:core:2.0:User"]
+    made = {
+        name: httpx.post(
+            f"{peer.url}/Users",
+            headers={"Authorization": f"Bearer {peer.token}"},
+            json={"schemas": core, "userName": name, "displayName": "Before"},
+        ).json()["id"]
+        for name in ("User1@example.com", "user2@example.com")
+    }
+    proxy.reset()
+
+    earlier, stranger = push.create("user", [user(1), user(2)])
+
+    assert earlier.error is None and earlier.target_id == made["User1@example.com"]
+    assert earlier.changed == ("displayName", "userName")
+    assert fetch(peer, f"/Users/{earlier.target_id}")["displayName"] == "User 1"
+    assert stranger.target_id is None and stranger.error is not None
+    assert stranger.error.error.code == "IDS-409-050"
+    assert fetch(peer, f"/Users/{made['user2@example.com']}")["displayName"] == "Before"
+    with database.read() as conn:
+        ids = list(made.values())
+        assert set(push_state.pushed_objects(conn, push.integration_id, "user", ids)) == {
+            earlier.target_id
+        }
+        keys = ["user1@example.com", "user2@example.com"]
+        assert push_state.creating(conn, push.integration_id, "user", keys) == set()
+
+
+def test_a_phase_that_ends_well_forgets_unanswered_creates_left_before_it(
+    database: Database, peer: Peer
+) -> None:
+    """A key a cut-off cycle left whose object the next cycles never create nor find (gone
+    from the source) is forgotten when a phase of its type ends well, so a user made by
+    hand later with that key is not taken for this integration's; a phase cut off keeps
+    the keys for the cycle that resumes it."""
+    push = target(database, peer.url, peer.token)
+    with database.write() as conn:
+        push_state.note_creating(conn, push.integration_id, "user", ["gone@example.com"])
+        push_state.note_creating(conn, push.integration_id, "group", ["gone group"])
+    keys = ["gone@example.com"]
+
+    with pytest.raises(RuntimeError), push.phase("user", initial=False):
+        raise RuntimeError("cut off")
+    with database.read() as conn:
+        assert push_state.creating(conn, push.integration_id, "user", keys) == set(keys)
+
+    with push.phase("user", initial=False):
+        pass
+    with database.read() as conn:
+        assert push_state.creating(conn, push.integration_id, "user", keys) == set()
+        assert push_state.creating(conn, push.integration_id, "group", ["gone group"]) == {
+            "gone group"
+        }
+    httpx.post(
+        f"{peer.url}/Users",
+        headers={"Authorization": f"Bearer {peer.token}"},
+        json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": keys[0]},
+    ).raise_for_status()
+    [found] = push.match("user", "userName", keys).values()
+    assert found.owner is None and not found.unrecorded

@@ -23,7 +23,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -113,9 +113,17 @@ class ScimTarget:
     def close(self) -> None:
         self.client.close()
 
-    def phase(self, object_type: ObjectType, *, initial: bool) -> AbstractContextManager[None]:
-        """Nothing to prepare: the application stores what it is sent as it sees fit."""
-        return nullcontext()
+    @contextmanager
+    def phase(self, object_type: ObjectType, *, initial: bool) -> Iterator[None]:
+        """Nothing to prepare: the application stores what it is sent as it sees fit. A
+        phase that ends well forgets the keys of creates an earlier, cut-off cycle left
+        unanswered: it re-read their objects (a cycle resumes at the page that was in
+        flight), and each it created or matched took its key in hand; a key left is an
+        object gone from the source (or out of scope) since, and must not make a later
+        object holding that key look like one this integration made."""
+        yield
+        with self.db.write() as conn:
+            push_state.forget_creating(conn, self.integration_id, object_type)
 
     def __repr__(self) -> str:
         return f"ScimTarget(integration={self.settings.integration!r}, url={self.settings.url!r})"
@@ -347,12 +355,15 @@ class ScimTarget:
         ]
         keys = [fold(item.key) for item in items if item.key]
         with self.db.write() as conn:
+            unanswered = push_state.creating(conn, self.integration_id, object_type, keys)
             push_state.note_creating(conn, self.integration_id, object_type, keys)
+        replies = self.bulk.send_all(requests)
+        claimed = self._claim_unanswered(object_type, items, replies, unanswered)
         results = [
-            self._created(object_type, item, reply)
-            for item, reply in zip(items, self.bulk.send_all(requests), strict=True)
+            claimed.get(index) or self._created(object_type, item, reply)
+            for index, (item, reply) in enumerate(zip(items, replies, strict=True))
         ]
-        self._remember_created(object_type, results, wanted, keys)
+        self._remember_created(object_type, results, wanted, keys, set(claimed))
         for item, result in zip(items, results, strict=True):
             if result.error is None:
                 result.dropped = self._dropped_values(object_type, item)
@@ -385,17 +396,60 @@ class ScimTarget:
             result.error = self._rejected("creation", object_type, item, reply.status, body)
         return result
 
+    def _claim_unanswered(
+        self,
+        object_type: ObjectType,
+        items: Sequence[Desired],
+        replies: Sequence[Reply],
+        unanswered: set[str],
+    ) -> dict[int, Exported]:
+        """Creates answered 409 whose key an earlier cycle of this integration had sent a
+        create for and never saw answered (it was cut off): the object holding the key is
+        that create's, which the application was still working through when this cycle
+        matched. It is taken as this integration's and updated to what this create wanted,
+        as ``match`` takes such an object once it can see it; by index in ``items``."""
+        conflicts = {
+            index: item
+            for index, (item, reply) in enumerate(zip(items, replies, strict=True))
+            if reply.status == 409 and item.key and fold(item.key) in unanswered
+        }
+        if not conflicts:
+            return {}
+        attribute = KEY_TARGETS[object_type]
+        keys = {fold(item.key): item.key for item in conflicts.values() if item.key}
+        found = self._find(object_type, attribute, keys, False)
+        with self.db.read() as conn:
+            others = push_state.other_owners(
+                conn, self.integration_id, object_type, set(found.values())
+            )
+        ours = [
+            (index, found[item.key], item)
+            for index, item in conflicts.items()
+            if item.key in found and found[item.key] not in others
+        ]
+        log.info(
+            "scim.unanswered_create_claimed",
+            integration=self.settings.integration,
+            object_type=object_type,
+            count=len(ours),
+        )
+        updated = self.update(object_type, [(tid, item) for _, tid, item in ours], adopt=True)
+        return {index: result for (index, _, _), result in zip(ours, updated, strict=True)}
+
     def _remember_created(
         self,
         object_type: ObjectType,
         results: Sequence[Exported],
         wanted: Sequence[dict[str, Any]],
         keys: Sequence[str],
+        claimed: set[int],
     ) -> None:
+        """The ledger of what was created (``claimed``: indexes of results the update that
+        claimed them recorded already)."""
         pushed = {
             result.target_id: _stored(values)
-            for result, values in zip(results, wanted, strict=True)
-            if result.target_id and result.error is None
+            for index, (result, values) in enumerate(zip(results, wanted, strict=True))
+            if result.target_id and result.error is None and index not in claimed
         }
         with self.db.write() as conn:
             push_state.save_objects(conn, self.integration_id, object_type, pushed)
