@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import json
+import uuid
+from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
-from tests.conftest import Org, Server
+from idsync.store.database import open_database
+from idsync.store.migrate import upgrade
+from tests.conftest import (
+    POSTGRES_URL,
+    Org,
+    Server,
+    _postgres_schema,
+    make_org,
+    start_server,
+    stop_server,
+)
 from tests.scimdata import DETAIL_SUFFIX as TRACKING
 from tests.scimdata import assert_scim_error, patch, user
 
@@ -181,3 +194,38 @@ def test_garbage_never_causes_a_500(scim: httpx.Client, org: Org) -> None:
             assert response.status_code < 500, (method, path, body, response.text)
             if response.status_code >= 400:
                 assert TRACKING.search(response.json()["detail"]), response.text
+
+
+def test_a_lost_database_connection_costs_one_lookup_a_503_then_the_api_recovers(
+    tmp_path: Path,
+) -> None:
+    """When PostgreSQL drops idsync's connections (a restart, a failover), the lookup in
+    flight is answered 503 with the catalogue's code and a tracking ID, never a 500, and
+    every connection held then is replaced at once: the next lookup succeeds."""
+    for schema_url in _postgres_schema():
+        name = f"idsync-lost-{uuid.uuid4().hex[:8]}"
+        url = f"{schema_url}&application_name={name}"
+        db = open_database(url)
+        upgrade(db)
+        server = start_server(url, tmp_path / "serve.log")
+        try:
+            org = make_org(db, server)
+            headers = {"Authorization": f"Bearer {org.token}"}
+            with httpx.Client(base_url=org.scim_url, headers=headers, timeout=30) as scim:
+                created = scim.post("/Users", json=user("lost@example.com"))
+                assert created.status_code == 201, created.text
+                by_name = {"filter": 'userName eq "lost@example.com"'}
+                assert scim.get("/Users", params=by_name).json()["totalResults"] == 1
+                with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+                    admin.execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE application_name = %s",
+                        (name,),
+                    )
+                assert_error(scim.get("/Users", params=by_name), 503, "IDS-503-001")
+                again = scim.get("/Users", params=by_name)
+                assert again.status_code == 200 and again.json()["totalResults"] == 1, again.text
+                assert scim.get(f"/Users/{created.json()['id']}").status_code == 200
+        finally:
+            stop_server(server)
+            db.dispose()

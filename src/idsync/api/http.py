@@ -162,12 +162,15 @@ class ScimEndpoint:
         base_url: str,
         tracking_id: str | None,
     ) -> Reply:
-        with self.hub.db.read():
-            try:
+        try:
+            with self.hub.db.read():
                 tenant = self._tenant(org_id, authorization, source, base_url, tracking_id)
-            except IdsyncError as exc:
-                return error_reply(exc, tracking_id)
-            return self.api.handle(tenant, call)
+                return self.api.handle(tenant, call)
+        except IdsyncError as exc:
+            # The request's own errors are answered by ``handle``; what reaches here is the
+            # tenant refused, or the database lost under a read (``DATABASE_UNAVAILABLE``,
+            # raised as the read ends): a 503 the client may retry, not a 500.
+            return error_reply(exc, tracking_id)
 
     def _tenant(
         self,

@@ -80,11 +80,15 @@ class Prepared:
 def _as_sqlalchemy_error(
     conn: Connection, cursor: Any, sql: str, bound: Any, exc: Any
 ) -> StatementError:
-    """The error as Connection.execute raises it, so callers' handling still applies; a
-    connection the server dropped is invalidated, so the pool never hands it out again."""
+    """The error as Connection.execute raises it, so callers' handling still applies. A
+    connection the server dropped is invalidated, and with it every connection the pool
+    held then (a server that dropped one dropped them all: a restart, a failover), as
+    Connection.execute does; otherwise each would fail one more request."""
     dialect = conn.dialect
     dropped = dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor)
     if dropped:
+        # SQLAlchemy's own execution path calls this too; it has no public equivalent.
+        conn.engine.pool._invalidate(conn.connection, exc)
         conn.invalidate(exc)
     error: StatementError = DBAPIError.instance(
         sql, bound, exc, dialect.loaded_dbapi.Error, connection_invalidated=dropped
