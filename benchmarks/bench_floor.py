@@ -8,9 +8,9 @@ PostgreSQL schema or SQLite file) and into the peer, then measures
 
 - idsync, ``idsync serve --workers N``;
 - ``floor_db.py`` (N uvicorn workers): the same lookup statement on the same database
-  with nothing else a SCIM server does, its lookup on the event loop;
+  with nothing else a SCIM server does, its lookup on the event loop (as idsync runs it);
 - on PostgreSQL, the same floor with its lookup in Starlette's thread pool, as idsync
-  runs it (on SQLite idsync runs it on the event loop, as the first floor does);
+  runs every other PostgreSQL request: what running the lookup on the loop gains;
 - with one worker, the ceiling (``ceiling.py``, no database);
 - scim2-server.
 
@@ -199,8 +199,8 @@ def _reading(plan: Plan) -> str:
         "is about the most a Python server doing this lookup reaches on this machine (the "
         "database, the workers and wrk share its cores)"
         + (
-            "; the thread-pool floor is the most for idsync's design, which hands each "
-            "PostgreSQL request to a thread."
+            "; the thread-pool floor is what the same server reaches with its lookup in a "
+            "thread, as idsync runs every PostgreSQL request but a lookup of one user."
             if plan.backend == "postgresql"
             else "."
         )

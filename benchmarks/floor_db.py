@@ -6,8 +6,9 @@ from the filter, idsync's own lookup statement (the same SQL, compiled once) run
 psycopg connection from a pool (PostgreSQL) or on the worker's one sqlite3 connection
 (SQLite), and the row's document written with orjson. No schema checks, no logging, no
 tracking ID, no projection. ``FLOOR_THREADS=1`` runs the lookup through Starlette's thread
-pool, as idsync does on PostgreSQL; unset, it runs on the event loop, as idsync runs a
-SQLite lookup. Run by ``bench_floor.py`` beside idsync and the peer:
+pool, as idsync runs a PostgreSQL request that is not a lookup of one user; unset, it runs
+on the event loop, as idsync runs this lookup. Run by ``bench_floor.py`` beside idsync and
+the peer:
 
     FLOOR_DATABASE_URL=postgresql://… FLOOR_ORG=… FLOOR_TOKEN=… \\
         uvicorn floor_db:app --app-dir benchmarks --workers 2

@@ -1,12 +1,16 @@
 """How idsync uses its PostgreSQL connections: reads in autocommit (one round trip, no
-BEGIN and COMMIT), writes in a transaction, and a pooled connection checked before use
-only after it sat idle — so a connection the server dropped meanwhile is replaced
-unseen, and one dropped while in steady use costs one failed statement, not more."""
+BEGIN and COMMIT), writes in a transaction, and a connection checked before use only
+after it sat idle — so a connection the server dropped meanwhile is replaced unseen,
+and one dropped while in steady use costs one failed statement, not more. Reads on the
+main thread (the API's event loop) keep one connection of their own; reads in other
+threads check one out of the pool: both recover alike."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import psycopg
 import pytest
@@ -26,6 +30,19 @@ def pg() -> Iterator[Database]:
         db = open_database(url)
         yield db
         db.dispose()
+
+
+Run = Callable[[Callable[[], Any]], Any]
+
+
+@pytest.fixture(params=["main thread", "another thread"])
+def run(request: pytest.FixtureRequest) -> Iterator[Run]:
+    """Calls a function on the main thread, or on one other thread (as a worker's)."""
+    if request.param == "main thread":
+        yield lambda fn: fn()
+        return
+    with ThreadPoolExecutor(1) as pool:
+        yield lambda fn: pool.submit(fn).result()
 
 
 def _backend_pid(db: Database) -> int:
@@ -56,47 +73,60 @@ def test_a_read_opens_no_transaction_and_a_write_does(pg: Database) -> None:
             assert inner is conn
 
 
+def test_reads_on_the_main_thread_keep_one_connection_others_use_the_pool(pg: Database) -> None:
+    first = _backend_pid(pg)
+    with pg.write() as conn:  # a write checks one out of the pool
+        writer = int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+    assert _backend_pid(pg) == first != writer
+    with ThreadPoolExecutor(1) as other:
+        assert other.submit(_backend_pid, pg).result() != first
+
+
 def test_a_connection_dropped_while_idle_is_replaced_before_use(
-    pg: Database, monkeypatch: pytest.MonkeyPatch
+    pg: Database, monkeypatch: pytest.MonkeyPatch, run: Run
 ) -> None:
     monkeypatch.setattr(database_module, "PING_AFTER_IDLE_SECONDS", 0.0)
-    first = _backend_pid(pg)
+    first = run(lambda: _backend_pid(pg))
     _terminate(first)
-    assert _backend_pid(pg) != first
+    assert run(lambda: _backend_pid(pg)) != first
 
 
-def test_a_connection_dropped_while_in_use_fails_one_statement_then_the_pool_recovers(
-    pg: Database, monkeypatch: pytest.MonkeyPatch
+def test_a_connection_dropped_while_in_use_fails_one_statement_then_reads_recover(
+    pg: Database, monkeypatch: pytest.MonkeyPatch, run: Run
 ) -> None:
     monkeypatch.setattr(database_module, "PING_AFTER_IDLE_SECONDS", 3600.0)
-    first = _backend_pid(pg)
+    first = run(lambda: _backend_pid(pg))
     _terminate(first)
     with pytest.raises(IdsyncError) as caught:
-        _backend_pid(pg)
+        run(lambda: _backend_pid(pg))
     assert caught.value.error is DATABASE_UNAVAILABLE
-    assert _backend_pid(pg) != first
+    assert run(lambda: _backend_pid(pg)) != first
 
 
 def test_a_connection_dropped_under_a_prepared_lookup_is_not_handed_out_again(
-    pg: Database, monkeypatch: pytest.MonkeyPatch
+    pg: Database, monkeypatch: pytest.MonkeyPatch, run: Run
 ) -> None:
     """The API's lookups bypass SQLAlchemy's execution (store/prepared.py) but keep its
     handling of a dropped connection: one lookup fails with the catalogue's error, the
     next gets a new connection."""
     upgrade(pg)
     monkeypatch.setattr(database_module, "PING_AFTER_IDLE_SECONDS", 3600.0)
-    first = _backend_pid(pg)
+    first = run(lambda: _backend_pid(pg))
     _terminate(first)
     invalidated: list[bool] = []
     with pytest.raises(IdsyncError) as caught:
-        _lookup_noting_invalidation(pg, invalidated)
+        run(lambda: _lookup_noting_invalidation(pg, invalidated))
     assert invalidated == [True]  # at once, as SQLAlchemy's execution does, not on return
     assert caught.value.error is DATABASE_UNAVAILABLE
     cause = caught.value.__cause__
     assert isinstance(cause, sa.exc.DBAPIError) and cause.connection_invalidated
-    with pg.read() as conn:
-        assert lookup(conn, "User", str(uuid.uuid4()), "user_name_key", "nobody", 0, 1).total == 0
-    assert _backend_pid(pg) != first
+    assert run(lambda: _lookup(pg)) == 0
+    assert run(lambda: _backend_pid(pg)) != first
+
+
+def _lookup(db: Database) -> int:
+    with db.read() as conn:
+        return lookup(conn, "User", str(uuid.uuid4()), "user_name_key", "nobody", 0, 1).total
 
 
 def _lookup_noting_invalidation(db: Database, invalidated: list[bool]) -> None:

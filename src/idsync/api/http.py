@@ -8,8 +8,12 @@ than that. Everything else the service serves (health, OpenAPI, 404s) is Starlet
 On SQLite the database work of reads, creations and deletions runs on the event
 loop thread (index probes and sub-millisecond writes). PUT and PATCH (whose cost
 grows with the resource they rewrite), /Bulk, large bodies and requests that hash
-a password run in a worker thread, as everything does on PostgreSQL, so the loop
-only parses, waits and writes.
+a password run in a worker thread, so the loop only parses, waits and writes. On
+PostgreSQL only a GET of at most one user by a unique key (``filter=userName eq
+"…"``, ``externalId``, ``id``, or ``/Users/{id}``) runs on the loop: one round trip
+to the server, where handing it to a thread cost more than the lookup (measured:
+two workers answered about half as many); anything that could keep the server
+busy for long goes to a thread.
 """
 
 from __future__ import annotations
@@ -85,7 +89,7 @@ class ScimEndpoint:
         self.touch_after = timedelta(seconds=hub.settings.token_touch_seconds)
         self.tokens = tokens.TokenCache(hub.settings.token_cache_seconds)
         self.rejections = RejectionLimiter(hub.db, hub.settings, self._refused)
-        self.inline = hub.db.is_sqlite
+        self.sqlite = hub.db.is_sqlite
 
     def _refused(self, token: TokenRecord) -> None:
         """A directory presents a revoked or expired token: its org is alerted (once a day)."""
@@ -137,21 +141,25 @@ class ScimEndpoint:
             self._base_url(scope, headers, org_id),
             tracking_id,
         )
-        if (
-            self.inline
-            and method in _INLINE_METHODS
-            and size <= _INLINE_BODY_BYTES
-            and not rest.lower().startswith("/bulk")
-            and not _hashes_a_password(body)
-        ):
-            # Handing SQLite work to a worker thread costs more than small work
-            # (measured: ~85 µs a request). A bulk request (up to 1000 writes),
-            # password hashing (~50 ms), a large body and a PUT or PATCH (which
-            # validate and rewrite a whole resource, however many values it holds)
-            # go to a thread, so other requests proceed.
+        if self._inline(method, rest, params, size, body):
             return self._handle(*arguments)
         reply: Reply = await run_in_threadpool(self._handle, *arguments)
         return reply
+
+    def _inline(self, method: str, rest: str, params: dict[str, str], size: int, body: Any) -> bool:
+        """Whether the request runs on the event loop (see the module's docstring)."""
+        if not self.sqlite:
+            return _one_user_by_key(method, rest, params)
+        # Handing SQLite work to a worker thread costs more than small work (measured:
+        # ~85 µs a request). A bulk request (up to 1000 writes), password hashing
+        # (~50 ms), a large body and a PUT or PATCH (which validate and rewrite a whole
+        # resource, however many values it holds) go to a thread, so others proceed.
+        return (
+            method in _INLINE_METHODS
+            and size <= _INLINE_BODY_BYTES
+            and not rest.lower().startswith("/bulk")
+            and not _hashes_a_password(body)
+        )
 
     def _handle(
         self,
@@ -252,6 +260,22 @@ class ScimEndpoint:
             headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         await send({"type": "http.response.body", "body": body if with_body else b""})
+
+
+_KEY_FILTER = re.compile(
+    r'\s*(?:userName|externalId|id)\s+eq\s+"(?:[^"\\]|\\.)*"\s*', re.IGNORECASE
+)
+_USER_PATH = re.compile(r"/Users/[^/]+", re.IGNORECASE)
+
+
+def _one_user_by_key(method: str, rest: str, params: dict[str, str]) -> bool:
+    """A GET of at most one user through a unique index: ``/Users/{id}``, or ``/Users``
+    filtered by one ``eq`` on userName, externalId or id (groups carry member lists)."""
+    if method != "GET":
+        return False
+    if _USER_PATH.fullmatch(rest):
+        return True
+    return rest.lower() == "/users" and _KEY_FILTER.fullmatch(params.get("filter", "")) is not None
 
 
 def _refuse_nul(org_id: str, rest: str, params: dict[str, str]) -> None:
