@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from idsync.connectors.retry import RetryPolicy
 from idsync.connectors.scim import ScimSettings, ScimTarget, parse_compat
@@ -328,37 +327,3 @@ def test_a_create_answered_409_for_an_earlier_unanswered_create_takes_that_objec
         }
         keys = ["user1@example.com", "user2@example.com"]
         assert push_state.creating(conn, push.integration_id, "user", keys) == set()
-
-
-def test_a_phase_that_ends_well_forgets_unanswered_creates_left_before_it(
-    database: Database, peer: Peer
-) -> None:
-    """A key a cut-off cycle left whose object the next cycles never create nor find (gone
-    from the source) is forgotten when a phase of its type ends well, so a user made by
-    hand later with that key is not taken for this integration's; a phase cut off keeps
-    the keys for the cycle that resumes it."""
-    push = target(database, peer.url, peer.token)
-    with database.write() as conn:
-        push_state.note_creating(conn, push.integration_id, "user", ["gone@example.com"])
-        push_state.note_creating(conn, push.integration_id, "group", ["gone group"])
-    keys = ["gone@example.com"]
-
-    with pytest.raises(RuntimeError), push.phase("user", initial=False):
-        raise RuntimeError("cut off")
-    with database.read() as conn:
-        assert push_state.creating(conn, push.integration_id, "user", keys) == set(keys)
-
-    with push.phase("user", initial=False):
-        pass
-    with database.read() as conn:
-        assert push_state.creating(conn, push.integration_id, "user", keys) == set()
-        assert push_state.creating(conn, push.integration_id, "group", ["gone group"]) == {
-            "gone group"
-        }
-    httpx.post(
-        f"{peer.url}/Users",
-        headers={"Authorization": f"Bearer {peer.token}"},
-        json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": keys[0]},
-    ).raise_for_status()
-    [found] = push.match("user", "userName", keys).values()
-    assert found.owner is None and not found.unrecorded

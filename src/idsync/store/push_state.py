@@ -11,7 +11,7 @@ Three tables, all keyed by the integration first:
 - ``push_creating``: the keys of creates sent and not yet answered. A process that
   dies in between leaves them, so the next cycle knows the objects it finds by those
   keys (or its own create of them is refused for) as its own, instead of as made by
-  hand; the first phase of their type that ends well forgets what is left of them.
+  hand.
 
 Set-based statements in chunks, as in ``sync_state``: a page of a thousand objects
 costs a handful of statements.
@@ -179,14 +179,6 @@ def done_creating(
                 c.c.key.in_(chunk),
             )
         )
-
-
-def forget_creating(conn: Connection, integration_id: str, object_type: str) -> None:
-    """Every key of a create not yet answered, of one object type (see ``ScimTarget.phase``)."""
-    c = PUSH_CREATING
-    conn.execute(
-        c.delete().where(c.c.integration_id == integration_id, c.c.object_type == object_type)
-    )
 
 
 def forget_objects(

@@ -23,7 +23,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -113,17 +113,9 @@ class ScimTarget:
     def close(self) -> None:
         self.client.close()
 
-    @contextmanager
-    def phase(self, object_type: ObjectType, *, initial: bool) -> Iterator[None]:
-        """Nothing to prepare: the application stores what it is sent as it sees fit. A
-        phase that ends well forgets the keys of creates an earlier, cut-off cycle left
-        unanswered: it re-read their objects (a cycle resumes at the page that was in
-        flight), and each it created or matched took its key in hand; a key left is an
-        object gone from the source (or out of scope) since, and must not make a later
-        object holding that key look like one this integration made."""
-        yield
-        with self.db.write() as conn:
-            push_state.forget_creating(conn, self.integration_id, object_type)
+    def phase(self, object_type: ObjectType, *, initial: bool) -> AbstractContextManager[None]:
+        """Nothing to prepare: the application stores what it is sent as it sees fit."""
+        return nullcontext()
 
     def __repr__(self) -> str:
         return f"ScimTarget(integration={self.settings.integration!r}, url={self.settings.url!r})"
