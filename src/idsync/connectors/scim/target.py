@@ -419,6 +419,8 @@ class ScimTarget:
             for index, item in conflicts.items()
             if item.key in found and found[item.key] not in others
         ]
+        if not ours:
+            return {}
         log.info(
             "scim.unanswered_create_claimed",
             integration=self.settings.integration,
