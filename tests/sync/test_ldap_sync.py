@@ -235,6 +235,30 @@ def test_a_new_user_base_is_read_in_full_by_the_next_cycle(
     ]
 
 
+def test_a_new_page_size_or_timeout_keeps_the_next_cycle_incremental(
+    database: Database, server: Server, directory: SlapdProcess, tmp_path: Path
+) -> None:
+    """Settings that change how the directory is read, never what, cost no full read: the
+    next cycle goes on from the watermark (a million-entry directory is tuned, not re-read)."""
+    seed(directory, users=3)
+    org = make_org(database, server)
+    url = server.database_url
+    added = _add_ldap(url, org.id, directory, tmp_path)
+    assert idsync(url, "sync", "run", added["id"])["counts"]["create"] == 3
+    tuned = idsync(
+        url, "integration", "update", added["id"], "--page-size", "100", "--timeout", "60"
+    )
+    assert tuned["changed"] == ["settings.page_size", "settings.timeout"]
+    assert tuned["full_read_next"] is False
+    report = idsync(url, "sync", "run", added["id"])
+    assert (report["status"], report["mode"]) == ("Active", "incremental"), report
+    refiltered = idsync(url, "integration", "update", added["id"], "--user-filter", "(uid=*)")
+    assert refiltered["full_read_next"] is True
+    assert idsync(url, "sync", "run", added["id"])["mode"] == "full"
+    events = idsync(url, "audit", "list", "--org", org.id, "--activity", "Update integration")
+    assert sorted(e["details"]["full_read_next"] for e in events) == [False, True]
+
+
 def _add_ldap(url: str, org_id: str, directory: SlapdProcess, tmp_path: Path, *extra: str) -> Any:
     password = tmp_path / "password"
     password.write_text(ADMIN_PASSWORD)
@@ -344,16 +368,19 @@ def _kill_mid_refresh(database: Database, url: str, integration_id: str) -> bool
 def test_a_killed_content_synchronisation_resumes_and_loses_no_deletion(
     database: Database, server: Server, directory: SlapdProcess, tmp_path: Path
 ) -> None:
-    """Killed mid-read, the cycle resumes from its checkpoint: the refresh is asked again
-    from the same cookie (the new one is saved with the last page only), so the deletions
-    it reported before the kill are reported again, and none is lost."""
+    """Killed mid-read, the cycle resumes from its checkpoint, even in pages of another
+    size: the refresh is asked again from the same cookie (the new one is saved with the
+    last page only), so the deletions it reported before the kill are reported again, and
+    none is lost."""
     directory.stop()  # slapadd: 3,000 users in a blink
     directory.load(write_bulk_ldif(tmp_path / "users.ldif", users=3000))
     directory.start()
     org = make_org(database, server)
     url = server.database_url
-    added = _add_ldap(url, org.id, directory, tmp_path, "--page-size", "2")
+    added = _add_ldap(url, org.id, directory, tmp_path)
     assert idsync(url, "sync", "run", added["id"])["status"] == "Active"
+    # The first load in pages of 500; the refresh below in pages of 2, to be killed mid-way.
+    idsync(url, "integration", "update", added["id"], "--page-size", "2")
     conn = directory.admin()
     for n in range(2, 2900):
         assert conn.modify(user_dn(n), {"givenName": [(ldap3.MODIFY_REPLACE, [f"New{n}"])]})
@@ -365,6 +392,9 @@ def test_a_killed_content_synchronisation_resumes_and_loses_no_deletion(
     # 20, under one on SQLite: all in one commit, nothing to kill in between). The kill
     # comes after the first commit, with most of the 1,450 pages still to come.
     assert _kill_mid_refresh(database, url, added["id"]), "the cycle finished before the kill"
+    assert _mid_refresh(database, added["id"])
+    # Back to pages of 500: the checkpoint counts entries, not pages, so it still holds.
+    idsync(url, "integration", "update", added["id"], "--page-size", "500")
     assert _mid_refresh(database, added["id"])
     report = idsync(url, "sync", "run", added["id"])
     assert report["status"] == "Active", (report["reason_code"], report["reason"])

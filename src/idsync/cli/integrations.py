@@ -160,7 +160,13 @@ def _update(values: dict[str, Any]) -> None:
         db, Settings.from_env(), record.id, changes, actor="cli"
     )
     if values["json"]:
-        emit_json({**describe(updated.record), "changed": updated.changed})
+        emit_json(
+            {
+                **describe(updated.record),
+                "changed": updated.changed,
+                "full_read_next": updated.full_read,
+            }
+        )
         return
     if not updated.changed:
         console.print(f"Integration {record.id}: nothing to change.", soft_wrap=True)

@@ -58,6 +58,7 @@ class _Declared:
     example: str | None
     excludes: tuple[str, ...]
     separator: str | None
+    rereads: bool
 
 
 def setting(
@@ -73,6 +74,7 @@ def setting(
     example: str | None = None,
     excludes: Sequence[str] = (),
     separator: str | None = None,
+    rereads: bool = True,
     default_factory: Callable[[], Any] | None = None,
 ) -> Any:
     """A dataclass field that is a user-facing setting.
@@ -82,10 +84,23 @@ def setting(
     setting is read from a file on the CLI unless ``file=False``. ``kind``: when the
     field's type does not say it. ``example``: a valid value, for help, forms and tests.
     ``excludes``: settings this one replaces when it is given (alternative credentials).
-    ``separator``: a list setting also splits each value on it (``a,b``).
+    ``separator``: a list setting also splits each value on it (``a,b``). ``rereads``:
+    whether changing it makes the next cycle read everything again; False for settings
+    that change how the source is read but never what (page sizes, timeouts, TLS trust),
+    so that tuning a large directory's integration costs no full read.
     """
     declared = _Declared(
-        help, flag, off_flag, secret, file, kind, metavar, example, tuple(excludes), separator
+        help,
+        flag,
+        off_flag,
+        secret,
+        file,
+        kind,
+        metavar,
+        example,
+        tuple(excludes),
+        separator,
+        rereads,
     )
     metadata = {_METADATA: declared}
     if default_factory is not None:
@@ -115,6 +130,8 @@ class Setting:
     example: str | None
     excludes: tuple[str, ...]
     separator: str | None
+    rereads: bool
+    """A change makes the next cycle read everything again (see :func:`setting`)."""
 
     @property
     def repeatable(self) -> bool:
@@ -260,6 +277,7 @@ def _setting(
         example=declared.example,
         excludes=declared.excludes or (parent.excludes if parent else ()),
         separator=declared.separator,
+        rereads=declared.rereads and (parent is None or parent.rereads),
     )
 
 

@@ -302,7 +302,8 @@ def update_integration(
 ) -> Updated:
     """Change an integration: its connector's settings are merged with the stored ones
     and validated whole, as when it was added, before anything is stored. A change to
-    what is read (settings, mappings, scoping) makes the next cycle read everything."""
+    what is read (settings, mappings, scoping) makes the next cycle read everything; one
+    only to how it is read (a page size, a timeout) keeps the watermark and checkpoint."""
     record = get_integration(db, ref)
     described = registry.connector(record.kind)
     _check_names(described, changes)
@@ -323,9 +324,7 @@ def update_integration(
         values["name"] = _checked_name(changes.name)
     changed = _changed(record, values, described)
     changed += [f"credentials.{name}" for name in sorted(changes.secrets)]
-    full_read = any(
-        name.startswith("settings.") or name in ("mappings", "scoping") for name in changed
-    )
+    full_read = any(_rereads(described, name) for name in changed)
     with db.write() as conn:
         if changes.name is not None:
             _require_unique_name(conn, record, changes.name)
@@ -480,6 +479,20 @@ def _changed(
         if stored.get(key, default) != wanted.get(key, default):
             changed.append(f"settings.{key}")
     return changed
+
+
+def _rereads(described: Connector, changed: str) -> bool:
+    """Whether a change of ``changed`` (a name ``_changed`` gives) makes the next cycle read
+    everything: mappings, scoping and every setting but those that change how the source is
+    read, never what (``setting(rereads=False)``: page sizes, timeouts, TLS trust). Each
+    source resumes by position, not by page, so its checkpoint stays good across them."""
+    if changed in ("mappings", "scoping"):
+        return True
+    if not changed.startswith("settings."):
+        return False
+    key = changed.removeprefix("settings.")
+    parts = [item for item in described.settings if item.key == key]
+    return not parts or any(item.rereads for item in parts)
 
 
 def _checked_name(name: str) -> str:

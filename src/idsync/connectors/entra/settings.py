@@ -93,11 +93,16 @@ class EntraSettings:
         kind="path",
         help="PEM CA bundle to trust for both endpoints (default: the system's).",
         example="/etc/ssl/corp-root-ca.pem",
+        rereads=False,
     )
     """PEM bundle to trust for both hosts; None: the system trust store."""
-    page_size: int = setting(999, help="Objects per Graph page (1-999).", example="500")
+    page_size: int = setting(
+        999, help="Objects per Graph page (1-999).", example="500", rereads=False
+    )
     """Sent as ``Prefer: odata.maxpagesize`` on delta queries and as ``$top`` on lists."""
-    timeout: float = setting(30.0, help="Seconds to wait for each response.", example="60")
+    timeout: float = setting(
+        30.0, help="Seconds to wait for each response.", example="60", rereads=False
+    )
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     extra_user_attributes: tuple[str, ...] = setting(
         (),

@@ -90,7 +90,7 @@ class FileSettings:
         example="userName=login",
     )
     """Canonical name → the header that holds it, for files whose headers differ."""
-    page_size: int = setting(1000, help="Rows per page (1-100000).", example="500")
+    page_size: int = setting(1000, help="Rows per page (1-100000).", example="500", rereads=False)
 
     def __post_init__(self) -> None:
         _check_path("users", self.users)

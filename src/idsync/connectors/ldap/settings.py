@@ -161,12 +161,15 @@ class LdapSettings:
     dialect: Dialect = setting(
         "ad", help="ad (Active Directory) or openldap: which defaults apply.", example="openldap"
     )
-    start_tls: bool = setting(False, help="Upgrade ldap:// with StartTLS (RFC 4511 §4.14).")
+    start_tls: bool = setting(
+        False, help="Upgrade ldap:// with StartTLS (RFC 4511 §4.14).", rereads=False
+    )
     ca_file: str | None = setting(
         None,
         kind="path",
         help="PEM file of the CA that issued the server's certificate (default: the system's).",
         example="/etc/ssl/corp-root-ca.pem",
+        rereads=False,
     )
     """PEM bundle of the CA(s) to trust; None: the system trust store."""
     tls_verify: bool = setting(
@@ -176,6 +179,7 @@ class LdapSettings:
         "warning.",
         flag="--verify-tls",
         off_flag="--insecure-skip-tls-verify",
+        rereads=False,
     )
     """False: accept any certificate (an explicit, loudly logged opt-out)."""
     user_filter: str = setting(
@@ -206,12 +210,15 @@ class LdapSettings:
         metavar="ATTRIBUTE",
         example="employeeType",
     )
-    page_size: int = setting(500, help="Entries per paged search (1-10000).", example="1000")
+    page_size: int = setting(
+        500, help="Entries per paged search (1-10000).", example="1000", rereads=False
+    )
     range_size: int | None = setting(
         None,
         help="AD: member values to ask for per request (range retrieval); default: as many as "
         "the domain controller sends (its MaxValRange, 1500 by default).",
         example="1000",
+        rereads=False,
     )
     """AD: how many ``member`` values to ask for per request (range retrieval, MS-ADTS
     §3.1.1.3.1.3.3); None: as many as the DC sends (its MaxValRange, 1500 by default)."""
@@ -241,7 +248,9 @@ class LdapSettings:
         metavar="ATTRIBUTE",
         example="nsUniqueId",
     )
-    timeout: float = setting(30.0, help="Seconds for connecting and for each answer.", example="60")
+    timeout: float = setting(
+        30.0, help="Seconds for connecting and for each answer.", example="60", rereads=False
+    )
     integration: str = "ldap"
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 

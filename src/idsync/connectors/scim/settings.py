@@ -39,6 +39,7 @@ class ScimSettings:
         kind="path",
         help="PEM CA bundle to trust (default: the system's).",
         example="/etc/ssl/corp-root-ca.pem",
+        rereads=False,
     )
     """PEM bundle to trust; None: the system trust store."""
     tls_verify: bool = setting(
@@ -47,19 +48,25 @@ class ScimSettings:
         "only: anyone on the path can read the token.",
         flag="--verify-tls",
         off_flag="--insecure-skip-tls-verify",
+        rereads=False,
     )
     """False only as an explicit, loudly warned opt-out (``--insecure-skip-tls-verify``)."""
-    timeout: float = setting(30.0, help="Seconds to wait for each response.", example="60")
+    timeout: float = setting(
+        30.0, help="Seconds to wait for each response.", example="60", rereads=False
+    )
     concurrency: int = setting(
-        4, help="Requests in flight at once, Bulk requests included (1-64).", example="8"
+        4,
+        help="Requests in flight at once, Bulk requests included (1-64).",
+        example="8",
+        rereads=False,
     )
     """Requests in flight at once: single requests, or Bulk requests (RFC 7644 §3.7)."""
     page_size: int = setting(
-        100, help="Objects asked for per list request (1-1000).", example="200"
+        100, help="Objects asked for per list request (1-1000).", example="200", rereads=False
     )
     """``count`` of list requests (the application may answer with fewer)."""
     member_batch: int = setting(
-        500, help="Members per group PATCH at most (1-10000).", example="100"
+        500, help="Members per group PATCH at most (1-10000).", example="100", rereads=False
     )
     """Members per PATCH operation at most (the byte limit applies as well)."""
     compat: Compat = setting(
