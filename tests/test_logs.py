@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from idsync.store.database import Database
+from tests.commands import run_idsync
 from tests.conftest import Server, _postgres_schema, free_port, wait_for
 from tests.entra_emulator import start_emulator
 from tests.sync.conftest import Emulator, connect
@@ -84,10 +85,10 @@ def test_a_fresh_serve_with_workers_logs_only_json_lines(tmp_path: Path) -> None
 
 
 def test_db_upgrade_logs_the_migration_as_json(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "idsync", "db", "upgrade",
+    result = run_idsync(
+        ["db", "upgrade",
          "--database", f"sqlite:///{tmp_path / 'new.db'}"],
-        env=json_env("info"), capture_output=True, text=True, timeout=120, check=True,
+        env=json_env("info"), text=True, timeout=120, check=True,
     )  # fmt: skip
     lines = json_lines(result.stderr)
     assert [e["event"] for e in lines] == ["database schema upgraded"]
@@ -109,10 +110,10 @@ def test_a_sync_run_logs_json_without_paging_cursors_or_secrets(
     connected = connect(database, server, paging_emulator, "--page-size", "5")
     stderr = ""
     for _ in range(2):  # the first cycle pages with $skiptoken, the second reads a $deltatoken
-        result = subprocess.run(
-            [sys.executable, "-m", "idsync", "sync", "run", connected.integration_id,
+        result = run_idsync(
+            ["sync", "run", connected.integration_id,
              "--database", connected.database_url, "--json"],
-            env=json_env(), capture_output=True, text=True, timeout=300, check=True,
+            env=json_env(), text=True, timeout=300, check=True,
         )  # fmt: skip
         assert json.loads(result.stdout)["status"] == "Active"
         stderr += result.stderr

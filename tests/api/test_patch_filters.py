@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.commands import run_idsync
 from tests.conftest import Org, Server
 from tests.scimdata import assert_scim_error, patch, user
 
@@ -24,12 +24,7 @@ def create(scim: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
 def set_patch_upsert(server: Server, org: Org, value: str) -> subprocess.CompletedProcess[str]:
     """``idsync org set`` as an administrator runs it, on the server's own database."""
     command = ["org", "set", org.id, "--patch-upsert", value, "--database", server.database_url]
-    return subprocess.run(
-        [sys.executable, "-m", "idsync", *command],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_idsync(command, text=True, timeout=120)
 
 
 WORK_ONLY = [{"value": "work@example.com", "type": "work"}]

@@ -17,7 +17,6 @@ import re
 import shlex
 import string
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +33,7 @@ from idsync.connectors import registry
 from idsync.connectors.description import Setting
 from idsync.errors.catalogue import CATALOGUE, ErrorCode, IdsyncError
 from idsync.manage.integrations import JOB_OPTIONS
+from tests.commands import run_idsync
 from tests.docs.markdown import steps
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -206,10 +206,9 @@ def _args(
 
 
 def idsync(database: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "idsync", *args, "--database", database],
+    return run_idsync(
+        [*args, "--database", database],
         input=OPERATOR_PASSWORD + "\n",  # a command that reads a password reads it here
-        capture_output=True,
         text=True,
         timeout=120,
         env={**os.environ, "IDSYNC_SECRET_KEY": KEY},

@@ -8,11 +8,12 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
+
+from tests.commands import run_idsync
 
 KEY = Fernet.generate_key().decode()
 OPTIONS = {
@@ -26,9 +27,8 @@ OPTIONS = {
 
 
 def idsync(database: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "idsync", *args, "--database", database],
-        capture_output=True,
+    return run_idsync(
+        [*args, "--database", database],
         text=True,
         timeout=120,
         env={**os.environ, "IDSYNC_SECRET_KEY": KEY, "COLUMNS": "80"},

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
+
+from tests.commands import run_idsync
 
 KEY = Fernet.generate_key().decode()
 LONG_TITLE = "Principal " + "very " * 60 + "long title"
@@ -24,9 +24,8 @@ bob-0b9d3c1e-2f4a-4e6b-8c7d-1a2b3c4d5e6f,bob@example.org,Bob,{title},,
 
 
 def idsync(database: str, *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "idsync", *args, "--database", database],
-        capture_output=True,
+    result = run_idsync(
+        [*args, "--database", database],
         text=True,
         timeout=120,
         env={**os.environ, "COLUMNS": "80", "IDSYNC_SECRET_KEY": KEY},

@@ -10,16 +10,17 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.commands import run_idsync
 from tests.conftest import start_server, stop_server
 
 
 def idsync(
     *args: str, database: str | None = None, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "idsync", *args]
+    command = list(args)
     if database is not None:
         command += ["--database", database]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    result = run_idsync(command, text=True, timeout=120)
     if check:
         assert result.returncode == 0, result.stderr
     return result
@@ -70,9 +71,8 @@ def test_org_and_token_lifecycle(db_url: str) -> None:
 
 def test_database_defaults_to_the_environment(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'env.db'}"
-    result = subprocess.run(
-        [sys.executable, "-m", "idsync", "org", "create", "Env", "--json"],
-        capture_output=True,
+    result = run_idsync(
+        ["org", "create", "Env", "--json"],
         text=True,
         env={**_env(), "IDSYNC_DATABASE_URL": url},
         cwd=tmp_path,
@@ -84,9 +84,8 @@ def test_database_defaults_to_the_environment(tmp_path: Path) -> None:
 
 def test_database_defaults_to_a_file_in_the_current_folder(tmp_path: Path) -> None:
     env = {k: v for k, v in _env().items() if k != "IDSYNC_DATABASE_URL"}
-    result = subprocess.run(
-        [sys.executable, "-m", "idsync", "org", "create", "Here", "--json"],
-        capture_output=True,
+    result = run_idsync(
+        ["org", "create", "Here", "--json"],
         text=True,
         env=env,
         cwd=tmp_path,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.commands import run_idsync
 from tests.entra_emulator import first_line
 
 
@@ -39,10 +40,7 @@ def test_the_demo_syncs_a_tenant_then_shows_the_incident(tmp_path: Path) -> None
         assert users["totalResults"] == 30
 
         def idsync(*args: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run(
-                [sys.executable, "-m", "idsync", *args],
-                capture_output=True, text=True, env=env, timeout=120, check=False,
-            )  # fmt: skip
+            return run_idsync(args, text=True, env=env, timeout=120)
 
         broke = idsync("demo", "break", "remove-service-principal")
         assert broke.returncode == 0, broke.stderr

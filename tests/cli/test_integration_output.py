@@ -7,11 +7,12 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
+
+from tests.commands import run_idsync
 
 ISO_UTC = re.compile(r"\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\b")
 REPRS = ("datetime", "True", "False", "None", "{'")
@@ -21,9 +22,8 @@ KEY = Fernet.generate_key().decode()
 
 
 def idsync(database: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "idsync", *args, "--database", database],
-        capture_output=True,
+    result = run_idsync(
+        [*args, "--database", database],
         text=True,
         timeout=120,
         env={**os.environ, "COLUMNS": "80", "IDSYNC_SECRET_KEY": KEY},

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from cryptography.fernet import Fernet
 from idsync.connectors import registry
 from idsync.connectors.description import Setting
 from idsync.manage.integrations import JOB_OPTIONS, default_options
+from tests.commands import run_idsync
 
 # What each kind is added with before its settings are changed one by one: valid, and
 # different from every setting's example (which the updates then set).
@@ -48,9 +48,8 @@ KEY = Fernet.generate_key().decode()
 
 
 def idsync(database: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "idsync", *args, "--database", database],
-        capture_output=True,
+    result = run_idsync(
+        [*args, "--database", database],
         text=True,
         timeout=120,
         env={**os.environ, "IDSYNC_SECRET_KEY": KEY},

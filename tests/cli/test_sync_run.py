@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 
+from tests.commands import run_idsync
+
 # The credentials key of these commands (no key file is written into the checkout).
 KEY = Fernet.generate_key().decode()
 ENV = {**os.environ, "COLUMNS": "80", "IDSYNC_SECRET_KEY": KEY}
@@ -31,9 +33,8 @@ class Hub:
     integration: str
 
     def run(self, *args: str, columns: int = 80) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "idsync", *args, "--database", self.database],
-            capture_output=True,
+        return run_idsync(
+            [*args, "--database", self.database],
             text=True,
             timeout=120,
             env={**ENV, "COLUMNS": str(columns)},

@@ -7,8 +7,6 @@ import hashlib
 import hmac
 import json
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,6 +23,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from idsync.manage import orgs
 from idsync.store.database import Database
+from tests.commands import run_idsync
 from tests.sync.conftest import Connected, Emulator
 from tests.sync.test_source_failures import _delete_service_principal, _grant_admin_consent
 
@@ -128,9 +127,8 @@ def mailbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mailbox
 
 
 def cli(database_url: str, *args: str) -> tuple[int, str, str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "idsync", *args, "--database", database_url],
-        capture_output=True,
+    result = run_idsync(
+        [*args, "--database", database_url],
         text=True,
         timeout=120,
         check=False,

@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from typing import Any
 
 from idsync.store import integrations as jobs
 from idsync.store.database import Database
+from tests.commands import run_idsync
 from tests.sync.conftest import Connected, Emulator
 from tests.sync.test_source_failures import _delete_service_principal
 
 
 def debug_info(connected: Connected, tracking_id: str, *extra: str) -> tuple[int, str]:
-    result = subprocess.run(
+    result = run_idsync(
         [
-            sys.executable, "-m", "idsync", "debug-info", tracking_id,
+            "debug-info", tracking_id,
             "--database", connected.database_url, *extra,
         ],
-        capture_output=True,
         text=True,
         timeout=60,
         check=False,
@@ -114,12 +112,11 @@ def test_an_administrators_job_action_has_a_tracking_id_of_its_own(
     """Restart and pause are job status changes: each gets a new tracking ID, on the job,
     in the audit log and in its log line, and debug info finds the action by it."""
     report = quarantined(connected, emulator)
-    restarted = subprocess.run(
+    restarted = run_idsync(
         [
-            sys.executable, "-m", "idsync", "sync", "restart", connected.integration_id,
+            "sync", "restart", connected.integration_id,
             "--reset", "quarantine", "--database", connected.database_url, "--json",
         ],
-        capture_output=True,
         text=True,
         timeout=60,
         check=True,

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from idsync.store.database import Database
+from tests.commands import run_idsync
 from tests.conftest import Server, make_org
 from tests.slapd import ADMIN_DN, ADMIN_PASSWORD, PEOPLE, running, seed
 from tests.sync.conftest import (
@@ -27,9 +28,8 @@ from tests.sync.test_source_failures import _delete_service_principal, _grant_ad
 
 
 def doctor(connected: Connected, *extra: str) -> tuple[int, dict[str, Any]]:
-    result = subprocess.run(
-        [sys.executable, "-m", "idsync", "doctor", "--database", connected.database_url, *extra],
-        capture_output=True,
+    result = run_idsync(
+        ["doctor", "--database", connected.database_url, *extra],
         text=True,
         timeout=60,
         check=False,
@@ -42,9 +42,8 @@ def run_as_printed(connected: Connected, command: str) -> None:
     """A repair step's command, run exactly as the finding prints it."""
     words = shlex.split(command)
     assert words[0] == "idsync"
-    result = subprocess.run(
-        [sys.executable, "-m", "idsync", *words[1:], "--database", connected.database_url],
-        capture_output=True,
+    result = run_idsync(
+        [*words[1:], "--database", connected.database_url],
         text=True,
         timeout=60,
         check=False,
@@ -192,9 +191,8 @@ def quarantined_ldap_doctor(
         "--user-base", user_base, "--no-auto-sync",
     )  # fmt: skip
     assert idsync(url, "sync", "run", added["id"])["status"] == "Quarantine"
-    return added["id"], subprocess.run(
-        [sys.executable, "-m", "idsync", "doctor", "--org", org.id, "--database", url, "--json"],
-        capture_output=True,
+    return added["id"], run_idsync(
+        ["doctor", "--org", org.id, "--database", url, "--json"],
         text=True,
         timeout=60,
         check=False,

@@ -9,7 +9,6 @@ import json
 import os
 import shlex
 import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -20,6 +19,7 @@ import httpx
 from idsync.config import Settings
 from idsync.manage import health, tokens
 from idsync.store.database import Database
+from tests.commands import run_idsync
 from tests.conftest import Server, make_org
 from tests.health.test_alerts import WEBHOOK_SECRET, Receiver, receiver, verify
 
@@ -29,9 +29,8 @@ USER = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "
 
 
 def idsync(server: Server, *words: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "idsync", *words, "--database", server.database_url],
-        capture_output=True,
+    return run_idsync(
+        [*words, "--database", server.database_url],
         text=True,
         timeout=60,
         check=False,

@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +20,7 @@ from idsync.config import Settings
 from idsync.health.consent import StateSigner
 from idsync.store import findings as stored_findings
 from idsync.store.database import Database
+from tests.commands import run_idsync
 from tests.conftest import Server
 from tests.entra_emulator import start_emulator
 from tests.health.test_doctor import doctor
@@ -200,10 +199,10 @@ def test_a_forged_or_expired_state_changes_nothing(
 def test_idsync_repair_prints_the_link_and_reports_json(
     quarantined: Connected, server: Server
 ) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "idsync", "repair", quarantined.integration_id, "--no-wait",
+    result = run_idsync(
+        ["repair", quarantined.integration_id, "--no-wait",
          "--database", quarantined.database_url, "--json"],
-        capture_output=True, text=True, timeout=60, check=False,
+        text=True, timeout=60, check=False,
     )  # fmt: skip
     assert result.returncode == 1, result.stderr
     output = json.loads(result.stdout)
@@ -213,10 +212,10 @@ def test_idsync_repair_prints_the_link_and_reports_json(
     assert f"redirect_uri={server.url}" in output["consent_url"].replace("%3A", ":").replace(
         "%2F", "/"
     )
-    printed = subprocess.run(
-        [sys.executable, "-m", "idsync", "repair", quarantined.integration_id, "--timeout", "2",
+    printed = run_idsync(
+        ["repair", quarantined.integration_id, "--timeout", "2",
          "--database", quarantined.database_url],
-        capture_output=True, text=True, timeout=60, check=False,
+        text=True, timeout=60, check=False,
     )  # fmt: skip
     assert printed.returncode == 1
     lines = printed.stdout.splitlines()

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +18,7 @@ from cryptography.fernet import Fernet
 
 from idsync.manage import orgs
 from idsync.manage.validation import CHECKS
+from tests.commands import run_idsync
 from tests.conftest import PrivateDatabase
 from tests.entra_emulator import EmulatorProcess, start_emulator
 from tests.sync.conftest import add_entra, idsync
@@ -54,9 +53,8 @@ class Hub:
 
     def validate(self, *extra: str, columns: int = 80) -> Validated:
         command = ["validate", self.integration_id, *extra, "--database", self.database_url]
-        result = subprocess.run(
-            [sys.executable, "-m", "idsync", *command],
-            capture_output=True,
+        result = run_idsync(
+            command,
             text=True,
             timeout=120,
             env={**os.environ, "COLUMNS": str(columns), "IDSYNC_SECRET_KEY": KEY},

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +20,7 @@ from cryptography.fernet import Fernet
 
 from idsync.store import integrations as jobs
 from idsync.store.database import Database
+from tests.commands import run_idsync
 from tests.conftest import Org, Server, make_org
 from tests.entra_emulator import EmulatorProcess, start_emulator
 
@@ -41,9 +40,8 @@ def emulator(tmp_path: Path) -> Iterator[Emulator]:
 
 def idsync(database_url: str, *args: str, check: bool = True, timeout: float = 120) -> Any:
     """Run one ``idsync … --json`` command; returns its JSON output."""
-    result = subprocess.run(
-        [sys.executable, "-m", "idsync", *args, "--database", database_url, "--json"],
-        capture_output=True,
+    result = run_idsync(
+        [*args, "--database", database_url, "--json"],
         timeout=timeout,
         check=False,
     )
