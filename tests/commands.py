@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -51,15 +52,14 @@ _PRELOAD = [
 ]
 
 _WRITE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-_context: Any = None
 
 
+@cache
 def _forkserver() -> Any:
-    global _context
-    if _context is None:
-        _context = multiprocessing.get_context("forkserver")
-        _context.set_forkserver_preload(_PRELOAD)
-    return _context
+    """The context whose forkserver (started at its first command) imports ``_PRELOAD``."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_PRELOAD)
+    return context
 
 
 def run_idsync(
@@ -71,10 +71,16 @@ def run_idsync(
     text: bool = False,
     timeout: float = 120,
     check: bool = False,
+    warm: bool = True,
 ) -> subprocess.CompletedProcess[Any]:
     """``subprocess.run([sys.executable, "-m", "idsync", *args], capture_output=True, …)``,
-    its process forked warm."""
+    its process forked warm (``warm=False``: that very call)."""
     command = [sys.executable, "-m", "idsync", *args]
+    if not warm:
+        return subprocess.run(
+            command, env=env, cwd=cwd, input=input, text=text, timeout=timeout, check=check,
+            capture_output=True,
+        )  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="idsync-command-") as folder:
         streams = [Path(folder, name) for name in ("stdin", "stdout", "stderr")]
         data = input.encode() if isinstance(input, str) else (input or b"")

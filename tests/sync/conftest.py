@@ -38,12 +38,12 @@ def emulator(tmp_path: Path) -> Iterator[Emulator]:
     handle.stop()
 
 
-def idsync(database_url: str, *args: str, check: bool = True, timeout: float = 120) -> Any:
+def idsync(
+    database_url: str, *args: str, check: bool = True, timeout: float = 120, warm: bool = True
+) -> Any:
     """Run one ``idsync … --json`` command; returns its JSON output."""
     result = run_idsync(
-        [*args, "--database", database_url, "--json"],
-        timeout=timeout,
-        check=False,
+        [*args, "--database", database_url, "--json"], timeout=timeout, check=False, warm=warm
     )
     output = json.loads(result.stdout) if result.stdout.strip() else None
     if args[:2] == ("sync", "run") and output is not None:

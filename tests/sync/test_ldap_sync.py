@@ -36,9 +36,20 @@ from tests.slapd import (
     user_dn,
     write_bulk_ldif,
 )
-from tests.sync.conftest import hub_resources, idsync
+from tests.sync.conftest import hub_resources
+from tests.sync.conftest import idsync as _idsync
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+
+def idsync(database_url: str, *args: str, **options: Any) -> Any:
+    """These tests' commands start from a fresh interpreter, not forked warm
+    (``tests/commands.py``): with warm commands, slapd served the refused-cookie test's
+    old cookie instead of refusing it in about one run in twenty (the cycle still
+    disabled the lost user, but not by the path that test is for), even with slapd
+    restarted before that cycle; the cause is not found, and it never happened with
+    fresh interpreters (0 in 28 runs, and every CI run before)."""
+    return _idsync(database_url, *args, warm=False, **options)
 
 
 @pytest.fixture
@@ -425,13 +436,6 @@ def test_a_cookie_the_server_can_no_longer_serve_means_a_full_read_that_finds_de
         for dn in (SUFFIX, PEOPLE, GROUPS, group_dn(1), *(user_dn(n) for n in (1, 2, 3))):
             assert conn.modify(dn, {"description": [(ldap3.MODIFY_REPLACE, ["touched"])]})
         conn.unbind()
-        # Asked within a few tenths of a second of the writes that overflowed its session
-        # log, slapd 2.5 now and then answers the old cookie with a present phase instead
-        # of refusing it (2 runs in 36 with the cycle started at once; none in 28 started
-        # 0.6 s later, nor in 30 after this pause). A present phase is a valid answer (the
-        # cycle then disables the lost user all the same), but it is not the refusal this
-        # test is about.
-        time.sleep(1.0)
         report = idsync(url, "sync", "run", added["id"])
         _assert_read_in_full_and_disabled(report, org, directory, lost="user00004")
     finally:
