@@ -3,8 +3,8 @@ group (its foreign key's cascade) must not read every membership of the hub.
 
 A membership names an existing group and member, and goes with either and with its
 organisation, on both databases: by foreign keys on SQLite, by triggers on PostgreSQL
-(migration 0012), which take the same locks, as two transactions racing a deletion
-show. No foreign key ties a membership to its organisation (migration 0011)."""
+(migrations 0012 and 0014), with which a deletion waits for the memberships being added
+in its org, as two transactions racing a deletion show. No foreign key ties a membership to its organisation (migration 0011)."""
 
 from __future__ import annotations
 
@@ -211,6 +211,67 @@ def test_adding_a_member_that_another_transaction_deleted_fails(
     finally:
         deleting.close()
         adding.close()
+
+
+def test_a_deletion_holds_up_memberships_of_its_own_org_only(
+    postgres_database: PrivateDatabase,
+) -> None:
+    database = postgres_database.db
+    _, user_id, _ = _a_user_and_a_group_without_them(database)
+    elsewhere = _a_user_and_a_group_without_them(database)
+    deleting, adding = _two_sessions(database)
+    try:
+        deleting.execute(sa.delete(USERS).where(USERS.c.id == user_id))
+        other_org, other_user, other_group = elsewhere
+        _insert_membership(adding, other_org, other_group, other_user)  # no wait
+        adding.commit()
+        assert _memberships_of(database, other_org) == 4
+    finally:
+        deleting.rollback()
+        deleting.close()
+        adding.close()
+
+
+def test_memberships_added_together_do_not_wait_for_each_other(
+    postgres_database: PrivateDatabase,
+) -> None:
+    database = postgres_database.db
+    org_id, user_id, group_id = _a_user_and_a_group_without_them(database)
+    with database.read() as conn:
+        child = conn.execute(  # nested in P, without the user
+            sa.select(GROUPS.c.id).where(GROUPS.c.org_id == org_id, GROUPS.c.display_name == "C")
+        ).scalar_one()
+    first, second = _two_sessions(database)
+    try:
+        _insert_membership(first, org_id, group_id, user_id)
+        _insert_membership(second, org_id, child, user_id)
+        second.commit()
+        first.commit()
+    finally:
+        first.close()
+        second.close()
+    assert _memberships_of(database, org_id) == 3 + 2
+
+
+def test_under_repeatable_read_a_member_deleted_since_the_snapshot_is_refused(
+    postgres_database: PrivateDatabase,
+) -> None:
+    """The org's lock makes an insert wait for a deletion, but a REPEATABLE READ statement
+    reads its transaction's snapshot, taken before: there the check locks the rows."""
+    database = postgres_database.db
+    org_id, user_id, group_id = _a_user_and_a_group_without_them(database)
+    adding, deleting = _two_sessions(database)
+    try:
+        adding.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        adding.exec_driver_sql("SELECT 1")  # the snapshot: the user is there
+        deleting.execute(sa.delete(USERS).where(USERS.c.id == user_id))
+        deleting.commit()
+        with pytest.raises(sa.exc.OperationalError, match="could not serialize"):
+            _insert_membership(adding, org_id, group_id, user_id)
+    finally:
+        adding.rollback()
+        adding.close()
+        deleting.close()
 
 
 def test_a_membership_cannot_be_moved_to_a_missing_member(database: Database) -> None:

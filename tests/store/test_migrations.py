@@ -13,6 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from idsync.store.database import Database
 from idsync.store.migrate import HEAD, _config, current_revision, head_revision, upgrade
 from idsync.store.models import METADATA
+from tests.conftest import PrivateDatabase
 
 # On PostgreSQL, triggers check the memberships' keys once per statement (migration 0012).
 _CHECKED_BY_TRIGGERS = {("memberships", "groups"), ("memberships", "users")}
@@ -78,3 +79,29 @@ def test_downgrade_then_upgrade(tmp_path: object) -> None:
     assert current_revision(db) is None
     upgrade(db)
     assert current_revision(db) == head_revision()
+
+
+def test_postgresql_downgrades_to_row_locked_checks_and_back(
+    postgres_database: PrivateDatabase,
+) -> None:
+    """Migration 0014 replaces 0012's trigger functions; its downgrade puts them back."""
+    db = postgres_database.db
+
+    def lock_key_functions() -> int:
+        with db.engine.connect() as conn:
+            return int(
+                conn.exec_driver_sql(
+                    "SELECT count(*) FROM pg_proc WHERE proname = 'idsync_membership_lock_key' "
+                    "AND pronamespace = current_schema()::regnamespace"
+                ).scalar_one()
+            )
+
+    assert lock_key_functions() == 1
+    with db.engine.connect() as conn:
+        command.downgrade(_config(conn), "0013")
+        conn.commit()
+    assert current_revision(db) == "0013"
+    assert lock_key_functions() == 0
+    upgrade(db)
+    assert current_revision(db) == HEAD
+    assert lock_key_functions() == 1
