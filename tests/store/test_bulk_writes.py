@@ -18,6 +18,7 @@ from idsync.store import sync_state
 from idsync.store.bulk import COPY_FROM_ROWS
 from idsync.store.database import Database
 from idsync.store.models import MEMBERSHIPS, USERS
+from idsync.store.types import utcnow
 from tests.conftest import add_file_integration
 
 MANY = COPY_FROM_ROWS + 50
@@ -165,6 +166,40 @@ def test_a_nul_in_a_big_batch_is_the_catalogue_error_where_the_database_refuses_
         target.create("user", batch)
     assert caught.value.error is NUL_CHARACTER
     assert _count(database, USERS, target.org_id) == 0
+
+
+def test_a_nul_in_a_big_batch_of_links_is_the_catalogue_error_where_the_database_refuses_it(
+    database: Database, tmp_path: Path
+) -> None:
+    """Links go in COPY's binary format on PostgreSQL: the server, not psycopg, refuses it."""
+    integration_id = _file_integration(database, tmp_path)
+    links = _links(MANY, "d")
+    links[-1]["source_id"] = "s\x00"
+    if database.is_sqlite:
+        with database.write() as conn:
+            sync_state.save_links(conn, integration_id, "user", links, expect_new=True)
+        return
+    with pytest.raises(IdsyncError) as caught, database.write() as conn:
+        sync_state.save_links(conn, integration_id, "user", links, expect_new=True)
+    assert caught.value.error is NUL_CHARACTER
+
+
+def test_many_members_keep_the_time_they_were_added(database: Database) -> None:
+    target = _target(database)
+    users = target.create("user", _users(MANY, "t"))
+    [group] = target.create("group", [Desired("g", (("displayName", "Timed"),), "Timed")])
+    before = utcnow()
+    target.add_members([(str(group.target_id), "user", str(u.target_id)) for u in users])
+    with database.read() as conn:
+        added = conn.execute(
+            sa.select(MEMBERSHIPS.c.created_at, MEMBERSHIPS.c.owner_integration_id).where(
+                MEMBERSHIPS.c.group_id == group.target_id
+            )
+        ).all()
+    assert len(added) == MANY
+    assert {owner for _, owner in added} == {target.integration_id}
+    [created] = {at for at, _ in added}
+    assert before <= created <= utcnow()
 
 
 def test_writes_inside_a_write_share_its_transaction(database: Database) -> None:

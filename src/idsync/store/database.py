@@ -274,11 +274,21 @@ def _unavailable_as_error() -> Iterator[None]:
         raise
     except DBAPIError as exc:
         _raise_if_concurrent(exc)
-        if "NUL (0x00)" in str(exc.orig):
-            # psycopg refuses it before sending; the API refuses it earlier, this is for
-            # every other writer (sync cycles) and any path the API does not check.
+        if _refuses_nul(exc):
+            # The API refuses it earlier; this is for every other writer (sync cycles)
+            # and any path the API does not check.
             raise IdsyncError(NUL_CHARACTER, where="a value") from exc
         raise
+
+
+def _refuses_nul(exc: DBAPIError) -> bool:
+    """Whether PostgreSQL's text types refused a NUL character: psycopg refuses one before
+    sending a text value; the server refuses one sent in COPY's binary format."""
+    message = str(exc.orig)
+    if "NUL (0x00)" in message:
+        return True
+    first_line = message.splitlines()[0] if message else ""
+    return getattr(exc.orig, "sqlstate", None) == "22021" and first_line.endswith(": 0x00")
 
 
 _CONCURRENT_STATES = {
