@@ -58,6 +58,30 @@ def test_migrated_schema_matches_the_models(database: Database) -> None:
     }
 
 
+def test_postgresql_columns_have_the_models_collations(
+    postgres_database: PrivateDatabase,
+) -> None:
+    """Alembic's comparison above does not look at collations: ids compare bytewise
+    (``COLLATE "C"``, migration 0015), other text by the database's default."""
+    dialect = postgres_database.db.engine.dialect
+    with postgres_database.db.engine.connect() as conn:
+        found = {
+            (table, column)
+            for table, column in conn.exec_driver_sql(
+                "SELECT table_name, column_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND collation_name = 'C'"
+            )
+        }
+    expected = {
+        (table.name, column.name)
+        for table in METADATA.tables.values()
+        for column in table.columns
+        if getattr(column.type.dialect_impl(dialect), "collation", None) == "C"
+    }
+    assert found == expected
+    assert len(expected) == 50  # every id column
+
+
 def test_the_head_every_command_checks_is_alembics() -> None:
     assert head_revision() == HEAD
 

@@ -37,8 +37,9 @@ from idsync.store.types import JSONDocument, UTCDateTime, utcnow
 
 METADATA = MetaData()
 
-ID = String(36)
-"""Resource ids: UUID strings (RFC 7643 §3.1 wants them stable and non-reassignable)."""
+ID = String(36).with_variant(String(36, collation="C"), "postgresql")
+"""Resource ids: UUID strings (RFC 7643 §3.1 wants them stable and non-reassignable),
+compared byte by byte on PostgreSQL as on SQLite (migration 0015)."""
 BIG_ID = BigInteger().with_variant(Integer, "sqlite")
 """Row ids of the tables that grow without bound (SQLite's rowid is 64-bit already)."""
 
