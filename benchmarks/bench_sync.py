@@ -548,6 +548,8 @@ def markdown(results: list[SizeResult], args: argparse.Namespace, wall: float) -
     return "\n".join(lines) + "\n"
 
 
+DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
 SERVER_SETTINGS = ("shared_buffers", "max_wal_size", "checkpoint_timeout", "wal_compression")
 """What decides PostgreSQL's cost for a first load of millions of rows (its buffer
 cache, and how often checkpoints make every changed index page go to the WAL whole)."""
@@ -561,8 +563,14 @@ def server_settings(args: argparse.Namespace) -> str:
         shown = [
             f"{name} {conn.exec_driver_sql(f'SHOW {name}').scalar()}" for name in SERVER_SETTINGS
         ]
+        provider, collate, icu = conn.exec_driver_sql(
+            "SELECT datlocprovider, datcollate, daticulocale FROM pg_database "
+            "WHERE datname = current_database()"
+        ).one()
     engine.dispose()
-    return f" (server: {', '.join(shown)})"
+    # The default collation decides what comparing text costs (ids compare bytewise).
+    collation = f"{icu} (ICU)" if provider == "i" else collate
+    return f" (server: {', '.join(shown)}; database collation {collation})"
 
 
 def mode_flag(args: argparse.Namespace) -> str:
@@ -571,6 +579,8 @@ def mode_flag(args: argparse.Namespace) -> str:
         mode = f" --sizes {args.sizes}"
     if args.baseline_src:
         mode += f" --baseline-src {args.baseline_src}"
+    if args.backend == "postgresql" and args.pg_url != DEFAULT_PG_URL:
+        mode += f" --pg-url {args.pg_url}"
     return mode + (f" --repeat {args.repeat}" if args.repeat > 1 else "")
 
 
@@ -594,7 +604,7 @@ def main() -> None:
         help="measure each size this many times and report the median run (all listed)",
     )
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
-    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
     parser.add_argument("--changes", type=int, default=100)
     parser.add_argument("--sizes", help="users:groups,… to measure instead (results go to out/)")
     parser.add_argument(
@@ -617,7 +627,10 @@ def main() -> None:
         # Chosen sizes are recorded too: comparing at one size is the usual run.
         target = HERE / "out" / "RESULTS-sync-baseline.md" if quick else HERE / "RESULTS.md"
         target.parent.mkdir(exist_ok=True)
-        write_section(target, f"sync-{args.backend}-baseline", text)
+        # Another database (another collation, say) gets a section of its own.
+        other = args.backend == "postgresql" and args.pg_url != DEFAULT_PG_URL
+        database = "-" + args.pg_url.rsplit("/", 1)[-1].split("?")[0] if other else ""
+        write_section(target, f"sync-{args.backend}-baseline{database}", text)
         print(text)
         return
     results = [
