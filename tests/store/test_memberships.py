@@ -4,7 +4,8 @@ group (its foreign key's cascade) must not read every membership of the hub.
 A membership names an existing group and member, and goes with either and with its
 organisation, on both databases: by foreign keys on SQLite, by triggers on PostgreSQL
 (migrations 0012 and 0014), with which a deletion waits for the memberships being added
-in its org, as two transactions racing a deletion show. No foreign key ties a membership to its organisation (migration 0011)."""
+in its org, as two transactions racing a deletion show. No foreign key ties a membership
+to its organisation (migration 0011)."""
 
 from __future__ import annotations
 
