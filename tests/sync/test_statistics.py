@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from idsync.manage import orgs
-from idsync.sync.engine import statistics_due
+from idsync.sync.statistics import statistics_due
 from tests.conftest import PrivateDatabase
 from tests.entra_emulator import start_emulator
 from tests.sync.conftest import Emulator, add_entra, idsync

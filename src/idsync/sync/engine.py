@@ -79,6 +79,7 @@ from idsync.sync.safety import (
     shrink_refusal,
 )
 from idsync.sync.scoping import Scope
+from idsync.sync.statistics import GROWING_TABLES, statistics_due
 
 log = get_logger("idsync.sync")
 
@@ -86,31 +87,6 @@ RECORD_WAIT = 60.0
 """How long a cycle that lost its database waits for it, to record why it stopped."""
 
 
-def statistics_due(pages_before: int, pages_after: int) -> bool:
-    """Whether a read that went from ``pages_before`` to ``pages_after`` pages refreshes
-    the database's planner statistics (see ``Database.refresh_statistics``): each time
-    its page count passes a power of two from 2 on (2, 4, 8, …), so a big first cycle
-    pays a few dozen ANALYZEs and a small incremental one none beyond its second page.
-
-    Without end: the marks once stopped at 512 pages. A million-user directory's first
-    group (an all-company group, a million members) fills hundreds of pages alone, so every
-    ANALYZE of that phase saw a groups table of one row; planned on it, PostgreSQL's
-    foreign-key check of each new membership scanned ``ix_groups_org_id`` whole instead
-    of looking up ``groups_pkey``, and the phase slowed with every group added.
-    """
-    return pages_after >= 2 and pages_after.bit_length() > pages_before.bit_length()
-
-
-GROWING_TABLES: dict[ObjectType, tuple[str, ...]] = {
-    "user": ("users", "sync_objects"),
-    "group": ("groups", "memberships", "sync_objects"),
-}
-"""The tables each phase's pages fill and its next pages look up, which
-``statistics_due`` has analysed. Only those: on PostgreSQL an ANALYZE of 100k users
-takes 0.3–0.4 s, and a group phase that analysed them at each of its marks spent
-seconds on a table it does not write. The provisioning log grows too, but a cycle
-only appends to it (its few reads come once, at the end, by index); its ANALYZEs,
-about 0.5 s each for its wide rows, were 1.8–2.8 s of a 33 s, 30,000-user first load."""
 BATCH_SECONDS = 1.0
 """How long a cycle writing to the hub keeps one transaction open across pages: long
 enough that a first cycle's commits stop dominating its writes, short enough that a

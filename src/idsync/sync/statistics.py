@@ -1,0 +1,37 @@
+"""When a cycle refreshes PostgreSQL's planner statistics, and of which tables.
+
+A first cycle takes tables from empty to millions of rows long before autovacuum's next
+ANALYZE; planned on statistics of an empty table, its lookups scan tables whole and the
+cycle turns quadratic (``Database.refresh_statistics``).
+"""
+
+from __future__ import annotations
+
+from idsync.contract.records import ObjectType
+
+
+def statistics_due(pages_before: int, pages_after: int) -> bool:
+    """Whether a read that went from ``pages_before`` to ``pages_after`` pages refreshes
+    the database's planner statistics (see ``Database.refresh_statistics``): each time
+    its page count passes a power of two from 2 on (2, 4, 8, …), so a big first cycle
+    pays a few dozen ANALYZEs and a small incremental one none beyond its second page.
+
+    Without end: the marks once stopped at 512 pages. A million-user directory's first
+    group (an all-company group, a million members) fills hundreds of pages alone, so every
+    ANALYZE of that phase saw a groups table of one row; planned on it, PostgreSQL's
+    foreign-key check of each new membership scanned ``ix_groups_org_id`` whole instead
+    of looking up ``groups_pkey``, and the phase slowed with every group added.
+    """
+    return pages_after >= 2 and pages_after.bit_length() > pages_before.bit_length()
+
+
+GROWING_TABLES: dict[ObjectType, tuple[str, ...]] = {
+    "user": ("users", "sync_objects"),
+    "group": ("groups", "memberships", "sync_objects"),
+}
+"""The tables each phase's pages fill and its next pages look up, which
+``statistics_due`` has analysed. Only those: on PostgreSQL an ANALYZE of 100k users
+takes 0.3–0.4 s, and a group phase that analysed them at each of its marks spent
+seconds on a table it does not write. The provisioning log grows too, but a cycle
+only appends to it (its few reads come once, at the end, by index); its ANALYZEs,
+about 0.5 s each for its wide rows, were 1.8–2.8 s of a 33 s, 30,000-user first load."""
