@@ -7,8 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+import sqlalchemy as sa
+
 from idsync.manage import orgs
-from idsync.sync.statistics import statistics_due
+from idsync.store.database import Database
+from idsync.sync.statistics import Refresher, statistics_due
 from tests.conftest import PrivateDatabase
 from tests.entra_emulator import start_emulator
 from tests.sync.conftest import Emulator, add_entra, idsync
@@ -54,3 +58,52 @@ def test_a_phase_analyses_the_tables_it_fills_and_looks_up_and_no_other(
             if when is not None
         }
     assert analysed == {"groups", "memberships", "sync_objects"}
+
+
+def test_a_user_phase_that_grew_the_users_vacuums_them_for_the_group_phase(
+    tmp_path: Path, postgres_database: PrivateDatabase
+) -> None:
+    """After a user phase that passed a statistics mark, the users are vacuumed (beside
+    the group phase), so their pages are marked all-visible and the membership checks'
+    index-only lookups of users need not read them; nothing else is vacuumed."""
+    url, database = postgres_database.url, postgres_database.db
+    emulator = start_emulator(tmp_path / "emulator.log", Emulator, users=30, groups=2, seed=7)
+    try:
+        org = orgs.create_org(database, "Vacuum", actor="tests")
+        added = add_entra(url, org.id, emulator, "--no-auto-sync", "--page-size", "3")
+        assert idsync(url, "sync", "run", added)["status"] == "Active"
+    finally:
+        emulator.stop()
+    with database.read() as conn:
+        vacuumed = {
+            name
+            for name, when in conn.exec_driver_sql(
+                "SELECT relname, last_vacuum FROM pg_stat_user_tables "
+                "WHERE schemaname = current_schema()"
+            )
+            if when is not None
+        }
+        visible = conn.exec_driver_sql(
+            "SELECT relallvisible FROM pg_class WHERE oid = 'users'::regclass"
+        ).scalar_one()
+    assert vacuumed == {"users"}
+    assert visible >= 1
+
+
+def _refresh_in_turn(database: Database, *tables: str) -> None:
+    with Refresher(database) as refresher:
+        for table in tables:
+            refresher.refresh([table])
+
+
+def test_a_refresh_that_fails_fails_the_cycle_when_it_is_met(
+    postgres_database: PrivateDatabase,
+) -> None:
+    """A refresh runs beside the cycle; its error comes out where the cycle meets it (its
+    next refresh, or the end), as it did when the cycle ran it itself."""
+    database = postgres_database.db
+    with pytest.raises(sa.exc.ProgrammingError, match="no_such_table"):
+        _refresh_in_turn(database, "no_such_table")  # at the end
+    with pytest.raises(sa.exc.ProgrammingError, match="no_such_table"):
+        _refresh_in_turn(database, "no_such_table", "users")  # at the next refresh
+    _refresh_in_turn(database, "users", "groups")

@@ -241,20 +241,29 @@ class Database:
             self._main_reader = None
         self.engine.dispose()
 
-    def refresh_statistics(self, *tables: str) -> None:
+    def refresh_statistics(self, *tables: str, vacuum: bool = False) -> None:
         """Let PostgreSQL's planner see how big ``tables`` have grown.
 
         A sync cycle can take a table from empty to a million rows long before
         autovacuum's next ANALYZE; planning lookups for an "empty" table, PostgreSQL
         scans it whole each time, and the cycle turns quadratic. SQLite needs nothing:
         without statistics it prefers the indexes anyway.
+
+        With ``vacuum``, VACUUM (ANALYZE): it also marks the pages whose rows every
+        transaction sees as all-visible, so that an index-only scan of them no longer
+        reads the table. After a first load of users, the check of each new membership
+        looks its user up that way (migration 0014): a million lookups read a million
+        table pages without it, about a fifth of the check's time. VACUUM passes over
+        pages already marked, so a table that changed little costs little.
         """
         if self.dialect != "postgresql":
             return
+        verb = "VACUUM (ANALYZE)" if vacuum else "ANALYZE"
+        # VACUUM runs outside a transaction; ANALYZE may too.
         with self.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
             for table in tables:
-                conn.exec_driver_sql(f'ANALYZE "{table}"')
-            conn.commit()
+                conn.exec_driver_sql(f'{verb} "{table}"')
 
     def ping(self) -> None:
         with self.read() as conn:

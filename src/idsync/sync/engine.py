@@ -79,7 +79,7 @@ from idsync.sync.safety import (
     shrink_refusal,
 )
 from idsync.sync.scoping import Scope
-from idsync.sync.statistics import GROWING_TABLES, statistics_due
+from idsync.sync.statistics import GROWING_TABLES, Refresher, statistics_due
 
 log = get_logger("idsync.sync")
 
@@ -175,6 +175,9 @@ class Cycle:
         self.mode = ""
         self.checkpoint: dict[str, Any] = {}
         self.shrank: IdsyncError | None = None
+        self._statistics = Refresher(db)
+        self._refreshed: set[ObjectType] = set()
+        """The phases whose reads refreshed the statistics (they grew the tables)."""
 
     # --- the cycle ---------------------------------------------------------------------------
 
@@ -351,6 +354,10 @@ class Cycle:
         return checkpoint
 
     def _run(self, job: JobRecord, checkpoint: dict[str, Any]) -> None:
+        with self._statistics:
+            self._run_phases(job, checkpoint)
+
+    def _run_phases(self, job: JobRecord, checkpoint: dict[str, Any]) -> None:
         self.processor.assignment = self._assignment()
         phases = [*OBJECT_TYPES, "finish"]
         for object_type in OBJECT_TYPES:
@@ -362,6 +369,7 @@ class Cycle:
                     self.processor.forget_members()
                 if object_type == "user" and not self.preview:
                     self._resolve_references()
+                    self._settle_users()
                 if object_type == "group" and not self.preview:
                     self.processor.add_waiting_members(object_type in checkpoint["full_types"])
                     if "group" in checkpoint["full_types"] and not checkpoint["initial"]:
@@ -613,8 +621,16 @@ class Cycle:
         """After the batches that crossed a ``statistics_due`` mark (committed, so the
         planner sees the rows)."""
         if statistics_due(count.analyzed, count.pages):
-            self.db.refresh_statistics(*GROWING_TABLES[object_type])
+            self._statistics.refresh(GROWING_TABLES[object_type])
+            self._refreshed.add(object_type)
         count.analyzed = count.pages
+
+    def _settle_users(self) -> None:
+        """After a user phase that grew the users table (and set its managers), VACUUM it
+        beside the group phase, whose membership checks then look users up without
+        reading the table (``Database.refresh_statistics``)."""
+        if "user" in self._refreshed:
+            self._statistics.refresh(["users"], vacuum=True)
 
     @staticmethod
     def _note_removals(
