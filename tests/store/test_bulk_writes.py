@@ -17,7 +17,7 @@ from idsync.manage import orgs
 from idsync.store import sync_state
 from idsync.store.bulk import COPY_FROM_ROWS
 from idsync.store.database import Database
-from idsync.store.models import MEMBERSHIPS, USERS
+from idsync.store.models import GROUPS, MEMBERSHIPS, USERS
 from idsync.store.types import utcnow
 from tests.conftest import add_file_integration
 
@@ -82,6 +82,37 @@ def test_a_big_batch_partly_held_or_repeating_a_member_adds_each_new_one_once(
     repeated = (str(group.target_id), "user", str(late.target_id))
     assert target.add_members([repeated] * MANY) == 1
     assert _count(database, MEMBERSHIPS, target.org_id) == MANY + 1
+
+
+def _versions(database: Database, *group_ids: str | None) -> list[int]:
+    with database.read() as conn:
+        return [
+            conn.execute(sa.select(GROUPS.c.version).where(GROUPS.c.id == g)).scalar_one()
+            for g in group_ids
+        ]
+
+
+def test_a_group_created_in_the_same_transaction_takes_its_members_as_they_are(
+    database: Database,
+) -> None:
+    """Memberships of ``fresh`` groups (created in the same transaction, so none of
+    their memberships is there yet) go in without a conflict clause (a plain COPY on
+    PostgreSQL), each once, and leave the group at version 1: no one saw it without
+    them. A group that was there before is bumped, as ever."""
+    target = _target(database)
+    users = target.create("user", _users(MANY, "f"))
+    with database.write():
+        [old] = target.create("group", [Desired("o", (("displayName", "Old"),), "Old")])
+    with database.write():
+        [new] = target.create("group", [Desired("n", (("displayName", "New"),), "New")])
+        members = [
+            (str(group.target_id), "user", str(u.target_id)) for group in (new, old) for u in users
+        ]
+        repeated = members[:3]  # a source that lists a member twice
+        added = target.add_members([*members, *repeated], fresh={str(new.target_id)})
+    assert added == 2 * MANY
+    assert _count(database, MEMBERSHIPS, target.org_id) == 2 * MANY
+    assert _versions(database, new.target_id, old.target_id) == [1, 2]
 
 
 def test_a_big_batch_naming_a_missing_member_adds_none_of_it(database: Database) -> None:

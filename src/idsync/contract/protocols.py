@@ -10,7 +10,7 @@ a user or group, for validation and diagnosis.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -162,8 +162,18 @@ class Target(Protocol):
         """Set (or clear) each user's manager: (user target id, manager target id)."""
         ...
 
-    def add_members(self, members: Sequence[Membership], *, seen: str | None = None) -> int:
-        """Add memberships (existing ones are kept); ``seen`` marks them for a full reconcile."""
+    def add_members(
+        self,
+        members: Sequence[Membership],
+        *,
+        seen: str | None = None,
+        fresh: Collection[str] = frozenset(),
+    ) -> int:
+        """Add memberships (existing ones are kept); ``seen`` marks them for a full reconcile.
+
+        ``fresh``: groups (target ids) this target created for the same page; a target
+        that ``shares_database`` created them in the same transaction, so none of their
+        memberships exists yet. A target may ignore it."""
         ...
 
     def remove_members(self, members: Sequence[Membership]) -> int: ...

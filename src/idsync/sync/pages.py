@@ -185,8 +185,9 @@ class PageProcessor:
         with self.tally.timed("write", "writeObjects"):
             rows = self._rows(page, sent)
         if object_type == "group":
+            created = {r.target_id for action, r in sent.results if action == "create"}
             with self.tally.timed("write", "writeMembers"):
-                self._sync_members(page.objects, rows, page.links, page.full)
+                self._sync_members(page.objects, rows, page.links, page.full, created)
         with self.tally.timed("write", "writeState"), ctx.db.write() as conn:
             # No link of the page's objects was found when it was planned (a first
             # load's page): its links are new.
@@ -472,7 +473,10 @@ class PageProcessor:
         rows: list[dict[str, Any]],
         links: dict[str, Link],
         full: bool,
+        created: set[str | None],
     ) -> None:
+        """The page's groups' members, to the target; ``created``: the groups the page
+        created (the target's ``fresh``: none of their members is there yet)."""
         groups = {r["source_id"]: r["target_id"] for r in rows}
         for sid, link in links.items():
             if sid not in groups and link.target_id and link.state == "active":
@@ -498,7 +502,9 @@ class PageProcessor:
         self.tally.add(
             "membersAdded",
             self.ctx.target.add_members(
-                to_add, seen=self.ctx.cycle_id if full and self.mark_members else None
+                to_add,
+                seen=self.ctx.cycle_id if full and self.mark_members else None,
+                fresh={g for g in created if g is not None},
             ),
         )
         self.tally.add("membersRemoved", self.ctx.target.remove_members(to_remove))

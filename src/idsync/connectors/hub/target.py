@@ -9,7 +9,7 @@ and a group's version bumped when its members change.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -51,6 +51,7 @@ _CHUNK = 500
 _TABLES = {"user": USERS, "group": GROUPS}
 _SCHEMAS = {"user": USER, "group": GROUP}
 _KEY_COLUMNS = {"user": USERS.c.user_name_key, "group": GROUPS.c.display_name_key}
+_MEMBER_COLUMNS = (("user", MEMBERSHIPS.c.user_id), ("group", MEMBERSHIPS.c.member_group_id))
 
 
 def _held_members(conn: Connection, members: Sequence[Membership], column: sa.Column[Any]) -> int:
@@ -376,17 +377,63 @@ class HubTarget:
                     changes.append(self._change("user", row, doc, now))
             self._write_changes(conn, USERS, changes)
 
-    def add_members(self, members: Sequence[Membership], *, seen: str | None = None) -> int:
+    def add_members(
+        self,
+        members: Sequence[Membership],
+        *,
+        seen: str | None = None,
+        fresh: Collection[str] = frozenset(),
+    ) -> int:
         if not members:
             return 0
-        users = [m for m in members if m[1] == "user"]
-        groups = [m for m in members if m[1] == "group"]
+        # Memberships of groups created in this transaction cannot be there yet: they go
+        # in as they are, with no conflict to handle (on PostgreSQL a COPY with no
+        # savepoint around it, two round trips fewer), and the groups' version, 1,
+        # already counts them (no one saw the groups without them).
+        new = list(dict.fromkeys(m for m in members if m[0] in fresh))
+        held = [m for m in members if m[0] not in fresh]
         now = utcnow()
+        added = 0
         with self.db.write() as conn:
-            added = self._insert_members(conn, users, MEMBERSHIPS.c.user_id, seen, now)
-            added += self._insert_members(conn, groups, MEMBERSHIPS.c.member_group_id, seen, now)
-            touch_groups(conn, {group_id for group_id, _, _ in members}, now)
+            for kind, column in _MEMBER_COLUMNS:
+                added += self._insert_new_members(
+                    conn, [m for m in new if m[1] == kind], column, seen, now
+                )
+                added += self._insert_members(
+                    conn, [m for m in held if m[1] == kind], column, seen, now
+                )
+            touch_groups(conn, {group_id for group_id, _, _ in held}, now)
         return added
+
+    def _member_rows(
+        self, members: Sequence[Membership], column: sa.Column[Any], seen: str | None, now: Any
+    ) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+        """The columns and rows of these memberships, in the table's column order, as the
+        compiled INSERT lists them: the rows then go to the driver as built (see
+        ``insert_tuples``), not copied again in that order."""
+        names: tuple[str, ...] = (
+            "org_id", "group_id", column.name, "created_at", "owner_integration_id",
+        )  # fmt: skip
+        created = timestamp(self.db.dialect, now)
+        org, owner = self.org_id, self.integration_id
+        if seen is None:
+            return names, [(org, g, member, created, owner) for g, _, member in members]
+        rows = [(org, g, member, created, owner, seen) for g, _, member in members]
+        return (*names, "seen_cycle"), rows
+
+    def _insert_new_members(
+        self,
+        conn: Connection,
+        members: Sequence[Membership],
+        column: sa.Column[Any],
+        seen: str | None,
+        now: Any,
+    ) -> int:
+        """Memberships none of which is in the table (each once)."""
+        if not members:
+            return 0
+        names, rows = self._member_rows(members, column, seen, now)
+        return insert_tuples(conn, MEMBERSHIPS.insert(), names, rows, expect_new=True)
 
     def _insert_members(
         self,
@@ -398,19 +445,7 @@ class HubTarget:
     ) -> int:
         if not members:
             return 0
-        # In the table's column order, as the compiled INSERT lists them: the rows then go
-        # to the driver as built (see ``insert_tuples``), not copied again in that order.
-        names: tuple[str, ...] = (
-            "org_id", "group_id", column.name, "created_at", "owner_integration_id",
-        )  # fmt: skip
-        created = timestamp(self.db.dialect, now)
-        org, owner = self.org_id, self.integration_id
-        rows: list[tuple[Any, ...]]
-        if seen is None:
-            rows = [(org, g, member, created, owner) for g, _, member in members]
-        else:
-            names += ("seen_cycle",)
-            rows = [(org, g, member, created, owner, seen) for g, _, member in members]
+        names, rows = self._member_rows(members, column, seen, now)
         dialect_insert = sqlite.insert if self.db.is_sqlite else postgresql.insert
         statement = dialect_insert(MEMBERSHIPS)
         index = [MEMBERSHIPS.c.group_id, column]

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -743,7 +743,13 @@ class ScimTarget:
 
     # --- members -----------------------------------------------------------------------------
 
-    def add_members(self, members: Sequence[Membership], *, seen: str | None = None) -> int:
+    def add_members(
+        self,
+        members: Sequence[Membership],
+        *,
+        seen: str | None = None,
+        fresh: Collection[str] = frozenset(),  # the hub's shortcut; nothing to skip here
+    ) -> int:
         if not members:
             return 0
         with self.db.read() as conn:
