@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import event
 
 from idsync.connectors.hub import HubTarget
 from idsync.contract.protocols import Desired
@@ -95,24 +96,41 @@ def _versions(database: Database, *group_ids: str | None) -> list[int]:
 def test_a_group_created_in_the_same_transaction_takes_its_members_as_they_are(
     database: Database,
 ) -> None:
-    """Memberships of ``fresh`` groups (created in the same transaction, so none of
+    """Memberships of ``fresh`` groups only (created in the same transaction, so none of
     their memberships is there yet) go in without a conflict clause (a plain COPY on
-    PostgreSQL), each once, and leave the group at version 1: no one saw it without
-    them. A group that was there before is bumped, as ever."""
+    PostgreSQL), each once, and leave the groups at version 1: no one saw them without
+    their members. With a group among them that was there before, all go through the
+    conflict clause, and only that group is bumped."""
     target = _target(database)
     users = target.create("user", _users(MANY, "f"))
+    [old] = target.create("group", [Desired("o", (("displayName", "Old"),), "Old")])
     with database.write():
-        [old] = target.create("group", [Desired("o", (("displayName", "Old"),), "Old")])
-    with database.write():
-        [new] = target.create("group", [Desired("n", (("displayName", "New"),), "New")])
-        members = [
-            (str(group.target_id), "user", str(u.target_id)) for group in (new, old) for u in users
-        ]
+        [new, newer] = target.create(
+            "group",
+            [Desired(n, (("displayName", n),), n) for n in ("New", "Newer")],
+        )
+        fresh = {str(new.target_id), str(newer.target_id)}
+        members = [(str(new.target_id), "user", str(u.target_id)) for u in users]
         repeated = members[:3]  # a source that lists a member twice
-        added = target.add_members([*members, *repeated], fresh={str(new.target_id)})
-    assert added == 2 * MANY
-    assert _count(database, MEMBERSHIPS, target.org_id) == 2 * MANY
-    assert _versions(database, new.target_id, old.target_id) == [1, 2]
+        savepoints: list[str] = []
+
+        def savepoint(_conn: object, name: str) -> None:
+            savepoints.append(name)
+
+        event.listen(database.engine, "savepoint", savepoint)
+        try:
+            assert target.add_members([*members, *repeated], fresh=fresh) == MANY
+        finally:
+            event.remove(database.engine, "savepoint", savepoint)
+        assert savepoints == []
+        mixed = [
+            (str(group.target_id), "user", str(u.target_id))
+            for group in (newer, old)
+            for u in users[:10]
+        ]
+        assert target.add_members(mixed, fresh=fresh) == 20
+    assert _count(database, MEMBERSHIPS, target.org_id) == MANY + 20
+    assert _versions(database, new.target_id, newer.target_id, old.target_id) == [1, 1, 2]
 
 
 def test_a_big_batch_naming_a_missing_member_adds_none_of_it(database: Database) -> None:

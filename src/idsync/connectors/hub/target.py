@@ -386,23 +386,16 @@ class HubTarget:
     ) -> int:
         if not members:
             return 0
-        # Memberships of groups created in this transaction cannot be there yet: they go
-        # in as they are, with no conflict to handle (on PostgreSQL a COPY with no
-        # savepoint around it, two round trips fewer), and the groups' version, 1,
-        # already counts them (no one saw the groups without them).
-        new = list(dict.fromkeys(m for m in members if m[0] in fresh))
-        held = [m for m in members if m[0] not in fresh]
+        held = {group_id for group_id, _, _ in members if group_id not in fresh}
         now = utcnow()
         added = 0
         with self.db.write() as conn:
             for kind, column in _MEMBER_COLUMNS:
-                added += self._insert_new_members(
-                    conn, [m for m in new if m[1] == kind], column, seen, now
-                )
-                added += self._insert_members(
-                    conn, [m for m in held if m[1] == kind], column, seen, now
-                )
-            touch_groups(conn, {group_id for group_id, _, _ in held}, now)
+                of_kind = [m for m in members if m[1] == kind]
+                added += self._insert_members(conn, of_kind, column, seen, now, new=not held)
+            # The groups created in this transaction keep version 1: no one saw them
+            # without these members.
+            touch_groups(conn, held, now)
         return added
 
     def _member_rows(
@@ -421,20 +414,6 @@ class HubTarget:
         rows = [(org, g, member, created, owner, seen) for g, _, member in members]
         return (*names, "seen_cycle"), rows
 
-    def _insert_new_members(
-        self,
-        conn: Connection,
-        members: Sequence[Membership],
-        column: sa.Column[Any],
-        seen: str | None,
-        now: Any,
-    ) -> int:
-        """Memberships none of which is in the table (each once)."""
-        if not members:
-            return 0
-        names, rows = self._member_rows(members, column, seen, now)
-        return insert_tuples(conn, MEMBERSHIPS.insert(), names, rows, expect_new=True)
-
     def _insert_members(
         self,
         conn: Connection,
@@ -442,9 +421,17 @@ class HubTarget:
         column: sa.Column[Any],
         seen: str | None,
         now: Any,
+        *,
+        new: bool,
     ) -> int:
+        """``new``: all of them are of groups created in this transaction, so none is in the
+        table yet: they go in as they are, each once, with no conflict to handle (on
+        PostgreSQL a COPY with no savepoint around it, two round trips fewer)."""
         if not members:
             return 0
+        if new:
+            names, rows = self._member_rows(list(dict.fromkeys(members)), column, seen, now)
+            return insert_tuples(conn, MEMBERSHIPS.insert(), names, rows, expect_new=True)
         names, rows = self._member_rows(members, column, seen, now)
         dialect_insert = sqlite.insert if self.db.is_sqlite else postgresql.insert
         statement = dialect_insert(MEMBERSHIPS)
@@ -526,8 +513,10 @@ class HubTarget:
                 new, gone = sorted(wanted - current), sorted(current - wanted)
                 users = [x for x in new if x[1] == "user"]
                 groups = [x for x in new if x[1] == "group"]
-                added += self._insert_members(conn, users, m.c.user_id, seen, now)
-                added += self._insert_members(conn, groups, m.c.member_group_id, seen, now)
+                added += self._insert_members(conn, users, m.c.user_id, seen, now, new=False)
+                added += self._insert_members(
+                    conn, groups, m.c.member_group_id, seen, now, new=False
+                )
                 removed += self._delete_members(conn, gone)  # type: ignore[arg-type]
                 if seen is not None:
                     conn.execute(m.update().where(*mine).values(seen_cycle=seen))
