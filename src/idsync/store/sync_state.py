@@ -393,6 +393,12 @@ def drop_pending(
     _delete_objects(conn, SYNC_PENDING, integration_id, object_type, source_ids)
 
 
+def has_pending(conn: Connection, integration_id: str) -> bool:
+    p = SYNC_PENDING
+    query = sa.select(p.c.source_id).where(p.c.integration_id == integration_id).limit(1)
+    return conn.execute(query).first() is not None
+
+
 def list_pending(
     conn: Connection, integration_id: str, *, staged: bool | None = None
 ) -> list[Pending]:

@@ -846,6 +846,7 @@ class Cycle:
         if self.processor.book is not None:
             self.processor.book.add(items)
             return
+        self.processor.removals_pending = True
         with self.db.write() as conn:
             state.add_pending(conn, self.integration.id, self.cycle_id, items)
 
@@ -1134,6 +1135,7 @@ class Cycle:
         )
         with self.db.read() as conn:
             processor.escrow_pending = state.has_escrow(conn, integration.id)
+            processor.removals_pending = state.has_pending(conn, integration.id)
             if processor.book is not None:  # a preview starts from the removals waiting
                 processor.book.add(state.list_pending(conn, integration.id))
         return processor

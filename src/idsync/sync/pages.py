@@ -121,6 +121,10 @@ class PageProcessor:
         self.escrow_pending = True
         """Whether objects may wait in escrow (the engine clears it when none do): if
         none do, a page need not release any."""
+        self.removals_pending = True
+        """Whether removals may wait for the end of the cycle (the engine clears it when
+        none do; whatever adds one sets it): if none do, a page need not drop its
+        objects' (a first load's group page saves a round trip)."""
         self._member_targets: dict[str, dict[str, str]] = {"user": {}, "group": {}}
         """Hub ids of the members met so far in this cycle, by kind and source id: a
         user is a member of ten groups on average, so most lookups are repeats. A dict
@@ -194,8 +198,11 @@ class PageProcessor:
             state.save_links(conn, ctx.integration_id, object_type, rows, expect_new=not page.links)
             if page.full:
                 state.touch_links(conn, ctx.integration_id, object_type, plan.kept, ctx.cycle_id)
-            state.add_pending(conn, ctx.integration_id, ctx.cycle_id, plan.pending)
-            state.drop_pending(conn, ctx.integration_id, object_type, plan.present)
+            if plan.pending:
+                self.removals_pending = True
+                state.add_pending(conn, ctx.integration_id, ctx.cycle_id, plan.pending)
+            if self.removals_pending:
+                state.drop_pending(conn, ctx.integration_id, object_type, plan.present)
             state.write_log(conn, self.log.take())
 
     def assigned(self, object_type: ObjectType, source_id: str) -> bool:
