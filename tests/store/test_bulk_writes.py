@@ -202,6 +202,34 @@ def test_a_clash_in_a_big_batch_fails_only_its_object(database: Database) -> Non
     assert _count(database, USERS, target.org_id) == MANY
 
 
+def test_a_clash_in_a_small_batch_fails_only_its_objects(database: Database) -> None:
+    """A page of a few objects (a page of groups): those that would take a displayName
+    held before, or by another object of the same batch, fail alone; the others go in.
+    On PostgreSQL with no savepoint (``insert_unless_taken``)."""
+    target = _target(database)
+    [held] = target.create("group", [Desired("h", (("displayName", "Held"),), "Held")])
+    names = ["Held", "Free", "Twin", "twin"]  # displayName is caseExact=false: twins
+    batch = [Desired(f"s{n}", (("displayName", name),), name) for n, name in enumerate(names)]
+    savepoints: list[str] = []
+
+    def savepoint(_conn: object, name: str) -> None:
+        savepoints.append(name)
+
+    event.listen(database.engine, "savepoint", savepoint)
+    try:
+        with database.write():
+            results = target.create("group", batch)
+    finally:
+        event.remove(database.engine, "savepoint", savepoint)
+    assert held.error is None
+    failed = {r.source_id: r.error.error for r in results if r.error is not None}
+    assert failed == {"s0": UNIQUENESS, "s3": UNIQUENESS}
+    assert all(r.target_id for r in results if r.error is None)
+    assert _count(database, GROUPS, target.org_id) == 3
+    if not database.is_sqlite:
+        assert savepoints == []
+
+
 def test_a_nul_in_a_big_batch_is_the_catalogue_error_where_the_database_refuses_it(
     database: Database,
 ) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -94,6 +95,40 @@ def insert_tuples(
         params = [tuple(row[i] for i in order) for row in rows]
     result = conn.exec_driver_sql(sql, params)
     return max(result.rowcount, 0)
+
+
+def insert_unless_taken(
+    conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]
+) -> set[Any]:
+    """Insert ``rows`` (all with the same keys, each with its ``id``), skipping each one
+    that would take a unique value a row of ``table`` holds; the ids of those inserted.
+
+    PostgreSQL only, for a few rows (a page of groups): one ``INSERT … ON CONFLICT DO
+    NOTHING RETURNING id`` a row, sent together in one round trip (psycopg's
+    ``executemany`` runs in a pipeline), with no savepoint. A plain insert in a
+    savepoint, so that a clash could be retried row by row, took three round trips,
+    most of a first load's group pages' waiting for its creates.
+    """
+    if not rows:
+        return set()
+    statement = postgresql.insert(table).on_conflict_do_nothing()
+    sql, _ = _compiled(conn, statement.returning(table.c.id), tuple(rows[0]))
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    inserted: set[Any] = set()
+    try:
+        with driver.cursor() as cursor:
+            cursor.executemany(sql, rows, returning=True)
+            while True:
+                inserted.update(row[0] for row in cursor.fetchall())
+                if not cursor.nextset():
+                    break
+    except conn.dialect.loaded_dbapi.Error as exc:
+        # As SQLAlchemy wraps the driver's errors everywhere else (see ``_copy``).
+        raise DBAPIError.instance(
+            sql, None, exc, conn.dialect.loaded_dbapi.Error, hide_parameters=True
+        ) from exc
+    return inserted
 
 
 _COMPILED: dict[Any, tuple[str, list[int] | None]] = {}

@@ -32,10 +32,12 @@ from idsync.scim.assign import assign, value_at
 from idsync.scim.compare import fold
 from idsync.scim.urns import ENTERPRISE_USER, GROUP, USER
 from idsync.store.bulk import (
+    COPY_FROM_ROWS,
     defer_member_index,
     document,
     insert_many,
     insert_tuples,
+    insert_unless_taken,
     member_index_missing,
     restore_member_index,
     timestamp,
@@ -165,6 +167,8 @@ class HubTarget:
     # --- objects ---------------------------------------------------------------------------
 
     def create(self, object_type: ObjectType, items: Sequence[Desired]) -> list[Exported]:
+        if not items:
+            return []
         now = timestamp(self.db.dialect, utcnow())
         rows: list[dict[str, Any]] = []
         results: list[Exported] = []
@@ -186,6 +190,8 @@ class HubTarget:
             rows.append(row)
             results.append(Exported(item.source_id, target_id, _changed({}, doc)))
         table = _TABLES[object_type]
+        if not self.db.is_sqlite and len(rows) < COPY_FROM_ROWS:
+            return self._create_unless_taken(table, rows, results)
         try:
             with self.db.write(may_fail=True) as conn:
                 insert_many(conn, table.insert(), rows)
@@ -197,6 +203,20 @@ class HubTarget:
                 self._create_one(table, row, result)
                 for row, result in zip(rows, results, strict=True)
             ]
+
+    def _create_unless_taken(
+        self, table: sa.Table, rows: list[dict[str, Any]], results: list[Exported]
+    ) -> list[Exported]:
+        """A few objects at once, with no savepoint: each that would take a userName,
+        displayName or externalId another object holds is left out, and fails alone
+        (``insert_unless_taken``)."""
+        with self.db.write() as conn:
+            inserted = insert_unless_taken(conn, table, rows)
+        for row, result in zip(rows, results, strict=True):
+            if row["id"] not in inserted:
+                result.target_id = None
+                result.error = _clash(table, row.get("user_name") or row.get("display_name"))
+        return results
 
     def _create_one(self, table: sa.Table, row: dict[str, Any], result: Exported) -> Exported:
         try:
