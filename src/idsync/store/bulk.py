@@ -14,7 +14,9 @@ One with ``ON CONFLICT`` copies into a temporary table and runs one ``INSERT …
 SELECT`` from it, unless its caller expects the rows to be new: then they are
 copied straight into the table in a savepoint, and only if one clashes does the
 statement's ``ON CONFLICT`` decide (staging them cost a quarter of the server's
-time for a first load's memberships).
+time for a first load's memberships). A few new objects (a page of groups) go in by
+``INSERT … ON CONFLICT DO NOTHING RETURNING``, each that clashes left out, in one
+round trip with no savepoint (:func:`insert_unless_taken`).
 """
 
 from __future__ import annotations
