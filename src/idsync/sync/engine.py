@@ -2,10 +2,11 @@
 
 The engine talks to a :class:`~idsync.contract.protocols.Source` and a
 :class:`~idsync.contract.protocols.Target` and to nothing else: it does not know
-which directory it reads. After every page it saves a checkpoint (the source's
-resume position) in the same place as what the page did, so a cycle that
-crashes resumes where it stopped, and re-applying a page converges instead of
-duplicating (objects are matched before they are created).
+which directory it reads. After every page (on the hub, every batch of pages in
+one transaction) it saves a checkpoint (the source's resume position) in the same
+place as what the pages did, so a cycle that crashes resumes where it stopped, and
+re-applying a page converges instead of duplicating (objects are matched before
+they are created).
 
 Safety rules (docs/architecture.md, "Removal safety"): removals are collected during
 the cycle and applied only at its end, and only if they stay under the job's deletion
