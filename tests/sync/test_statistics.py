@@ -33,6 +33,33 @@ def test_a_one_page_read_refreshes_nothing() -> None:
     assert not statistics_due(0, 1)
 
 
+def _first_load(tmp_path: Path, private: PrivateDatabase, users: int, groups: int) -> None:
+    """A first Entra cycle of a directory this size, in pages of three objects."""
+    url, database = private.url, private.db
+    emulator = start_emulator(
+        tmp_path / "emulator.log", Emulator, users=users, groups=groups, seed=7
+    )
+    try:
+        org = orgs.create_org(database, "Statistics", actor="tests")
+        added = add_entra(url, org.id, emulator, "--no-auto-sync", "--page-size", "3")
+        assert idsync(url, "sync", "run", added)["status"] == "Active"
+    finally:
+        emulator.stop()
+
+
+def _tables_with(database: Database, column: str) -> set[str]:
+    """The schema's tables whose ``pg_stat_user_tables.column`` (a last-done time) is set."""
+    with database.read() as conn:
+        return {
+            name
+            for name, when in conn.exec_driver_sql(
+                f"SELECT relname, {column} FROM pg_stat_user_tables "  # noqa: S608 (constant)
+                "WHERE schemaname = current_schema()"
+            )
+            if when is not None
+        }
+
+
 def test_a_phase_analyses_the_tables_it_fills_and_looks_up_and_no_other(
     tmp_path: Path, postgres_database: PrivateDatabase
 ) -> None:
@@ -40,24 +67,12 @@ def test_a_phase_analyses_the_tables_it_fills_and_looks_up_and_no_other(
     groups, their memberships and the links, but not the users it does not write, nor
     the provisioning log it only appends to. The users fit one page here, so the user
     phase refreshes nothing."""
-    url, database = postgres_database.url, postgres_database.db
-    emulator = start_emulator(tmp_path / "emulator.log", Emulator, users=3, groups=8, seed=7)
-    try:
-        org = orgs.create_org(database, "Statistics", actor="tests")
-        added = add_entra(url, org.id, emulator, "--no-auto-sync", "--page-size", "3")
-        assert idsync(url, "sync", "run", added)["status"] == "Active"
-    finally:
-        emulator.stop()
-    with database.read() as conn:
-        analysed = {
-            name
-            for name, when in conn.exec_driver_sql(
-                "SELECT relname, last_analyze FROM pg_stat_user_tables "
-                "WHERE schemaname = current_schema()"
-            )
-            if when is not None
-        }
-    assert analysed == {"groups", "memberships", "sync_objects"}
+    _first_load(tmp_path, postgres_database, users=3, groups=8)
+    assert _tables_with(postgres_database.db, "last_analyze") == {
+        "groups",
+        "memberships",
+        "sync_objects",
+    }
 
 
 def test_a_user_phase_that_grew_the_users_vacuums_them_for_the_group_phase(
@@ -66,27 +81,12 @@ def test_a_user_phase_that_grew_the_users_vacuums_them_for_the_group_phase(
     """After a user phase that passed a statistics mark, the users are vacuumed (beside
     the group phase), so their pages are marked all-visible and the membership checks'
     index-only lookups of users need not read them; nothing else is vacuumed."""
-    url, database = postgres_database.url, postgres_database.db
-    emulator = start_emulator(tmp_path / "emulator.log", Emulator, users=30, groups=2, seed=7)
-    try:
-        org = orgs.create_org(database, "Vacuum", actor="tests")
-        added = add_entra(url, org.id, emulator, "--no-auto-sync", "--page-size", "3")
-        assert idsync(url, "sync", "run", added)["status"] == "Active"
-    finally:
-        emulator.stop()
-    with database.read() as conn:
-        vacuumed = {
-            name
-            for name, when in conn.exec_driver_sql(
-                "SELECT relname, last_vacuum FROM pg_stat_user_tables "
-                "WHERE schemaname = current_schema()"
-            )
-            if when is not None
-        }
+    _first_load(tmp_path, postgres_database, users=30, groups=2)
+    assert _tables_with(postgres_database.db, "last_vacuum") == {"users"}
+    with postgres_database.db.read() as conn:
         visible = conn.exec_driver_sql(
             "SELECT relallvisible FROM pg_class WHERE oid = 'users'::regclass"
         ).scalar_one()
-    assert vacuumed == {"users"}
     assert visible >= 1
 
 
