@@ -189,7 +189,7 @@ class PageProcessor:
         with self.tally.timed("write", "writeObjects"):
             rows = self._rows(page, sent)
         if object_type == "group":
-            created = {r.target_id for action, r in sent.results if action == "create"}
+            created = {r.target_id for a, r in sent.results if a == "create" and r.target_id}
             with self.tally.timed("write", "writeMembers"):
                 self._sync_members(page.objects, rows, page.links, page.full, created)
         with self.tally.timed("write", "writeState"), ctx.db.write() as conn:
@@ -480,7 +480,7 @@ class PageProcessor:
         rows: list[dict[str, Any]],
         links: dict[str, Link],
         full: bool,
-        created: set[str | None],
+        created: set[str],
     ) -> None:
         """The page's groups' members, to the target; ``created``: the groups the page
         created (the target's ``fresh``: none of their members is there yet)."""
@@ -511,7 +511,7 @@ class PageProcessor:
             self.ctx.target.add_members(
                 to_add,
                 seen=self.ctx.cycle_id if full and self.mark_members else None,
-                fresh={g for g in created if g is not None},
+                fresh=created,
             ),
         )
         self.tally.add("membersRemoved", self.ctx.target.remove_members(to_remove))
