@@ -80,7 +80,7 @@ from idsync.sync.safety import (
     shrink_refusal,
 )
 from idsync.sync.scoping import Scope
-from idsync.sync.statistics import GROWING_TABLES, Refresher, statistics_due
+from idsync.sync.upkeep import GROWING_TABLES, Upkeep, statistics_due
 
 log = get_logger("idsync.sync")
 
@@ -176,7 +176,7 @@ class Cycle:
         self.mode = ""
         self.checkpoint: dict[str, Any] = {}
         self.shrank: IdsyncError | None = None
-        self._statistics = Refresher(db)
+        self._upkeep = Upkeep(db)
         self._refreshed: set[ObjectType] = set()
         """The phases whose reads refreshed the statistics (they grew the tables)."""
 
@@ -355,7 +355,7 @@ class Cycle:
         return checkpoint
 
     def _run(self, job: JobRecord, checkpoint: dict[str, Any]) -> None:
-        with self._statistics:
+        with self._upkeep:
             self._run_phases(job, checkpoint)
 
     def _run_phases(self, job: JobRecord, checkpoint: dict[str, Any]) -> None:
@@ -622,7 +622,7 @@ class Cycle:
         """After the batches that crossed a ``statistics_due`` mark (committed, so the
         planner sees the rows)."""
         if statistics_due(count.analyzed, count.pages):
-            self._statistics.refresh(GROWING_TABLES[object_type])
+            self._upkeep.refresh(GROWING_TABLES[object_type])
             self._refreshed.add(object_type)
         count.analyzed = count.pages
 
@@ -631,7 +631,7 @@ class Cycle:
         beside the group phase, whose membership checks then look users up without
         reading the table (``Database.refresh_statistics``)."""
         if "user" in self._refreshed:
-            self._statistics.refresh(["users"], vacuum=True)
+            self._upkeep.refresh(["users"], vacuum=True)
 
     @staticmethod
     def _note_removals(

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from idsync.manage import orgs
 from idsync.store.database import Database
-from idsync.sync.statistics import Refresher, statistics_due
+from idsync.sync.upkeep import Upkeep, statistics_due
 from tests.conftest import PrivateDatabase
 from tests.entra_emulator import start_emulator
 from tests.sync.conftest import Emulator, add_entra, idsync
@@ -91,9 +91,9 @@ def test_a_user_phase_that_grew_the_users_vacuums_them_for_the_group_phase(
 
 
 def _refresh_in_turn(database: Database, *tables: str) -> None:
-    with Refresher(database) as refresher:
+    with Upkeep(database) as upkeep:
         for table in tables:
-            refresher.refresh([table])
+            upkeep.refresh([table])
 
 
 def test_a_refresh_that_fails_fails_the_cycle_when_it_is_met(

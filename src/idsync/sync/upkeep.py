@@ -1,4 +1,5 @@
-"""When a cycle refreshes PostgreSQL's planner statistics, and of which tables.
+"""The database's upkeep during a cycle, done beside it: when a cycle refreshes
+PostgreSQL's planner statistics, and of which tables.
 
 A first cycle takes tables from empty to millions of rows long before autovacuum's next
 ANALYZE; planned on statistics of an empty table, its lookups scan tables whole and the
@@ -44,7 +45,7 @@ only appends to it (its few reads come once, at the end, by index); its ANALYZEs
 about 0.5 s each for its wide rows, were 1.8–2.8 s of a 33 s, 30,000-user first load."""
 
 
-class Refresher:
+class Upkeep:
     """Refreshes statistics beside the cycle, in one helper thread, on PostgreSQL.
 
     An ANALYZE runs on its own connection and sees only what has committed, so the cycle
@@ -67,7 +68,7 @@ class Refresher:
             return
         self._wait()
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="idsync-statistics")
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="idsync-upkeep")
         context = contextvars.copy_context()  # the cycle's tracking ID and log fields
         work = partial(self._db.refresh_statistics, *tables, vacuum=vacuum)
         self._running = self._pool.submit(context.run, work)
@@ -77,7 +78,7 @@ class Refresher:
         if running is not None:
             running.result()
 
-    def __enter__(self) -> Refresher:
+    def __enter__(self) -> Upkeep:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
