@@ -1,19 +1,26 @@
-"""When a read refreshes PostgreSQL's planner statistics: at every doubling of its pages,
-however long it runs (a million-user directory's group phase runs to tens of thousands
-of pages, and its first hundreds hold a single group); and of which tables: those the
-phase writes and looks up."""
+"""The database's upkeep beside a cycle. When a read refreshes PostgreSQL's planner
+statistics: at every doubling of its pages, however long it runs (a million-user
+directory's group phase runs to tens of thousands of pages, and its first hundreds hold a
+single group); and of which tables: those the phase writes and looks up. On SQLite, who
+checkpoints the write-ahead log after the cycle's commits: the helper, not the cycle."""
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from idsync.manage import orgs
-from idsync.store.database import Database
+from idsync.config import Settings
+from idsync.manage import jobs, orgs
+from idsync.store.database import Database, open_database
+from idsync.store.migrate import upgrade
+from idsync.store.models import USERS
 from idsync.sync.upkeep import Upkeep, statistics_due
-from tests.conftest import PrivateDatabase
+from tests.conftest import PrivateDatabase, add_file_integration
 from tests.entra_emulator import start_emulator
 from tests.sync.conftest import Emulator, add_entra, idsync
 
@@ -107,3 +114,56 @@ def test_a_refresh_that_fails_fails_the_cycle_when_it_is_met(
     with pytest.raises(sa.exc.ProgrammingError, match="no_such_table"):
         _refresh_in_turn(database, "no_such_table", "users")  # at the next refresh
     _refresh_in_turn(database, "users", "groups")
+
+
+def _users_in_file(path: Path) -> int:
+    """The users the SQLite database file itself holds, without its write-ahead log: what
+    checkpoints have copied into it."""
+    alone = path.with_name("without-log.db")
+    shutil.copyfile(path, alone)
+    with closing(sqlite3.connect(alone)) as conn:
+        try:
+            return int(conn.execute("SELECT count(*) FROM users").fetchone()[0])
+        except sqlite3.OperationalError:  # the table itself is still only in the log
+            return 0
+
+
+def test_a_checkpoint_copies_the_log_into_the_database_file(tmp_path: Path) -> None:
+    path = tmp_path / "hub.db"
+    database = open_database(f"sqlite:///{path}")
+    upgrade(database)
+    org = orgs.create_org(database, "Checkpoint", actor="tests")
+    with database.write() as conn:
+        conn.execute(
+            sa.insert(USERS),
+            [
+                {
+                    "id": f"u{n}",
+                    "org_id": org.id,
+                    "user_name": f"u{n}",
+                    "user_name_key": f"u{n}",
+                    "doc": {},
+                }
+                for n in range(5)
+            ],
+        )
+    assert _users_in_file(path) == 0  # in the log, under its size limit
+    database.checkpoint_wal()
+    assert _users_in_file(path) == 5
+    database.dispose()
+
+
+def test_on_sqlite_a_cycle_has_its_commits_checkpointed_beside_it(tmp_path: Path) -> None:
+    """After the cycle's commits, the helper copies the log into the database file (the
+    log stays far under its size limit here, so no commit would have)."""
+    path = tmp_path / "hub.db"
+    database = open_database(f"sqlite:///{path}")
+    upgrade(database)
+    users = tmp_path / "users.csv"
+    users.write_text("id,userName\n" + "".join(f"{n},u{n}@example.org\n" for n in range(20)))
+    integration_id = add_file_integration(database, {"users": str(users)}, org_name="WAL")
+    report = jobs.run_cycle(database, Settings.from_env(), integration_id)
+    assert report.status == "Active", (report.reason_code, report.reason)
+    assert report.counts["create"] == 20
+    assert _users_in_file(path) == 20
+    database.dispose()

@@ -459,6 +459,7 @@ class Cycle:
         page = self._next_page(pages)
         while page is not None:
             page = self._write_batch(object_type, page, pages, full, checkpoint, count)
+            self._upkeep.checkpoint()
             self._refresh_statistics(object_type, count)
             if page is not None:
                 self._stop_if_asked()
