@@ -10,7 +10,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -287,7 +287,8 @@ class Database:
             if self._checkpointer is None:
                 args, options = self.engine.dialect.create_connect_args(self.url)
                 options.update(check_same_thread=False, isolation_level=None)
-                self._checkpointer = sqlite3.connect(*args, **options)
+                connect: Callable[..., sqlite3.Connection] = sqlite3.connect  # as the dialect does
+                self._checkpointer = connect(*args, **options)
             self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
         finally:
             self._checkpointing.release()
