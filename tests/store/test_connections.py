@@ -73,6 +73,23 @@ def test_a_read_opens_no_transaction_and_a_write_does(pg: Database) -> None:
             assert inner is conn
 
 
+def _commit_waits_for_disk(conn: sa.Connection) -> str:
+    return str(conn.exec_driver_sql("SHOW synchronous_commit").scalar_one())
+
+
+def test_only_a_replayable_write_commits_without_waiting_for_the_disk(pg: Database) -> None:
+    """A sync cycle's batch, which its checkpoint lets it write again, commits without
+    waiting for the log to reach the disk; every other write waits, as before, and the
+    setting ends with the transaction that asked for it."""
+    with pg.write(replayable=True) as conn:
+        assert _commit_waits_for_disk(conn) == "off"
+        with pg.write() as joined:  # a write inside it joins it, as it is
+            assert _commit_waits_for_disk(joined) == "off"
+    for _ in range(3):  # whichever pooled connection comes next
+        with pg.write() as conn:
+            assert _commit_waits_for_disk(conn) == "on"
+
+
 def test_reads_on_the_main_thread_keep_one_connection_others_use_the_pool(pg: Database) -> None:
     first = _backend_pid(pg)
     with pg.write() as conn:  # a write checks one out of the pool

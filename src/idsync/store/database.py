@@ -204,7 +204,18 @@ class Database:
         return writing[1]
 
     @contextmanager
-    def write(self, *, may_fail: bool = False) -> Iterator[Connection]:
+    def write(self, *, may_fail: bool = False, replayable: bool = False) -> Iterator[Connection]:
+        """A write transaction; nested calls in the same thread join it (``may_fail``: as a
+        savepoint, for a caller that handles the error).
+
+        ``replayable``: whoever opens it can redo what it writes from what it writes (a
+        sync cycle's batch of pages, saved with its own checkpoint), so on PostgreSQL its
+        commit does not wait for the log to reach the disk (``synchronous_commit``
+        off). A server crash may then forget the last such commits, each whole, with the
+        checkpoint that would have skipped them, and the cycle's next run writes them
+        again; nothing is half done and nothing else waits less. A transaction that
+        commits afterwards flushes them with its own log. SQLite's commits already do
+        not wait for the disk (``synchronous = NORMAL`` with a write-ahead log)."""
         joined = self._joined_write()
         if joined is not None and may_fail:
             with _unavailable_as_error(), joined.begin_nested():
@@ -213,7 +224,7 @@ class Database:
         if joined is not None:
             yield joined
             return
-        with self._new_write() as conn:
+        with self._new_write(replayable) as conn:
             token = self._writing.set((threading.get_ident(), conn))
             try:
                 yield conn
@@ -221,9 +232,11 @@ class Database:
                 self._writing.reset(token)
 
     @contextmanager
-    def _new_write(self) -> Iterator[Connection]:
+    def _new_write(self, replayable: bool) -> Iterator[Connection]:
         if self._write_lock is None:
             with _unavailable_as_error(), self.engine.connect() as conn, conn.begin():
+                if replayable:
+                    conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
                 yield conn
             return
         with self._write_lock, _unavailable_as_error(), self.engine.connect() as conn:
