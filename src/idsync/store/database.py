@@ -208,14 +208,15 @@ class Database:
         """A write transaction; nested calls in the same thread join it (``may_fail``: as a
         savepoint, for a caller that handles the error).
 
-        ``replayable``: whoever opens it can redo what it writes from what it writes (a
-        sync cycle's batch of pages, saved with its own checkpoint), so on PostgreSQL its
-        commit does not wait for the log to reach the disk (``synchronous_commit``
-        off). A server crash may then forget the last such commits, each whole, with the
-        checkpoint that would have skipped them, and the cycle's next run writes them
-        again; nothing is half done and nothing else waits less. A transaction that
-        commits afterwards flushes them with its own log. SQLite's commits already do
-        not wait for the disk (``synchronous = NORMAL`` with a write-ahead log)."""
+        ``replayable``: what it writes carries its own way back (a sync cycle's batch of
+        pages, committed with the checkpoint that skips them next time), so on
+        PostgreSQL its commit does not wait for the log to reach the disk
+        (``synchronous_commit`` off, for this transaction alone). A server crash may then
+        forget the last such commits, each whole and with its checkpoint, and the
+        cycle's next run reads and writes those pages again: nothing is half done. Any
+        transaction that commits later (the cycle's end, a SCIM request) flushes them
+        with its own log. SQLite's commits already do not wait for the disk
+        (``synchronous = NORMAL`` with a write-ahead log)."""
         joined = self._joined_write()
         if joined is not None and may_fail:
             with _unavailable_as_error(), joined.begin_nested():
