@@ -1,8 +1,8 @@
 """The database's upkeep beside a cycle. When a read refreshes PostgreSQL's planner
 statistics: at every doubling of its pages, however long it runs (a million-user
 directory's group phase runs to tens of thousands of pages, and its first hundreds hold a
-single group); and of which tables: those the phase writes and looks up. On SQLite, who
-checkpoints the write-ahead log after the cycle's commits: the helper, not the cycle."""
+single group); and of which tables: those the phase writes and looks up. On SQLite, that
+the cycle's commits are checkpointed into the database file beside it."""
 
 from __future__ import annotations
 
