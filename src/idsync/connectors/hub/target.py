@@ -408,14 +408,28 @@ class HubTarget:
             return 0
         held = {group_id for group_id, _, _ in members if group_id not in fresh}
         now = utcnow()
-        added = 0
         with self.db.write() as conn:
-            for kind, column in _MEMBER_COLUMNS:
-                of_kind = [m for m in members if m[1] == kind]
-                added += self._insert_members(conn, of_kind, column, seen, now, new=not held)
+            added = self._insert_each_kind(conn, members, seen, now, new=not held)
             # The groups created in this transaction keep version 1: no one saw them
             # without these members.
             touch_groups(conn, held, now)
+        return added
+
+    def _insert_each_kind(
+        self,
+        conn: Connection,
+        members: Sequence[Membership],
+        seen: str | None,
+        now: Any,
+        *,
+        new: bool,
+    ) -> int:
+        """``members``' users and member groups, each kind into its column
+        (``_insert_members``)."""
+        added = 0
+        for kind, column in _MEMBER_COLUMNS:
+            of_kind = [m for m in members if m[1] == kind]
+            added += self._insert_members(conn, of_kind, column, seen, now, new=new)
         return added
 
     def _member_rows(
@@ -531,12 +545,7 @@ class HubTarget:
                 }
                 wanted = {(g, t, member) for g in chunk for t, member in lists[g]}
                 new, gone = sorted(wanted - current), sorted(current - wanted)
-                users = [x for x in new if x[1] == "user"]
-                groups = [x for x in new if x[1] == "group"]
-                added += self._insert_members(conn, users, m.c.user_id, seen, now, new=False)
-                added += self._insert_members(
-                    conn, groups, m.c.member_group_id, seen, now, new=False
-                )
+                added += self._insert_each_kind(conn, new, seen, now, new=False)
                 removed += self._delete_members(conn, gone)  # type: ignore[arg-type]
                 if seen is not None:
                     conn.execute(m.update().where(*mine).values(seen_cycle=seen))
