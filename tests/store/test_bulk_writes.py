@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -85,6 +87,21 @@ def test_a_big_batch_partly_held_or_repeating_a_member_adds_each_new_one_once(
     assert _count(database, MEMBERSHIPS, target.org_id) == MANY + 1
 
 
+@contextmanager
+def _savepoints(database: Database) -> Iterator[list[str]]:
+    """The names of the savepoints opened inside the block."""
+    names: list[str] = []
+
+    def opened(_conn: object, name: str) -> None:
+        names.append(name)
+
+    event.listen(database.engine, "savepoint", opened)
+    try:
+        yield names
+    finally:
+        event.remove(database.engine, "savepoint", opened)
+
+
 def _versions(database: Database, *group_ids: str | None) -> list[int]:
     with database.read() as conn:
         return [
@@ -112,16 +129,8 @@ def test_a_group_created_in_the_same_transaction_takes_its_members_as_they_are(
         fresh = {str(new.target_id), str(newer.target_id)}
         members = [(str(new.target_id), "user", str(u.target_id)) for u in users]
         repeated = members[:3]  # a source that lists a member twice
-        savepoints: list[str] = []
-
-        def savepoint(_conn: object, name: str) -> None:
-            savepoints.append(name)
-
-        event.listen(database.engine, "savepoint", savepoint)
-        try:
+        with _savepoints(database) as savepoints:
             assert target.add_members([*members, *repeated], fresh=fresh) == MANY
-        finally:
-            event.remove(database.engine, "savepoint", savepoint)
         assert savepoints == []
         mixed = [
             (str(group.target_id), "user", str(u.target_id))
@@ -210,17 +219,8 @@ def test_a_clash_in_a_small_batch_fails_only_its_objects(database: Database) -> 
     [held] = target.create("group", [Desired("h", (("displayName", "Held"),), "Held")])
     names = ["Held", "Free", "Twin", "twin"]  # displayName is caseExact=false: twins
     batch = [Desired(f"s{n}", (("displayName", name),), name) for n, name in enumerate(names)]
-    savepoints: list[str] = []
-
-    def savepoint(_conn: object, name: str) -> None:
-        savepoints.append(name)
-
-    event.listen(database.engine, "savepoint", savepoint)
-    try:
-        with database.write():
-            results = target.create("group", batch)
-    finally:
-        event.remove(database.engine, "savepoint", savepoint)
+    with _savepoints(database) as savepoints, database.write():
+        results = target.create("group", batch)
     assert held.error is None
     failed = {r.source_id: r.error.error for r in results if r.error is not None}
     assert failed == {"s0": UNIQUENESS, "s3": UNIQUENESS}
