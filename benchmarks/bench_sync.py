@@ -532,7 +532,7 @@ def markdown(results: list[SizeResult], args: argparse.Namespace, wall: float) -
         f"{big.initial.summary['seconds'].get('writeMembers', 0):.1f} s, links and provisioning log "
         f"{big.initial.summary['seconds'].get('writeState', 0):.1f} s, checkpoints "
         f"{big.initial.summary['seconds'].get('writeCheckpoint', 0):.1f} s, preparing and "
-        "finishing each phase (on SQLite, rebuilding the index of memberships by user a first "
+        "finishing each phase (rebuilding the index of memberships by user a first "
         f"load deferred) {big.initial.summary['seconds'].get('writePhase', 0):.1f} s",
         f"- the rest of the cycle ({big.initial.cycle - sum(big.initial.summary['seconds'][k] for k in ('read', 'diff', 'write')):.1f} s): "
         "resolving managers and nested groups after each phase, removals, finishing the job; "
