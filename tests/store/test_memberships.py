@@ -3,8 +3,8 @@ group (its foreign key's cascade) must not read every membership of the hub.
 
 A membership names an existing group and member, and goes with either and with its
 organisation, on both databases: by foreign keys on SQLite, by triggers on PostgreSQL
-(migrations 0012 and 0014), with which a deletion waits for the memberships being added
-in its org, as two transactions racing a deletion show. No foreign key ties a membership
+(migrations 0012, 0014 and 0016), with which a deletion waits for the memberships being
+added in its org, as two transactions racing a deletion show. No foreign key ties a membership
 to its organisation (migration 0011)."""
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ import sqlalchemy as sa
 
 from idsync.connectors.hub import HubTarget
 from idsync.contract.protocols import Desired
+from idsync.errors.catalogue import IdsyncError
 from idsync.manage import orgs
+from idsync.store.bulk import insert_tuples, timestamp
 from idsync.store.database import Database
 from idsync.store.models import GROUPS, MEMBERSHIPS, ORGS, USERS
 from idsync.store.types import utcnow
@@ -148,6 +150,50 @@ def test_a_membership_of_a_missing_group_or_user_is_refused(
         # A second membership of a real pair would clash on the unique index: a new
         # group for the user, or a new member for the group, is named instead.
         _insert_membership(conn, target.org_id, group_id, member_id)
+
+
+def test_a_membership_of_a_missing_member_group_is_refused(database: Database) -> None:
+    target, _, _, other = _nested_groups(database)
+
+    with pytest.raises(sa.exc.IntegrityError), database.engine.begin() as conn:
+        conn.execute(
+            sa.insert(MEMBERSHIPS).values(
+                org_id=target.org_id,
+                group_id=other,
+                member_group_id=str(uuid.uuid4()),
+                created_at=utcnow(),
+            )
+        )
+
+
+def test_one_missing_user_among_many_new_memberships_fails_them_all(
+    database: Database,
+) -> None:
+    """As a first load writes them: hundreds of rows in one statement (a COPY on
+    PostgreSQL); the one row naming no user is found."""
+    target, _, _, other = _nested_groups(database)
+    desired = [
+        Desired(f"m{n}", (("userName", f"m{n}@contoso.example"),), f"m{n}") for n in range(299)
+    ]
+    users = [str(user.target_id) for user in target.create("user", desired)]
+    now = timestamp(database.dialect, utcnow())
+    rows = [
+        (target.org_id, other, user, now)
+        for user in [*users[:150], str(uuid.uuid4()), *users[150:]]
+    ]
+    names = ("org_id", "group_id", "user_id", "created_at")
+
+    refused = (sa.exc.IntegrityError, IdsyncError)  # PostgreSQL's 23503 as a write reports it
+    with pytest.raises(refused) as raised, database.write() as conn:
+        insert_tuples(conn, MEMBERSHIPS.insert(), names, rows)
+
+    if not database.is_sqlite:
+        assert "names a user that does not exist" in str(raised.value.__cause__)
+    with database.read() as conn:
+        held = conn.execute(
+            sa.select(sa.func.count()).where(MEMBERSHIPS.c.group_id == other)
+        ).scalar_one()
+    assert held == 1  # the user it held before, and none of the 300
 
 
 def _user_of(database: Database, org_id: str) -> str:

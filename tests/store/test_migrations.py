@@ -129,3 +129,29 @@ def test_postgresql_downgrades_to_row_locked_checks_and_back(
     upgrade(db)
     assert current_revision(db) == HEAD
     assert lock_key_functions() == 1
+
+
+def test_postgresql_downgrades_the_one_pass_check_and_back(
+    postgres_database: PrivateDatabase,
+) -> None:
+    """Migration 0016 rewrites the check of new memberships; its downgrade puts 0014's back."""
+    db = postgres_database.db
+
+    def check_source() -> str:
+        with db.engine.connect() as conn:
+            return str(
+                conn.exec_driver_sql(
+                    "SELECT prosrc FROM pg_proc WHERE proname = 'idsync_memberships_parents_exist' "
+                    "AND pronamespace = current_schema()::regnamespace"
+                ).scalar_one()
+            )
+
+    one_pass = "NOT EXISTS (SELECT 1 FROM users AS u WHERE u.id = a.user_id)"
+    assert one_pass in check_source()
+    with db.engine.connect() as conn:
+        command.downgrade(_config(conn), "0015")
+        conn.commit()
+    assert one_pass not in check_source()
+    assert "count(DISTINCT user_id)" in check_source()
+    upgrade(db)
+    assert one_pass in check_source()

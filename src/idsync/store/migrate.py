@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 log = get_logger("idsync.store.migrate")
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-HEAD = "0015"
+HEAD = "0016"
 """The newest revision in ``migrations/versions`` (tests/store/test_migrations.py checks
 it against alembic's own reading): raise it with each new migration."""
 # Any constant works; it only has to be the same in every idsync process.
