@@ -171,10 +171,9 @@ class Target(Protocol):
     ) -> int:
         """Add memberships (existing ones are kept); ``seen`` marks them for a full reconcile.
 
-        ``fresh``: groups (target ids) this target created for the same page, or for an
-        earlier page of the same transaction; a target that ``shares_database`` created
-        them in this transaction, so none of their memberships exists but those added
-        since, which ``members`` does not repeat. A target may ignore it."""
+        ``fresh``: groups (target ids) this target created for the same page; a target
+        that ``shares_database`` created them in the same transaction, so none of their
+        memberships exists yet. A target may ignore it."""
         ...
 
     def remove_members(self, members: Sequence[Membership]) -> int: ...

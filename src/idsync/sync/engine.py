@@ -569,7 +569,7 @@ class Cycle:
         if not self._batched:
             yield
             return
-        with self.db.write(replayable=True), self.processor.transaction():
+        with self.db.write(replayable=True):
             yield
 
     def _next_page(self, pages: Iterator[Page]) -> Page | None:

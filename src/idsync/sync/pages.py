@@ -9,8 +9,7 @@ a handful of round trips whatever the size of the directory.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,10 +133,6 @@ class PageProcessor:
         self._member_room = MEMBER_CACHE_SIZE
         """How many more members ``_member_targets`` may hold. Once full it keeps what
         it has: clearing it would make every later page miss."""
-        self._fresh: dict[str, set[tuple[ObjectType, str]]] | None = None
-        """While the engine writes pages in one transaction (``transaction``): the groups
-        created in it, each with the members given to it so far. No one else sees those
-        groups before the commit, so their memberships are only these."""
 
     # --- the page ------------------------------------------------------------------------
 
@@ -209,19 +204,6 @@ class PageProcessor:
             if self.removals_pending:
                 state.drop_pending(conn, ctx.integration_id, object_type, plan.present)
             state.write_log(conn, self.log.take())
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """Pages written in one transaction (a batch, on the hub). A group created by one
-        of them stays ``fresh`` for the target in the pages after it: a large group's
-        members, which the source splits over pages, then go in as they are, without the
-        conflict handling (a savepoint on PostgreSQL: two round trips a page) that
-        members of a group others may have changed need."""
-        self._fresh = {}
-        try:
-            yield
-        finally:
-            self._fresh = None
 
     def assigned(self, object_type: ObjectType, source_id: str) -> bool:
         """With group assignment: only the assigned groups and their direct user members
@@ -501,8 +483,7 @@ class PageProcessor:
         created: set[str],
     ) -> None:
         """The page's groups' members, to the target; ``created``: the groups the page
-        created (the target's ``fresh``, with those of the earlier pages of the same
-        transaction: none of their members is there but those given to them since)."""
+        created (the target's ``fresh``: none of their members is there yet)."""
         groups = {r["source_id"]: r["target_id"] for r in rows}
         for sid, link in links.items():
             if sid not in groups and link.target_id and link.state == "active":
@@ -525,39 +506,15 @@ class PageProcessor:
             with self.ctx.db.write() as conn:
                 state.add_pending_members(conn, self.ctx.integration_id, waiting)
                 state.drop_pending_members(conn, self.ctx.integration_id, gone)
-        fresh: Collection[str] = created
-        if self._fresh is not None:
-            self._fresh.update((group_id, set()) for group_id in created)
-            to_add, fresh = self._unrepeated(to_add), self._fresh.keys()
         self.tally.add(
             "membersAdded",
             self.ctx.target.add_members(
                 to_add,
                 seen=self.ctx.cycle_id if full and self.mark_members else None,
-                fresh=fresh,
+                fresh=created,
             ),
         )
         self.tally.add("membersRemoved", self.ctx.target.remove_members(to_remove))
-        if self._fresh is not None:
-            for group_id, kind, member_id in to_remove:  # they may be given again
-                self._fresh.get(group_id, set()).discard((kind, member_id))
-
-    def _unrepeated(self, members: list[Membership]) -> list[Membership]:
-        """``members`` but those given to the same fresh group earlier in the transaction
-        (a source may list a member twice): a fresh group's memberships go in without a
-        conflict clause, and a repeat would fail the whole transaction."""
-        fresh = self._fresh
-        assert fresh is not None
-        kept: list[Membership] = []
-        for membership in members:
-            given = fresh.get(membership[0])
-            if given is not None:
-                member = (membership[1], membership[2])
-                if member in given:
-                    continue
-                given.add(member)
-            kept.append(membership)
-        return kept
 
     def _replace_members(
         self, objects: Sequence[SourceObject], groups: dict[str, str], full: bool
