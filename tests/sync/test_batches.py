@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -9,9 +10,14 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from idsync.config import Settings
+from idsync.connectors.hub import HubTarget
+from idsync.contract.protocols import Health
+from idsync.contract.records import MemberRef, ObjectType, Page, ReadStart, SourceObject
 from idsync.manage import jobs
+from idsync.manage.integrations import default_mappings, get_integration
 from idsync.store.database import Database
-from idsync.store.models import USERS
+from idsync.store.models import MEMBERSHIPS, USERS
+from idsync.sync.engine import Cycle
 from tests.conftest import add_file_integration
 
 USERS_IN_FILE = 30
@@ -61,3 +67,84 @@ def test_a_batch_saves_the_checkpoint_once_after_its_last_page(
     with database.read() as conn:
         owned = USERS.c.owner_integration_id == integration_id
         assert conn.execute(sa.select(sa.func.count()).where(owned)).scalar_one() == USERS_IN_FILE
+
+
+class _Prepared:
+    """A directory that hands the engine prepared pages (a ``Source``): all at once, so the
+    read-ahead always has the next one and every phase is one batch."""
+
+    def __init__(self, pages: dict[str, list[Page]]) -> None:
+        self.pages = pages
+
+    def read(self, object_type: ObjectType, start: ReadStart) -> Iterator[Page]:
+        yield from self.pages[object_type]
+
+    def read_one(self, object_type: ObjectType, source_id: str) -> SourceObject | None:
+        return None
+
+    def check(self) -> Health:
+        raise NotImplementedError  # a cycle does not check its source
+
+    def close(self) -> None:
+        pass
+
+
+def _members(*numbers: int) -> tuple[MemberRef, ...]:
+    return tuple(MemberRef("user", f"u{n}") for n in numbers)
+
+
+def _group_pages() -> list[Page]:
+    """A group whose 600 members the directory splits over three pages, as Entra's delta
+    does, listing one of the second page's members again in the third, and taking one out
+    in the second and back in the third. Each page repeats the group's name: the group is
+    unchanged after the first."""
+    named = {"displayName": "Everyone"}
+    objects = [
+        SourceObject("group", "g", named, members_added=_members(*range(250))),
+        SourceObject(
+            "group",
+            "g",
+            named,
+            members_added=_members(*range(250, 500)),
+            members_removed=_members(7),
+        ),
+        SourceObject("group", "g", named, members_added=_members(*range(500, 600), 260, 7)),
+    ]
+    return [
+        Page((obj,), resume=n, watermark="end" if n == 2 else None) for n, obj in enumerate(objects)
+    ]
+
+
+def test_a_group_split_over_the_pages_of_a_batch_gets_each_member_once(
+    database: Database, tmp_path: Path
+) -> None:
+    """A large group whose members the directory splits over pages written in one batch:
+    a member listed twice, or taken out and given again, ends up a member once."""
+    integration_id = _one_user_a_page(database, tmp_path)
+    record = get_integration(database, integration_id)
+    users = [
+        SourceObject("user", f"u{n}", {"userName": f"u{n}@example.org"}, whole=True)
+        for n in range(600)
+    ]
+    user_pages = [
+        Page(tuple(users[n : n + 100]), resume=n, watermark="end" if n == 500 else None)
+        for n in range(0, 600, 100)
+    ]
+    source = _Prepared({"user": user_pages, "group": _group_pages()})
+    cycle = Cycle(
+        database,
+        record,
+        source,
+        HubTarget(database, record.org_id, record.id),
+        defaults=default_mappings(record.kind, record.direction),
+    )
+    report = cycle.run()
+    assert report.status == "Active", (report.reason_code, report.reason)
+    # u7: added, taken out, added again; u260 listed twice.
+    assert report.counts["membersAdded"] == 601, report.counts
+    assert report.counts["membersRemoved"] == 1, report.counts
+    with database.read() as conn:
+        held = conn.execute(
+            sa.select(sa.func.count()).where(MEMBERSHIPS.c.org_id == record.org_id)
+        ).scalar_one()
+    assert held == 600
