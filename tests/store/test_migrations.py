@@ -92,14 +92,18 @@ def test_upgrade_is_idempotent(database: Database) -> None:
     assert current_revision(database) == head_revision()
 
 
+def _downgrade(db: Database, revision: str) -> None:
+    with db.engine.connect() as conn:
+        command.downgrade(_config(conn), revision)
+        conn.commit()
+
+
 def test_downgrade_then_upgrade(tmp_path: object) -> None:
     from pathlib import Path
 
     db = Database(f"sqlite:///{Path(str(tmp_path)) / 'roundtrip.db'}")
     upgrade(db)
-    with db.engine.connect() as conn:
-        command.downgrade(_config(conn), "base")
-        conn.commit()
+    _downgrade(db, "base")
     assert current_revision(db) is None
     upgrade(db)
     assert current_revision(db) == head_revision()
@@ -121,9 +125,7 @@ def test_postgresql_downgrades_to_row_locked_checks_and_back(
             )
 
     assert lock_key_functions() == 1
-    with db.engine.connect() as conn:
-        command.downgrade(_config(conn), "0013")
-        conn.commit()
+    _downgrade(db, "0013")
     assert current_revision(db) == "0013"
     assert lock_key_functions() == 0
     upgrade(db)
@@ -148,9 +150,7 @@ def test_postgresql_downgrades_the_one_pass_check_and_back(
 
     one_pass = "NOT EXISTS (SELECT 1 FROM users AS u WHERE u.id = a.user_id)"
     assert one_pass in check_source()
-    with db.engine.connect() as conn:
-        command.downgrade(_config(conn), "0015")
-        conn.commit()
+    _downgrade(db, "0015")
     assert one_pass not in check_source()
     assert "count(DISTINCT user_id)" in check_source()
     upgrade(db)

@@ -31,10 +31,9 @@ writes at READ COMMITTED.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 from alembic import op
+
+from idsync.store.migrations.revisions import earlier_revision
 
 revision = "0014"
 down_revision = "0013"
@@ -171,13 +170,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    # 0012's functions again (from its file: alembic loads revisions by path, not as a
-    # package's modules); none of them calls the key function.
-    path = Path(__file__).with_name("0012_memberships_checked_per_statement.py")
-    spec = importlib.util.spec_from_file_location("idsync_migration_0012", path)
-    assert spec is not None
-    assert spec.loader is not None
-    before = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(before)
+    # 0012's functions again; none of them calls the key function.
+    before = earlier_revision("0012_memberships_checked_per_statement.py")
     op.execute(before._FUNCTIONS.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"))
     op.execute("DROP FUNCTION IF EXISTS idsync_membership_lock_key(text)")

@@ -21,11 +21,11 @@ go with an anti-join).
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from types import ModuleType
 
 from alembic import op
+
+from idsync.store.migrations.revisions import earlier_revision
 
 revision = "0016"
 down_revision = "0015"
@@ -58,15 +58,9 @@ _NOTHING_MISSING = """
 
 
 def _migration_0014() -> ModuleType:
-    """Migration 0014, from its file (alembic loads revisions by path, not as a package's
-    modules): its check under the stricter isolation levels, and its whole function."""
-    path = Path(__file__).with_name("0014_memberships_org_lock.py")
-    spec = importlib.util.spec_from_file_location("idsync_migration_0014", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """Migration 0014: its check under the stricter isolation levels, and its whole
+    function."""
+    return earlier_revision("0014_memberships_org_lock.py")
 
 
 def _inserted(before: ModuleType) -> str:
