@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,15 +9,13 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from idsync.config import Settings
-from idsync.connectors.hub import HubTarget
-from idsync.contract.protocols import Health
-from idsync.contract.records import MemberRef, ObjectType, Page, ReadStart, SourceObject
+from idsync.contract.records import MemberRef, Page, SourceObject
 from idsync.manage import jobs
-from idsync.manage.integrations import default_mappings, get_integration
+from idsync.manage.integrations import get_integration
 from idsync.store.database import Database
 from idsync.store.models import MEMBERSHIPS, USERS
-from idsync.sync.engine import Cycle
 from tests.conftest import add_file_integration
+from tests.prepared_source import PreparedSource, paged, prepared_cycle
 
 USERS_IN_FILE = 30
 
@@ -69,26 +66,6 @@ def test_a_batch_saves_the_checkpoint_once_after_its_last_page(
         assert conn.execute(sa.select(sa.func.count()).where(owned)).scalar_one() == USERS_IN_FILE
 
 
-class _Prepared:
-    """A directory that hands the engine prepared pages (a ``Source``): all at once, so the
-    read-ahead always has the next one and every phase is one batch."""
-
-    def __init__(self, pages: dict[str, list[Page]]) -> None:
-        self.pages = pages
-
-    def read(self, object_type: ObjectType, start: ReadStart) -> Iterator[Page]:
-        yield from self.pages[object_type]
-
-    def read_one(self, object_type: ObjectType, source_id: str) -> SourceObject | None:
-        return None
-
-    def check(self) -> Health:
-        raise NotImplementedError  # a cycle does not check its source
-
-    def close(self) -> None:
-        pass
-
-
 def _members(*numbers: int) -> tuple[MemberRef, ...]:
     return tuple(MemberRef("user", f"u{n}") for n in numbers)
 
@@ -126,19 +103,8 @@ def test_a_group_split_over_the_pages_of_a_batch_gets_each_member_once(
         SourceObject("user", f"u{n}", {"userName": f"u{n}@example.org"}, whole=True)
         for n in range(600)
     ]
-    user_pages = [
-        Page(tuple(users[n : n + 100]), resume=n, watermark="end" if n == 500 else None)
-        for n in range(0, 600, 100)
-    ]
-    source = _Prepared({"user": user_pages, "group": _group_pages()})
-    cycle = Cycle(
-        database,
-        record,
-        source,
-        HubTarget(database, record.org_id, record.id),
-        defaults=default_mappings(record.kind, record.direction),
-    )
-    report = cycle.run()
+    source = PreparedSource({"user": paged(users, 100), "group": _group_pages()})
+    report = prepared_cycle(database, integration_id, source).run()
     assert report.status == "Active", (report.reason_code, report.reason)
     # u7: added, taken out, added again; u260 listed twice.
     assert report.counts["membersAdded"] == 601, report.counts
