@@ -193,6 +193,15 @@ def unseen_links(
     return [Link(*row) for row in conn.execute(query)]
 
 
+def has_links(conn: Connection, integration_id: str, object_type: str) -> bool:
+    """Whether the integration has any link of this type, in whatever state."""
+    o = SYNC_OBJECTS
+    query = sa.select(o.c.source_id).where(
+        o.c.integration_id == integration_id, o.c.object_type == object_type
+    )
+    return conn.execute(query.limit(1)).first() is not None
+
+
 def count_links(conn: Connection, integration_id: str, object_type: str) -> int:
     o = SYNC_OBJECTS
     query = sa.select(sa.func.count()).where(

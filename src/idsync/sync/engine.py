@@ -416,6 +416,19 @@ class Cycle:
         )
         if object_type == "group" and full and start.resume is None:
             self._forget_waiting_members()
+        with self.db.read() as conn:
+            unlinked = not state.has_links(conn, self.integration.id, object_type)
+        self.processor.begin_phase(unlinked=unlinked)
+        try:
+            self._read_or_reread(object_type, start, full, checkpoint)
+        finally:
+            self.processor.end_phase()
+
+    def _read_or_reread(
+        self, object_type: ObjectType, start: ReadStart, full: bool, checkpoint: dict[str, Any]
+    ) -> None:
+        """Read from ``start``; from the beginning, in full, if the source no longer knows
+        the watermark."""
         try:
             self._read(object_type, start, full, checkpoint)
         except WatermarkExpired as exc:

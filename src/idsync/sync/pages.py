@@ -133,6 +133,41 @@ class PageProcessor:
         self._member_room = MEMBER_CACHE_SIZE
         """How many more members ``_member_targets`` may hold. Once full it keeps what
         it has: clearing it would make every later page miss."""
+        self._linked_since: set[str] | None = None
+        """In a phase that began with no link of its type (a first load's): the source ids
+        linked since, the only ones a lookup could find (see ``begin_phase``). None: every
+        lookup asks the database."""
+
+    # --- the phase -----------------------------------------------------------------------
+
+    def begin_phase(self, *, unlinked: bool) -> None:
+        """A phase of one object type begins; ``unlinked``: the integration has no link of
+        that type yet (a first load). Then only the links this phase saves can be found,
+        and a page none of whose objects was linked since skips its lookup: on a first
+        load every lookup found nothing, about a tenth of a 100,000-user load on
+        PostgreSQL (a round trip and a statement built a page). Only the cycle that holds
+        the job writes its integration's links, so nothing else can add one meanwhile."""
+        self._linked_since = set() if unlinked else None
+
+    def end_phase(self) -> None:
+        self._linked_since = None
+
+    def _lookups(self, source_ids: list[str]) -> list[str]:
+        """Those of ``source_ids`` whose links the database may hold."""
+        linked = self._linked_since
+        if linked is None:
+            return source_ids
+        return [source_id for source_id in source_ids if source_id in linked]
+
+    def _note_linked(self, rows: list[dict[str, Any]]) -> None:
+        linked = self._linked_since
+        if linked is None:
+            return
+        linked.update(row["source_id"] for row in rows)
+        if len(linked) > MEMBER_CACHE_SIZE:
+            # Beyond what a cycle keeps in memory (a set entry is ~100 bytes): ask the
+            # database again from here on.
+            self._linked_since = None
 
     # --- the page ------------------------------------------------------------------------
 
@@ -151,10 +186,10 @@ class PageProcessor:
         started = time.perf_counter()
         objects = _merge(objects)
         ctx = self.ctx
-        with ctx.db.read() as conn:
-            links = state.links(
-                conn, ctx.integration_id, object_type, [o.source_id for o in objects]
-            )
+        links: dict[str, Link] = {}
+        if wanted := self._lookups([o.source_id for o in objects]):
+            with ctx.db.read() as conn:
+                links = state.links(conn, ctx.integration_id, object_type, wanted)
         plan = self._plan(object_type, objects, links)
         self._match(object_type, plan)
         self.tally.seconds["diff"] += time.perf_counter() - started
@@ -196,6 +231,7 @@ class PageProcessor:
             # No link of the page's objects was found when it was planned (a first
             # load's page): its links are new.
             state.save_links(conn, ctx.integration_id, object_type, rows, expect_new=not page.links)
+            self._note_linked(rows)
             if page.full:
                 state.touch_links(conn, ctx.integration_id, object_type, plan.kept, ctx.cycle_id)
             if plan.pending:
