@@ -60,6 +60,10 @@ class AttributeMapping:
                 raise ValueError(
                     f"mapping target {rule.target!r} is not a SCIM path idsync can set"
                 )
+        self._steps = tuple(
+            (rule.target, rule.source, rule.constant, _role(rule.target, object_type))
+            for rule in self.rules
+        )
 
     @classmethod
     def for_integration(
@@ -80,26 +84,31 @@ class AttributeMapping:
         return cls(object_type, list(rules.values()))
 
     def apply(self, obj: SourceObject) -> Mapped:
+        # Once per object of every cycle (the most often run code of a first load): one
+        # pass over steps prepared from the rules, a dictionary lookup per attribute.
+        attributes, whole = obj.attributes, obj.whole
         assignments: list[tuple[str, Any]] = []
         reference: str | None = None
         has_reference = False
-        for rule in self.rules:
-            if rule.source is None:
-                assignments.append((rule.target, rule.constant))
-                continue
-            if rule.source == "$id":
-                value: Any = obj.source_id
-            elif rule.source in obj.attributes:
-                value = _scalar(obj.attributes[rule.source])
-            elif obj.whole:
+        key: Any = None
+        for target, source, constant, role in self._steps:
+            if source is None:
+                value: Any = constant
+            elif source == "$id":
+                value = obj.source_id
+            elif (value := attributes.get(source, _ABSENT)) is not _ABSENT:
+                if isinstance(value, list):  # multi-valued (Graph's businessPhones): the first
+                    value = value[0] if value else None
+            elif whole:
                 value = None
             else:
                 continue  # not in this (incremental) record: unchanged
-            if rule.target == MANAGER_TARGET:
+            if role is _MANAGER and source is not None:
                 reference, has_reference = value, True
                 continue
-            assignments.append((rule.target, value))
-        key = dict(assignments).get(KEY_TARGETS[self.object_type])
+            if role is _KEY:
+                key = value
+            assignments.append((target, value))
         return Mapped(obj.source_id, tuple(assignments), reference, has_reference, key)
 
     def require_key(self, mapped: Mapped, *, creating: bool) -> None:
@@ -112,8 +121,13 @@ class AttributeMapping:
             )
 
 
-def _scalar(value: Any) -> Any:
-    """Multi-valued source attributes (Graph's businessPhones) map their first value."""
-    if isinstance(value, list):
-        return value[0] if value else None
-    return value
+_ABSENT = object()
+_KEY, _MANAGER = "key", "manager"
+
+
+def _role(target: str, object_type: ObjectType) -> str | None:
+    """What a rule's target is besides an assignment: the object's key, or its manager
+    (a reference to another object, resolved by the engine)."""
+    if target == MANAGER_TARGET:
+        return _MANAGER
+    return _KEY if target == KEY_TARGETS[object_type] else None
