@@ -12,7 +12,7 @@ from idsync.contract.protocols import Health
 from idsync.contract.records import ObjectType, Page, ReadStart, SourceObject
 from idsync.manage.integrations import default_mappings, get_integration
 from idsync.store.database import Database
-from idsync.sync.engine import Cycle
+from idsync.sync.engine import Cycle, ProgressCallback
 from tests.conftest import add_file_integration
 
 
@@ -53,7 +53,12 @@ def hub_integration(database: Database, folder: Path) -> str:
     return add_file_integration(database, {"users": str(users)}, org_name="Prepared")
 
 
-def prepared_cycle(database: Database, integration_id: str, source: PreparedSource) -> Cycle:
+def prepared_cycle(
+    database: Database,
+    integration_id: str,
+    source: PreparedSource,
+    progress: ProgressCallback | None = None,
+) -> Cycle:
     """The integration's next cycle, reading ``source`` into the hub."""
     record = get_integration(database, integration_id)
     return Cycle(
@@ -62,4 +67,5 @@ def prepared_cycle(database: Database, integration_id: str, source: PreparedSour
         source,
         HubTarget(database, record.org_id, record.id),
         defaults=default_mappings(record.kind, record.direction),
+        progress=progress,
     )

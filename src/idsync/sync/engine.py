@@ -52,6 +52,7 @@ from idsync.store.database import Database
 from idsync.store.integrations import IntegrationRecord, JobRecord
 from idsync.store.sync_state import Link, Pending
 from idsync.store.types import utcnow
+from idsync.sync.garbage import older_objects_frozen
 from idsync.sync.jobs import (
     PAUSED_REASON,
     TRANSIENT_FAILURES_LIMIT,
@@ -183,7 +184,7 @@ class Cycle:
     # --- the cycle ---------------------------------------------------------------------------
 
     def run(self) -> CycleReport:
-        with self._claimed():
+        with self._claimed(), older_objects_frozen():
             job = self._job()
             self._check_paused(job)
             checkpoint = dict(job.checkpoint or {})
