@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from sqlalchemy import event
-
 from idsync.config import Settings
 from idsync.hub.groups import GroupService
 from idsync.hub.listing import ListQuery
@@ -16,20 +11,7 @@ from idsync.scim.provider import default_description
 from idsync.store.database import Database
 from tests.conftest import Org
 from tests.scimdata import group, user
-
-
-@contextmanager
-def statements(database: Database) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
-        seen.append(statement)
-
-    event.listen(database.engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(database.engine, "before_cursor_execute", record)
+from tests.statements import statements
 
 
 def tenant_for(org: Org) -> Tenant:

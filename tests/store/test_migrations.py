@@ -92,6 +92,17 @@ def test_upgrade_is_idempotent(database: Database) -> None:
     assert current_revision(database) == head_revision()
 
 
+def _function_sources(db: Database, name: str) -> list[str]:
+    """The source of each PostgreSQL function of this name in the database's schema."""
+    with db.engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT prosrc FROM pg_proc WHERE proname = %(name)s "
+            "AND pronamespace = current_schema()::regnamespace",
+            {"name": name},
+        )
+        return [str(source) for (source,) in rows]
+
+
 def _downgrade(db: Database, revision: str) -> None:
     with db.engine.connect() as conn:
         command.downgrade(_config(conn), revision)
@@ -116,13 +127,7 @@ def test_postgresql_downgrades_to_row_locked_checks_and_back(
     db = postgres_database.db
 
     def lock_key_functions() -> int:
-        with db.engine.connect() as conn:
-            return int(
-                conn.exec_driver_sql(
-                    "SELECT count(*) FROM pg_proc WHERE proname = 'idsync_membership_lock_key' "
-                    "AND pronamespace = current_schema()::regnamespace"
-                ).scalar_one()
-            )
+        return len(_function_sources(db, "idsync_membership_lock_key"))
 
     assert lock_key_functions() == 1
     _downgrade(db, "0013")
@@ -140,13 +145,8 @@ def test_postgresql_downgrades_the_one_pass_check_and_back(
     db = postgres_database.db
 
     def check_source() -> str:
-        with db.engine.connect() as conn:
-            return str(
-                conn.exec_driver_sql(
-                    "SELECT prosrc FROM pg_proc WHERE proname = 'idsync_memberships_parents_exist' "
-                    "AND pronamespace = current_schema()::regnamespace"
-                ).scalar_one()
-            )
+        (source,) = _function_sources(db, "idsync_memberships_parents_exist")
+        return source
 
     one_pass = "NOT EXISTS (SELECT 1 FROM users AS u WHERE u.id = a.user_id)"
     assert one_pass in check_source()

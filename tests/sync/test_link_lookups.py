@@ -3,18 +3,15 @@ holding an object the load has already linked (a source may report one twice).""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
 
 from idsync.contract.records import SourceObject
 from idsync.store.database import Database
 from idsync.store.models import USERS
 from tests.prepared_source import PreparedSource, hub_integration, paged, prepared_cycle
+from tests.statements import statements
 
 LOOKUP = "SELECT sync_objects.source_id, sync_objects.target_id"
 BY_SOURCE_ID = ("sync_objects.source_id IN", "sync_objects.source_id = ANY")  # SQLite, PostgreSQL
@@ -25,20 +22,9 @@ def _user(n: int, display: str, name: str | None = None) -> SourceObject:
     return SourceObject("user", f"u{n}", attributes, whole=True)
 
 
-@contextmanager
-def _lookups(database: Database) -> Iterator[list[str]]:
-    """The link lookups by source id run meanwhile."""
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.startswith(LOOKUP) and any(w in statement for w in BY_SOURCE_ID):
-            seen.append(statement)
-
-    event.listen(database.engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(database.engine, "before_cursor_execute", record)
+def _lookups(seen: list[str]) -> list[str]:
+    """The link lookups by source id among ``seen``."""
+    return [s for s in seen if s.startswith(LOOKUP) and any(w in s for w in BY_SOURCE_ID)]
 
 
 def test_a_first_load_looks_links_up_only_for_an_object_it_reads_again(
@@ -52,8 +38,9 @@ def test_a_first_load_looks_links_up_only_for_an_object_it_reads_again(
     pages[-1:] = paged([*users[20:], _user(3, "Renamed", "renamed@example.org")], 10)
     source = PreparedSource({"user": pages})
 
-    with _lookups(database) as first:
+    with statements(database) as seen:
         report = prepared_cycle(database, integration_id, source).run()
+    first = _lookups(seen)
     assert report.status == "Active", (report.reason_code, report.reason)
     assert (report.counts.get("create"), report.counts.get("update")) == (30, 1), report.counts
     assert len(first) == 1, first  # the last page's, for u3
@@ -67,8 +54,9 @@ def test_a_first_load_looks_links_up_only_for_an_object_it_reads_again(
     assert dict(rows)["renamed@example.org"] == "Renamed"
 
     # Once linked, every page asks: the next cycle finds everything unchanged.
-    with _lookups(database) as second:
+    with statements(database) as seen:
         report = prepared_cycle(database, integration_id, source).run()
+    second = _lookups(seen)
     assert report.status == "Active", (report.reason_code, report.reason)
     assert report.counts.get("create", 0) == 0, report.counts
     assert len(second) == len(pages), second
